@@ -1,0 +1,1 @@
+"""Ray actors, thin over `engine/`: ledger shards."""

@@ -1,0 +1,54 @@
+"""One settings object, built once at each entry point and passed down.
+
+Every knob has a `PAYGRID_` environment variable. Units are in the names; bounds are checked
+here so that a bad value stops start-up with the variable named instead of failing later.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration for every paygrid process."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYGRID_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="", validation_alias="DATABASE_URL", description="PostgreSQL DSN"
+    )
+    redis_url: str = Field(default="", validation_alias="REDIS_URL", description="Redis URL")
+    secret_key: SecretStr = Field(
+        default=SecretStr(""), description="Keys the API-key hashes; set by the runtime."
+    )
+    data_dir: str = Field(default=".data", description="Embedded servers keep their data here.")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    replicas: int = Field(default=1, ge=1, le=64)
+    max_ongoing_requests: int = Field(default=128, ge=1, le=10_000)
+
+    ledger_shards: int = Field(default=8, ge=1, le=1024)
+    shard_max_batch: int = Field(default=64, ge=1, le=1000)
+    shard_idle_evict_s: float = Field(default=300.0, gt=0)
+
+    db_pool_min: int = Field(default=1, ge=0, le=100)
+    db_pool_max: int = Field(default=4, ge=1, le=200)
+
+    max_amount: int = Field(
+        default=99_999_999, ge=1, description="Largest amount one payment may carry, minor units."
+    )
+    authorization_window_h: int = Field(default=168, ge=1, le=24 * 31)
+    idempotency_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
+    api_key_cache_ttl_s: float = Field(default=2.0, ge=0, le=300)
+
+    sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
+    sandbox_timeout_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."
+    )
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """The API-key hashing secret as bytes."""
+        return self.secret_key.get_secret_value().encode()

@@ -1,0 +1,39 @@
+"""The asyncpg pool every process opens once, with JSON columns mapped to Python objects."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    """Open a pool on `dsn`; json/jsonb columns read and write as Python values."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool
+
+
+async def set_actor(
+    conn: asyncpg.Connection, *, api_key_id: str | None, correlation_id: str | None
+) -> None:
+    """Tell the audit triggers who acts and why, for the rest of this transaction."""
+    await conn.execute(
+        "SELECT set_config('paygrid.api_key_id', $1, true),"
+        " set_config('paygrid.correlation_id', $2, true)",
+        api_key_id or "",
+        correlation_id or "",
+    )

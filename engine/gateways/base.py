@@ -1,0 +1,73 @@
+"""The gateway protocol and the command and result objects every gateway speaks.
+
+A decline is a result (`GatewayResult.approved is False`), not an exception. Gateways raise
+`GatewayError` only for transport failures and ambiguous outcomes; `ambiguous` means the gateway
+may have acted, so the caller must resolve the outcome with `lookup` instead of assuming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from engine.cards import CardDetails, CardSummary, CardToken
+from engine.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """Authorize (capture=False) or purchase (capture=True). `reference` is our payment id and
+    the gateway-side idempotency key."""
+
+    reference: UUID
+    money: Money
+    source: CardDetails | CardToken
+    capture: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRequest:
+    """Capture, void or refund of an earlier charge. `reference` is our operation id."""
+
+    reference: UUID
+    gateway_transaction_id: str
+    money: Money
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayResult:
+    approved: bool
+    gateway_transaction_id: str | None
+    decline_code: str | None = None
+    message: str | None = None
+    card: CardSummary | None = None
+
+
+class GatewayError(Exception):
+    """Transport failure or unknown outcome. State lives in args so it pickles."""
+
+    def __init__(self, message: str, ambiguous: bool) -> None:
+        super().__init__(message, ambiguous)
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.args[1])
+
+
+class Gateway(Protocol):
+    """What every gateway adapter offers."""
+
+    name: str
+
+    async def charge(self, request: ChargeRequest) -> GatewayResult: ...
+
+    async def capture(self, request: OperationRequest) -> GatewayResult: ...
+
+    async def void(self, request: OperationRequest) -> GatewayResult: ...
+
+    async def refund(self, request: OperationRequest) -> GatewayResult: ...
+
+    async def lookup(self, reference: UUID) -> GatewayResult | None:
+        """The outcome the gateway recorded for `reference`, or None if it never saw it."""
+        ...

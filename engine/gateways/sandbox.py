@@ -1,0 +1,160 @@
+"""The built-in sandbox gateway: deterministic test cards, configurable latency and faults.
+
+Outcomes follow Stripe's test cards. The sandbox keeps what it decided per reference in Redis,
+as a remote gateway keeps its own records, so `lookup` can tell recovery what happened to a
+charge whose response was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from uuid import UUID, uuid4
+
+from redis.asyncio import Redis
+
+from engine.cards import CardDetails, CardSummary, CardToken
+from engine.gateways.base import ChargeRequest, GatewayError, GatewayResult, OperationRequest
+
+DECLINING_CARDS: dict[str, tuple[str, str]] = {
+    "4000000000000002": ("generic_decline", "Your card was declined."),
+    "4000000000009995": ("insufficient_funds", "Your card has insufficient funds."),
+    "4000000000000069": ("expired_card", "Your card has expired."),
+    "4000000000000127": ("incorrect_cvc", "Your card's security code is incorrect."),
+    "4000000000000119": ("processing_error", "An error occurred while processing your card."),
+}
+
+# Token → (card it stands for, decline or None).
+TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
+    "tok_visa": (CardSummary("visa", "424242", "4242", 12, 2034), None),
+    "tok_mastercard": (CardSummary("mastercard", "555555", "4444", 12, 2034), None),
+    "tok_amex": (CardSummary("amex", "378282", "0005", 12, 2034), None),
+    "tok_chargeDeclined": (
+        CardSummary("visa", "400000", "0002", 12, 2034),
+        DECLINING_CARDS["4000000000000002"],
+    ),
+    "tok_chargeDeclinedInsufficientFunds": (
+        CardSummary("visa", "400000", "9995", 12, 2034),
+        DECLINING_CARDS["4000000000009995"],
+    ),
+    "tok_chargeDeclinedExpiredCard": (
+        CardSummary("visa", "400000", "0069", 12, 2034),
+        DECLINING_CARDS["4000000000000069"],
+    ),
+    "tok_chargeDeclinedIncorrectCvc": (
+        CardSummary("visa", "400000", "0127", 12, 2034),
+        DECLINING_CARDS["4000000000000127"],
+    ),
+    "tok_chargeDeclinedProcessingError": (
+        CardSummary("visa", "400000", "0119", 12, 2034),
+        DECLINING_CARDS["4000000000000119"],
+    ),
+}
+
+RECORD_TTL_S = 30 * 24 * 3600
+
+
+class SandboxGateway:
+    """Approves every valid card but the declining test cards. With `timeout_rate` > 0 that
+    share of calls takes effect and then raises an ambiguous `GatewayError`, as a gateway
+    whose response was lost."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        latency_ms: int = 0,
+        timeout_rate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        self._redis = redis
+        self._latency_s = latency_ms / 1000
+        self._timeout_rate = timeout_rate
+        self._random = random.Random(seed)
+
+    async def charge(self, request: ChargeRequest) -> GatewayResult:
+        card, decline = self._card_outcome(request.source)
+        if decline is None:
+            result = GatewayResult(True, f"sb_ch_{uuid4().hex[:24]}", card=card)
+        else:
+            result = GatewayResult(False, f"sb_ch_{uuid4().hex[:24]}", decline[0], decline[1], card)
+        return await self._respond(request.reference, result)
+
+    async def capture(self, request: OperationRequest) -> GatewayResult:
+        return await self._respond(
+            request.reference, GatewayResult(True, request.gateway_transaction_id)
+        )
+
+    async def void(self, request: OperationRequest) -> GatewayResult:
+        return await self._respond(
+            request.reference, GatewayResult(True, request.gateway_transaction_id)
+        )
+
+    async def refund(self, request: OperationRequest) -> GatewayResult:
+        return await self._respond(
+            request.reference, GatewayResult(True, f"sb_re_{uuid4().hex[:24]}")
+        )
+
+    async def lookup(self, reference: UUID) -> GatewayResult | None:
+        raw = await self._redis.get(self._key(reference))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        card = CardSummary(**data["card"]) if data.get("card") else None
+        return GatewayResult(
+            data["approved"],
+            data["gateway_transaction_id"],
+            data["decline_code"],
+            data["message"],
+            card,
+        )
+
+    async def _respond(self, reference: UUID, result: GatewayResult) -> GatewayResult:
+        if self._latency_s:
+            await asyncio.sleep(self._latency_s)
+        record = {
+            "approved": result.approved,
+            "gateway_transaction_id": result.gateway_transaction_id,
+            "decline_code": result.decline_code,
+            "message": result.message,
+            "card": None
+            if result.card is None
+            else {
+                "brand": result.card.brand,
+                "bin": result.card.bin,
+                "last4": result.card.last4,
+                "exp_month": result.card.exp_month,
+                "exp_year": result.card.exp_year,
+            },
+        }
+        # A real gateway is idempotent on the reference: the first decision stands.
+        stored = await self._redis.set(
+            self._key(reference), json.dumps(record), nx=True, ex=RECORD_TTL_S
+        )
+        if not stored:
+            earlier = await self.lookup(reference)
+            assert earlier is not None
+            result = earlier
+        if self._timeout_rate and self._random.random() < self._timeout_rate:
+            raise GatewayError("sandbox: response lost after the gateway acted", ambiguous=True)
+        return result
+
+    @staticmethod
+    def _card_outcome(
+        source: CardDetails | CardToken,
+    ) -> tuple[CardSummary, tuple[str, str] | None]:
+        if isinstance(source, CardToken):
+            if source.token not in TOKENS:
+                return CardSummary("unknown", "000000", "0000", 1, 2000), (
+                    "invalid_token",
+                    "No such token.",
+                )
+            return TOKENS[source.token]
+        return source.summary(), DECLINING_CARDS.get(source.number)
+
+    @staticmethod
+    def _key(reference: UUID) -> str:
+        return f"paygrid:sandbox:{reference}"

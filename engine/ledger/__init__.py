@@ -1,0 +1,1 @@
+"""The per-customer ledger: balance movements per currency (held, captured, refunded)."""

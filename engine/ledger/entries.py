@@ -1,0 +1,74 @@
+"""Ledger entries and the balances they sum to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+import asyncpg
+
+
+class Account(StrEnum):
+    HELD = "held"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    customer_id: UUID
+    transaction_id: UUID
+    account: Account
+    currency: str
+    amount: int
+
+
+@dataclass(slots=True)
+class Balance:
+    """One customer's balances in one currency. net = captured - refunded."""
+
+    held: int = 0
+    captured: int = 0
+    refunded: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.captured - self.refunded
+
+    def apply(self, entry: Entry) -> None:
+        if entry.account is Account.HELD:
+            self.held += entry.amount
+        elif entry.account is Account.CAPTURED:
+            self.captured += entry.amount
+        else:
+            self.refunded += entry.amount
+
+
+class LedgerRepository:
+    """SQL of ledger entries. Never commits."""
+
+    async def insert(self, conn: asyncpg.Connection, *, entries: list[Entry]) -> None:
+        await conn.executemany(
+            """INSERT INTO ledger_entries (customer_id, transaction_id, account, currency, amount)
+               VALUES ($1, $2, $3, $4, $5)""",
+            [
+                (e.customer_id, e.transaction_id, e.account.value, e.currency, e.amount)
+                for e in entries
+            ],
+        )
+
+    async def balances(self, conn: asyncpg.Connection, *, customer_id: UUID) -> dict[str, Balance]:
+        """The customer's balances per currency, summed from the entries."""
+        rows = await conn.fetch(
+            """SELECT currency, account, sum(amount)::bigint AS total FROM ledger_entries
+               WHERE customer_id = $1 GROUP BY currency, account""",
+            customer_id,
+        )
+        result: dict[str, Balance] = {}
+        for r in rows:
+            balance = result.setdefault(r["currency"].strip(), Balance())
+            balance.apply(
+                Entry(customer_id, customer_id, Account(r["account"]), r["currency"], r["total"])
+            )
+        return result

@@ -1,0 +1,1 @@
+"""Payments: purchase, authorize, capture, void and refund, each a two-phase money command."""

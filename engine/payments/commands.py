@@ -1,0 +1,101 @@
+"""Commands that cross from the API replica to a ledger shard, and the result that comes back.
+
+One frozen object each way: picklable, versionable, and the one place sensitive data is
+redacted (`CardDetails` never prints its number or CVC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from engine.cards import CardDetails, CardToken
+from engine.errors import PaygridError
+from engine.money import Money
+from engine.payments.states import TransactionType
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asked, under which idempotency key, and the keyed hash of what they asked."""
+
+    api_key_id: UUID
+    correlation_id: str
+    idempotency_key: str | None = None
+    request_hash: bytes = b""
+
+    @property
+    def idempotency_scope(self) -> tuple[UUID, str] | None:
+        return None if self.idempotency_key is None else (self.api_key_id, self.idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    id: UUID
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    address: dict[str, Any] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePayment:
+    """Purchase (capture now) or authorize (hold for a later capture)."""
+
+    ctx: RequestContext
+    kind: TransactionType
+    money: Money
+    customer_id: UUID
+    source: CardDetails | CardToken
+    new_customer: NewCustomer | None = None
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    order_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePayment:
+    ctx: RequestContext
+    payment_id: UUID
+    customer_id: UUID
+    amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoidPayment:
+    ctx: RequestContext
+    payment_id: UUID
+    customer_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPayment:
+    ctx: RequestContext
+    payment_id: UUID
+    customer_id: UUID
+    amount: int | None = None
+    reason: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+Command = CreatePayment | CapturePayment | VoidPayment | RefundPayment
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The HTTP status and the `data` object (or the `error` object when status >= 400)."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        return self.status_code >= 400
+
+    @classmethod
+    def from_error(cls, error: PaygridError, **extra: Any) -> CommandResult:
+        return cls(error.http_status, {**error.to_dict(), **extra})

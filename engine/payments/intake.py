@@ -1,0 +1,116 @@
+"""From validated API requests to shard commands.
+
+Also decides the identity of a customer created inline: with an Idempotency-Key it is derived
+from (API key, Idempotency-Key), so every repeat of the request names the same customer, routes to
+the same shard and meets the first attempt's idempotency record there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+from engine.cards import CardDetails, CardToken
+from engine.errors import InvalidRequest
+from engine.money import Money
+from engine.payments.commands import (
+    CapturePayment,
+    CreatePayment,
+    NewCustomer,
+    RefundPayment,
+    RequestContext,
+    VoidPayment,
+)
+from engine.payments.states import TransactionType
+from schema.api.payments import (
+    CaptureCreate,
+    CardCreate,
+    PaymentCreate,
+    RefundCreate,
+    VoidCreate,
+)
+
+_CUSTOMER_NAMESPACE = UUID("5b0e8d1c-4a57-4c47-9f0a-7d0f5d0c2a11")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def request_hash(secret: bytes, method: str, path: str, body: bytes) -> bytes:
+    """Keyed hash of a request, stable across JSON formatting. Keyed, because bodies carry card
+    numbers and a plain hash of a card number can be reversed by enumeration."""
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = body.decode(errors="replace")
+    return hmac.new(secret, f"{method} {path}\n{canonical}".encode(), hashlib.sha256).digest()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+            param="Idempotency-Key",
+        )
+    return key
+
+
+def create_payment(
+    body: PaymentCreate, kind: TransactionType, ctx: RequestContext, *, max_amount: int
+) -> CreatePayment:
+    """The command for a purchase or an authorization."""
+    if body.amount > max_amount:
+        raise InvalidRequest(f"amount may be at most {max_amount}", param="amount")
+    new_customer = None
+    if body.customer is not None:
+        if ctx.idempotency_key is not None:
+            customer_id = uuid5(_CUSTOMER_NAMESPACE, f"{ctx.api_key_id}:{ctx.idempotency_key}")
+        else:
+            customer_id = uuid4()
+        c = body.customer
+        address: dict[str, Any] | None = (
+            None if c.address is None else c.address.model_dump(exclude_none=True)
+        )
+        new_customer = NewCustomer(
+            customer_id, c.email, c.first_name, c.last_name, c.phone, address, c.metadata
+        )
+    else:
+        assert body.customer_id is not None
+        customer_id = body.customer_id
+    method = body.payment_method
+    source: CardDetails | CardToken
+    if isinstance(method, CardCreate):
+        source = CardDetails(
+            method.number.get_secret_value(),
+            method.exp_month,
+            method.exp_year,
+            None if method.cvc is None else method.cvc.get_secret_value(),
+        )
+    else:
+        source = CardToken(method.token)
+    return CreatePayment(
+        ctx=ctx,
+        kind=kind,
+        money=Money(body.amount, body.currency),
+        customer_id=customer_id,
+        source=source,
+        new_customer=new_customer,
+        description=body.description,
+        metadata=body.metadata,
+        order_id=body.order_id,
+    )
+
+
+def capture(body: CaptureCreate, ctx: RequestContext, customer_id: UUID) -> CapturePayment:
+    return CapturePayment(ctx, body.payment_id, customer_id, body.amount)
+
+
+def void(body: VoidCreate, ctx: RequestContext, customer_id: UUID) -> VoidPayment:
+    return VoidPayment(ctx, body.payment_id, customer_id)
+
+
+def refund(body: RefundCreate, ctx: RequestContext, customer_id: UUID) -> RefundPayment:
+    return RefundPayment(ctx, body.payment_id, customer_id, body.amount, body.reason, body.metadata)

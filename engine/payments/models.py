@@ -1,0 +1,101 @@
+"""The payment as the domain sees it, and its projection to the API's payment object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from engine.payments.states import PaymentStatus, TransactionType
+from schema.api.payments import PaymentMethodPublic, PaymentPublic, RefundPublic
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: UUID
+    payment_id: UUID
+    amount: int
+    currency: str
+    reason: str | None
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A root transaction row (purchase or authorize) with its running balances."""
+
+    id: UUID
+    type: TransactionType
+    status: PaymentStatus
+    amount: int
+    currency: str
+    amount_capturable: int
+    amount_captured: int
+    amount_refunded: int
+    amount_refund_pending: int
+    customer_id: UUID
+    order_id: UUID | None
+    shard: int
+    payment_method: dict[str, Any] | None
+    gateway: str
+    gateway_transaction_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    decline_code: str | None
+    description: str | None
+    metadata: dict[str, str]
+    authorization_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded, counting refunds in flight."""
+        return self.amount_captured - self.amount_refunded - self.amount_refund_pending
+
+    def public(self, refunds: list[Refund] | None = None) -> dict[str, Any]:
+        """The API payment object as JSON-ready values; never the BIN, never the number."""
+        method = None
+        if self.payment_method is not None:
+            pm = self.payment_method
+            method = PaymentMethodPublic(
+                brand=pm["brand"],
+                last4=pm["last4"],
+                exp_month=pm["exp_month"],
+                exp_year=pm["exp_year"],
+            )
+        return PaymentPublic(
+            id=self.id,
+            type=self.type.value,
+            status=self.status.value,
+            amount=self.amount,
+            amount_capturable=self.amount_capturable,
+            amount_captured=self.amount_captured,
+            amount_refunded=self.amount_refunded,
+            currency=self.currency,
+            customer_id=self.customer_id,
+            order_id=self.order_id,
+            payment_method=method,
+            gateway=self.gateway,
+            gateway_transaction_id=self.gateway_transaction_id,
+            failure_code=self.failure_code,
+            failure_message=self.failure_message,
+            description=self.description,
+            metadata=self.metadata,
+            refunds=[
+                RefundPublic(
+                    id=r.id,
+                    payment_id=r.payment_id,
+                    amount=r.amount,
+                    currency=r.currency,
+                    reason=r.reason,
+                    status=r.status,
+                    created_at=r.created_at,
+                )
+                for r in refunds or []
+            ],
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        ).model_dump(mode="json")

@@ -1,0 +1,349 @@
+"""SQL for payments and their operations. Keyword-only methods; never commits: the service owns
+every transaction. Rows are mapped to domain objects here and nowhere else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.errors import ConcurrentUpdate
+from engine.payments.models import Payment, Refund
+from engine.payments.states import OperationStatus, PaymentStatus, TransactionType
+
+_PAYMENT_COLUMNS = """
+    id, transaction_type, status, amount, currency, amount_capturable, amount_captured,
+    amount_refunded, amount_refund_pending, customer_id, order_id, shard, payment_method,
+    gateway, gateway_transaction_id, failure_code, failure_message, decline_code, description,
+    metadata, authorization_expires_at, created_at, updated_at
+"""
+
+
+def _payment(row: asyncpg.Record) -> Payment:
+    return Payment(
+        id=row["id"],
+        type=TransactionType(row["transaction_type"]),
+        status=PaymentStatus(row["status"]),
+        amount=row["amount"],
+        currency=row["currency"],
+        amount_capturable=row["amount_capturable"],
+        amount_captured=row["amount_captured"],
+        amount_refunded=row["amount_refunded"],
+        amount_refund_pending=row["amount_refund_pending"],
+        customer_id=row["customer_id"],
+        order_id=row["order_id"],
+        shard=row["shard"],
+        payment_method=row["payment_method"],
+        gateway=row["gateway"],
+        gateway_transaction_id=row["gateway_transaction_id"],
+        failure_code=row["failure_code"],
+        failure_message=row["failure_message"],
+        decline_code=row["decline_code"],
+        description=row["description"],
+        metadata=row["metadata"],
+        authorization_expires_at=row["authorization_expires_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class PaymentRepository:
+    """Payments (root rows), operations (child rows) and refunds."""
+
+    async def insert_payment(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        payment_id: UUID,
+        kind: TransactionType,
+        amount: int,
+        currency: str,
+        customer_id: UUID,
+        order_id: UUID | None,
+        shard: int,
+        gateway: str,
+        payment_method: dict[str, Any] | None,
+        description: str | None,
+        metadata: dict[str, str],
+        api_key_id: UUID,
+    ) -> Payment:
+        row = await conn.fetchrow(
+            f"""INSERT INTO transactions (id, transaction_type, status, amount, currency,
+                    customer_id, order_id, shard, gateway, payment_method, description,
+                    metadata, api_key_id)
+                VALUES ($1, $2, 'processing', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            kind.value,
+            amount,
+            currency,
+            customer_id,
+            order_id,
+            shard,
+            gateway,
+            payment_method,
+            description,
+            metadata,
+            api_key_id,
+        )
+        return _payment(row)
+
+    async def get(
+        self, conn: asyncpg.Connection, *, payment_id: UUID, for_update: bool = False
+    ) -> Payment | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await conn.fetchrow(
+            f"SELECT {_PAYMENT_COLUMNS} FROM transactions"
+            f" WHERE id = $1 AND parent_id IS NULL{lock}",
+            payment_id,
+        )
+        return None if row is None else _payment(row)
+
+    async def customer_of(self, conn: asyncpg.Connection, *, payment_id: UUID) -> UUID | None:
+        return await conn.fetchval(  # type: ignore[no-any-return]
+            "SELECT customer_id FROM transactions WHERE id = $1 AND parent_id IS NULL", payment_id
+        )
+
+    async def finalize_payment(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        payment_id: UUID,
+        status: PaymentStatus,
+        amount_capturable: int,
+        amount_captured: int,
+        gateway_transaction_id: str | None,
+        payment_method: dict[str, Any] | None,
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+        decline_code: str | None = None,
+        authorization_expires_at: datetime | None = None,
+    ) -> Payment:
+        """Move a `processing` payment to its outcome. Conditional on `processing`, so a second
+        finalizer (recovery racing a live shard) changes nothing and gets None back."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET status = $2, amount_capturable = $3, amount_captured = $4,
+                    gateway_transaction_id = $5,
+                    payment_method = coalesce($6, payment_method),
+                    failure_code = $7, failure_message = $8, decline_code = $9,
+                    authorization_expires_at = $10, updated_at = now()
+                WHERE id = $1 AND status = 'processing'
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            status.value,
+            amount_capturable,
+            amount_captured,
+            gateway_transaction_id,
+            payment_method,
+            failure_code,
+            failure_message,
+            decline_code,
+            authorization_expires_at,
+        )
+        if row is None:
+            raise ConcurrentUpdate(f"payment {payment_id} is not processing")
+        return _payment(row)
+
+    async def settle(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        payment_id: UUID,
+        from_status: PaymentStatus,
+        status: PaymentStatus,
+        amount_capturable: int,
+        amount_captured: int,
+    ) -> Payment:
+        """Capture, void or expire an authorization: conditional on its current status."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET status = $3, amount_capturable = $4, amount_captured = $5,
+                    updated_at = now()
+                WHERE id = $1 AND status = $2
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            from_status.value,
+            status.value,
+            amount_capturable,
+            amount_captured,
+        )
+        if row is None:
+            raise ConcurrentUpdate(f"payment {payment_id} is not {from_status}")
+        return _payment(row)
+
+    async def reserve_refund(
+        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int
+    ) -> Payment | None:
+        """Hold `amount` of the captured money for a refund in flight; None if it no longer
+        fits (the CHECK constraint would refuse it anyway)."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET amount_refund_pending = amount_refund_pending + $2,
+                    updated_at = now()
+                WHERE id = $1 AND status IN ('captured', 'succeeded')
+                  AND amount_refunded + amount_refund_pending + $2 <= amount_captured
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            amount,
+        )
+        return None if row is None else _payment(row)
+
+    async def settle_refund(
+        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int, succeeded: bool
+    ) -> Payment:
+        """Turn a held refund into a refund (or release it), and mark the payment refunded
+        once everything captured has gone back."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET
+                    amount_refund_pending = amount_refund_pending - $2,
+                    amount_refunded = amount_refunded + CASE WHEN $3 THEN $2 ELSE 0 END,
+                    status = CASE WHEN $3 AND amount_refunded + $2 = amount_captured
+                                  THEN 'refunded'::transaction_status ELSE status END,
+                    updated_at = now()
+                WHERE id = $1 AND amount_refund_pending >= $2
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            amount,
+            succeeded,
+        )
+        if row is None:
+            raise ConcurrentUpdate(f"no refund of {amount} held on {payment_id}")
+        return _payment(row)
+
+    async def insert_operation(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        operation_id: UUID,
+        payment: Payment,
+        kind: TransactionType,
+        amount: int,
+        api_key_id: UUID,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO transactions (id, parent_id, transaction_type, status, amount, currency,
+                    customer_id, order_id, shard, gateway, metadata, api_key_id)
+               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11)""",
+            operation_id,
+            payment.id,
+            kind.value,
+            amount,
+            payment.currency,
+            payment.customer_id,
+            payment.order_id,
+            payment.shard,
+            payment.gateway,
+            metadata or {},
+            api_key_id,
+        )
+
+    async def finalize_operation(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        operation_id: UUID,
+        status: OperationStatus,
+        gateway_transaction_id: str | None,
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+    ) -> None:
+        done = await conn.execute(
+            """UPDATE transactions SET status = $2, gateway_transaction_id = $3,
+                    failure_code = $4, failure_message = $5, updated_at = now()
+               WHERE id = $1 AND status = 'processing'""",
+            operation_id,
+            status.value,
+            gateway_transaction_id,
+            failure_code,
+            failure_message,
+        )
+        if done != "UPDATE 1":
+            raise ConcurrentUpdate(f"operation {operation_id} is not processing")
+
+    async def insert_refund(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        refund_id: UUID,
+        payment: Payment,
+        amount: int,
+        reason: str | None,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO refunds (id, transaction_id, amount, currency, reason, status)
+               VALUES ($1, $2, $3, $4, $5, 'processing')""",
+            refund_id,
+            payment.id,
+            amount,
+            payment.currency,
+            reason,
+        )
+
+    async def finalize_refund(
+        self, conn: asyncpg.Connection, *, refund_id: UUID, status: OperationStatus
+    ) -> None:
+        await conn.execute(
+            "UPDATE refunds SET status = $2, updated_at = now() WHERE id = $1",
+            refund_id,
+            status.value,
+        )
+
+    async def refunds_of(self, conn: asyncpg.Connection, *, payment_id: UUID) -> list[Refund]:
+        rows = await conn.fetch(
+            """SELECT id, transaction_id, amount, currency, reason, status, created_at
+               FROM refunds WHERE transaction_id = $1 ORDER BY created_at, id""",
+            payment_id,
+        )
+        return [
+            Refund(
+                r["id"],
+                r["transaction_id"],
+                r["amount"],
+                r["currency"],
+                r["reason"],
+                r["status"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def page(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        limit: int,
+        starting_after: UUID | None = None,
+        status: PaymentStatus | None = None,
+        customer_id: UUID | None = None,
+    ) -> tuple[list[Payment], bool]:
+        """Newest first; the cursor is the id of the last payment of the previous page."""
+        rows = await conn.fetch(
+            f"""SELECT {_PAYMENT_COLUMNS} FROM transactions t
+                WHERE parent_id IS NULL
+                  AND ($2::transaction_status IS NULL OR status = $2)
+                  AND ($3::uuid IS NULL OR customer_id = $3)
+                  AND ($4::uuid IS NULL OR (created_at, id) < (
+                        SELECT created_at, id FROM transactions WHERE id = $4))
+                ORDER BY created_at DESC, id DESC
+                LIMIT $1""",
+            limit + 1,
+            status.value if status else None,
+            customer_id,
+            starting_after,
+        )
+        payments = [_payment(r) for r in rows[:limit]]
+        return payments, len(rows) > limit
+
+    async def processing(
+        self, conn: asyncpg.Connection, *, shard: int, before: datetime
+    ) -> list[asyncpg.Record]:
+        """Rows of `shard` left `processing` by an earlier incarnation, oldest first."""
+        return await conn.fetch(  # type: ignore[no-any-return]
+            """SELECT id, parent_id, transaction_type, amount, customer_id, api_key_id
+               FROM transactions
+               WHERE shard = $1 AND status = 'processing' AND created_at < $2
+               ORDER BY created_at""",
+            shard,
+            before,
+        )

@@ -1,0 +1,1 @@
+"""Wiring: building each process's collaborators from `Settings`, and the embedded servers."""

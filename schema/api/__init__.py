@@ -1,0 +1,1 @@
+"""Pydantic models of the REST API: requests (`...Create`) and responses (`...Public`)."""

@@ -1,0 +1,199 @@
+"""Payment requests and the payment object.
+
+Amounts are strict integers of minor units: a float, a numeric string or a bool is a 400 with
+the field named, never coerced. Card numbers and CVCs are `SecretStr`, so neither a repr nor a
+validation error can print them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, SecretStr, StrictInt, field_validator, model_validator
+
+from engine.cards import expiry_passed, luhn_valid
+from schema.api.common import (
+    Currency,
+    Description,
+    Email,
+    Metadata,
+    ShortText,
+    StrictModel,
+)
+
+
+class AddressCreate(StrictModel):
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    state: ShortText | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class CustomerCreate(StrictModel):
+    email: Email
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{4,20}$")] | None = None
+    address: AddressCreate | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CardCreate(StrictModel):
+    type: Literal["card"]
+    number: SecretStr
+    exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
+    exp_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
+    cvc: SecretStr | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: SecretStr) -> SecretStr:
+        digits = value.get_secret_value()
+        if not (12 <= len(digits) <= 19 and digits.isdigit()):
+            raise ValueError("card number must be 12 to 19 digits")
+        if not luhn_valid(digits):
+            raise ValueError("card number fails the Luhn check")
+        return value
+
+    @field_validator("cvc")
+    @classmethod
+    def _cvc(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            cvc = value.get_secret_value()
+            if not (cvc.isdigit() and 3 <= len(cvc) <= 4):
+                raise ValueError("cvc must be 3 or 4 digits")
+        return value
+
+    @model_validator(mode="after")
+    def _not_expired(self) -> CardCreate:
+        if expiry_passed(self.exp_month, self.exp_year, datetime.now(UTC).date()):
+            raise ValueError("exp_year: the card has expired")
+        return self
+
+
+class TokenCreate(StrictModel):
+    type: Literal["token"]
+    token: Annotated[str, Field(pattern=r"^tok_[A-Za-z0-9_]{1,100}$")]
+
+
+PaymentMethodCreate = Annotated[CardCreate | TokenCreate, Field(discriminator="type")]
+
+
+class PaymentCreate(StrictModel):
+    """Body of purchase and authorize."""
+
+    amount: Annotated[StrictInt, Field(gt=0)]
+    currency: Currency
+    customer: CustomerCreate | None = None
+    customer_id: UUID | None = None
+    payment_method: PaymentMethodCreate
+    description: Description | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    order_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_customer(self) -> PaymentCreate:
+        if (self.customer is None) == (self.customer_id is None):
+            raise ValueError("customer: give exactly one of customer or customer_id")
+        return self
+
+
+class CaptureCreate(StrictModel):
+    payment_id: UUID
+    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+
+
+class CaptureBody(StrictModel):
+    """Capture body for the `/api/payments/{id}/capture` form."""
+
+    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+
+
+class VoidCreate(StrictModel):
+    payment_id: UUID
+
+
+class VoidBody(StrictModel):
+    pass
+
+
+RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
+
+
+class RefundCreate(StrictModel):
+    payment_id: UUID
+    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    reason: RefundReason | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class RefundBody(StrictModel):
+    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    reason: RefundReason | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class PaymentMethodPublic(BaseModel):
+    type: Literal["card"] = "card"
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class RefundPublic(BaseModel):
+    id: UUID
+    payment_id: UUID
+    amount: int
+    currency: str
+    reason: str | None
+    status: str
+    created_at: datetime
+
+
+class PaymentPublic(BaseModel):
+    id: UUID
+    object: Literal["payment"] = "payment"
+    type: Literal["purchase", "authorize"]
+    status: str
+    amount: int
+    amount_capturable: int
+    amount_captured: int
+    amount_refunded: int
+    currency: str
+    customer_id: UUID
+    order_id: UUID | None
+    payment_method: PaymentMethodPublic | None
+    gateway: str
+    gateway_transaction_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    description: str | None
+    metadata: dict[str, str]
+    refunds: list[RefundPublic] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentMethodInfo(BaseModel):
+    type: str
+    brands: list[str]
+    gateway: str
+    supports: list[str]
+
+
+class LedgerBalancePublic(BaseModel):
+    currency: str
+    held: int
+    captured: int
+    refunded: int
+    net: int
+
+
+class LedgerPublic(BaseModel):
+    customer_id: UUID
+    balances: list[LedgerBalancePublic]

@@ -1,0 +1,75 @@
+"""The FastAPI app and the Ray Serve deployment that serves it.
+
+`build(settings)` returns the bound Serve application; `app_builder(args)` is the entry point a
+Serve config file names (`import_path: serve_app.app:app_builder`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+
+from engine.config import Settings
+from serve_app import errors
+from serve_app.middleware import CorrelationMiddleware
+from serve_app.routes import customers, health, payments
+from serve_app.state import open_state
+
+DEPLOYMENT_NAME = "PaygridAPI"
+
+
+def create_app() -> FastAPI:
+    """The REST API, without state: the deployment attaches it on start."""
+    app = FastAPI(
+        title="paygrid",
+        version="0.1.0",
+        summary="Self-hosted payment processing",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    app.add_middleware(CorrelationMiddleware)
+    for router in (health.router, payments.router, customers.router):
+        app.include_router(router)
+    return app
+
+
+@serve.deployment(
+    name=DEPLOYMENT_NAME,
+    ray_actor_options={"num_cpus": 0},
+    logging_config={"enable_access_log": False},
+    health_check_period_s=5,
+)
+@serve.ingress()
+class PaygridAPI:
+    """One API replica: authenticates, validates and routes money commands to shards."""
+
+    async def __init__(self, settings: Settings) -> None:
+        self._state = await open_state(settings)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        # Built in the replica, after __init__, so the app holds this replica's state.
+        app = create_app()
+        app.state.paygrid = self._state
+        return app
+
+    async def __del__(self) -> None:
+        await self._state.close()
+
+
+def build(settings: Settings) -> Application:
+    """The Serve application for `settings`."""
+    deployment = PaygridAPI.options(  # type: ignore[attr-defined]
+        num_replicas=settings.replicas,
+        max_ongoing_requests=settings.max_ongoing_requests,
+    )
+    return deployment.bind(settings)  # type: ignore[no-any-return]
+
+
+def app_builder(args: dict[str, Any]) -> Application:
+    """Serve config entry point: settings from the environment, overridden by `args`."""
+    return build(Settings(**args))

@@ -1,0 +1,72 @@
+"""Every route dependency, in one place: state, the calling key with its scope, the request
+context that travels with a money command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from engine.auth.keys import ApiKey, Scope
+from engine.payments.commands import RequestContext
+from engine.payments.intake import check_idempotency_key, request_hash
+from serve_app.middleware import correlation_id
+from serve_app.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.paygrid  # type: ignore[no-any-return]
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+    return request.headers.get("x-api-key")
+
+
+def scoped(scope: Scope) -> object:
+    """A dependency that authenticates the caller and requires `scope`."""
+
+    async def dependency(request: Request, state: State) -> ApiKey:
+        key = await state.keys.authenticate(_presented_key(request))
+        key.require(scope)
+        return key
+
+    return Depends(dependency)
+
+
+PaymentsWrite = Annotated[ApiKey, scoped(Scope.PAYMENTS_WRITE)]
+PaymentsRead = Annotated[ApiKey, scoped(Scope.PAYMENTS_READ)]
+Admin = Annotated[ApiKey, scoped(Scope.ADMIN)]
+
+
+def correlation(request: Request) -> str:
+    return correlation_id(request.scope)
+
+
+CorrelationId = Annotated[str, Depends(correlation)]
+
+
+async def money_context(
+    request: Request,
+    key: PaymentsWrite,
+    state: State,
+    cid: CorrelationId,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> RequestContext:
+    """Who is moving money, under which idempotency key, with the keyed hash of the request."""
+    checked = check_idempotency_key(idempotency_key)
+    digest = b""
+    if checked is not None:
+        digest = request_hash(
+            state.settings.secret_bytes, request.method, request.url.path, await request.body()
+        )
+    return RequestContext(key.id, cid, checked, digest)
+
+
+MoneyContext = Annotated[RequestContext, Depends(money_context)]

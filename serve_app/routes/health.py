@@ -1,0 +1,35 @@
+"""Liveness and dependency health; public."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from serve_app import responses
+from serve_app.deps import CorrelationId, State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", operation_id="health")
+async def health(state: State, cid: CorrelationId) -> Response:
+    """`ok` when PostgreSQL and Redis answer; 503 naming what does not."""
+    checks: dict[str, str] = {}
+    try:
+        async with state.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:  # health reports, it does not raise
+        checks["database"] = "unavailable"
+    try:
+        await state.redis.ping()
+        checks["redis"] = "ok"
+    except Exception:  # Redis is loss-tolerant; report it all the same
+        checks["redis"] = "unavailable"
+    healthy = all(v == "ok" for v in checks.values())
+    data = {
+        "status": "ok" if healthy else "degraded",
+        **checks,
+        "ledger_shards": state.shards.count,
+    }
+    return responses.ok(data, cid, status_code=200 if healthy else 503)

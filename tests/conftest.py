@@ -1,0 +1,168 @@
+"""One real stack per test session: PostgreSQL, Redis, a local Ray and the Serve app.
+
+With `DATABASE_URL` / `REDIS_URL` set, the session uses those servers (a fresh database is made
+and dropped); without, it starts the embedded ones in a temporary directory, as `make run` does.
+Ray always gets an explicit free GCS port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import ray
+from pydantic import SecretStr
+from ray import serve
+
+from engine.auth.keys import ApiKeyService, Scope
+from engine.config import Settings
+from engine.db import migrations
+from engine.db.pool import create_pool
+from engine.runtime import local
+from serve_app.app import build
+from tests.factories import Api
+
+SHARDS = 2
+
+
+def _with_database(dsn: str, name: str) -> str:
+    base, _, query = dsn.partition("?")
+    root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+    return f"{root}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[dict[str, str]]:
+    """Database and Redis URLs for the session, on a fresh database."""
+    workdir = Path(tempfile.mkdtemp(prefix="paygrid-test-"))
+    stops = []
+    server_dsn = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not server_dsn:
+        server_dsn, stop_pg = local.start_postgres(workdir, database="postgres")
+        stops.append(stop_pg)
+    if not redis_url:
+        redis_url, stop_redis = local.start_redis(workdir)
+        stops.append(stop_redis)
+    name = f"paygrid_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield {
+            "database_url": _with_database(server_dsn, name),
+            "redis_url": redis_url,
+            "data_dir": str(workdir),
+        }
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for stop in reversed(stops):
+            stop()
+        local.remove_data(workdir)
+
+
+@pytest.fixture(scope="session")
+def settings(infra: dict[str, str]) -> Settings:
+    return Settings(
+        database_url=infra["database_url"],
+        redis_url=infra["redis_url"],
+        data_dir=infra["data_dir"],
+        secret_key=SecretStr("test-secret-" + uuid.uuid4().hex),
+        port=local.free_port(),
+        ledger_shards=SHARDS,
+        replicas=1,
+        sandbox_latency_ms=0,
+        api_key_cache_ttl_s=0,
+        db_pool_max=8,
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> Settings:
+    async def run() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await migrations.migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return settings
+
+
+@pytest.fixture(scope="session")
+def cluster(migrated: Settings) -> Iterator[Settings]:
+    """A local Ray with the Serve app deployed on a free loopback port."""
+    os.environ["RAY_GCS_SERVER_PORT"] = str(local.free_port())
+    ray.init(
+        namespace="paygrid",
+        include_dashboard=False,
+        num_cpus=2,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        serve.start(
+            http_options={"host": "127.0.0.1", "port": migrated.port},
+            logging_config={"enable_access_log": False},
+        )
+        serve.run(build(migrated), name="paygrid", route_prefix="/", blocking=False)
+        yield migrated
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def db(migrated: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(migrated.database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def keys(db: asyncpg.Pool, migrated: Settings) -> ApiKeyService:
+    return ApiKeyService(db, secret=migrated.secret_bytes, cache_ttl_s=0)
+
+
+@pytest.fixture(scope="session")
+async def api_key(keys: ApiKeyService) -> str:
+    _, secret = await keys.create(
+        name="tests", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ})
+    )
+    return secret
+
+
+@pytest.fixture(scope="session")
+async def http(cluster: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    client = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{cluster.port}",
+        timeout=60,
+        limits=httpx.Limits(max_connections=200),
+    )
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def api(http: httpx.AsyncClient, api_key: str) -> Api:
+    return Api(http, api_key)
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    # Engine tests need no cluster: run them first so a broken stack fails them fast.
+    items.sort(key=lambda item: "tests/engine" not in str(item.fspath))
