@@ -52,6 +52,10 @@ class LedgerShard:
     async def ping(self) -> int:
         return self._index
 
+    async def incarnation(self) -> str:
+        """When this incarnation started: changes on every restart."""
+        return self._started_at.isoformat()
+
     async def _sweep(self) -> None:
         """Settle gateway timeouts left processing, and evict idle customers."""
         while True:

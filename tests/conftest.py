@@ -164,5 +164,11 @@ async def api(http: httpx.AsyncClient, api_key: str) -> Api:
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
-    # Engine tests need no cluster: run them first so a broken stack fails them fast.
-    items.sort(key=lambda item: "tests/engine" not in str(item.fspath))
+    # Engine tests need no cluster: they run first, so a broken stack fails fast. Tests that
+    # inspect what the whole run left behind run last.
+    def order(item: Any) -> int:
+        if item.get_closest_marker("after_all"):
+            return 2
+        return 0 if "tests/engine" in str(item.fspath) else 1
+
+    items.sort(key=order)
