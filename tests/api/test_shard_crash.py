@@ -45,18 +45,20 @@ async def test_killed_shard_loses_nothing(api: Api, db: asyncpg.Pool, cluster: S
     ]
     gate = asyncio.Semaphore(24)
     done = 0
+    quarter = asyncio.Event()
 
     async def send(i: int) -> httpx.Response:
         nonlocal done
         async with gate:
             response = await api.post("/api/payments/purchase", bodies[i], idempotency_key=keys[i])
             done += 1
+            if done >= BURST // 4:
+                quarter.set()
             return response
 
     first_life = await victim.incarnation.remote()
     tasks = [asyncio.create_task(send(i)) for i in range(BURST)]
-    while done < BURST // 4:
-        await asyncio.sleep(0.005)
+    await quarter.wait()
     ray.kill(victim, no_restart=False)
     responses = await asyncio.gather(*tasks)
 
