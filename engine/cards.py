@@ -7,23 +7,18 @@ its only durable projection is `CardSummary` (brand, BIN, last4, expiry).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
+from schema.cards import expiry_passed, luhn_valid
 
-def luhn_valid(number: str) -> bool:
-    """Whether a digit string passes the Luhn checksum."""
-    if not number.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+__all__ = [
+    "CardDetails",
+    "CardSummary",
+    "CardToken",
+    "card_brand",
+    "expiry_passed",
+    "luhn_valid",
+]
 
 
 def card_brand(number: str) -> str:
@@ -45,11 +40,6 @@ def card_brand(number: str) -> str:
     if number.startswith("62") or 622126 <= six <= 622925:
         return "unionpay"
     return "unknown"
-
-
-def expiry_passed(exp_month: int, exp_year: int, today: date) -> bool:
-    """A card is valid through the last day of its expiry month."""
-    return (exp_year, exp_month) < (today.year, today.month)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     replicas: int = Field(default=1, ge=1, le=64)
+    fast_ingress: bool = Field(
+        default=True, description="Serve's direct ingress behind HAProxy instead of its proxy."
+    )
     max_ongoing_requests: int = Field(default=128, ge=1, le=10_000)
 
     ledger_shards: int = Field(default=8, ge=1, le=1024)

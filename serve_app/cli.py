@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from engine import cli as engine_cli
 from engine.config import Settings
+from serve_app.environment import fast_ingress_environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,9 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     engine_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
+        settings = Settings()
+        if settings.fast_ingress:
+            # Serve reads these when ray.serve is first imported: set them before that.
+            os.environ.update(fast_ingress_environment(Path(settings.data_dir) / "run"))
         from serve_app.runner import serve_forever
 
-        return serve_forever(Settings())
+        return serve_forever(settings)
     return engine_cli.run(args)
 
 

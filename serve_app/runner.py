@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import threading
 
 import ray
 from ray import serve
@@ -55,6 +54,11 @@ def start_ray() -> None:
     )
 
 
+def stop_ray() -> None:
+    """Stop the local Ray and everything it started."""
+    ray.shutdown()
+
+
 def deploy(settings: Settings) -> None:
     serve.start(
         http_options={"host": settings.host, "port": settings.port},
@@ -87,13 +91,16 @@ def serve_forever(settings: Settings) -> int:
                 "admin key: create one with 'paygrid keys create --name NAME --scopes admin'",
                 flush=True,
             )
-        stop = threading.Event()
+        # A flag, not a threading.Event: an Event set from a signal handler deadlocks with the
+        # main thread waiting on it.
+        stopping: list[int] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        stop.wait()
+            signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+        while not stopping:
+            signal.pause()
         print("stopping paygrid…", flush=True)
         serve.shutdown()
-        ray.shutdown()
+        stop_ray()
     finally:
         runtime.stop()
     return 0

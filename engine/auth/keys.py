@@ -110,6 +110,8 @@ class ApiKeyService:
         """A new key and its secret, which is shown this once and never stored."""
         if not 1 <= len(name) <= 100:
             raise InvalidRequest("name must be 1 to 100 characters", param="name")
+        if not scopes:
+            raise InvalidRequest("give at least one scope", param="scopes")
         if expires_in_days is not None and expires_in_days < 1:
             raise InvalidRequest("expires_in_days must be at least 1", param="expires_in_days")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)

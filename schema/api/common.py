@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from engine.money import is_currency
+from schema.currencies import is_currency
 
 T = TypeVar("T")
 

@@ -13,7 +13,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, SecretStr, StrictInt, field_validator, model_validator
 
-from engine.cards import expiry_passed, luhn_valid
 from schema.api.common import (
     Currency,
     Description,
@@ -22,6 +21,7 @@ from schema.api.common import (
     ShortText,
     StrictModel,
 )
+from schema.cards import expiry_passed, luhn_valid
 
 
 class AddressCreate(StrictModel):
@@ -53,7 +53,7 @@ class CardCreate(StrictModel):
     @classmethod
     def _number(cls, value: SecretStr) -> SecretStr:
         digits = value.get_secret_value()
-        if not (12 <= len(digits) <= 19 and digits.isdigit()):
+        if not (12 <= len(digits) <= 19 and digits.isascii() and digits.isdigit()):
             raise ValueError("card number must be 12 to 19 digits")
         if not luhn_valid(digits):
             raise ValueError("card number fails the Luhn check")
@@ -64,7 +64,7 @@ class CardCreate(StrictModel):
     def _cvc(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             cvc = value.get_secret_value()
-            if not (cvc.isdigit() and 3 <= len(cvc) <= 4):
+            if not (cvc.isascii() and cvc.isdigit() and 3 <= len(cvc) <= 4):
                 raise ValueError("cvc must be 3 or 4 digits")
         return value
 

@@ -28,7 +28,7 @@ async def test_no_card_number_or_cvc_is_stored(db: asyncpg.Pool) -> None:
         table, name = column["table_name"], column["column_name"]
         hits = await db.fetchval(
             f"""SELECT count(*) FROM "{table}"
-                WHERE "{name}"::text ~ $1 OR "{name}"::text ILIKE '%cvc%'
+                WHERE "{name}"::text ~ $1 OR "{name}"::text ILIKE '%"cvc"%'
                    OR "{name}"::text ILIKE '%"number"%'""",
             "|".join(PANS),
         )

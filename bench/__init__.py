@@ -1,0 +1,1 @@
+"""Bounded loopback benchmarks; results tables are quoted in the README."""

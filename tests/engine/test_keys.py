@@ -1,0 +1,221 @@
+"""`engine/auth/keys.py`: API keys are random secrets stored only as keyed hashes.
+
+Against a freshly migrated database: the secret never reaches a table, authentication refuses
+wrong, revoked and expired keys, the per-process cache honours its TTL (driven by a fake clock,
+not sleeps), and scopes imply each other only as documented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import cast
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from engine.auth.keys import KEY_PREFIX, ApiKey, ApiKeyService, Scope, parse_scopes
+from engine.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
+
+SECRET = secrets.token_bytes(32)
+WRITE = frozenset({Scope.PAYMENTS_WRITE})
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def key_service(pool: asyncpg.Pool) -> ApiKeyService:
+    return ApiKeyService(pool, secret=SECRET, cache_ttl_s=0)
+
+
+def api_key(*scopes: Scope) -> ApiKey:
+    return ApiKey(uuid4(), "k", "pgk_abcdef", frozenset(scopes), datetime.now(UTC), None, None)
+
+
+async def test_create_returns_a_secret_that_is_never_stored(
+    key_service: ApiKeyService, pool: asyncpg.Pool
+) -> None:
+    key, secret = await key_service.create(name="ci", scopes=WRITE)
+    assert secret.startswith(KEY_PREFIX)
+    assert len(secret) >= len(KEY_PREFIX) + 40
+    assert key.prefix == secret[:10]
+    assert (key.name, key.scopes, key.revoked_at, key.expires_at) == ("ci", WRITE, None, None)
+
+    stored = await pool.fetchval("SELECT key_hash FROM api_keys WHERE id = $1", key.id)
+    assert stored == hmac.new(SECRET, secret.encode(), hashlib.sha256).digest()
+    tables = await pool.fetchval(
+        """SELECT (SELECT string_agg(k::text, ' ') FROM api_keys k)
+               || (SELECT string_agg(a::text, ' ') FROM audit_logs a)"""
+    )
+    assert secret not in tables
+    assert secret[len(KEY_PREFIX) :] not in tables
+
+
+async def test_each_key_is_distinct(key_service: ApiKeyService) -> None:
+    (first, one), (second, two) = [
+        await key_service.create(name="twin", scopes=WRITE) for _ in range(2)
+    ]
+    assert one != two
+    assert first.id != second.id
+
+
+async def test_authenticate_returns_the_key(key_service: ApiKeyService) -> None:
+    key, secret = await key_service.create(name="ok", scopes=WRITE, expires_in_days=1)
+    assert key.expires_at is not None
+    assert key.expires_at - key.created_at == timedelta(days=1)
+    assert await key_service.authenticate(secret) == key
+
+
+@pytest.mark.parametrize("presented", [None, ""])
+async def test_missing_key_is_refused(key_service: ApiKeyService, presented: str | None) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        await key_service.authenticate(presented)
+    assert caught.value.code == "missing_api_key"
+    assert caught.value.http_status == 401
+
+
+async def test_wrong_key_is_refused(key_service: ApiKeyService, pool: asyncpg.Pool) -> None:
+    _, secret = await key_service.create(name="real", scopes=WRITE)
+    for wrong in (secret + "x", secret[:-1], KEY_PREFIX + secrets.token_urlsafe(32)):
+        with pytest.raises(AuthenticationFailed) as caught:
+            await key_service.authenticate(wrong)
+        assert caught.value.code == "invalid_api_key"
+    other_secret = ApiKeyService(pool, secret=secrets.token_bytes(32), cache_ttl_s=0)
+    with pytest.raises(AuthenticationFailed):
+        await other_secret.authenticate(secret)
+
+
+async def test_revoked_key_is_refused(key_service: ApiKeyService) -> None:
+    key, secret = await key_service.create(name="gone", scopes=WRITE)
+    await key_service.authenticate(secret)
+    revoked = await key_service.revoke(key.id)
+    assert revoked.revoked_at is not None
+    with pytest.raises(AuthenticationFailed):
+        await key_service.authenticate(secret)
+    again = await key_service.revoke(key.id)
+    assert again.revoked_at == revoked.revoked_at, "revoking twice keeps the first time"
+
+
+async def test_revoking_an_unknown_key_is_not_found(key_service: ApiKeyService) -> None:
+    with pytest.raises(NotFound) as caught:
+        await key_service.revoke(uuid4())
+    assert caught.value.param == "id"
+
+
+async def test_expired_key_is_refused(key_service: ApiKeyService, pool: asyncpg.Pool) -> None:
+    key, secret = await key_service.create(name="old", scopes=WRITE, expires_in_days=30)
+    await key_service.authenticate(secret)
+    await pool.execute(
+        "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", key.id
+    )
+    with pytest.raises(AuthenticationFailed):
+        await key_service.authenticate(secret)
+
+
+async def test_cache_serves_within_ttl_and_revoke_clears_it(pool: asyncpg.Pool) -> None:
+    clock = FakeClock()
+    cached = ApiKeyService(pool, secret=SECRET, cache_ttl_s=5, clock=clock)
+    other_process = ApiKeyService(pool, secret=SECRET, cache_ttl_s=5, clock=clock)
+    key, secret = await cached.create(name="cached", scopes=WRITE)
+    await cached.authenticate(secret)
+
+    await other_process.revoke(key.id)
+    assert await cached.authenticate(secret) == key, "within the TTL the cached key still works"
+    clock.now += 5.001
+    with pytest.raises(AuthenticationFailed):
+        await cached.authenticate(secret)
+
+    fresh_key, fresh_secret = await cached.create(name="local", scopes=WRITE)
+    await cached.authenticate(fresh_secret)
+    await cached.revoke(fresh_key.id)
+    with pytest.raises(AuthenticationFailed):
+        await cached.authenticate(fresh_secret)
+
+
+@pytest.mark.parametrize(
+    ("name", "days", "param"),
+    [("", None, "name"), ("x" * 101, None, "name"), ("ok", 0, "expires_in_days")],
+)
+async def test_create_validates_its_input(
+    key_service: ApiKeyService, name: str, days: int | None, param: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await key_service.create(name=name, scopes=WRITE, expires_in_days=days)
+    assert caught.value.param == param
+
+
+def test_secret_must_be_long_enough() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        ApiKeyService(cast(asyncpg.Pool, object()), secret=b"fifteen bytes!!")
+
+
+@pytest.mark.parametrize("scope", list(Scope))
+def test_admin_allows_every_scope(scope: Scope) -> None:
+    key = api_key(Scope.ADMIN)
+    assert key.allows(scope)
+    key.require(scope)
+
+
+def test_payments_write_implies_read_but_not_the_reverse() -> None:
+    writer, reader = api_key(Scope.PAYMENTS_WRITE), api_key(Scope.PAYMENTS_READ)
+    assert writer.allows(Scope.PAYMENTS_READ)
+    writer.require(Scope.PAYMENTS_READ)
+    assert not reader.allows(Scope.PAYMENTS_WRITE)
+    with pytest.raises(PermissionDenied, match="'payments:write'") as caught:
+        reader.require(Scope.PAYMENTS_WRITE)
+    assert caught.value.http_status == 403
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted"),
+    [
+        (Scope.PAYMENTS_WRITE, Scope.ADMIN),
+        (Scope.PAYMENTS_WRITE, Scope.CUSTOMERS),
+        (Scope.CUSTOMERS, Scope.PAYMENTS_READ),
+        (Scope.WEBHOOKS, Scope.SUBSCRIPTIONS),
+    ],
+)
+def test_other_scopes_are_denied(held: Scope, wanted: Scope) -> None:
+    key = api_key(held)
+    assert not key.allows(wanted)
+    with pytest.raises(PermissionDenied):
+        key.require(wanted)
+
+
+async def test_scopes_round_trip_through_the_database(key_service: ApiKeyService) -> None:
+    scopes = frozenset({Scope.CUSTOMERS, Scope.WEBHOOKS})
+    key, secret = await key_service.create(name="scoped", scopes=scopes)
+    authenticated = await key_service.authenticate(secret)
+    assert authenticated.id == key.id
+    assert authenticated.scopes == scopes
+    with pytest.raises(PermissionDenied):
+        authenticated.require(Scope.PAYMENTS_READ)
+    authenticated.require(Scope.WEBHOOKS)
+
+
+def test_parse_scopes() -> None:
+    assert parse_scopes("payments:read, admin") == {Scope.PAYMENTS_READ, Scope.ADMIN}
+    assert parse_scopes(" customers ,,customers ") == {Scope.CUSTOMERS}
+
+
+@pytest.mark.parametrize("raw", ["payments:read,bogus", "PAYMENTS:READ", "", " , "])
+def test_parse_scopes_rejects_unknown_or_empty(raw: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_scopes(raw)
+    assert caught.value.param == "scopes"
+    assert caught.value.http_status == 400
+
+
+async def test_create_refuses_empty_scopes(key_service: ApiKeyService) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await key_service.create(name="none", scopes=frozenset())
+    assert caught.value.param == "scopes"
