@@ -23,7 +23,7 @@ from engine.sharding import shard_of
 
 
 class ShardRouter:
-    def __init__(self, settings: Settings, *, max_in_flight: int = 2) -> None:
+    def __init__(self, settings: Settings, *, max_in_flight: int = 1) -> None:
         self._count = settings.ledger_shards
         self._handles = [
             LedgerShard.options(**ledger_shard_options(i)).remote(settings, i)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.actor import Actor
 from engine.payments.commands import NewCustomer
 
 
@@ -19,11 +20,14 @@ class OrderRef:
 
 
 class CustomerRepository:
-    async def insert(self, conn: asyncpg.Connection, *, customer: NewCustomer) -> None:
+    async def insert(
+        self, conn: asyncpg.Connection, *, customer: NewCustomer, actor: Actor
+    ) -> None:
         """Create the customer; a repeat of the same id (an idempotent retry) is a no-op."""
         await conn.execute(
-            """INSERT INTO customers (id, email, first_name, last_name, phone, address, metadata)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING""",
+            """INSERT INTO customers (id, email, first_name, last_name, phone, address, metadata,
+                    api_key_id, correlation_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING""",
             customer.id,
             customer.email,
             customer.first_name,
@@ -31,6 +35,8 @@ class CustomerRepository:
             customer.phone,
             customer.address,
             customer.metadata,
+            actor.api_key_id,
+            actor.correlation_id,
         )
 
     async def exists(self, conn: asyncpg.Connection, *, customer_id: UUID) -> bool:

@@ -25,15 +25,3 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyn
     )
     assert pool is not None
     return pool
-
-
-async def set_actor(
-    conn: asyncpg.Connection, *, api_key_id: str | None, correlation_id: str | None
-) -> None:
-    """Tell the audit triggers who acts and why, for the rest of this transaction."""
-    await conn.execute(
-        "SELECT set_config('paygrid.api_key_id', $1, true),"
-        " set_config('paygrid.correlation_id', $2, true)",
-        api_key_id or "",
-        correlation_id or "",
-    )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from engine.actor import Actor
 from engine.cards import CardDetails, CardToken
 from engine.errors import PaygridError
 from engine.money import Money
@@ -24,6 +25,10 @@ class RequestContext:
     correlation_id: str
     idempotency_key: str | None = None
     request_hash: bytes = b""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.api_key_id, self.correlation_id)
 
     @property
     def idempotency_scope(self) -> tuple[UUID, str] | None:

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.actor import Actor
 from engine.errors import ConcurrentUpdate
 from engine.payments.models import Payment, Refund
 from engine.payments.states import OperationStatus, PaymentStatus, TransactionType
@@ -67,13 +68,13 @@ class PaymentRepository:
         payment_method: dict[str, Any] | None,
         description: str | None,
         metadata: dict[str, str],
-        api_key_id: UUID,
+        actor: Actor,
     ) -> Payment:
         row = await conn.fetchrow(
             f"""INSERT INTO transactions (id, transaction_type, status, amount, currency,
                     customer_id, order_id, shard, gateway, payment_method, description,
-                    metadata, api_key_id)
-                VALUES ($1, $2, 'processing', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    metadata, api_key_id, correlation_id)
+                VALUES ($1, $2, 'processing', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                 RETURNING {_PAYMENT_COLUMNS}""",
             payment_id,
             kind.value,
@@ -86,7 +87,8 @@ class PaymentRepository:
             payment_method,
             description,
             metadata,
-            api_key_id,
+            actor.api_key_id,
+            actor.correlation_id,
         )
         return _payment(row)
 
@@ -118,6 +120,7 @@ class PaymentRepository:
         payment_method: dict[str, Any] | None,
         failure_code: str | None = None,
         failure_message: str | None = None,
+        actor: Actor,
         decline_code: str | None = None,
         authorization_expires_at: datetime | None = None,
     ) -> Payment:
@@ -128,7 +131,8 @@ class PaymentRepository:
                     gateway_transaction_id = $5,
                     payment_method = coalesce($6, payment_method),
                     failure_code = $7, failure_message = $8, decline_code = $9,
-                    authorization_expires_at = $10, updated_at = now()
+                    authorization_expires_at = $10, api_key_id = $11, correlation_id = $12,
+                    updated_at = now()
                 WHERE id = $1 AND status = 'processing'
                 RETURNING {_PAYMENT_COLUMNS}""",
             payment_id,
@@ -141,6 +145,8 @@ class PaymentRepository:
             failure_message,
             decline_code,
             authorization_expires_at,
+            actor.api_key_id,
+            actor.correlation_id,
         )
         if row is None:
             raise ConcurrentUpdate(f"payment {payment_id} is not processing")
@@ -155,11 +161,12 @@ class PaymentRepository:
         status: PaymentStatus,
         amount_capturable: int,
         amount_captured: int,
+        actor: Actor,
     ) -> Payment:
         """Capture, void or expire an authorization: conditional on its current status."""
         row = await conn.fetchrow(
             f"""UPDATE transactions SET status = $3, amount_capturable = $4, amount_captured = $5,
-                    updated_at = now()
+                    api_key_id = $6, correlation_id = $7, updated_at = now()
                 WHERE id = $1 AND status = $2
                 RETURNING {_PAYMENT_COLUMNS}""",
             payment_id,
@@ -167,29 +174,39 @@ class PaymentRepository:
             status.value,
             amount_capturable,
             amount_captured,
+            actor.api_key_id,
+            actor.correlation_id,
         )
         if row is None:
             raise ConcurrentUpdate(f"payment {payment_id} is not {from_status}")
         return _payment(row)
 
     async def reserve_refund(
-        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int
+        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int, actor: Actor
     ) -> Payment | None:
         """Hold `amount` of the captured money for a refund in flight; None if it no longer
         fits (the CHECK constraint would refuse it anyway)."""
         row = await conn.fetchrow(
             f"""UPDATE transactions SET amount_refund_pending = amount_refund_pending + $2,
-                    updated_at = now()
+                    api_key_id = $3, correlation_id = $4, updated_at = now()
                 WHERE id = $1 AND status IN ('captured', 'succeeded')
                   AND amount_refunded + amount_refund_pending + $2 <= amount_captured
                 RETURNING {_PAYMENT_COLUMNS}""",
             payment_id,
             amount,
+            actor.api_key_id,
+            actor.correlation_id,
         )
         return None if row is None else _payment(row)
 
     async def settle_refund(
-        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int, succeeded: bool
+        self,
+        conn: asyncpg.Connection,
+        *,
+        payment_id: UUID,
+        amount: int,
+        succeeded: bool,
+        actor: Actor,
     ) -> Payment:
         """Turn a held refund into a refund (or release it), and mark the payment refunded
         once everything captured has gone back."""
@@ -199,12 +216,14 @@ class PaymentRepository:
                     amount_refunded = amount_refunded + CASE WHEN $3 THEN $2 ELSE 0 END,
                     status = CASE WHEN $3 AND amount_refunded + $2 = amount_captured
                                   THEN 'refunded'::transaction_status ELSE status END,
-                    updated_at = now()
+                    api_key_id = $4, correlation_id = $5, updated_at = now()
                 WHERE id = $1 AND amount_refund_pending >= $2
                 RETURNING {_PAYMENT_COLUMNS}""",
             payment_id,
             amount,
             succeeded,
+            actor.api_key_id,
+            actor.correlation_id,
         )
         if row is None:
             raise ConcurrentUpdate(f"no refund of {amount} held on {payment_id}")
@@ -218,13 +237,13 @@ class PaymentRepository:
         payment: Payment,
         kind: TransactionType,
         amount: int,
-        api_key_id: UUID,
+        actor: Actor,
         metadata: dict[str, str] | None = None,
     ) -> None:
         await conn.execute(
             """INSERT INTO transactions (id, parent_id, transaction_type, status, amount, currency,
-                    customer_id, order_id, shard, gateway, metadata, api_key_id)
-               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11)""",
+                    customer_id, order_id, shard, gateway, metadata, api_key_id, correlation_id)
+               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
             operation_id,
             payment.id,
             kind.value,
@@ -235,7 +254,8 @@ class PaymentRepository:
             payment.shard,
             payment.gateway,
             metadata or {},
-            api_key_id,
+            actor.api_key_id,
+            actor.correlation_id,
         )
 
     async def finalize_operation(
@@ -245,18 +265,22 @@ class PaymentRepository:
         operation_id: UUID,
         status: OperationStatus,
         gateway_transaction_id: str | None,
+        actor: Actor,
         failure_code: str | None = None,
         failure_message: str | None = None,
     ) -> None:
         done = await conn.execute(
             """UPDATE transactions SET status = $2, gateway_transaction_id = $3,
-                    failure_code = $4, failure_message = $5, updated_at = now()
+                    failure_code = $4, failure_message = $5, api_key_id = $6,
+                    correlation_id = $7, updated_at = now()
                WHERE id = $1 AND status = 'processing'""",
             operation_id,
             status.value,
             gateway_transaction_id,
             failure_code,
             failure_message,
+            actor.api_key_id,
+            actor.correlation_id,
         )
         if done != "UPDATE 1":
             raise ConcurrentUpdate(f"operation {operation_id} is not processing")
@@ -269,24 +293,32 @@ class PaymentRepository:
         payment: Payment,
         amount: int,
         reason: str | None,
+        actor: Actor,
     ) -> None:
         await conn.execute(
-            """INSERT INTO refunds (id, transaction_id, amount, currency, reason, status)
-               VALUES ($1, $2, $3, $4, $5, 'processing')""",
+            """INSERT INTO refunds (id, transaction_id, amount, currency, reason, status,
+                    api_key_id, correlation_id)
+               VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7)""",
             refund_id,
             payment.id,
             amount,
             payment.currency,
             reason,
+            actor.api_key_id,
+            actor.correlation_id,
         )
 
     async def finalize_refund(
-        self, conn: asyncpg.Connection, *, refund_id: UUID, status: OperationStatus
+        self, conn: asyncpg.Connection, *, refund_id: UUID, status: OperationStatus, actor: Actor
     ) -> None:
         await conn.execute(
-            "UPDATE refunds SET status = $2, updated_at = now() WHERE id = $1",
+            """UPDATE refunds SET status = $2, api_key_id = $3, correlation_id = $4,
+                    updated_at = now()
+               WHERE id = $1""",
             refund_id,
             status.value,
+            actor.api_key_id,
+            actor.correlation_id,
         )
 
     async def refunds_of(self, conn: asyncpg.Connection, *, payment_id: UUID) -> list[Refund]:

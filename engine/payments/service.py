@@ -21,7 +21,6 @@ from uuid import UUID
 import asyncpg
 
 from engine.cards import CardToken
-from engine.db.pool import set_actor
 from engine.errors import ConcurrentUpdate, PaygridError, StateError, UpstreamError
 from engine.gateways.base import GatewayError
 from engine.ledger.book import LedgerBook
@@ -128,11 +127,6 @@ class PaymentService:
             async with conn.transaction():
                 begun = []
                 for command in commands:
-                    await set_actor(
-                        conn,
-                        api_key_id=str(command.ctx.api_key_id),
-                        correlation_id=command.ctx.correlation_id,
-                    )
                     begun.append(await self._steps.begin(conn, command))
                 return begun
         except _DB_ERRORS as exc:
@@ -149,11 +143,6 @@ class PaymentService:
             async with conn.transaction():
                 finished: list[Finished | None] = []
                 for item, outcome in zip(started, outcomes, strict=True):
-                    await set_actor(
-                        conn,
-                        api_key_id=str(item.command.ctx.api_key_id),
-                        correlation_id=item.command.ctx.correlation_id,
-                    )
                     finished.append(await self._steps.finalize(conn, item, outcome))
         except _DB_ERRORS as exc:
             if len(started) > 1:
@@ -196,11 +185,6 @@ class PaymentService:
                 )
                 try:
                     async with conn.transaction():
-                        await set_actor(
-                            conn,
-                            api_key_id=str(started.command.ctx.api_key_id),
-                            correlation_id=started.command.ctx.correlation_id,
-                        )
                         finished = await self._steps.finalize(conn, started, outcome)
                         assert finished is not None
                         await self._steps.idempotency.complete_for_resource(

@@ -76,6 +76,8 @@ class Finished:
 
 GatewayOutcome = GatewayResult | GatewayError
 
+_KNOWN_CUSTOMERS_MAX = 100_000
+
 
 class PaymentSteps:
     """The per-command steps, shared by the live path and recovery."""
@@ -97,6 +99,7 @@ class PaymentSteps:
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
         self.outbox = Outbox()
+        self._known_customers: set[UUID] = set()
 
     # -- begin ---------------------------------------------------------------------------
 
@@ -142,9 +145,16 @@ class PaymentSteps:
         self, conn: asyncpg.Connection, command: CreatePayment, payment_id: UUID
     ) -> Started:
         if command.new_customer is not None:
-            await self.customers.insert(conn, customer=command.new_customer)
-        elif not await self.customers.exists(conn, customer_id=command.customer_id):
-            raise NotFound(f"no customer {command.customer_id}", param="customer_id")
+            await self.customers.insert(
+                conn, customer=command.new_customer, actor=command.ctx.actor
+            )
+        elif command.customer_id not in self._known_customers:
+            if not await self.customers.exists(conn, customer_id=command.customer_id):
+                raise NotFound(f"no customer {command.customer_id}", param="customer_id")
+            # Customers are never deleted (erasure pseudonymizes), so a sighting stays true.
+            if len(self._known_customers) >= _KNOWN_CUSTOMERS_MAX:
+                self._known_customers.clear()
+            self._known_customers.add(command.customer_id)
         if command.order_id is not None:
             order = await self.customers.order(conn, order_id=command.order_id)
             if order is None:
@@ -175,7 +185,7 @@ class PaymentSteps:
             payment_method=method,
             description=command.description,
             metadata=command.metadata,
-            api_key_id=command.ctx.api_key_id,
+            actor=command.ctx.actor,
         )
         return Started(command, payment, amount=command.money.amount)
 
@@ -208,7 +218,7 @@ class PaymentSteps:
             payment=payment,
             kind=TransactionType.CAPTURE,
             amount=amount,
-            api_key_id=command.ctx.api_key_id,
+            actor=command.ctx.actor,
         )
         return Started(command, payment, op_id, amount)
 
@@ -227,7 +237,7 @@ class PaymentSteps:
             payment=payment,
             kind=TransactionType.VOID,
             amount=payment.amount,
-            api_key_id=command.ctx.api_key_id,
+            actor=command.ctx.actor,
         )
         return Started(command, payment, op_id, payment.amount)
 
@@ -259,7 +269,9 @@ class PaymentSteps:
                 code="amount_too_large",
                 param="amount",
             )
-        reserved = await self.payments.reserve_refund(conn, payment_id=payment.id, amount=amount)
+        reserved = await self.payments.reserve_refund(
+            conn, payment_id=payment.id, amount=amount, actor=command.ctx.actor
+        )
         if reserved is None:
             raise StateError(
                 "the refund no longer fits the captured amount",
@@ -272,11 +284,16 @@ class PaymentSteps:
             payment=payment,
             kind=TransactionType.REFUND,
             amount=amount,
-            api_key_id=command.ctx.api_key_id,
+            actor=command.ctx.actor,
             metadata=command.metadata,
         )
         await self.payments.insert_refund(
-            conn, refund_id=op_id, payment=payment, amount=amount, reason=command.reason
+            conn,
+            refund_id=op_id,
+            payment=payment,
+            amount=amount,
+            reason=command.reason,
+            actor=command.ctx.actor,
         )
         return Started(command, reserved, op_id, amount)
 
@@ -354,6 +371,7 @@ class PaymentSteps:
             purchase = command.kind is TransactionType.PURCHASE
             final = await self.payments.finalize_payment(
                 conn,
+                actor=command.ctx.actor,
                 payment_id=payment.id,
                 status=PaymentStatus.SUCCEEDED if purchase else PaymentStatus.AUTHORIZED,
                 amount_capturable=0 if purchase else payment.amount,
@@ -378,6 +396,7 @@ class PaymentSteps:
         error = _failure(outcome)
         final = await self.payments.finalize_payment(
             conn,
+            actor=command.ctx.actor,
             payment_id=payment.id,
             status=PaymentStatus.FAILED,
             amount_capturable=0,
@@ -402,12 +421,14 @@ class PaymentSteps:
         if isinstance(outcome, GatewayResult) and outcome.approved:
             await self.payments.finalize_operation(
                 conn,
+                actor=started.command.ctx.actor,
                 operation_id=op_id,
                 status=OperationStatus.SUCCEEDED,
                 gateway_transaction_id=outcome.gateway_transaction_id,
             )
             final = await self.payments.settle(
                 conn,
+                actor=started.command.ctx.actor,
                 payment_id=payment.id,
                 from_status=PaymentStatus.AUTHORIZED,
                 status=PaymentStatus.CAPTURED,
@@ -432,12 +453,14 @@ class PaymentSteps:
         if isinstance(outcome, GatewayResult) and outcome.approved:
             await self.payments.finalize_operation(
                 conn,
+                actor=started.command.ctx.actor,
                 operation_id=op_id,
                 status=OperationStatus.SUCCEEDED,
                 gateway_transaction_id=outcome.gateway_transaction_id,
             )
             final = await self.payments.settle(
                 conn,
+                actor=started.command.ctx.actor,
                 payment_id=payment.id,
                 from_status=PaymentStatus.AUTHORIZED,
                 status=PaymentStatus.VOIDED,
@@ -459,14 +482,21 @@ class PaymentSteps:
         assert op_id is not None
         approved = isinstance(outcome, GatewayResult) and outcome.approved
         status = OperationStatus.SUCCEEDED if approved else OperationStatus.FAILED
-        await self.payments.finalize_refund(conn, refund_id=op_id, status=status)
+        await self.payments.finalize_refund(
+            conn, refund_id=op_id, status=status, actor=started.command.ctx.actor
+        )
         final = await self.payments.settle_refund(
-            conn, payment_id=payment.id, amount=started.amount, succeeded=approved
+            conn,
+            payment_id=payment.id,
+            amount=started.amount,
+            succeeded=approved,
+            actor=started.command.ctx.actor,
         )
         if not approved:
             return await self._operation_failed(conn, started, outcome, final)
         await self.payments.finalize_operation(
             conn,
+            actor=started.command.ctx.actor,
             operation_id=op_id,
             status=status,
             gateway_transaction_id=outcome.gateway_transaction_id
@@ -493,6 +523,7 @@ class PaymentSteps:
         error = _failure(outcome)
         await self.payments.finalize_operation(
             conn,
+            actor=started.command.ctx.actor,
             operation_id=started.operation_id,
             status=OperationStatus.FAILED,
             gateway_transaction_id=outcome.gateway_transaction_id

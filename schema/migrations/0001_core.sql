@@ -38,6 +38,8 @@ CREATE TABLE customers (
     phone       text,
     address     jsonb,
     metadata    jsonb NOT NULL DEFAULT '{}'::jsonb,
+    api_key_id      uuid,
+    correlation_id  text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
@@ -49,6 +51,8 @@ CREATE TABLE orders (
     currency     char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
     status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paid', 'cancelled')),
     metadata     jsonb NOT NULL DEFAULT '{}'::jsonb,
+    api_key_id      uuid,
+    correlation_id  text,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
@@ -79,6 +83,7 @@ CREATE TABLE transactions (
     description             text,
     metadata                jsonb NOT NULL DEFAULT '{}'::jsonb,
     api_key_id              uuid,
+    correlation_id          text,
     authorization_expires_at timestamptz,
     created_at              timestamptz NOT NULL DEFAULT now(),
     updated_at              timestamptz NOT NULL DEFAULT now(),
@@ -166,6 +171,8 @@ CREATE TABLE refunds (
     currency        char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
     reason          text CHECK (reason IN ('duplicate', 'fraudulent', 'requested_by_customer')),
     status          transaction_status NOT NULL CHECK (status IN ('processing', 'succeeded', 'failed')),
+    api_key_id      uuid,
+    correlation_id  text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
@@ -232,14 +239,20 @@ CREATE TABLE audit_logs (
 );
 CREATE INDEX idx_audit_logs_entity ON audit_logs (entity_type, entity_id, created_at);
 
--- Who and why come from transaction-local settings the service sets before each command
--- (paygrid.api_key_id, paygrid.correlation_id). Secrets never reach the audit trail.
+-- Who and why: every audited money row carries the API key and correlation id of its latest
+-- change (api_key_id, correlation_id), written by the same statement, so batched writes of
+-- many requests are attributed row by row. Rows without them (api_keys, operator tools) fall
+-- back to transaction-local settings paygrid.api_key_id / paygrid.correlation_id.
+-- Secrets never reach the audit trail.
 CREATE FUNCTION audit_trigger_function() RETURNS trigger AS $$
 DECLARE
-    actor uuid := nullif(current_setting('paygrid.api_key_id', true), '')::uuid;
-    correlation text := nullif(current_setting('paygrid.correlation_id', true), '');
     old_row jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) - 'key_hash' END;
     new_row jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) - 'key_hash' END;
+    acting jsonb := coalesce(new_row, old_row);
+    actor uuid := coalesce((acting ->> 'api_key_id')::uuid,
+                           nullif(current_setting('paygrid.api_key_id', true), '')::uuid);
+    correlation text := coalesce(acting ->> 'correlation_id',
+                                 nullif(current_setting('paygrid.correlation_id', true), ''));
 BEGIN
     INSERT INTO audit_logs (entity_type, entity_id, action, old_values, new_values,
                             api_key_id, correlation_id)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
+
+from engine.auth.keys import ApiKeyService
 from tests.factories import Api, payment_body
 
 
@@ -156,3 +159,35 @@ async def test_methods_and_health(api: Api) -> None:
     health = await api.http.get("/health")
     assert health.status_code == 200
     assert health.json()["data"]["database"] == "ok"
+
+
+async def test_every_change_is_audited_with_key_and_correlation(
+    api: Api, db: asyncpg.Pool, keys: ApiKeyService
+) -> None:
+    response = await api.post(
+        "/api/payments/authorize", payment_body(amount=900), **{"X-Correlation-ID": "audit-auth-1"}
+    )
+    payment = response.json()["data"]
+    await api.post(
+        "/api/payments/capture",
+        {"payment_id": payment["id"]},
+        **{"X-Correlation-ID": "audit-capture-1"},
+    )
+    rows = await db.fetch(
+        """SELECT entity_type, action, api_key_id, correlation_id, new_values
+           FROM audit_logs WHERE entity_id = $1::uuid ORDER BY created_at""",
+        payment["id"],
+    )
+    assert [r["action"] for r in rows] == ["INSERT", "UPDATE", "UPDATE"]
+    assert [r["correlation_id"] for r in rows] == [
+        "audit-auth-1",
+        "audit-auth-1",
+        "audit-capture-1",
+    ]
+    key_ids = {k.id for k in await keys.all() if k.name == "tests"}
+    assert {r["api_key_id"] for r in rows} <= key_ids
+    assert rows[-1]["new_values"]["status"] == "captured"
+    customer_rows = await db.fetch(
+        "SELECT correlation_id FROM audit_logs WHERE entity_id = $1::uuid", payment["customer_id"]
+    )
+    assert [r["correlation_id"] for r in customer_rows] == ["audit-auth-1"]

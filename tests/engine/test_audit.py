@@ -1,8 +1,9 @@
-"""The audit trigger: who acted and why, taken from transaction-local settings; no secrets.
+"""The audit trigger: who acted and why, and never a secret.
 
-`engine/db/pool.py::set_actor` sets `paygrid.api_key_id` and `paygrid.correlation_id` for one
-transaction; every audited row written in it names that actor, and rows written later do not.
-API-key rows are audited without their `key_hash`.
+Money rows carry their latest actor (`api_key_id`, `correlation_id`) and the trigger records it
+row by row, so one transaction holding many requests' writes attributes each correctly. Rows
+without those columns fall back to the transaction-local settings `paygrid.api_key_id` and
+`paygrid.correlation_id`. API-key rows are audited without their `key_hash`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncpg
 import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
-from engine.db.pool import set_actor
 from tests.engine.rows import add_customer, add_transaction
 
 
@@ -27,7 +27,11 @@ async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 async def test_audit_rows_carry_the_transaction_local_actor(conn: asyncpg.Connection) -> None:
     actor = uuid4()
     async with conn.transaction():
-        await set_actor(conn, api_key_id=str(actor), correlation_id="req-42")
+        await conn.execute(
+            "SELECT set_config('paygrid.api_key_id', $1, true),"
+            " set_config('paygrid.correlation_id', 'req-42', true)",
+            str(actor),
+        )
         customer = await add_customer(conn)
         payment = await add_transaction(conn, customer)
     unattributed = await add_customer(conn)  # a later transaction: the settings are gone
@@ -41,6 +45,32 @@ async def test_audit_rows_carry_the_transaction_local_actor(conn: asyncpg.Connec
         assert row["new_values"]["id"] == str(entity)
     (row,) = await conn.fetch(audit, unattributed)
     assert (row["api_key_id"], row["correlation_id"]) == (None, None)
+
+
+async def test_row_actors_win_and_are_attributed_row_by_row(conn: asyncpg.Connection) -> None:
+    first, second = uuid4(), uuid4()
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('paygrid.api_key_id', $1, true)", str(uuid4()))
+        ids = []
+        for actor, correlation in ((first, "req-1"), (second, "req-2")):
+            ids.append(
+                await conn.fetchval(
+                    """INSERT INTO customers (email, api_key_id, correlation_id)
+                       VALUES ('a@example.com', $1, $2) RETURNING id""",
+                    actor,
+                    correlation,
+                )
+            )
+    rows = [
+        await conn.fetchrow(
+            "SELECT api_key_id, correlation_id FROM audit_logs WHERE entity_id = $1", entity
+        )
+        for entity in ids
+    ]
+    assert [(r["api_key_id"], r["correlation_id"]) for r in rows] == [
+        (first, "req-1"),
+        (second, "req-2"),
+    ]
 
 
 async def test_api_key_audit_never_holds_the_key_hash(pool: asyncpg.Pool) -> None:
