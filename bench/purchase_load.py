@@ -145,6 +145,9 @@ async def measure(
 def bench_paygrid(
     settings: Settings, key: str, customers: list[str], args: argparse.Namespace
 ) -> list[Result]:
+    from serve_app import environment
+
+    environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
     from ray import serve
 
     from serve_app.runner import deploy, start_ray, stop_ray

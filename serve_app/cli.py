@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from engine import cli as engine_cli
 from engine.config import Settings
-from serve_app.environment import fast_ingress_environment
+from serve_app import environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         settings = Settings()
-        if settings.fast_ingress:
-            # Serve reads these when ray.serve is first imported: set them before that.
-            os.environ.update(fast_ingress_environment(Path(settings.data_dir) / "run"))
+        environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
         from serve_app.runner import serve_forever
 
         return serve_forever(settings)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
+import tempfile
 from pathlib import Path
 
 
@@ -26,6 +28,8 @@ def fast_ingress_environment(run_dir: Path) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(run_dir),
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(run_dir / "haproxy-state"),
         "RAY_worker_niceness": "0",
+        # One HAProxy thread: on a small box more threads only contend with the replicas.
+        "RAY_SERVE_HAPROXY_NBTHREAD": "1",
         # HAProxy's stats and Prometheus listeners are hard-wired to all interfaces; give each
         # instance its own ports so two instances never collide.
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
@@ -33,3 +37,16 @@ def fast_ingress_environment(run_dir: Path) -> dict[str, str]:
         # Replicas drain for 30 s by default before stopping; a local stop should be quick.
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
     }
+
+
+def apply(settings_data_dir: str, *, fast_ingress: bool) -> None:
+    """Set Serve's environment for this process and the Ray it starts. Call before anything
+    imports `ray.serve`."""
+    import os
+
+    if fast_ingress:
+        # HAProxy's admin socket path must stay under 97 bytes and Serve nests it two levels
+        # deep, so the run directory is a short one in /tmp, named after the data directory.
+        digest = hashlib.sha256(str(Path(settings_data_dir).resolve()).encode()).hexdigest()[:10]
+        run_dir = Path(tempfile.gettempdir()) / f"paygrid-{digest}"
+        os.environ.update(fast_ingress_environment(run_dir))
