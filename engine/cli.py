@@ -37,7 +37,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def run(args: argparse.Namespace) -> int:
     """Run a `migrate` or `keys` command; returns the exit status."""
-    settings = attach(Settings())
+    try:
+        settings = attach(Settings())
+    except RuntimeError as exc:
+        print(f"error: {exc}")
+        return 1
     try:
         if args.command == "migrate":
             asyncio.run(_migrate(settings, show_status=args.status))

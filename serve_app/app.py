@@ -62,7 +62,7 @@ class PaygridAPI:
 
 
 def build(settings: Settings) -> Application:
-    """The Serve application for `settings`."""
+    """The Serve application for `settings`, with a fixed replica count (one machine)."""
     deployment = PaygridAPI.options(  # type: ignore[attr-defined]
         num_replicas=settings.replicas,
         max_ongoing_requests=settings.max_ongoing_requests,
@@ -71,5 +71,6 @@ def build(settings: Settings) -> Application:
 
 
 def app_builder(args: dict[str, Any]) -> Application:
-    """Serve config entry point: settings from the environment, overridden by `args`."""
-    return build(Settings(**args))
+    """Serve config entry point: settings from the environment, overridden by `args`. Replica
+    counts and autoscaling come from the config file, not from here."""
+    return PaygridAPI.bind(Settings(**args))  # type: ignore[attr-defined,no-any-return]

@@ -170,11 +170,11 @@ def publish(settings: Settings, **extra: Any) -> None:
 
 
 def attach(settings: Settings) -> Settings:
-    """Settings for an operator command: explicit configuration first, else the instance that
+    """Settings for an operator command: an explicit DATABASE_URL first, else the instance that
     `paygrid serve` published, else a clear error."""
     data_dir = Path(settings.data_dir)
     updates: dict[str, Any] = {}
-    if not settings.database_url or not settings.redis_url:
+    if not settings.database_url:
         path = data_dir / RUNTIME_FILE
         if not path.exists():
             raise RuntimeError(
@@ -182,7 +182,7 @@ def attach(settings: Settings) -> Settings:
                 f"{data_dir.resolve()}; start one with 'make run' or set DATABASE_URL"
             )
         published = json.loads(path.read_text())
-        updates["database_url"] = settings.database_url or published["database_url"]
+        updates["database_url"] = published["database_url"]
         updates["redis_url"] = settings.redis_url or published["redis_url"]
     if not settings.secret_key.get_secret_value():
         updates["secret_key"] = SecretStr(_secret(data_dir))
