@@ -15,6 +15,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from serve_app import environment
+
+# The suite runs Serve as `make run` does (direct ingress behind HAProxy). Serve reads this
+# environment when ray.serve is first imported, so it is set before the imports below.
+environment.apply(tempfile.mkdtemp(prefix="paygrid-test-run-"), fast_ingress=True)
+
 import asyncpg
 import httpx
 import pytest
