@@ -20,32 +20,43 @@ class OrderRef:
 
 
 class CustomerRepository:
-    async def insert(
-        self, conn: asyncpg.Connection, *, customer: NewCustomer, actor: Actor
+    async def insert_many(
+        self, conn: asyncpg.Connection, *, customers: list[tuple[NewCustomer, Actor]]
     ) -> None:
-        """Create the customer; a repeat of the same id (an idempotent retry) is a no-op."""
+        """Create customers in one statement; a repeat of an id (an idempotent retry) is a
+        no-op."""
+        if not customers:
+            return
         await conn.execute(
             """INSERT INTO customers (id, email, first_name, last_name, phone, address, metadata,
                     api_key_id, correlation_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING""",
-            customer.id,
-            customer.email,
-            customer.first_name,
-            customer.last_name,
-            customer.phone,
-            customer.address,
-            customer.metadata,
-            actor.api_key_id,
-            actor.correlation_id,
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                    $6::jsonb[], $7::jsonb[], $8::uuid[], $9::text[])
+               ON CONFLICT (id) DO NOTHING""",
+            [c.id for c, _ in customers],
+            [c.email for c, _ in customers],
+            [c.first_name for c, _ in customers],
+            [c.last_name for c, _ in customers],
+            [c.phone for c, _ in customers],
+            [c.address for c, _ in customers],
+            [c.metadata for c, _ in customers],
+            [a.api_key_id for _, a in customers],
+            [a.correlation_id for _, a in customers],
         )
 
-    async def exists(self, conn: asyncpg.Connection, *, customer_id: UUID) -> bool:
-        return bool(await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id))
+    async def existing(self, conn: asyncpg.Connection, *, customer_ids: list[UUID]) -> set[UUID]:
+        """Which of `customer_ids` exist."""
+        rows = await conn.fetch("SELECT id FROM customers WHERE id = ANY($1::uuid[])", customer_ids)
+        return {r["id"] for r in rows}
 
-    async def order(self, conn: asyncpg.Connection, *, order_id: UUID) -> OrderRef | None:
-        row = await conn.fetchrow(
-            "SELECT id, customer_id, currency, status FROM orders WHERE id = $1", order_id
+    async def orders(
+        self, conn: asyncpg.Connection, *, order_ids: list[UUID]
+    ) -> dict[UUID, OrderRef]:
+        rows = await conn.fetch(
+            "SELECT id, customer_id, currency, status FROM orders WHERE id = ANY($1::uuid[])",
+            order_ids,
         )
-        if row is None:
-            return None
-        return OrderRef(row["id"], row["customer_id"], row["currency"].strip(), row["status"])
+        return {
+            r["id"]: OrderRef(r["id"], r["customer_id"], r["currency"].strip(), r["status"])
+            for r in rows
+        }

@@ -21,12 +21,18 @@ class Event:
 
 class Outbox:
     async def add(self, conn: asyncpg.Connection, *, events: list[Event]) -> None:
-        await conn.executemany(
+        """Write events in one statement, whatever their number."""
+        if not events:
+            return
+        await conn.execute(
             """INSERT INTO events (event_type, object_type, object_id, payload, api_key_id,
                     correlation_id)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            [
-                (e.type, e.object_type, e.object_id, e.payload, e.api_key_id, e.correlation_id)
-                for e in events
-            ],
+               SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::jsonb[], $5::uuid[],
+                                    $6::text[])""",
+            [e.type for e in events],
+            [e.object_type for e in events],
+            [e.object_id for e in events],
+            [e.payload for e in events],
+            [e.api_key_id for e in events],
+            [e.correlation_id for e in events],
         )

@@ -49,13 +49,18 @@ class LedgerRepository:
     """SQL of ledger entries. Never commits."""
 
     async def insert(self, conn: asyncpg.Connection, *, entries: list[Entry]) -> None:
-        await conn.executemany(
+        """Write entries in one statement, whatever their number."""
+        if not entries:
+            return
+        await conn.execute(
             """INSERT INTO ledger_entries (customer_id, transaction_id, account, currency, amount)
-               VALUES ($1, $2, $3, $4, $5)""",
-            [
-                (e.customer_id, e.transaction_id, e.account.value, e.currency, e.amount)
-                for e in entries
-            ],
+               SELECT * FROM unnest(
+                   $1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[])""",
+            [e.customer_id for e in entries],
+            [e.transaction_id for e in entries],
+            [e.account.value for e in entries],
+            [e.currency for e in entries],
+            [e.amount for e in entries],
         )
 
     async def balances(self, conn: asyncpg.Connection, *, customer_id: UUID) -> dict[str, Balance]:

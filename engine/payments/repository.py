@@ -3,6 +3,7 @@ every transaction. Rows are mapped to domain objects here and nowhere else."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,8 @@ _PAYMENT_COLUMNS = """
     gateway, gateway_transaction_id, failure_code, failure_message, decline_code, description,
     metadata, authorization_expires_at, created_at, updated_at
 """
+# The same columns qualified, for statements that join transactions `t` with other rows.
+_PAYMENT_COLUMNS_T = ", ".join("t." + c.strip() for c in _PAYMENT_COLUMNS.split(","))
 
 
 def _payment(row: asyncpg.Record) -> Payment:
@@ -50,47 +53,70 @@ def _payment(row: asyncpg.Record) -> Payment:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    id: UUID
+    kind: TransactionType
+    amount: int
+    currency: str
+    customer_id: UUID
+    order_id: UUID | None
+    payment_method: dict[str, Any] | None
+    description: str | None
+    metadata: dict[str, str]
+    actor: Actor
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    payment_id: UUID
+    status: PaymentStatus
+    amount_capturable: int
+    amount_captured: int
+    gateway_transaction_id: str | None
+    payment_method: dict[str, Any] | None
+    actor: Actor
+    failure_code: str | None = None
+    failure_message: str | None = None
+    decline_code: str | None = None
+    authorization_expires_at: datetime | None = None
+
+
 class PaymentRepository:
     """Payments (root rows), operations (child rows) and refunds."""
 
-    async def insert_payment(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        payment_id: UUID,
-        kind: TransactionType,
-        amount: int,
-        currency: str,
-        customer_id: UUID,
-        order_id: UUID | None,
-        shard: int,
-        gateway: str,
-        payment_method: dict[str, Any] | None,
-        description: str | None,
-        metadata: dict[str, str],
-        actor: Actor,
-    ) -> Payment:
-        row = await conn.fetchrow(
+    async def insert_payments(
+        self, conn: asyncpg.Connection, *, payments: list[NewPayment], shard: int, gateway: str
+    ) -> dict[UUID, Payment]:
+        """Write new payments `processing`, in one statement; returned by id."""
+        rows = await conn.fetch(
             f"""INSERT INTO transactions (id, transaction_type, status, amount, currency,
                     customer_id, order_id, shard, gateway, payment_method, description,
                     metadata, api_key_id, correlation_id)
-                VALUES ($1, $2, 'processing', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                SELECT p.id, p.kind::transaction_type, 'processing', p.amount, p.currency,
+                       p.customer_id, p.order_id, $12, $13, p.payment_method, p.description,
+                       p.metadata, p.api_key_id, p.correlation_id
+                FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[],
+                            $6::uuid[], $7::jsonb[], $8::text[], $9::jsonb[], $10::uuid[],
+                            $11::text[])
+                     AS p(id, kind, amount, currency, customer_id, order_id, payment_method,
+                          description, metadata, api_key_id, correlation_id)
                 RETURNING {_PAYMENT_COLUMNS}""",
-            payment_id,
-            kind.value,
-            amount,
-            currency,
-            customer_id,
-            order_id,
+            [p.id for p in payments],
+            [p.kind.value for p in payments],
+            [p.amount for p in payments],
+            [p.currency for p in payments],
+            [p.customer_id for p in payments],
+            [p.order_id for p in payments],
+            [p.payment_method for p in payments],
+            [p.description for p in payments],
+            [p.metadata for p in payments],
+            [p.actor.api_key_id for p in payments],
+            [p.actor.correlation_id for p in payments],
             shard,
             gateway,
-            payment_method,
-            description,
-            metadata,
-            actor.api_key_id,
-            actor.correlation_id,
         )
-        return _payment(row)
+        return {r["id"]: _payment(r) for r in rows}
 
     async def get(
         self, conn: asyncpg.Connection, *, payment_id: UUID, for_update: bool = False
@@ -108,49 +134,46 @@ class PaymentRepository:
             "SELECT customer_id FROM transactions WHERE id = $1 AND parent_id IS NULL", payment_id
         )
 
-    async def finalize_payment(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        payment_id: UUID,
-        status: PaymentStatus,
-        amount_capturable: int,
-        amount_captured: int,
-        gateway_transaction_id: str | None,
-        payment_method: dict[str, Any] | None,
-        failure_code: str | None = None,
-        failure_message: str | None = None,
-        actor: Actor,
-        decline_code: str | None = None,
-        authorization_expires_at: datetime | None = None,
-    ) -> Payment:
-        """Move a `processing` payment to its outcome. Conditional on `processing`, so a second
-        finalizer (recovery racing a live shard) changes nothing and gets None back."""
-        row = await conn.fetchrow(
-            f"""UPDATE transactions SET status = $2, amount_capturable = $3, amount_captured = $4,
-                    gateway_transaction_id = $5,
-                    payment_method = coalesce($6, payment_method),
-                    failure_code = $7, failure_message = $8, decline_code = $9,
-                    authorization_expires_at = $10, api_key_id = $11, correlation_id = $12,
+    async def finalize_payments(
+        self, conn: asyncpg.Connection, *, outcomes: list[PaymentOutcome]
+    ) -> dict[UUID, Payment]:
+        """Move `processing` payments to their outcomes, in one statement. Conditional on
+        `processing`: if any row has moved on (recovery raced a live shard), nothing is kept
+        and ConcurrentUpdate is raised, so the caller retries one by one."""
+        rows = await conn.fetch(
+            f"""UPDATE transactions t SET status = o.status::transaction_status,
+                    amount_capturable = o.capturable, amount_captured = o.captured,
+                    gateway_transaction_id = o.gateway_transaction_id,
+                    payment_method = coalesce(o.payment_method, t.payment_method),
+                    failure_code = o.failure_code, failure_message = o.failure_message,
+                    decline_code = o.decline_code,
+                    authorization_expires_at = o.authorization_expires_at,
+                    api_key_id = o.api_key_id, correlation_id = o.correlation_id,
                     updated_at = now()
-                WHERE id = $1 AND status = 'processing'
-                RETURNING {_PAYMENT_COLUMNS}""",
-            payment_id,
-            status.value,
-            amount_capturable,
-            amount_captured,
-            gateway_transaction_id,
-            payment_method,
-            failure_code,
-            failure_message,
-            decline_code,
-            authorization_expires_at,
-            actor.api_key_id,
-            actor.correlation_id,
+                FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
+                            $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
+                            $11::uuid[], $12::text[])
+                     AS o(id, status, capturable, captured, gateway_transaction_id,
+                          payment_method, failure_code, failure_message, decline_code,
+                          authorization_expires_at, api_key_id, correlation_id)
+                WHERE t.id = o.id AND t.status = 'processing'
+                RETURNING {_PAYMENT_COLUMNS_T}""",
+            [o.payment_id for o in outcomes],
+            [o.status.value for o in outcomes],
+            [o.amount_capturable for o in outcomes],
+            [o.amount_captured for o in outcomes],
+            [o.gateway_transaction_id for o in outcomes],
+            [o.payment_method for o in outcomes],
+            [o.failure_code for o in outcomes],
+            [o.failure_message for o in outcomes],
+            [o.decline_code for o in outcomes],
+            [o.authorization_expires_at for o in outcomes],
+            [o.actor.api_key_id for o in outcomes],
+            [o.actor.correlation_id for o in outcomes],
         )
-        if row is None:
-            raise ConcurrentUpdate(f"payment {payment_id} is not processing")
-        return _payment(row)
+        if len(rows) != len(outcomes):
+            raise ConcurrentUpdate("a payment being finalized is no longer processing")
+        return {r["id"]: _payment(r) for r in rows}
 
     async def settle(
         self,

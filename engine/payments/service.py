@@ -35,15 +35,9 @@ from engine.payments.commands import (
     RequestContext,
     VoidPayment,
 )
+from engine.payments.results import GatewayOutcome, Started, replay_or_refuse, timeout_result
 from engine.payments.states import TransactionType
-from engine.payments.steps import (
-    Finished,
-    GatewayOutcome,
-    PaymentSteps,
-    Started,
-    replay_or_refuse,
-    timeout_result,
-)
+from engine.payments.steps import PaymentSteps
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConcurrentUpdate)
 
@@ -125,10 +119,7 @@ class PaymentService:
     ) -> list[Started | CommandResult]:
         try:
             async with conn.transaction():
-                begun = []
-                for command in commands:
-                    begun.append(await self._steps.begin(conn, command))
-                return begun
+                return await self._steps.begin(conn, commands)
         except _DB_ERRORS as exc:
             if len(commands) > 1:
                 return [(await self._begin(conn, [c]))[0] for c in commands]
@@ -141,9 +132,7 @@ class PaymentService:
             return []
         try:
             async with conn.transaction():
-                finished: list[Finished | None] = []
-                for item, outcome in zip(started, outcomes, strict=True):
-                    finished.append(await self._steps.finalize(conn, item, outcome))
+                finished = await self._steps.finalize(conn, started, outcomes)
         except _DB_ERRORS as exc:
             if len(started) > 1:
                 results = []
@@ -185,7 +174,7 @@ class PaymentService:
                 )
                 try:
                     async with conn.transaction():
-                        finished = await self._steps.finalize(conn, started, outcome)
+                        [finished] = await self._steps.finalize(conn, [started], [outcome])
                         assert finished is not None
                         await self._steps.idempotency.complete_for_resource(
                             conn,

@@ -1,0 +1,253 @@
+"""Purchase and authorize, a batch at a time: each step is a fixed number of statements however
+many payments the batch holds, so a busy shard pays per batch, not per payment.
+
+begin: claim the idempotency keys, create inline customers, check the others exist and any
+orders fit, write the payments `processing`. finalize: every outcome, ledger entry, outbox event
+and idempotency answer, one statement each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from engine.cards import CardDetails
+from engine.config import Settings
+from engine.customers.repository import CustomerRepository
+from engine.errors import InvalidRequest, NotFound, PaygridError, StateError
+from engine.events.outbox import Event, Outbox
+from engine.gateways.base import GatewayResult
+from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
+from engine.ledger.entries import Account, Entry
+from engine.payments.commands import CommandResult, CreatePayment
+from engine.payments.repository import NewPayment, PaymentOutcome, PaymentRepository
+from engine.payments.results import (
+    Finished,
+    GatewayOutcome,
+    Started,
+    answer_for,
+    failure,
+    held_result,
+)
+from engine.payments.states import PaymentStatus, TransactionType
+
+_KNOWN_CUSTOMERS_MAX = 100_000
+
+
+class CreationSteps:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        payments: PaymentRepository,
+        customers: CustomerRepository,
+        idempotency: IdempotencyRepository,
+        outbox: Outbox,
+        shard: int,
+        gateway: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._payments = payments
+        self._customers = customers
+        self._idempotency = idempotency
+        self._outbox = outbox
+        self._shard = shard
+        self._gateway = gateway
+        self._clock = clock
+        # Customers are never deleted (erasure pseudonymizes), so a sighting stays true.
+        self._known_customers: set[UUID] = set()
+
+    async def begin(
+        self, conn: asyncpg.Connection, commands: list[CreatePayment]
+    ) -> list[Started | CommandResult]:
+        """Begin every command; a refused one gets its answer (also stored under its key)."""
+        ids = [uuid4() for _ in commands]
+        answers: dict[int, CommandResult] = {}
+        claims = [
+            Claim(c.ctx.api_key_id, c.ctx.idempotency_key, c.ctx.request_hash, ids[i])
+            for i, c in enumerate(commands)
+            if c.ctx.idempotency_key is not None
+        ]
+        held = await self._idempotency.claim_many(
+            conn, claims=claims, ttl_h=self._settings.idempotency_ttl_h
+        )
+        for i, c in enumerate(commands):
+            scope = c.ctx.idempotency_scope
+            if scope is not None and scope in held:
+                answers[i] = held_result(held[scope], c.ctx.request_hash)
+        live = [i for i in range(len(commands)) if i not in answers]
+
+        new_customers = []
+        for i in live:
+            customer = commands[i].new_customer
+            if customer is not None:
+                new_customers.append((customer, commands[i].ctx.actor))
+        await self._customers.insert_many(conn, customers=new_customers)
+        refusals = await self._refusals(conn, {i: commands[i] for i in live})
+        for i, error in refusals.items():
+            answers[i] = CommandResult.from_error(error)
+        await self._idempotency.complete_many(
+            conn,
+            answers=[a for i in refusals if (a := answer_for(commands[i], answers[i])) is not None],
+        )
+
+        go = [i for i in live if i not in refusals]
+        written = await self._payments.insert_payments(
+            conn,
+            payments=[_new_payment(commands[i], ids[i]) for i in go],
+            shard=self._shard,
+            gateway=self._gateway,
+        )
+        return [
+            answers[i] if i in answers else Started(c, written[ids[i]], amount=c.money.amount)
+            for i, c in enumerate(commands)
+        ]
+
+    async def _refusals(
+        self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
+    ) -> dict[int, PaygridError]:
+        """Commands (by index) naming a customer or an order that does not fit, and why."""
+        refusals: dict[int, PaygridError] = {}
+        unknown = {
+            c.customer_id
+            for c in commands.values()
+            if c.new_customer is None and c.customer_id not in self._known_customers
+        }
+        if unknown:
+            found = await self._customers.existing(conn, customer_ids=list(unknown))
+            if len(self._known_customers) + len(found) > _KNOWN_CUSTOMERS_MAX:
+                self._known_customers.clear()
+            self._known_customers |= found
+            for i, c in commands.items():
+                if c.customer_id in unknown and c.customer_id not in found:
+                    refusals[i] = NotFound(f"no customer {c.customer_id}", param="customer_id")
+        with_orders = {
+            i: c.order_id
+            for i, c in commands.items()
+            if c.order_id is not None and i not in refusals
+        }
+        if with_orders:
+            orders = await self._customers.orders(conn, order_ids=list(with_orders.values()))
+            for i, order_id in with_orders.items():
+                c = commands[i]
+                order = orders.get(order_id)
+                if order is None:
+                    refusals[i] = NotFound(f"no order {order_id}", param="order_id")
+                elif order.customer_id != c.customer_id:
+                    refusals[i] = InvalidRequest(
+                        "the order belongs to another customer", param="order_id"
+                    )
+                elif order.currency != c.money.currency:
+                    refusals[i] = InvalidRequest(
+                        f"the order is in {order.currency}, the payment in {c.money.currency}",
+                        param="currency",
+                    )
+                elif order.status != "open":
+                    refusals[i] = StateError(
+                        f"the order is {order.status}", code="order_not_open", param="order_id"
+                    )
+        return refusals
+
+    async def finalize(
+        self,
+        conn: asyncpg.Connection,
+        started: list[Started],
+        outcomes: list[GatewayOutcome],
+    ) -> tuple[list[Finished], list[Answer]]:
+        """Write every outcome; returns what finished and the idempotency answers to store
+        (the caller stores them with those of other commands in the same transaction)."""
+        if not started:
+            return [], []
+        plans = [self._outcome(s, o) for s, o in zip(started, outcomes, strict=True)]
+        final = await self._payments.finalize_payments(conn, outcomes=[p for p, _ in plans])
+        finished: list[Finished] = []
+        events: list[Event] = []
+        answers: list[Answer] = []
+        for item, (plan, error) in zip(started, plans, strict=True):
+            payment = final[plan.payment_id]
+            body = payment.public()
+            command = item.command
+            assert isinstance(command, CreatePayment)
+            if error is None:
+                purchase = command.kind is TransactionType.PURCHASE
+                account = Account.CAPTURED if purchase else Account.HELD
+                entry = Entry(
+                    payment.customer_id, payment.id, account, payment.currency, payment.amount
+                )
+                result = CommandResult(200, body)
+                event_type = "payment.succeeded" if purchase else "payment.authorized"
+                finished.append(Finished(result, [entry]))
+            else:
+                result = CommandResult.from_error(error, payment_id=str(payment.id))
+                event_type = "payment.failed"
+                finished.append(Finished(result))
+            events.append(
+                Event(
+                    event_type,
+                    "payment",
+                    payment.id,
+                    body,
+                    command.ctx.api_key_id,
+                    command.ctx.correlation_id,
+                )
+            )
+            if (answer := answer_for(command, result)) is not None:
+                answers.append(answer)
+        await self._outbox.add(conn, events=events)
+        return finished, answers
+
+    def _outcome(
+        self, started: Started, outcome: GatewayOutcome
+    ) -> tuple[PaymentOutcome, PaygridError | None]:
+        payment, command = started.payment, started.command
+        assert isinstance(command, CreatePayment)
+        actor = command.ctx.actor
+        card = outcome.card if isinstance(outcome, GatewayResult) else None
+        method = card.stored() if card is not None and payment.payment_method is None else None
+        gateway_id = outcome.gateway_transaction_id if isinstance(outcome, GatewayResult) else None
+        if isinstance(outcome, GatewayResult) and outcome.approved:
+            purchase = command.kind is TransactionType.PURCHASE
+            window = timedelta(hours=self._settings.authorization_window_h)
+            return PaymentOutcome(
+                payment_id=payment.id,
+                status=PaymentStatus.SUCCEEDED if purchase else PaymentStatus.AUTHORIZED,
+                amount_capturable=0 if purchase else payment.amount,
+                amount_captured=payment.amount if purchase else 0,
+                gateway_transaction_id=gateway_id,
+                payment_method=method,
+                actor=actor,
+                authorization_expires_at=None if purchase else self._clock() + window,
+            ), None
+        error = failure(outcome)
+        return PaymentOutcome(
+            payment_id=payment.id,
+            status=PaymentStatus.FAILED,
+            amount_capturable=0,
+            amount_captured=0,
+            gateway_transaction_id=gateway_id,
+            payment_method=method,
+            actor=actor,
+            failure_code=error.code,
+            failure_message=error.message,
+            decline_code=error.decline_code,
+        ), error
+
+
+def _new_payment(command: CreatePayment, payment_id: UUID) -> NewPayment:
+    source = command.source
+    return NewPayment(
+        id=payment_id,
+        kind=command.kind,
+        amount=command.money.amount,
+        currency=command.money.currency,
+        customer_id=command.customer_id,
+        order_id=command.order_id,
+        payment_method=source.summary().stored() if isinstance(source, CardDetails) else None,
+        description=command.description,
+        metadata=command.metadata,
+        actor=command.ctx.actor,
+    )

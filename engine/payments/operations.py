@@ -1,0 +1,357 @@
+"""Capture, void and refund: one command at a time, each against its payment's locked row.
+
+begin locks the payment, checks the transition and the amount, and writes the operation
+`processing` (a refund also holds its amount on the payment); finalize settles the operation and
+the payment, and returns the ledger entries; the caller stores them and the idempotency answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from engine.errors import NotFound, PaygridError, StateError
+from engine.events.outbox import Event, Outbox
+from engine.gateways.base import GatewayResult
+from engine.idempotency.repository import Claim, IdempotencyRepository
+from engine.ledger.entries import Account, Entry
+from engine.payments.commands import (
+    CapturePayment,
+    Command,
+    CommandResult,
+    RefundPayment,
+    VoidPayment,
+)
+from engine.payments.models import Payment
+from engine.payments.repository import PaymentRepository
+from engine.payments.results import (
+    Finished,
+    GatewayOutcome,
+    Started,
+    answer_for,
+    failure,
+    held_result,
+)
+from engine.payments.states import REFUNDABLE, OperationStatus, PaymentStatus, TransactionType
+
+Operation = CapturePayment | VoidPayment | RefundPayment
+
+
+class OperationSteps:
+    def __init__(
+        self,
+        *,
+        payments: PaymentRepository,
+        idempotency: IdempotencyRepository,
+        outbox: Outbox,
+        idempotency_ttl_h: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._payments = payments
+        self._idempotency = idempotency
+        self._outbox = outbox
+        self._idempotency_ttl_h = idempotency_ttl_h
+        self._clock = clock
+
+    async def begin(self, conn: asyncpg.Connection, command: Operation) -> Started | CommandResult:
+        """Claim the key, lock the payment, check the transition and write the operation
+        `processing`; or the refusal (stored under the key) or replay when it must not proceed."""
+        op_id = uuid4()
+        ctx = command.ctx
+        if ctx.idempotency_key is not None:
+            claim = Claim(ctx.api_key_id, ctx.idempotency_key, ctx.request_hash, op_id)
+            held = await self._idempotency.claim_many(
+                conn, claims=[claim], ttl_h=self._idempotency_ttl_h
+            )
+            if held:
+                return held_result(next(iter(held.values())), ctx.request_hash)
+        try:
+            payment = await self._payments.get(conn, payment_id=command.payment_id, for_update=True)
+            if payment is None:
+                raise NotFound(f"no payment {command.payment_id}", param="payment_id")
+            if isinstance(command, CapturePayment):
+                return await self._begin_capture(conn, command, payment, op_id)
+            if isinstance(command, VoidPayment):
+                return await self._begin_void(conn, command, payment, op_id)
+            return await self._begin_refund(conn, command, payment, op_id)
+        except PaygridError as refusal:
+            result = CommandResult.from_error(refusal)
+            if (answer := answer_for(command, result)) is not None:
+                await self._idempotency.complete_many(conn, answers=[answer])
+            return result
+
+    async def finalize(
+        self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
+    ) -> Finished:
+        """Settle the operation and its payment with the gateway's (known) outcome."""
+        command = started.command
+        if isinstance(command, CapturePayment):
+            return await self._finalize_capture(conn, started, outcome)
+        if isinstance(command, VoidPayment):
+            return await self._finalize_void(conn, started, outcome)
+        return await self._finalize_refund(conn, started, outcome)
+
+    async def _begin_capture(
+        self, conn: asyncpg.Connection, command: CapturePayment, payment: Payment, op_id: UUID
+    ) -> Started:
+        if payment.status is not PaymentStatus.AUTHORIZED:
+            code = (
+                "payment_already_captured"
+                if payment.status is PaymentStatus.CAPTURED
+                else "payment_not_capturable"
+            )
+            raise StateError(
+                f"payment {payment.id} is {payment.status}; only authorized payments can be "
+                "captured",
+                code=code,
+                param="payment_id",
+            )
+        self._check_not_expired(payment)
+        amount = payment.amount_capturable if command.amount is None else command.amount
+        if amount > payment.amount_capturable:
+            raise StateError(
+                f"amount {amount} exceeds the capturable {payment.amount_capturable}",
+                code="amount_too_large",
+                param="amount",
+            )
+        await self._payments.insert_operation(
+            conn,
+            operation_id=op_id,
+            payment=payment,
+            kind=TransactionType.CAPTURE,
+            amount=amount,
+            actor=command.ctx.actor,
+        )
+        return Started(command, payment, op_id, amount)
+
+    async def _begin_void(
+        self, conn: asyncpg.Connection, command: VoidPayment, payment: Payment, op_id: UUID
+    ) -> Started:
+        if payment.status is not PaymentStatus.AUTHORIZED:
+            raise StateError(
+                f"payment {payment.id} is {payment.status}; only authorized payments can be voided",
+                code="payment_not_voidable",
+                param="payment_id",
+            )
+        await self._payments.insert_operation(
+            conn,
+            operation_id=op_id,
+            payment=payment,
+            kind=TransactionType.VOID,
+            amount=payment.amount,
+            actor=command.ctx.actor,
+        )
+        return Started(command, payment, op_id, payment.amount)
+
+    async def _begin_refund(
+        self, conn: asyncpg.Connection, command: RefundPayment, payment: Payment, op_id: UUID
+    ) -> Started:
+        if payment.status not in REFUNDABLE:
+            code = (
+                "payment_already_refunded"
+                if payment.status is PaymentStatus.REFUNDED
+                else "payment_not_refundable"
+            )
+            raise StateError(
+                f"payment {payment.id} is {payment.status}; only captured or succeeded payments "
+                "can be refunded",
+                code=code,
+                param="payment_id",
+            )
+        amount = payment.refundable if command.amount is None else command.amount
+        if amount <= 0:
+            raise StateError(
+                "everything captured is refunded or being refunded",
+                code="payment_already_refunded",
+                param="payment_id",
+            )
+        if amount > payment.refundable:
+            raise StateError(
+                f"amount {amount} exceeds the refundable {payment.refundable}",
+                code="amount_too_large",
+                param="amount",
+            )
+        reserved = await self._payments.reserve_refund(
+            conn, payment_id=payment.id, amount=amount, actor=command.ctx.actor
+        )
+        if reserved is None:
+            raise StateError(
+                "the refund no longer fits the captured amount",
+                code="amount_too_large",
+                param="amount",
+            )
+        await self._payments.insert_operation(
+            conn,
+            operation_id=op_id,
+            payment=payment,
+            kind=TransactionType.REFUND,
+            amount=amount,
+            actor=command.ctx.actor,
+            metadata=command.metadata,
+        )
+        await self._payments.insert_refund(
+            conn,
+            refund_id=op_id,
+            payment=payment,
+            amount=amount,
+            reason=command.reason,
+            actor=command.ctx.actor,
+        )
+        return Started(command, reserved, op_id, amount)
+
+    def _check_not_expired(self, payment: Payment) -> None:
+        expires = payment.authorization_expires_at
+        if expires is not None and expires <= self._clock():
+            raise StateError(
+                f"the authorization of payment {payment.id} has expired",
+                code="authorization_expired",
+                param="payment_id",
+            )
+
+    async def _finalize_capture(
+        self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
+    ) -> Finished:
+        payment, op_id = started.payment, started.operation_id
+        assert op_id is not None
+        if isinstance(outcome, GatewayResult) and outcome.approved:
+            await self._payments.finalize_operation(
+                conn,
+                actor=started.command.ctx.actor,
+                operation_id=op_id,
+                status=OperationStatus.SUCCEEDED,
+                gateway_transaction_id=outcome.gateway_transaction_id,
+            )
+            final = await self._payments.settle(
+                conn,
+                actor=started.command.ctx.actor,
+                payment_id=payment.id,
+                from_status=PaymentStatus.AUTHORIZED,
+                status=PaymentStatus.CAPTURED,
+                amount_capturable=0,
+                amount_captured=started.amount,
+            )
+            # The uncaptured rest of a partial capture is released with the hold.
+            entries = [
+                Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount),
+                Entry(final.customer_id, op_id, Account.CAPTURED, final.currency, started.amount),
+            ]
+            body = final.public()
+            await self._event(conn, "payment.captured", final, body, started.command)
+            return Finished(CommandResult(200, body), entries)
+        return await self._operation_failed(conn, started, outcome)
+
+    async def _finalize_void(
+        self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
+    ) -> Finished:
+        payment, op_id = started.payment, started.operation_id
+        assert op_id is not None
+        if isinstance(outcome, GatewayResult) and outcome.approved:
+            await self._payments.finalize_operation(
+                conn,
+                actor=started.command.ctx.actor,
+                operation_id=op_id,
+                status=OperationStatus.SUCCEEDED,
+                gateway_transaction_id=outcome.gateway_transaction_id,
+            )
+            final = await self._payments.settle(
+                conn,
+                actor=started.command.ctx.actor,
+                payment_id=payment.id,
+                from_status=PaymentStatus.AUTHORIZED,
+                status=PaymentStatus.VOIDED,
+                amount_capturable=0,
+                amount_captured=0,
+            )
+            entries = [
+                Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount)
+            ]
+            body = final.public()
+            await self._event(conn, "payment.voided", final, body, started.command)
+            return Finished(CommandResult(200, body), entries)
+        return await self._operation_failed(conn, started, outcome)
+
+    async def _finalize_refund(
+        self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
+    ) -> Finished:
+        payment, op_id = started.payment, started.operation_id
+        assert op_id is not None
+        approved = isinstance(outcome, GatewayResult) and outcome.approved
+        status = OperationStatus.SUCCEEDED if approved else OperationStatus.FAILED
+        await self._payments.finalize_refund(
+            conn, refund_id=op_id, status=status, actor=started.command.ctx.actor
+        )
+        final = await self._payments.settle_refund(
+            conn,
+            payment_id=payment.id,
+            amount=started.amount,
+            succeeded=approved,
+            actor=started.command.ctx.actor,
+        )
+        if not approved:
+            return await self._operation_failed(conn, started, outcome, final)
+        await self._payments.finalize_operation(
+            conn,
+            actor=started.command.ctx.actor,
+            operation_id=op_id,
+            status=status,
+            gateway_transaction_id=outcome.gateway_transaction_id
+            if isinstance(outcome, GatewayResult)
+            else None,
+        )
+        refunds = await self._payments.refunds_of(conn, payment_id=payment.id)
+        body = final.public(refunds)
+        await self._event(conn, "payment.refunded", final, body, started.command)
+        entries = [
+            Entry(final.customer_id, op_id, Account.REFUNDED, final.currency, started.amount)
+        ]
+        return Finished(CommandResult(200, body), entries)
+
+    async def _operation_failed(
+        self,
+        conn: asyncpg.Connection,
+        started: Started,
+        outcome: GatewayOutcome,
+        payment: Payment | None = None,
+    ) -> Finished:
+        """A declined or failed capture, void or refund: the payment keeps its state."""
+        assert started.operation_id is not None
+        error = failure(outcome)
+        await self._payments.finalize_operation(
+            conn,
+            actor=started.command.ctx.actor,
+            operation_id=started.operation_id,
+            status=OperationStatus.FAILED,
+            gateway_transaction_id=outcome.gateway_transaction_id
+            if isinstance(outcome, GatewayResult)
+            else None,
+            failure_code=error.code,
+            failure_message=error.message,
+        )
+        final = payment or started.payment
+        return Finished(CommandResult.from_error(error, payment_id=str(final.id)))
+
+    async def _event(
+        self,
+        conn: asyncpg.Connection,
+        event_type: str,
+        payment: Payment,
+        body: dict[str, Any],
+        command: Command,
+    ) -> None:
+        await self._outbox.add(
+            conn,
+            events=[
+                Event(
+                    event_type,
+                    "payment",
+                    payment.id,
+                    body,
+                    command.ctx.api_key_id,
+                    command.ctx.correlation_id,
+                )
+            ],
+        )
