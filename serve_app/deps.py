@@ -55,19 +55,20 @@ CorrelationId = Annotated[str, Depends(correlation)]
 
 async def money_context(
     request: Request,
-    key: PaymentsWrite,
-    state: State,
-    cid: CorrelationId,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> RequestContext:
-    """Who is moving money, under which idempotency key, with the keyed hash of the request."""
+    """Who is moving money (with `payments:write`), under which idempotency key, with the keyed
+    hash of the request. One flat dependency: this runs on every money request."""
+    state = await get_state(request)
+    key = await state.keys.authenticate(_presented_key(request))
+    key.require(Scope.PAYMENTS_WRITE)
     checked = check_idempotency_key(idempotency_key)
     digest = b""
     if checked is not None:
         digest = request_hash(
-            state.settings.secret_bytes, request.method, request.url.path, await request.body()
+            state.settings.secret_bytes, request.method, request.scope["path"], await request.body()
         )
-    return RequestContext(key.id, cid, checked, digest)
+    return RequestContext(key.id, correlation_id(request.scope), checked, digest)
 
 
 MoneyContext = Annotated[RequestContext, Depends(money_context)]

@@ -34,6 +34,9 @@ def fast_ingress_environment(run_dir: Path) -> dict[str, str]:
         # instance its own ports so two instances never collide.
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+        # HAProxy's own Prometheus gauges cost a sampling thread per node; paygrid reports what
+        # operators need through its own endpoints.
+        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
         # Replicas drain for 30 s by default before stopping; a local stop should be quick.
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
     }

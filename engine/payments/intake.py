@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 from uuid import UUID, uuid4, uuid5
+
+import orjson
 
 from engine.cards import CardDetails, CardToken
 from engine.errors import InvalidRequest
@@ -41,10 +42,10 @@ def request_hash(secret: bytes, method: str, path: str, body: bytes) -> bytes:
     """Keyed hash of a request, stable across JSON formatting. Keyed, because bodies carry card
     numbers and a plain hash of a card number can be reversed by enumeration."""
     try:
-        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
-    except ValueError:
-        canonical = body.decode(errors="replace")
-    return hmac.new(secret, f"{method} {path}\n{canonical}".encode(), hashlib.sha256).digest()
+        canonical = orjson.dumps(orjson.loads(body or b"null"), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        canonical = body
+    return hmac.new(secret, f"{method} {path}\n".encode() + canonical, hashlib.sha256).digest()
 
 
 def check_idempotency_key(key: str | None) -> str | None:
