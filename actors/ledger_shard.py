@@ -38,7 +38,7 @@ class LedgerShard:
         settled = await self._runtime.service.recover(older_than=self._started_at)
         if settled:
             log.warning("shard %d settled %d payments left processing", index, settled)
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def execute(self, commands: list[Command]) -> list[CommandResult]:
         """Run money commands for this shard's customers; one result each, in order."""
@@ -56,13 +56,18 @@ class LedgerShard:
         """When this incarnation started: changes on every restart."""
         return self._started_at.isoformat()
 
-    async def _sweep(self) -> None:
-        """Settle gateway timeouts left processing, and evict idle customers."""
+    async def sweep(self) -> None:
+        """Settle gateway timeouts left processing, expire lapsed authorizations and evict idle
+        customers. Runs periodically; safe to call at any time."""
+        cutoff = datetime.now(UTC) - self._runtime.settle_after
+        await self._runtime.service.recover(older_than=cutoff)
+        await self._runtime.service.expire_authorizations()
+        self._runtime.book.evict_idle()
+
+    async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(_SWEEP_INTERVAL_S)
             try:
-                cutoff = datetime.now(UTC) - self._runtime.settle_after
-                await self._runtime.service.recover(older_than=cutoff)
-                self._runtime.book.evict_idle()
+                await self.sweep()
             except Exception:  # keep sweeping; the next round retries
                 log.exception("shard %d sweep failed", self._index)

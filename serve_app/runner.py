@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 
+import psutil
 import ray
 from ray import serve
 
@@ -55,8 +56,17 @@ def start_ray() -> None:
 
 
 def stop_ray() -> None:
-    """Stop the local Ray and everything it started."""
+    """Stop the local Ray and everything it started, HAProxy included: it can outlive Ray
+    (seen with `ray stop --force`), so any HAProxy still running on this instance's config is
+    ended too."""
     ray.shutdown()
+    run_dir = os.environ.get("RAY_SERVE_HAPROXY_SERVER_STATE_BASE")
+    if not run_dir:
+        return
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "haproxy" and run_dir in cmdline:
+            proc.terminate()
 
 
 def deploy(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from engine.actor import Actor
 from engine.errors import NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
@@ -21,7 +22,6 @@ from engine.idempotency.repository import Claim, IdempotencyRepository
 from engine.ledger.entries import Account, Entry
 from engine.payments.commands import (
     CapturePayment,
-    Command,
     CommandResult,
     RefundPayment,
     VoidPayment,
@@ -94,6 +94,22 @@ class OperationSteps:
         if isinstance(command, VoidPayment):
             return await self._finalize_void(conn, started, outcome)
         return await self._finalize_refund(conn, started, outcome)
+
+    async def expire(self, conn: asyncpg.Connection, payment: Payment) -> list[Entry]:
+        """Mark an authorization whose window has passed `expired` and release its hold. The
+        gateway lets the hold lapse on its own; nothing is sent to it."""
+        actor = Actor(None, "authorization-expiry")
+        final = await self._payments.settle(
+            conn,
+            payment_id=payment.id,
+            from_status=PaymentStatus.AUTHORIZED,
+            status=PaymentStatus.EXPIRED,
+            amount_capturable=0,
+            amount_captured=0,
+            actor=actor,
+        )
+        await self._event(conn, "payment.expired", final, final.public(), actor)
+        return [Entry(final.customer_id, final.id, Account.HELD, final.currency, -payment.amount)]
 
     async def _begin_capture(
         self, conn: asyncpg.Connection, command: CapturePayment, payment: Payment, op_id: UUID
@@ -240,7 +256,7 @@ class OperationSteps:
                 Entry(final.customer_id, op_id, Account.CAPTURED, final.currency, started.amount),
             ]
             body = final.public()
-            await self._event(conn, "payment.captured", final, body, started.command)
+            await self._event(conn, "payment.captured", final, body, started.command.ctx.actor)
             return Finished(CommandResult(200, body), entries)
         return await self._operation_failed(conn, started, outcome)
 
@@ -270,7 +286,7 @@ class OperationSteps:
                 Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount)
             ]
             body = final.public()
-            await self._event(conn, "payment.voided", final, body, started.command)
+            await self._event(conn, "payment.voided", final, body, started.command.ctx.actor)
             return Finished(CommandResult(200, body), entries)
         return await self._operation_failed(conn, started, outcome)
 
@@ -304,7 +320,7 @@ class OperationSteps:
         )
         refunds = await self._payments.refunds_of(conn, payment_id=payment.id)
         body = final.public(refunds)
-        await self._event(conn, "payment.refunded", final, body, started.command)
+        await self._event(conn, "payment.refunded", final, body, started.command.ctx.actor)
         entries = [
             Entry(final.customer_id, op_id, Account.REFUNDED, final.currency, started.amount)
         ]
@@ -340,18 +356,13 @@ class OperationSteps:
         event_type: str,
         payment: Payment,
         body: dict[str, Any],
-        command: Command,
+        actor: Actor,
     ) -> None:
         await self._outbox.add(
             conn,
             events=[
                 Event(
-                    event_type,
-                    "payment",
-                    payment.id,
-                    body,
-                    command.ctx.api_key_id,
-                    command.ctx.correlation_id,
+                    event_type, "payment", payment.id, body, actor.api_key_id, actor.correlation_id
                 )
             ],
         )

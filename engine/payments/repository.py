@@ -390,6 +390,26 @@ class PaymentRepository:
         payments = [_payment(r) for r in rows[:limit]]
         return payments, len(rows) > limit
 
+    async def expiring(
+        self, conn: asyncpg.Connection, *, shard: int, now: datetime, limit: int
+    ) -> list[Payment]:
+        """Authorizations of `shard` whose window has passed, locked, oldest first. Those with
+        a capture or void still in flight are left for that operation to settle."""
+        rows = await conn.fetch(
+            f"""SELECT {_PAYMENT_COLUMNS_T} FROM transactions t
+                WHERE t.shard = $1 AND t.status = 'authorized' AND t.parent_id IS NULL
+                  AND t.authorization_expires_at <= $2
+                  AND NOT EXISTS (SELECT 1 FROM transactions o
+                                  WHERE o.parent_id = t.id AND o.status = 'processing')
+                ORDER BY t.authorization_expires_at
+                LIMIT $3
+                FOR UPDATE OF t SKIP LOCKED""",
+            shard,
+            now,
+            limit,
+        )
+        return [_payment(r) for r in rows]
+
     async def processing(
         self, conn: asyncpg.Connection, *, shard: int, before: datetime
     ) -> list[asyncpg.Record]:

@@ -188,6 +188,13 @@ class PaymentService:
                 settled += 1
         return settled
 
+    async def expire_authorizations(self) -> int:
+        """Expire this shard's authorizations whose window has passed; returns how many."""
+        async with self._serial, self._pool.acquire() as conn, conn.transaction():
+            entries = await self._steps.expire_due(conn, shard=self._shard, now=self._clock())
+        self._book.committed(entries)
+        return len(entries)
+
     async def _rebuild(self, conn: asyncpg.Connection, row: asyncpg.Record) -> Started | None:
         """A `Started` for a row found `processing`, as the live path would have held it."""
         payment_id = row["parent_id"] or row["id"]

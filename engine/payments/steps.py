@@ -28,7 +28,7 @@ from engine.gateways.base import (
     OperationRequest,
 )
 from engine.idempotency.repository import IdempotencyRepository
-from engine.ledger.entries import LedgerRepository
+from engine.ledger.entries import Entry, LedgerRepository
 from engine.money import Money
 from engine.payments.commands import (
     CapturePayment,
@@ -117,6 +117,16 @@ class PaymentSteps:
             return await self._gateway.refund(request)
         except GatewayError as error:
             return error
+
+    async def expire_due(
+        self, conn: asyncpg.Connection, *, shard: int, now: datetime
+    ) -> list[Entry]:
+        """Expire this shard's authorizations whose window has passed (a bounded number per
+        call); returns the ledger entries written."""
+        due = await self.payments.expiring(conn, shard=shard, now=now, limit=500)
+        entries = [e for payment in due for e in await self._operations.expire(conn, payment)]
+        await self.ledger.insert(conn, entries=entries)
+        return entries
 
     async def lookup(self, reference: UUID) -> GatewayResult | None:
         """What the gateway recorded for `reference`; None if it never saw it."""

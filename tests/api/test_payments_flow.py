@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+import ray
 
+from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService
+from engine.config import Settings
+from engine.sharding import shard_of
 from tests.factories import Api, payment_body
 
 
@@ -191,3 +195,33 @@ async def test_every_change_is_audited_with_key_and_correlation(
         "SELECT correlation_id FROM audit_logs WHERE entity_id = $1::uuid", payment["customer_id"]
     )
     assert [r["correlation_id"] for r in customer_rows] == ["audit-auth-1"]
+
+
+async def test_lapsed_authorization_expires_and_releases_its_hold(
+    api: Api, db: asyncpg.Pool, cluster: Settings
+) -> None:
+    auth = await api.authorize(amount=650)
+    customer = auth["customer_id"]
+    await db.execute(
+        "UPDATE transactions SET authorization_expires_at = now() - interval '1 minute' "
+        "WHERE id = $1::uuid",
+        auth["id"],
+    )
+    late = await api.post("/api/payments/capture", {"payment_id": auth["id"]})
+    assert late.status_code == 422
+    assert late.json()["error"]["code"] == "authorization_expired"
+
+    shard = ray.get_actor(
+        f"ledger-shard-{shard_of(uuid.UUID(customer), cluster.ledger_shards)}", namespace=NAMESPACE
+    )
+    await shard.sweep.remote()
+    expired = (await api.get(f"/api/payments/{auth['id']}")).json()["data"]
+    assert expired["status"] == "expired"
+    assert expired["amount_capturable"] == 0
+    ledger = (await api.get(f"/api/customers/{customer}/ledger")).json()["data"]
+    assert ledger["balances"][0]["held"] == 0
+    event = await db.fetchval(
+        "SELECT count(*) FROM events WHERE object_id = $1::uuid AND event_type = 'payment.expired'",
+        auth["id"],
+    )
+    assert event == 1
