@@ -41,9 +41,7 @@ def scoped(scope: Scope) -> object:
     return Depends(dependency)
 
 
-PaymentsWrite = Annotated[ApiKey, scoped(Scope.PAYMENTS_WRITE)]
 PaymentsRead = Annotated[ApiKey, scoped(Scope.PAYMENTS_READ)]
-Admin = Annotated[ApiKey, scoped(Scope.ADMIN)]
 
 
 async def correlation(request: Request) -> str:

@@ -88,12 +88,9 @@ class OperationSteps:
         self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
     ) -> Finished:
         """Settle the operation and its payment with the gateway's (known) outcome."""
-        command = started.command
-        if isinstance(command, CapturePayment):
-            return await self._finalize_capture(conn, started, outcome)
-        if isinstance(command, VoidPayment):
-            return await self._finalize_void(conn, started, outcome)
-        return await self._finalize_refund(conn, started, outcome)
+        if isinstance(started.command, RefundPayment):
+            return await self._finalize_refund(conn, started, outcome)
+        return await self._finalize_settlement(conn, started, outcome)
 
     async def expire(self, conn: asyncpg.Connection, payment: Payment) -> list[Entry]:
         """Mark an authorization whose window has passed `expired` and release its hold. The
@@ -228,67 +225,42 @@ class OperationSteps:
                 param="payment_id",
             )
 
-    async def _finalize_capture(
+    async def _finalize_settlement(
         self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
     ) -> Finished:
+        """Capture or void: settle the authorization and release its whole hold; a capture
+        books what it took (the uncaptured rest of a partial capture is simply released)."""
         payment, op_id = started.payment, started.operation_id
         assert op_id is not None
-        if isinstance(outcome, GatewayResult) and outcome.approved:
-            await self._payments.finalize_operation(
-                conn,
-                actor=started.command.ctx.actor,
-                operation_id=op_id,
-                status=OperationStatus.SUCCEEDED,
-                gateway_transaction_id=outcome.gateway_transaction_id,
+        if not (isinstance(outcome, GatewayResult) and outcome.approved):
+            return await self._operation_failed(conn, started, outcome)
+        actor = started.command.ctx.actor
+        capture = isinstance(started.command, CapturePayment)
+        await self._payments.finalize_operation(
+            conn,
+            actor=actor,
+            operation_id=op_id,
+            status=OperationStatus.SUCCEEDED,
+            gateway_transaction_id=outcome.gateway_transaction_id,
+        )
+        final = await self._payments.settle(
+            conn,
+            actor=actor,
+            payment_id=payment.id,
+            from_status=PaymentStatus.AUTHORIZED,
+            status=PaymentStatus.CAPTURED if capture else PaymentStatus.VOIDED,
+            amount_capturable=0,
+            amount_captured=started.amount if capture else 0,
+        )
+        entries = [Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount)]
+        if capture:
+            entries.append(
+                Entry(final.customer_id, op_id, Account.CAPTURED, final.currency, started.amount)
             )
-            final = await self._payments.settle(
-                conn,
-                actor=started.command.ctx.actor,
-                payment_id=payment.id,
-                from_status=PaymentStatus.AUTHORIZED,
-                status=PaymentStatus.CAPTURED,
-                amount_capturable=0,
-                amount_captured=started.amount,
-            )
-            # The uncaptured rest of a partial capture is released with the hold.
-            entries = [
-                Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount),
-                Entry(final.customer_id, op_id, Account.CAPTURED, final.currency, started.amount),
-            ]
-            body = final.public()
-            await self._event(conn, "payment.captured", final, body, started.command.ctx.actor)
-            return Finished(CommandResult(200, body), entries)
-        return await self._operation_failed(conn, started, outcome)
-
-    async def _finalize_void(
-        self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
-    ) -> Finished:
-        payment, op_id = started.payment, started.operation_id
-        assert op_id is not None
-        if isinstance(outcome, GatewayResult) and outcome.approved:
-            await self._payments.finalize_operation(
-                conn,
-                actor=started.command.ctx.actor,
-                operation_id=op_id,
-                status=OperationStatus.SUCCEEDED,
-                gateway_transaction_id=outcome.gateway_transaction_id,
-            )
-            final = await self._payments.settle(
-                conn,
-                actor=started.command.ctx.actor,
-                payment_id=payment.id,
-                from_status=PaymentStatus.AUTHORIZED,
-                status=PaymentStatus.VOIDED,
-                amount_capturable=0,
-                amount_captured=0,
-            )
-            entries = [
-                Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount)
-            ]
-            body = final.public()
-            await self._event(conn, "payment.voided", final, body, started.command.ctx.actor)
-            return Finished(CommandResult(200, body), entries)
-        return await self._operation_failed(conn, started, outcome)
+        body = final.public()
+        event_type = "payment.captured" if capture else "payment.voided"
+        await self._event(conn, event_type, final, body, actor)
+        return Finished(CommandResult(200, body), entries)
 
     async def _finalize_refund(
         self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome

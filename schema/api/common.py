@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -93,6 +93,17 @@ class ErrorEnvelope(BaseModel):
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 
 
-def jsonable(model: BaseModel) -> dict[str, Any]:
-    """A response model as plain JSON types, ready to store or send."""
-    return model.model_dump(mode="json")
+# Every error status the API answers with, documented with the one error envelope.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in (
+        (400, "Invalid request; `error.param` names the field"),
+        (401, "Missing, invalid, expired or revoked API key"),
+        (402, "Card declined; `error.decline_code` says why"),
+        (403, "The API key lacks the scope"),
+        (404, "No such resource"),
+        (409, "A request with this Idempotency-Key is still in progress"),
+        (422, "Illegal state transition or Idempotency-Key reused with another request"),
+        (503, "A dependency is unavailable; retry with the same Idempotency-Key"),
+    )
+}

@@ -8,12 +8,12 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from engine.errors import NotFound
-from schema.api.common import Envelope
+from schema.api.common import ERROR_RESPONSES, Envelope
 from schema.api.payments import LedgerBalancePublic, LedgerPublic
 from serve_app import responses
 from serve_app.deps import CorrelationId, PaymentsRead, State
 
-router = APIRouter(prefix="/api/customers", tags=["customers"])
+router = APIRouter(prefix="/api/customers", tags=["customers"], responses=ERROR_RESPONSES)
 
 
 @router.get(

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from engine.errors import InvalidRequest, NotFound
 from engine.payments import intake
 from engine.payments.states import PaymentStatus, TransactionType
-from schema.api.common import Envelope, ListEnvelope, PageLimit
+from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.payments import (
     CaptureBody,
     CaptureCreate,
@@ -26,7 +26,7 @@ from schema.api.payments import (
 from serve_app import responses
 from serve_app.deps import CorrelationId, MoneyContext, PaymentsRead, State
 
-router = APIRouter(prefix="/api/payments", tags=["payments"])
+router = APIRouter(prefix="/api/payments", tags=["payments"], responses=ERROR_RESPONSES)
 
 PaymentEnvelope = Envelope[PaymentPublic]
 BRANDS = ["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay"]
