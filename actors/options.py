@@ -24,3 +24,15 @@ def ledger_shard_options(index: int) -> dict[str, Any]:
         "max_task_retries": 0,
         "max_concurrency": 1000,
     }
+
+
+def webhook_dispatcher_options(index: int) -> dict[str, Any]:
+    return {
+        "name": f"webhook-dispatcher-{index}",
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "num_cpus": 0,
+        "max_restarts": -1,
+        "max_concurrency": 1000,
+    }

@@ -51,6 +51,19 @@ class Settings(BaseSettings):
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."
     )
 
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow private and loopback webhook URLs (tests, local)."
+    )
+    webhook_dispatchers: int = Field(default=2, ge=1, le=256)
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    webhook_retry_schedule_s: tuple[float, ...] = Field(default=(1, 2, 4, 8, 16), min_length=1)
+    webhook_jitter: float = Field(default=0.2, ge=0, lt=1)
+    webhook_max_delay_s: float = Field(default=300.0, gt=0)
+    webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)
+    webhook_disable_after_h: float = Field(default=120.0, gt=0)
+    webhook_secret_grace_h: float = Field(default=24.0, ge=0)
+    webhook_poll_s: float = Field(default=0.5, gt=0, le=60)
+
     @property
     def secret_bytes(self) -> bytes:
         """The API-key hashing secret as bytes."""

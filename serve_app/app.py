@@ -15,7 +15,7 @@ from ray.serve import Application
 from engine.config import Settings
 from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
-from serve_app.routes import customers, health, payments
+from serve_app.routes import customers, events, health, payments, webhooks
 from serve_app.state import open_state
 
 DEPLOYMENT_NAME = "PaygridAPI"
@@ -33,7 +33,13 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(CorrelationMiddleware)
-    for router in (health.router, payments.router, customers.router):
+    for router in (
+        health.router,
+        payments.router,
+        customers.router,
+        webhooks.router,
+        events.router,
+    ):
         app.include_router(router)
     return app
 

@@ -42,6 +42,7 @@ def scoped(scope: Scope) -> object:
 
 
 PaymentsRead = Annotated[ApiKey, scoped(Scope.PAYMENTS_READ)]
+WebhooksKey = Annotated[ApiKey, scoped(Scope.WEBHOOKS)]
 
 
 async def correlation(request: Request) -> str:

@@ -1,19 +1,26 @@
-"""What one API replica holds: its pool, Redis client, key service and shard router."""
+"""What one API replica holds: its pool, Redis client, key service, shard router and webhook
+runtime (the dispatcher actors it made sure exist)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
+from ray.actor import ActorHandle
 from redis.asyncio import Redis
 
+from actors.options import webhook_dispatcher_options
+from actors.webhook_dispatcher import WebhookDispatcher
 from engine.auth.keys import ApiKeyService
 from engine.config import Settings
 from engine.db.pool import create_pool
 from engine.errors import NotFound
+from engine.events.repository import EventRepository
 from engine.payments.repository import PaymentRepository
+from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from serve_app.shards import ShardRouter
 
 _OWNER_CACHE_SIZE = 100_000
@@ -26,7 +33,10 @@ class AppState:
     redis: Redis
     keys: ApiKeyService
     shards: ShardRouter
+    webhooks: WebhookRuntime
+    dispatchers: list[ActorHandle]
     payments: PaymentRepository = field(default_factory=PaymentRepository)
+    events: EventRepository = field(default_factory=EventRepository)
     _owners: OrderedDict[UUID, UUID] = field(default_factory=OrderedDict)
 
     async def owner_of(self, payment_id: UUID) -> UUID:
@@ -43,6 +53,7 @@ class AppState:
         return owner
 
     async def close(self) -> None:
+        await self.webhooks.close()
         await self.pool.close()
         await self.redis.aclose()
 
@@ -56,5 +67,10 @@ async def open_state(settings: Settings) -> AppState:
         pool, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s
     )
     shards = ShardRouter(settings)
-    await shards.ready()
-    return AppState(settings, pool, redis, keys, shards)
+    dispatchers = [
+        WebhookDispatcher.options(**webhook_dispatcher_options(i)).remote(settings, i)  # type: ignore[attr-defined]
+        for i in range(settings.webhook_dispatchers)
+    ]
+    await asyncio.gather(shards.ready(), *(d.ping.remote() for d in dispatchers))
+    webhooks = open_webhook_runtime(settings, pool)
+    return AppState(settings, pool, redis, keys, shards, webhooks, dispatchers)

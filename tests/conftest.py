@@ -94,6 +94,12 @@ def settings(infra: dict[str, str]) -> Settings:
         sandbox_latency_ms=0,
         api_key_cache_ttl_s=0,
         db_pool_max=8,
+        webhook_allow_private=True,
+        webhook_dispatchers=1,
+        webhook_retry_schedule_s=(0.1, 0.2, 0.4, 0.8, 1.6),
+        webhook_jitter=0.0,
+        webhook_poll_s=0.05,
+        webhook_timeout_s=3,
     )
 
 
@@ -148,7 +154,7 @@ async def keys(db: asyncpg.Pool, migrated: Settings) -> ApiKeyService:
 @pytest.fixture(scope="session")
 async def api_key(keys: ApiKeyService) -> str:
     _, secret = await keys.create(
-        name="tests", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ})
+        name="tests", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ, Scope.WEBHOOKS})
     )
     return secret
 

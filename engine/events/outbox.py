@@ -17,6 +17,8 @@ class Event:
     payload: dict[str, Any]
     api_key_id: UUID | None
     correlation_id: str | None
+    # Set only for events meant for one webhook endpoint (webhook.test).
+    target_endpoint_id: UUID | None = None
 
 
 class Outbox:
@@ -26,13 +28,14 @@ class Outbox:
             return
         await conn.execute(
             """INSERT INTO events (event_type, object_type, object_id, payload, api_key_id,
-                    correlation_id)
+                    correlation_id, target_endpoint_id)
                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::jsonb[], $5::uuid[],
-                                    $6::text[])""",
+                                    $6::text[], $7::uuid[])""",
             [e.type for e in events],
             [e.object_type for e in events],
             [e.object_id for e in events],
             [e.payload for e in events],
             [e.api_key_id for e in events],
             [e.correlation_id for e in events],
+            [e.target_endpoint_id for e in events],
         )

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, signed at-least-once delivery with retries, and the dead-letter queue."""

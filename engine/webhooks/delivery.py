@@ -1,0 +1,111 @@
+"""One delivery attempt: the signed POST and what its answer means.
+
+The body is built once from the event row and those exact bytes are signed and sent. The
+`webhook-id` is the event id, stable across retries, so receivers dedupe on it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import aiohttp
+import orjson
+
+from engine.webhooks.repository import Claimed
+from engine.webhooks.signing import signature_header
+
+EXCERPT_CHARS = 500
+
+
+class Verdict(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # 429, 5xx, timeout, connection trouble
+    REJECTED = "rejected"  # other answers: the receiver refuses this delivery
+    GONE = "gone"  # 410: the receiver asks us to stop sending to this endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    verdict: Verdict
+    http_status: int | None
+    latency_ms: int
+    response_excerpt: str | None
+    error: str | None
+
+
+def body_of(claimed: Claimed) -> bytes:
+    """The payload as delivered: id, type, created, data.object, correlation_id."""
+    return orjson.dumps(
+        {
+            "id": str(claimed.event_id),
+            "type": claimed.event_type,
+            "created": int(claimed.event_created.timestamp()),
+            "data": {"object": claimed.payload},
+            "correlation_id": claimed.correlation_id,
+        }
+    )
+
+
+def _verdict(status: int) -> Verdict:
+    if 200 <= status < 300:
+        return Verdict.DELIVERED
+    if status == 410:
+        return Verdict.GONE
+    if status == 429 or status >= 500:
+        return Verdict.RETRY
+    return Verdict.REJECTED
+
+
+class Deliverer:
+    def __init__(self, session: aiohttp.ClientSession, *, timeout_s: float) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def send(self, claimed: Claimed) -> Attempt:
+        """POST the event to the endpoint, signed with every live secret; never follows
+        redirects and never raises for the receiver's trouble."""
+        body = body_of(claimed)
+        msg_id = str(claimed.event_id)
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(
+                claimed.endpoint.signing_secrets(datetime.now(UTC)), msg_id, timestamp, body
+            ),
+            "traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01",
+            "user-agent": "paygrid-webhooks/1",
+        }
+        if claimed.correlation_id:
+            headers["x-correlation-id"] = claimed.correlation_id
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                claimed.endpoint.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as response:
+                text = (await response.content.read(EXCERPT_CHARS)).decode(errors="replace")
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return Attempt(
+                Verdict.RETRY,
+                None,
+                _ms(started),
+                None,
+                f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS],
+            )
+        verdict = _verdict(status)
+        error = None if verdict is Verdict.DELIVERED else f"HTTP {status}"
+        return Attempt(verdict, status, _ms(started), text or None, error)
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

@@ -1,0 +1,128 @@
+"""Register, change, rotate and remove webhook endpoints, and send one a test event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.actor import Actor
+from engine.errors import NotFound
+from engine.events.outbox import Event, Outbox
+from engine.webhooks.delivery import Attempt
+from engine.webhooks.dispatcher import Dispatcher
+from engine.webhooks.repository import Endpoint, WebhookRepository
+from engine.webhooks.signing import new_secret
+from engine.webhooks.urls import check_url
+
+
+class EndpointService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dispatcher: Dispatcher,
+        *,
+        allow_private: bool,
+        rotation_grace: timedelta = timedelta(hours=24),
+    ) -> None:
+        self._pool = pool
+        self._dispatcher = dispatcher
+        self._allow_private = allow_private
+        self._rotation_grace = rotation_grace
+        self._repository = WebhookRepository()
+        self._outbox = Outbox()
+
+    async def create(
+        self,
+        *,
+        url: str,
+        enabled_events: list[str],
+        description: str | None,
+        metadata: dict[str, str],
+        actor: Actor,
+    ) -> Endpoint:
+        """A new endpoint with a fresh signing secret (the only time it is shown)."""
+        await check_url(url, allow_private=self._allow_private)
+        async with self._pool.acquire() as conn:
+            return await self._repository.insert_endpoint(
+                conn,
+                url=url,
+                enabled_events=enabled_events,
+                description=description,
+                metadata=metadata,
+                secret=new_secret(),
+                actor=actor,
+            )
+
+    async def get(self, endpoint_id: UUID) -> Endpoint:
+        async with self._pool.acquire() as conn:
+            endpoint = await self._repository.endpoint(conn, endpoint_id=endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
+        return endpoint
+
+    async def page(self, *, limit: int, starting_after: UUID | None) -> tuple[list[Endpoint], bool]:
+        async with self._pool.acquire() as conn:
+            return await self._repository.endpoints(
+                conn, limit=limit, starting_after=starting_after
+            )
+
+    async def update(self, endpoint_id: UUID, changes: dict[str, Any], actor: Actor) -> Endpoint:
+        if "url" in changes:
+            await check_url(changes["url"], allow_private=self._allow_private)
+        if changes.get("status") == "enabled":
+            changes = {**changes, "disabled_reason": None, "failing_since": None}
+        return await self._change(endpoint_id, changes, actor)
+
+    async def delete(self, endpoint_id: UUID, actor: Actor) -> Endpoint:
+        """Stop all deliveries to the endpoint; its history stays."""
+        return await self._change(endpoint_id, {"status": "deleted"}, actor)
+
+    async def rotate(self, endpoint_id: UUID, actor: Actor) -> Endpoint:
+        """A new secret; the old one keeps signing beside it for the grace period."""
+        current = await self.get(endpoint_id)
+        return await self._change(
+            endpoint_id,
+            {
+                "secret": new_secret(),
+                "previous_secret": current.secret,
+                "previous_secret_until": datetime.now(UTC) + self._rotation_grace,
+            },
+            actor,
+        )
+
+    async def send_test(self, endpoint_id: UUID, actor: Actor) -> tuple[UUID, Attempt]:
+        """Send a `webhook.test` event to this endpoint only, now, and report the attempt.
+        The delivery is claimed in the transaction that creates it, so no dispatcher races
+        it; if it fails it is retried like any other."""
+        endpoint = await self.get(endpoint_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._outbox.add(
+                conn,
+                events=[
+                    Event(
+                        "webhook.test",
+                        "webhook_endpoint",
+                        endpoint.id,
+                        {"id": str(endpoint.id), "url": endpoint.url, "test": True},
+                        actor.api_key_id,
+                        actor.correlation_id,
+                        target_endpoint_id=endpoint.id,
+                    )
+                ],
+            )
+            [claimed] = await self._repository.claim_for_endpoint(
+                conn, endpoint_id=endpoint.id, event_type="webhook.test", lease_s=60
+            )
+        return claimed.id, await self._dispatcher.deliver_now(claimed)
+
+    async def _change(self, endpoint_id: UUID, changes: dict[str, Any], actor: Actor) -> Endpoint:
+        async with self._pool.acquire() as conn:
+            endpoint = await self._repository.update_endpoint(
+                conn, endpoint_id=endpoint_id, changes=changes, actor=actor
+            )
+        if endpoint is None:
+            raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
+        return endpoint

@@ -1,0 +1,45 @@
+"""Webhook URL checks, SSRF included: a URL must be http(s) and resolve only to public
+addresses. The operator may allow private and loopback ones (tests and local development do);
+cloud metadata addresses are refused even then."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from engine.errors import InvalidRequest
+
+_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(address.split("%", 1)[0])
+
+
+async def check_url(url: str, *, allow_private: bool) -> str:
+    """`url` if it may receive webhooks; InvalidRequest (param `url`) otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("url must be an absolute http or https URL", param="url")
+    if parts.username or parts.password:
+        raise InvalidRequest("url must not carry credentials", param="url")
+    if parts.scheme == "http" and not allow_private:
+        raise InvalidRequest("url must use https", param="url")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            type=socket.SOCK_STREAM,
+        )
+    except OSError as exc:
+        raise InvalidRequest(f"url host {parts.hostname} does not resolve", param="url") from exc
+    addresses = {_ip(str(info[4][0])) for info in infos}
+    if not addresses or addresses & _METADATA:
+        raise InvalidRequest("url resolves to a cloud metadata address", param="url")
+    if not allow_private and not all(a.is_global and not a.is_multicast for a in addresses):
+        raise InvalidRequest(
+            "url resolves to a private, loopback or link-local address", param="url"
+        )
+    return url

@@ -1,0 +1,208 @@
+"""Webhook endpoints, test sends, deliveries (with every attempt) and replays."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from engine.actor import Actor
+from engine.errors import NotFound
+from engine.webhooks.repository import Endpoint
+from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
+from schema.api.webhooks import (
+    BulkRetryCreate,
+    DeliveryPublic,
+    EndpointCreate,
+    EndpointPublic,
+    EndpointUpdate,
+)
+from serve_app import responses
+from serve_app.deps import CorrelationId, State, WebhooksKey
+
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
+
+DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
+
+
+def _public(endpoint: Endpoint, *, with_secret: bool = False) -> dict[str, object]:
+    return EndpointPublic(
+        id=endpoint.id,
+        url=endpoint.url,
+        description=endpoint.description,
+        enabled_events=endpoint.enabled_events,
+        status=endpoint.status,
+        disabled_reason=endpoint.disabled_reason,
+        metadata=endpoint.metadata,
+        secret=endpoint.secret if with_secret else None,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    ).model_dump(mode="json")
+
+
+@router.post(
+    "/endpoints", operation_id="create_webhook_endpoint", response_model=Envelope[EndpointPublic]
+)
+async def create_endpoint(
+    body: EndpointCreate, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """Register an endpoint; the answer holds its signing secret, shown this once."""
+    endpoint = await state.webhooks.endpoints.create(
+        url=body.url,
+        enabled_events=body.enabled_events,
+        description=body.description,
+        metadata=body.metadata,
+        actor=Actor(key.id, cid),
+    )
+    return responses.ok(_public(endpoint, with_secret=True), cid)
+
+
+@router.get(
+    "/endpoints", operation_id="list_webhook_endpoints", response_model=ListEnvelope[EndpointPublic]
+)
+async def list_endpoints(
+    key: WebhooksKey,
+    state: State,
+    cid: CorrelationId,
+    limit: Annotated[PageLimit, Query()] = 10,
+    starting_after: UUID | None = None,
+) -> Response:
+    found, more = await state.webhooks.endpoints.page(limit=limit, starting_after=starting_after)
+    return responses.page([_public(e) for e in found], more, cid)
+
+
+@router.get(
+    "/endpoints/{endpoint_id}",
+    operation_id="retrieve_webhook_endpoint",
+    response_model=Envelope[EndpointPublic],
+)
+async def get_endpoint(
+    endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    return responses.ok(_public(await state.webhooks.endpoints.get(endpoint_id)), cid)
+
+
+@router.put(
+    "/endpoints/{endpoint_id}",
+    operation_id="update_webhook_endpoint",
+    response_model=Envelope[EndpointPublic],
+)
+async def update_endpoint(
+    endpoint_id: UUID, body: EndpointUpdate, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """Change the URL, events, description, metadata, or enable/disable the endpoint."""
+    changes = body.model_dump(exclude_unset=True)
+    endpoint = await state.webhooks.endpoints.update(endpoint_id, changes, Actor(key.id, cid))
+    return responses.ok(_public(endpoint), cid)
+
+
+@router.delete(
+    "/endpoints/{endpoint_id}",
+    operation_id="delete_webhook_endpoint",
+    response_model=Envelope[EndpointPublic],
+)
+async def delete_endpoint(
+    endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """Stop deliveries to the endpoint; its delivery history stays."""
+    endpoint = await state.webhooks.endpoints.delete(endpoint_id, Actor(key.id, cid))
+    return responses.ok(_public(endpoint), cid)
+
+
+@router.post(
+    "/endpoints/{endpoint_id}/rotate-secret",
+    operation_id="rotate_webhook_secret",
+    response_model=Envelope[EndpointPublic],
+)
+async def rotate_secret(
+    endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """A new signing secret; the old one keeps signing beside it for the grace period."""
+    endpoint = await state.webhooks.endpoints.rotate(endpoint_id, Actor(key.id, cid))
+    return responses.ok(_public(endpoint, with_secret=True), cid)
+
+
+@router.post("/test/{endpoint_id}", operation_id="test_webhook_endpoint")
+async def test_endpoint(
+    endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """Send a `webhook.test` event to this endpoint only, and report how the attempt went."""
+    delivery_id, attempt = await state.webhooks.endpoints.send_test(endpoint_id, Actor(key.id, cid))
+    return responses.ok(
+        {
+            "delivery_id": str(delivery_id),
+            "outcome": attempt.verdict.value,
+            "http_status": attempt.http_status,
+            "latency_ms": attempt.latency_ms,
+            "response_excerpt": attempt.response_excerpt,
+            "error": attempt.error,
+        },
+        cid,
+    )
+
+
+@router.get(
+    "/deliveries",
+    operation_id="list_webhook_deliveries",
+    response_model=ListEnvelope[DeliveryPublic],
+)
+async def list_deliveries(
+    key: WebhooksKey,
+    state: State,
+    cid: CorrelationId,
+    limit: Annotated[PageLimit, Query()] = 10,
+    starting_after: UUID | None = None,
+    endpoint_id: UUID | None = None,
+    event_type: str | None = None,
+    status: DeliveryStatus | None = None,
+) -> Response:
+    """Deliveries newest first, each with every attempt: time, status, latency, excerpt."""
+    async with state.pool.acquire() as conn:
+        found, more = await state.webhooks.repository.deliveries(
+            conn,
+            limit=limit,
+            starting_after=starting_after,
+            endpoint_id=endpoint_id,
+            event_type=event_type,
+            status=status,
+        )
+    return responses.page([DeliveryPublic(**d).model_dump(mode="json") for d in found], more, cid)
+
+
+@router.post("/deliveries/retry", operation_id="retry_webhook_deliveries")
+async def retry_deliveries(
+    body: BulkRetryCreate, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """Replay every delivery matching the filter (dead ones by default)."""
+    async with state.pool.acquire() as conn:
+        count = await state.webhooks.repository.requeue(
+            conn,
+            endpoint_id=body.endpoint_id,
+            status=body.status,
+            since=body.since,
+            until=body.until,
+        )
+    return responses.ok({"requeued": count}, cid)
+
+
+@router.post("/deliveries/{delivery_id}/retry", operation_id="retry_webhook_delivery")
+async def retry_delivery(
+    delivery_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
+) -> Response:
+    """Replay one failed or dead delivery now."""
+    async with state.pool.acquire() as conn:
+        count = sum(
+            [
+                await state.webhooks.repository.requeue(conn, delivery_id=delivery_id, status=s)
+                for s in ("dead", "failed")
+            ]
+        )
+        if not count:
+            found, _ = await state.webhooks.repository.deliveries(
+                conn, limit=1, delivery_id=delivery_id
+            )
+            if not found:
+                raise NotFound(f"no webhook delivery {delivery_id}", param="delivery_id")
+    return responses.ok({"requeued": count}, cid)

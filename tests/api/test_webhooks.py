@@ -1,0 +1,291 @@
+"""Webhooks end to end: a local receiver checks every signature with the `standardwebhooks`
+package (a verifier we did not write), through retries, dead letters, replays, 410s and secret
+rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.factories import Api
+
+DEADLINE_S = 20.0
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.body)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Receiver:
+    """An aiohttp server on 127.0.0.1: each path answers with the statuses queued for it, then
+    with its default."""
+
+    base_url: str = ""
+    got: list[Received] = field(default_factory=list)
+    script: dict[str, list[int]] = field(default_factory=dict)
+    default: dict[str, int] = field(default_factory=dict)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.path
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.got.append(Received(path, headers, await request.read(), time.monotonic()))
+        queued = self.script.get(path)
+        status = queued.pop(0) if queued else self.default.get(path, 200)
+        return web.Response(status=status, text=f"answer {status}")
+
+    def at(self, path: str) -> list[Received]:
+        return [r for r in self.got if r.path == path]
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    recv = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", recv.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    recv.base_url = f"http://127.0.0.1:{port}"
+    yield recv
+    await runner.cleanup()
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _endpoint(api: Api, url: str, events: list[str]) -> dict[str, Any]:
+    response = await api.post("/api/webhooks/endpoints", {"url": url, "enabled_events": events})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def endpoints(api: Api) -> AsyncIterator[list[str]]:
+    """Ids of endpoints a test made; deleted afterwards so they stop receiving."""
+    made: list[str] = []
+    yield made
+    for endpoint_id in made:
+        await api.http.delete(f"/api/webhooks/endpoints/{endpoint_id}", headers=api.headers())
+
+
+def _verify(secret: str, received: Received) -> dict[str, Any]:
+    return Webhook(secret).verify(received.body, received.headers)  # type: ignore[no-any-return]
+
+
+async def test_payment_events_arrive_signed(
+    api: Api, receiver: Receiver, endpoints: list[str]
+) -> None:
+    endpoint = await _endpoint(api, f"{receiver.base_url}/all", ["*"])
+    endpoints.append(endpoint["id"])
+    assert endpoint["secret"].startswith("whsec_")
+    auth = await api.authorize(amount=1200)
+    await api.post(
+        "/api/payments/capture", {"payment_id": auth["id"]}, **{"X-Correlation-ID": "hook-capture"}
+    )
+    await api.post("/api/payments/refund", {"payment_id": auth["id"], "amount": 200})
+
+    def types() -> list[str]:
+        return [
+            r.payload["type"]
+            for r in receiver.at("/all")
+            if r.payload["data"]["object"].get("id") == auth["id"]
+        ]
+
+    await _until(lambda: len(types()) == 3, "three payment events")
+    assert sorted(types()) == ["payment.authorized", "payment.captured", "payment.refunded"]
+    for received in receiver.at("/all"):
+        verified = _verify(endpoint["secret"], received)
+        assert verified["id"] == received.headers["webhook-id"]
+        assert received.headers["traceparent"].startswith("00-")
+    captured = next(
+        r
+        for r in receiver.at("/all")
+        if r.payload["type"] == "payment.captured"
+        and r.payload["data"]["object"]["id"] == auth["id"]
+    )
+    assert captured.headers["x-correlation-id"] == "hook-capture"
+    assert captured.payload["correlation_id"] == "hook-capture"
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(captured.body, captured.headers)
+
+
+async def test_flaky_receiver_gets_it_after_growing_delays(
+    api: Api, receiver: Receiver, endpoints: list[str]
+) -> None:
+    receiver.script["/flaky"] = [503, 500, 429]
+    endpoint = await _endpoint(api, f"{receiver.base_url}/flaky", ["payment.succeeded"])
+    endpoints.append(endpoint["id"])
+    payment = await api.purchase(amount=300)
+    await _until(lambda: len(receiver.at("/flaky")) >= 4, "four attempts")
+    tries = receiver.at("/flaky")[:4]
+    assert len({t.headers["webhook-id"] for t in tries}) == 1
+    assert tries[0].payload["data"]["object"]["id"] == payment["id"]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(tries)]
+    assert gaps[0] < gaps[1] < gaps[2], gaps
+    assert gaps[0] >= 0.09
+    deliveries = await api.get("/api/webhooks/deliveries", endpoint_id=endpoint["id"])
+
+    def delivered() -> bool:
+        return bool(deliveries.json()["data"]) and (
+            deliveries.json()["data"][0]["status"] == "succeeded"
+        )
+
+    await _until(lambda: len(receiver.at("/flaky")) >= 4, "settled")
+    for _ in range(100):
+        deliveries = await api.get("/api/webhooks/deliveries", endpoint_id=endpoint["id"])
+        if delivered():
+            break
+        await asyncio.sleep(0.05)
+    [delivery] = deliveries.json()["data"]
+    assert delivery["status"] == "succeeded"
+    assert [a["http_status"] for a in delivery["attempt_log"]] == [503, 500, 429, 200]
+    assert all(a["latency_ms"] >= 0 for a in delivery["attempt_log"])
+    assert delivery["attempt_log"][0]["response_excerpt"] == "answer 503"
+
+
+async def test_dead_letters_and_bulk_replay(
+    api: Api, receiver: Receiver, endpoints: list[str], db: asyncpg.Pool
+) -> None:
+    receiver.default["/down"] = 503
+    endpoint = await _endpoint(api, f"{receiver.base_url}/down", ["payment.succeeded"])
+    endpoints.append(endpoint["id"])
+    payment = await api.purchase(amount=400)
+
+    async def status() -> str:
+        return await db.fetchval(  # type: ignore[no-any-return]
+            "SELECT status FROM webhook_deliveries WHERE endpoint_id = $1::uuid", endpoint["id"]
+        )
+
+    deadline = time.monotonic() + DEADLINE_S
+    while await status() != "dead":
+        assert time.monotonic() < deadline, "the delivery never went dead"
+        await asyncio.sleep(0.05)
+    assert len(receiver.at("/down")) == 6  # the first try and five retries
+    dead = await api.get("/api/webhooks/deliveries", endpoint_id=endpoint["id"], status="dead")
+    assert len(dead.json()["data"]) == 1
+
+    receiver.default["/down"] = 200
+    replay = await api.post(
+        "/api/webhooks/deliveries/retry", {"endpoint_id": endpoint["id"], "status": "dead"}
+    )
+    assert replay.json()["data"] == {"requeued": 1}
+    deadline = time.monotonic() + DEADLINE_S
+    while await status() != "succeeded":
+        assert time.monotonic() < deadline, "the replay was not delivered"
+        await asyncio.sleep(0.05)
+    last = receiver.at("/down")[-1]
+    assert last.payload["data"]["object"]["id"] == payment["id"]
+    _verify(endpoint["secret"], last)
+
+
+async def test_gone_disables_the_endpoint(
+    api: Api, receiver: Receiver, endpoints: list[str], db: asyncpg.Pool
+) -> None:
+    receiver.default["/gone"] = 410
+    endpoint = await _endpoint(api, f"{receiver.base_url}/gone", ["payment.succeeded"])
+    endpoints.append(endpoint["id"])
+    await api.purchase(amount=500)
+
+    async def current() -> dict[str, Any]:
+        got = await api.get(f"/api/webhooks/endpoints/{endpoint['id']}")
+        return got.json()["data"]  # type: ignore[no-any-return]
+
+    deadline = time.monotonic() + DEADLINE_S
+    while (await current())["status"] != "disabled":
+        assert time.monotonic() < deadline, "410 did not disable the endpoint"
+        await asyncio.sleep(0.05)
+    assert len(receiver.at("/gone")) == 1
+    assert "410" in (await current())["disabled_reason"]
+    disabled_events = await db.fetchval(
+        "SELECT count(*) FROM events WHERE event_type = 'webhook_endpoint.disabled' "
+        "AND object_id = $1::uuid",
+        endpoint["id"],
+    )
+    assert disabled_events == 1
+
+
+async def test_rotated_secret_old_and_new_both_verify(
+    api: Api, receiver: Receiver, endpoints: list[str]
+) -> None:
+    endpoint = await _endpoint(api, f"{receiver.base_url}/rotating", ["webhook.test"])
+    endpoints.append(endpoint["id"])
+    rotated = await api.post(f"/api/webhooks/endpoints/{endpoint['id']}/rotate-secret", {})
+    new_secret = rotated.json()["data"]["secret"]
+    assert new_secret != endpoint["secret"]
+    test = await api.post(f"/api/webhooks/test/{endpoint['id']}", {})
+    assert test.status_code == 200, test.text
+    assert test.json()["data"]["outcome"] == "delivered"
+    assert test.json()["data"]["http_status"] == 200
+    [received] = receiver.at("/rotating")
+    assert received.payload["type"] == "webhook.test"
+    assert len(received.headers["webhook-signature"].split()) == 2
+    _verify(endpoint["secret"], received)
+    _verify(new_secret, received)
+
+
+async def test_bad_endpoints_are_400_naming_the_field(api: Api, receiver: Receiver) -> None:
+    cases = [
+        ({"url": "not a url at all", "enabled_events": ["*"]}, "url"),
+        ({"url": "ftp://127.0.0.1/x", "enabled_events": ["*"]}, "url"),
+        ({"url": "http://169.254.169.254/latest/meta-data", "enabled_events": ["*"]}, "url"),
+        (
+            {"url": f"{receiver.base_url}/x", "enabled_events": ["payment.teleported"]},
+            "enabled_events",
+        ),
+        ({"url": f"{receiver.base_url}/x", "enabled_events": []}, "enabled_events"),
+        (
+            {
+                "url": f"{receiver.base_url}/x",
+                "enabled_events": ["*"],
+                "metadata": {f"k{i}": "v" for i in range(51)},
+            },
+            "metadata",
+        ),
+    ]
+    for body, param in cases:
+        response = await api.post("/api/webhooks/endpoints", body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["error"]["param"] == param, response.text
+
+
+async def test_event_log_and_scopes(api: Api, keys: Any) -> None:
+    payment = await api.purchase(amount=700)
+    listed = await api.get("/api/events", object_id=payment["id"])
+    [event] = listed.json()["data"]
+    assert event["type"] == "payment.succeeded"
+    assert event["data"]["object"]["id"] == payment["id"]
+    one = await api.get(f"/api/events/{event['id']}")
+    assert one.json()["data"] == event
+
+    from engine.auth.keys import Scope
+
+    _, reader = await keys.create(name="no-hooks", scopes=frozenset({Scope.PAYMENTS_READ}))
+    denied = await api.http.get(
+        "/api/webhooks/endpoints", headers={"Authorization": f"Bearer {reader}"}
+    )
+    assert denied.status_code == 403
