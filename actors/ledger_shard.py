@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -51,6 +52,14 @@ class LedgerShard:
 
     async def ping(self) -> int:
         return self._index
+
+    async def where(self) -> dict[str, object]:
+        """Where this actor runs, for operators."""
+        return {
+            "index": self._index,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
 
     async def incarnation(self) -> str:
         """When this incarnation started: changes on every restart."""

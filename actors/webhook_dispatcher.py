@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 import asyncpg
 import ray
@@ -38,6 +39,14 @@ class WebhookDispatcher:
 
     async def ping(self) -> int:
         return self._index
+
+    async def where(self) -> dict[str, object]:
+        """Where this actor runs, for operators."""
+        return {
+            "index": self._index,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
 
     async def _run(self) -> None:
         while True:

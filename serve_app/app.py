@@ -15,7 +15,7 @@ from ray.serve import Application
 from engine.config import Settings
 from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
-from serve_app.routes import customers, events, health, payments, webhooks
+from serve_app.routes import customers, events, health, payments, queues, webhooks
 from serve_app.state import open_state
 
 DEPLOYMENT_NAME = "PaygridAPI"
@@ -38,6 +38,7 @@ def create_app() -> FastAPI:
         payments.router,
         customers.router,
         webhooks.router,
+        queues.router,
         events.router,
     ):
         app.include_router(router)

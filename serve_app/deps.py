@@ -43,6 +43,7 @@ def scoped(scope: Scope) -> object:
 
 PaymentsRead = Annotated[ApiKey, scoped(Scope.PAYMENTS_READ)]
 WebhooksKey = Annotated[ApiKey, scoped(Scope.WEBHOOKS)]
+AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]
 
 
 async def correlation(request: Request) -> str:

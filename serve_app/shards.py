@@ -10,6 +10,7 @@ import asyncio
 from functools import partial
 from uuid import UUID
 
+from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from actors.ledger_shard import LedgerShard
@@ -41,6 +42,10 @@ class ShardRouter:
     @property
     def count(self) -> int:
         return self._count
+
+    @property
+    def handles(self) -> list[ActorHandle]:
+        return list(self._handles)
 
     async def ready(self) -> None:
         """Wait until every shard has started (and settled what it inherited)."""

@@ -6,82 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.api.receiver import DEADLINE_S, Received, Receiver, create_endpoint, until
 from tests.factories import Api
-
-DEADLINE_S = 20.0
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        return json.loads(self.body)  # type: ignore[no-any-return]
-
-
-@dataclass
-class Receiver:
-    """An aiohttp server on 127.0.0.1: each path answers with the statuses queued for it, then
-    with its default."""
-
-    base_url: str = ""
-    got: list[Received] = field(default_factory=list)
-    script: dict[str, list[int]] = field(default_factory=dict)
-    default: dict[str, int] = field(default_factory=dict)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        path = request.path
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        self.got.append(Received(path, headers, await request.read(), time.monotonic()))
-        queued = self.script.get(path)
-        status = queued.pop(0) if queued else self.default.get(path, 200)
-        return web.Response(status=status, text=f"answer {status}")
-
-    def at(self, path: str) -> list[Received]:
-        return [r for r in self.got if r.path == path]
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    recv = Receiver()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", recv.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    recv.base_url = f"http://127.0.0.1:{port}"
-    yield recv
-    await runner.cleanup()
-
-
-async def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-async def _endpoint(api: Api, url: str, events: list[str]) -> dict[str, Any]:
-    response = await api.post("/api/webhooks/endpoints", {"url": url, "enabled_events": events})
-    assert response.status_code == 200, response.text
-    return response.json()["data"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -100,7 +34,7 @@ def _verify(secret: str, received: Received) -> dict[str, Any]:
 async def test_payment_events_arrive_signed(
     api: Api, receiver: Receiver, endpoints: list[str]
 ) -> None:
-    endpoint = await _endpoint(api, f"{receiver.base_url}/all", ["*"])
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/all", ["*"])
     endpoints.append(endpoint["id"])
     assert endpoint["secret"].startswith("whsec_")
     auth = await api.authorize(amount=1200)
@@ -116,7 +50,7 @@ async def test_payment_events_arrive_signed(
             if r.payload["data"]["object"].get("id") == auth["id"]
         ]
 
-    await _until(lambda: len(types()) == 3, "three payment events")
+    await until(lambda: len(types()) == 3, "three payment events")
     assert sorted(types()) == ["payment.authorized", "payment.captured", "payment.refunded"]
     for received in receiver.at("/all"):
         verified = _verify(endpoint["secret"], received)
@@ -138,10 +72,10 @@ async def test_flaky_receiver_gets_it_after_growing_delays(
     api: Api, receiver: Receiver, endpoints: list[str]
 ) -> None:
     receiver.script["/flaky"] = [503, 500, 429]
-    endpoint = await _endpoint(api, f"{receiver.base_url}/flaky", ["payment.succeeded"])
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/flaky", ["payment.succeeded"])
     endpoints.append(endpoint["id"])
     payment = await api.purchase(amount=300)
-    await _until(lambda: len(receiver.at("/flaky")) >= 4, "four attempts")
+    await until(lambda: len(receiver.at("/flaky")) >= 4, "four attempts")
     tries = receiver.at("/flaky")[:4]
     assert len({t.headers["webhook-id"] for t in tries}) == 1
     assert tries[0].payload["data"]["object"]["id"] == payment["id"]
@@ -155,7 +89,7 @@ async def test_flaky_receiver_gets_it_after_growing_delays(
             deliveries.json()["data"][0]["status"] == "succeeded"
         )
 
-    await _until(lambda: len(receiver.at("/flaky")) >= 4, "settled")
+    await until(lambda: len(receiver.at("/flaky")) >= 4, "settled")
     for _ in range(100):
         deliveries = await api.get("/api/webhooks/deliveries", endpoint_id=endpoint["id"])
         if delivered():
@@ -172,7 +106,7 @@ async def test_dead_letters_and_bulk_replay(
     api: Api, receiver: Receiver, endpoints: list[str], db: asyncpg.Pool
 ) -> None:
     receiver.default["/down"] = 503
-    endpoint = await _endpoint(api, f"{receiver.base_url}/down", ["payment.succeeded"])
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/down", ["payment.succeeded"])
     endpoints.append(endpoint["id"])
     payment = await api.purchase(amount=400)
 
@@ -207,7 +141,7 @@ async def test_gone_disables_the_endpoint(
     api: Api, receiver: Receiver, endpoints: list[str], db: asyncpg.Pool
 ) -> None:
     receiver.default["/gone"] = 410
-    endpoint = await _endpoint(api, f"{receiver.base_url}/gone", ["payment.succeeded"])
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/gone", ["payment.succeeded"])
     endpoints.append(endpoint["id"])
     await api.purchase(amount=500)
 
@@ -232,7 +166,7 @@ async def test_gone_disables_the_endpoint(
 async def test_rotated_secret_old_and_new_both_verify(
     api: Api, receiver: Receiver, endpoints: list[str]
 ) -> None:
-    endpoint = await _endpoint(api, f"{receiver.base_url}/rotating", ["webhook.test"])
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/rotating", ["webhook.test"])
     endpoints.append(endpoint["id"])
     rotated = await api.post(f"/api/webhooks/endpoints/{endpoint['id']}/rotate-secret", {})
     new_secret = rotated.json()["data"]["secret"]

@@ -1,0 +1,1 @@
+"""Operator control of the work queues: statistics, pause and resume, clearing finished jobs."""

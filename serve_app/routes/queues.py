@@ -1,0 +1,115 @@
+"""Queue management for operators (scope `admin`): health, statistics, placement, pause and
+resume, clearing finished jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from ray.actor import ActorHandle
+from starlette.responses import Response
+
+from engine.actor import Actor
+from engine.queues.service import QUEUES, QueueService
+from schema.api.common import ERROR_RESPONSES, StrictModel
+from serve_app import responses
+from serve_app.deps import AdminKey, CorrelationId, State
+
+router = APIRouter(prefix="/api/queues", tags=["queues"], responses=ERROR_RESPONSES)
+
+_PING_TIMEOUT_S = 2.0
+
+
+class QueueChoice(StrictModel):
+    queue: str | None = None
+
+
+class Placement(BaseModel):
+    index: int
+    pid: int
+    node_id: str
+
+
+async def _placements(handles: list[ActorHandle]) -> list[dict[str, object] | None]:
+    async def one(handle: ActorHandle) -> dict[str, object] | None:
+        try:
+            return await asyncio.wait_for(handle.where.remote(), _PING_TIMEOUT_S)  # type: ignore[no-any-return]
+        except Exception:  # an actor that does not answer is reported, not raised
+            return None
+
+    return list(await asyncio.gather(*(one(h) for h in handles)))
+
+
+@router.get("/health", operation_id="queues_health")
+async def health(key: AdminKey, state: State, cid: CorrelationId) -> Response:
+    """Healthy when every dispatcher answers; paused queues and backlog age are reported."""
+    stats = await QueueService(state.pool).stats()
+    dispatchers = await _placements(state.dispatchers)
+    alive = sum(d is not None for d in dispatchers)
+    data = {
+        "status": "ok" if alive == len(dispatchers) else "degraded",
+        "dispatchers": {"alive": alive, "expected": len(dispatchers)},
+        "queues": [
+            {"queue": s.queue, "paused": s.paused, "oldest_waiting_s": s.oldest_waiting_s}
+            for s in stats
+        ],
+    }
+    return responses.ok(data, cid, status_code=200 if data["status"] == "ok" else 503)
+
+
+@router.get("/stats", operation_id="queues_stats")
+async def stats(key: AdminKey, state: State, cid: CorrelationId) -> Response:
+    """Per queue: waiting, active, delayed, completed, failed, dead, oldest-waiting age and the
+    last minute's throughput."""
+    return responses.ok([s.as_dict() for s in await QueueService(state.pool).stats()], cid)
+
+
+@router.get("/info", operation_id="queues_info")
+async def info(key: AdminKey, state: State, cid: CorrelationId) -> Response:
+    """The queues, the actors that work them and where they run, and the retry policy."""
+    return responses.ok(
+        {
+            "queues": list(QUEUES),
+            "webhook_dispatchers": await _placements(state.dispatchers),
+            "ledger_shards": await _placements(state.shards.handles),
+            "retry_policy": state.webhooks.policy.describe(),
+            "webhook_timeout_s": state.settings.webhook_timeout_s,
+        },
+        cid,
+    )
+
+
+@router.post("/pause", operation_id="queues_pause")
+async def pause(
+    key: AdminKey, state: State, cid: CorrelationId, body: QueueChoice | None = None
+) -> Response:
+    """Stop handing out jobs (all queues when none is named); jobs wait, nothing is lost."""
+    names = await QueueService(state.pool).set_paused(
+        (body or QueueChoice()).queue, True, Actor(key.id, cid)
+    )
+    return responses.ok({"paused": names}, cid)
+
+
+@router.post("/resume", operation_id="queues_resume")
+async def resume(
+    key: AdminKey, state: State, cid: CorrelationId, body: QueueChoice | None = None
+) -> Response:
+    names = await QueueService(state.pool).set_paused(
+        (body or QueueChoice()).queue, False, Actor(key.id, cid)
+    )
+    return responses.ok({"resumed": names}, cid)
+
+
+@router.delete("/clear", operation_id="queues_clear")
+async def clear(
+    key: AdminKey,
+    state: State,
+    cid: CorrelationId,
+    queue: Annotated[str, Query()],
+    job_state: Annotated[str, Query(alias="state")],
+) -> Response:
+    """Delete finished jobs (`completed`, `failed` or `dead`) of a queue; audited."""
+    removed = await QueueService(state.pool).clear(queue, job_state, Actor(key.id, cid))
+    return responses.ok({"queue": queue, "state": job_state, "removed": removed}, cid)
