@@ -35,6 +35,7 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_url)
         await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
+        self._runtime.dispatcher.room = self._wake  # a finished delivery also wakes the loop
         self._loop = asyncio.get_running_loop().create_task(self._run())
 
     async def ping(self) -> int:
@@ -50,12 +51,13 @@ class WebhookDispatcher:
 
     async def _run(self) -> None:
         while True:
-            # Cleared before the round, so a NOTIFY arriving during it triggers the next one.
+            # Cleared before the round, so a NOTIFY or a finished delivery during it triggers
+            # the next one.
             self._wake.clear()
             try:
-                if await self._runtime.dispatcher.run_once():
+                if await self._runtime.dispatcher.pump():
                     continue
-            except Exception:  # keep dispatching; the lease returns what this round held
+            except Exception:  # keep dispatching; leases return what a failed round held
                 log.exception("webhook dispatcher %d round failed", self._index)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)

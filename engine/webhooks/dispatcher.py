@@ -1,15 +1,17 @@
 """Claim due deliveries, send them, and settle each with its attempt.
 
-Per-endpoint semaphores keep one slow receiver from holding every slot. Each delivery settles
-in its own transaction: succeeded; back in the queue after the policy's delay; `dead` when the
-retries are spent; `failed` when the receiver rejects it. A 410, or failures lasting longer than
-`disable_after`, disable the endpoint and emit `webhook_endpoint.disabled`.
+Deliveries run as independent tasks, at most `max_in_flight` at once and at most `per_endpoint`
+per endpoint: a busy endpoint is left out of the next claim, so one slow receiver never holds
+the slots others need. Each delivery settles on its own: succeeded (one statement); back in the
+queue after the policy's delay; `dead` when the retries are spent; `failed` when the receiver
+rejects it. A 410, or failures lasting longer than `disable_after`, disable the endpoint and emit
+`webhook_endpoint.disabled`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter
 from datetime import timedelta
 from uuid import UUID
 
@@ -31,7 +33,7 @@ class Dispatcher:
         deliverer: Deliverer,
         policy: RetryPolicy,
         *,
-        batch: int = 100,
+        max_in_flight: int = 256,
         lease_s: float = 60.0,
         per_endpoint: int = 8,
         disable_after: timedelta = timedelta(days=5),
@@ -39,51 +41,92 @@ class Dispatcher:
         self._pool = pool
         self._deliverer = deliverer
         self._policy = policy
-        self._batch = batch
+        self._max_in_flight = max_in_flight
         self._lease_s = lease_s
+        self._per_endpoint = per_endpoint
         self._disable_after = disable_after
         self._repository = WebhookRepository()
         self._outbox = Outbox()
-        self._gates: defaultdict[UUID, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(per_endpoint)
-        )
+        self._busy: Counter[UUID] = Counter()
+        self._tasks: set[asyncio.Task[Attempt]] = set()
+        # Set whenever a delivery finishes: there may be room to claim more.
+        self.room = asyncio.Event()
 
-    async def run_once(self) -> int:
-        """Deliver one batch of due deliveries; returns how many were attempted."""
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def pump(self) -> int:
+        """Claim as many due deliveries as there is room for and start them; returns how many
+        started. Does not wait for them."""
+        room = self._max_in_flight - len(self._tasks)
+        if room <= 0:
+            return 0
+        saturated = [e for e, n in self._busy.items() if n >= self._per_endpoint]
         async with self._pool.acquire() as conn:
-            claimed = await self._repository.claim(conn, limit=self._batch, lease_s=self._lease_s)
-        await asyncio.gather(*(self._deliver(c) for c in claimed))
+            claimed = await self._repository.claim(
+                conn,
+                limit=room,
+                lease_s=self._lease_s,
+                per_endpoint=self._per_endpoint,
+                skip_endpoints=saturated,
+            )
+        for item in claimed:
+            self._busy[item.endpoint.id] += 1
+            task = asyncio.get_running_loop().create_task(self._deliver(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
         return len(claimed)
 
     async def deliver_now(self, claimed: Claimed) -> Attempt:
         """Send one delivery already claimed by the caller, and settle it."""
+        self._busy[claimed.endpoint.id] += 1
         return await self._deliver(claimed)
 
+    def _finished(self, task: asyncio.Task[Attempt]) -> None:
+        self._tasks.discard(task)
+        self.room.set()
+
     async def _deliver(self, claimed: Claimed) -> Attempt:
-        async with self._gates[claimed.endpoint.id]:
+        try:
             attempt = await self._deliverer.send(claimed)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._repository.record_attempt(
-                conn,
-                delivery_id=claimed.id,
-                http_status=attempt.http_status,
-                latency_ms=attempt.latency_ms,
-                response_excerpt=attempt.response_excerpt,
-                error=attempt.error,
-            )
-            await self._settle(conn, claimed, attempt)
+        finally:
+            self._busy[claimed.endpoint.id] -= 1
+            if self._busy[claimed.endpoint.id] <= 0:
+                del self._busy[claimed.endpoint.id]
+        async with self._pool.acquire() as conn:
+            if attempt.verdict is Verdict.DELIVERED and claimed.endpoint.failing_since is None:
+                assert attempt.http_status is not None
+                await self._repository.delivered(
+                    conn,
+                    delivery_id=claimed.id,
+                    http_status=attempt.http_status,
+                    latency_ms=attempt.latency_ms,
+                    response_excerpt=attempt.response_excerpt,
+                )
+                return attempt
+            async with conn.transaction():
+                await self._repository.record_attempt(
+                    conn,
+                    delivery_id=claimed.id,
+                    http_status=attempt.http_status,
+                    latency_ms=attempt.latency_ms,
+                    response_excerpt=attempt.response_excerpt,
+                    error=attempt.error,
+                )
+                await self._settle(conn, claimed, attempt)
         return attempt
 
     async def _settle(self, conn: asyncpg.Connection, claimed: Claimed, attempt: Attempt) -> None:
         endpoint = claimed.endpoint
         if attempt.verdict is Verdict.DELIVERED:
+            # Only reached while the endpoint was failing: it has recovered.
             await self._repository.settle(
                 conn, delivery_id=claimed.id, status="succeeded", retry_in_s=None, error=None
             )
-            if endpoint.failing_since is not None:
-                await self._repository.update_endpoint(
-                    conn, endpoint_id=endpoint.id, changes={"failing_since": None}, actor=_ACTOR
-                )
+            await self._repository.update_endpoint(
+                conn, endpoint_id=endpoint.id, changes={"failing_since": None}, actor=_ACTOR
+            )
             return
         if attempt.verdict is Verdict.RETRY:
             delay = self._policy.delay_after(claimed.attempts)

@@ -178,19 +178,34 @@ class WebhookRepository:
         )
         return None if row is None else _endpoint(row)
 
-    async def claim(self, conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[Claimed]:
-        """Take up to `limit` due deliveries (none while the queue is paused), leasing them for
+    async def claim(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        limit: int,
+        lease_s: float,
+        per_endpoint: int,
+        skip_endpoints: list[UUID],
+    ) -> list[Claimed]:
+        """Take up to `limit` due deliveries, at most `per_endpoint` for any one enabled
+        endpoint and none for `skip_endpoints` (the caller's busy ones), so one slow receiver
+        never fills the dispatcher. Nothing while the queue is paused. Claims are leases of
         `lease_s`: a dispatcher that dies mid-delivery leaves its lease to run out, and another
         takes the delivery."""
         rows = await conn.fetch(
             f"""WITH due AS (
-                    SELECT d.id FROM webhook_deliveries d
-                    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                      AND (d.claimed_until IS NULL OR d.claimed_until < now())
+                    SELECT d.id FROM webhook_endpoints e
+                    CROSS JOIN LATERAL (
+                        SELECT d.id FROM webhook_deliveries d
+                        WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                          AND d.next_attempt_at <= now()
+                          AND (d.claimed_until IS NULL OR d.claimed_until < now())
+                        ORDER BY d.next_attempt_at
+                        LIMIT $3
+                        FOR UPDATE SKIP LOCKED) d
+                    WHERE e.status = 'enabled' AND e.id <> ALL($4::uuid[])
                       AND NOT (SELECT paused FROM queue_state WHERE queue = 'webhooks')
-                    ORDER BY d.next_attempt_at
-                    LIMIT $1
-                    FOR UPDATE SKIP LOCKED),
+                    LIMIT $1),
                 claimed AS (
                     UPDATE webhook_deliveries d
                     SET claimed_until = now() + make_interval(secs => $2),
@@ -200,8 +215,35 @@ class WebhookRepository:
                 {_CLAIMED_SELECT}""",
             limit,
             lease_s,
+            per_endpoint,
+            skip_endpoints,
         )
         return [_claimed(r) for r in rows]
+
+    async def delivered(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        delivery_id: UUID,
+        http_status: int,
+        latency_ms: int,
+        response_excerpt: str | None,
+    ) -> None:
+        """Record a successful attempt and close its delivery, in one statement (the hot path
+        needs no explicit transaction)."""
+        await conn.execute(
+            """WITH attempt AS (
+                   INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms,
+                        response_excerpt)
+                   VALUES ($1, $2, $3, $4))
+               UPDATE webhook_deliveries SET status = 'succeeded', last_error = NULL,
+                   claimed_until = NULL, completed_at = now()
+               WHERE id = $1""",
+            delivery_id,
+            http_status,
+            latency_ms,
+            response_excerpt,
+        )
 
     async def claim_for_endpoint(
         self, conn: asyncpg.Connection, *, endpoint_id: UUID, event_type: str, lease_s: float

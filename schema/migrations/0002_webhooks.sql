@@ -41,6 +41,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX idx_webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
     WHERE status = 'pending';
 CREATE INDEX idx_webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at DESC);
+CREATE INDEX idx_webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_attempt_at)
+    WHERE status = 'pending';
 CREATE INDEX idx_webhook_deliveries_created ON webhook_deliveries (created_at DESC, id DESC);
 
 CREATE TABLE webhook_attempts (

@@ -37,9 +37,12 @@ class Receiver:
     got: list[Received] = field(default_factory=list)
     script: dict[str, list[int]] = field(default_factory=dict)
     default: dict[str, int] = field(default_factory=dict)
+    delay_s: dict[str, float] = field(default_factory=dict)
 
     async def handle(self, request: web.Request) -> web.Response:
         path = request.path
+        if path in self.delay_s:
+            await asyncio.sleep(self.delay_s[path])
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.got.append(Received(path, headers, await request.read(), time.monotonic()))
         queued = self.script.get(path)

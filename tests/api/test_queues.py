@@ -123,3 +123,21 @@ async def test_killed_dispatcher_loses_nothing(
     await _received(receiver, hook["path"], purchases)
     ids = [r.headers["webhook-id"] for r in receiver.at(hook["path"])]
     assert len(set(ids)) == purchases  # every event at least once; repeats share webhook-id
+
+
+async def test_slow_receiver_does_not_starve_others(
+    api: Api, receiver: Receiver, hook: dict[str, Any]
+) -> None:
+    slow = await create_endpoint(api, f"{receiver.base_url}/slow", ["payment.succeeded"])
+    receiver.delay_s["/slow"] = 1.0
+    try:
+        purchases = 24
+        for _ in range(purchases):
+            await api.purchase(amount=100)
+        await _received(receiver, hook["path"], purchases)
+        # Every fast delivery is in while the slow endpoint (8 at a time, 1 s each) is not done.
+        assert len(receiver.at("/slow")) < purchases
+        await _received(receiver, "/slow", purchases)
+    finally:
+        receiver.delay_s.pop("/slow")
+        await api.http.delete(f"/api/webhooks/endpoints/{slow['id']}", headers=api.headers())
