@@ -78,6 +78,11 @@ class Dispatcher:
             task.add_done_callback(self._finished)
         return len(claimed)
 
+    async def drain(self) -> None:
+        """Wait until every delivery started so far has settled."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def deliver_now(self, claimed: Claimed) -> Attempt:
         """Send one delivery already claimed by the caller, and settle it."""
         self._busy[claimed.endpoint.id] += 1

@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 import pytest
 import ray
+from ray import serve
 
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
+from engine.config import Settings
+from serve_app.app import build
 from tests.api.receiver import DEADLINE_S, Receiver, create_endpoint
 from tests.factories import Api
 
@@ -141,3 +144,21 @@ async def test_slow_receiver_does_not_starve_others(
     finally:
         receiver.delay_s.pop("/slow")
         await api.http.delete(f"/api/webhooks/endpoints/{slow['id']}", headers=api.headers())
+
+
+async def test_serve_app_restart_loses_no_delivery(
+    api: Api, receiver: Receiver, hook: dict[str, Any], cluster: Settings
+) -> None:
+    receiver.delay_s[hook["path"]] = 0.2
+    try:
+        purchases = 10
+        for _ in range(purchases):
+            await api.purchase(amount=100)
+        await asyncio.to_thread(serve.delete, "paygrid")
+        await asyncio.to_thread(
+            serve.run, build(cluster), name="paygrid", route_prefix="/", blocking=False
+        )
+        await _received(receiver, hook["path"], purchases)
+    finally:
+        receiver.delay_s.pop(hook["path"])
+    assert (await api.get("/api/payments", limit=1)).status_code == 200
