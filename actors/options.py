@@ -36,3 +36,15 @@ def webhook_dispatcher_options(index: int) -> dict[str, Any]:
         "max_restarts": -1,
         "max_concurrency": 1000,
     }
+
+
+def job_scheduler_options(index: int) -> dict[str, Any]:
+    return {
+        "name": f"job-scheduler-{index}",
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "num_cpus": 0,
+        "max_restarts": -1,
+        "max_concurrency": 1000,
+    }

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     webhook_disable_after_h: float = Field(default=120.0, gt=0)
     webhook_secret_grace_h: float = Field(default=24.0, ge=0)
     webhook_poll_s: float = Field(default=0.5, gt=0, le=60)
+    job_schedulers: int = Field(default=1, ge=1, le=64)
 
     @property
     def secret_bytes(self) -> bytes:

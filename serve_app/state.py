@@ -12,7 +12,8 @@ import asyncpg
 from ray.actor import ActorHandle
 from redis.asyncio import Redis
 
-from actors.options import webhook_dispatcher_options
+from actors.job_scheduler import JobScheduler
+from actors.options import job_scheduler_options, webhook_dispatcher_options
 from actors.webhook_dispatcher import WebhookDispatcher
 from engine.auth.keys import ApiKeyService
 from engine.config import Settings
@@ -35,6 +36,7 @@ class AppState:
     shards: ShardRouter
     webhooks: WebhookRuntime
     dispatchers: list[ActorHandle]
+    schedulers: list[ActorHandle]
     payments: PaymentRepository = field(default_factory=PaymentRepository)
     events: EventRepository = field(default_factory=EventRepository)
     _owners: OrderedDict[UUID, UUID] = field(default_factory=OrderedDict)
@@ -71,6 +73,10 @@ async def open_state(settings: Settings) -> AppState:
         WebhookDispatcher.options(**webhook_dispatcher_options(i)).remote(settings, i)  # type: ignore[attr-defined]
         for i in range(settings.webhook_dispatchers)
     ]
-    await asyncio.gather(shards.ready(), *(d.ping.remote() for d in dispatchers))
+    schedulers = [
+        JobScheduler.options(**job_scheduler_options(i)).remote(settings, i)  # type: ignore[attr-defined]
+        for i in range(settings.job_schedulers)
+    ]
+    await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     webhooks = open_webhook_runtime(settings, pool)
-    return AppState(settings, pool, redis, keys, shards, webhooks, dispatchers)
+    return AppState(settings, pool, redis, keys, shards, webhooks, dispatchers, schedulers)

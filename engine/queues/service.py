@@ -1,6 +1,7 @@
-"""Queue statistics and switches. Queues are views over durable tables (the `webhooks` queue is
-`webhook_deliveries`); pausing is a row in `queue_state`, so it survives restarts and every
-dispatcher obeys it. Clearing only ever removes finished jobs, never work in flight."""
+"""Queue statistics and switches. Queues are views over durable tables (`webhooks` over
+`webhook_deliveries`, `scheduler` over `scheduled_jobs`); pausing is a row in `queue_state`, so
+it survives restarts and every worker obeys it. Clearing only ever removes finished jobs, never
+work in flight."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from engine.actor import Actor
 from engine.errors import InvalidRequest
 from engine.webhooks.repository import WebhookRepository
 
-QUEUES = ("webhooks",)
+QUEUES = ("webhooks", "scheduler")
+# The table behind each queue and its timing column.
+_TABLES = {
+    "webhooks": ("webhook_deliveries", "next_attempt_at"),
+    "scheduler": ("scheduled_jobs", "run_at"),
+}
 CLEARABLE = ("completed", "failed", "dead")
 # Delivery statuses behind each clearable queue state.
 _STATUS_OF = {"completed": "succeeded", "failed": "failed", "dead": "dead"}
@@ -63,26 +69,30 @@ class QueueService:
         self._webhooks = WebhookRepository()
 
     async def stats(self) -> list[QueueStats]:
+        return [await self._stats(queue) for queue in QUEUES]
+
+    async def _stats(self, queue: str) -> QueueStats:
+        table, due = _TABLES[queue]
         row = await self._pool.fetchrow(
-            """SELECT
-                 (SELECT paused FROM queue_state WHERE queue = 'webhooks') AS paused,
-                 count(*) FILTER (WHERE status = 'pending' AND next_attempt_at <= now()
+            f"""SELECT
+                 (SELECT paused FROM queue_state WHERE queue = $1) AS paused,
+                 count(*) FILTER (WHERE status = 'pending' AND {due} <= now()
                                   AND (claimed_until IS NULL OR claimed_until < now())) AS waiting,
                  count(*) FILTER (WHERE status = 'pending' AND claimed_until >= now()) AS active,
-                 count(*) FILTER (WHERE status = 'pending' AND next_attempt_at > now()
+                 count(*) FILTER (WHERE status = 'pending' AND {due} > now()
                                   AND (claimed_until IS NULL OR claimed_until < now())) AS delayed,
                  count(*) FILTER (WHERE status = 'succeeded') AS completed,
                  count(*) FILTER (WHERE status = 'failed') AS failed,
                  count(*) FILTER (WHERE status = 'dead') AS dead,
-                 extract(epoch FROM now() - min(next_attempt_at) FILTER (
-                     WHERE status = 'pending' AND next_attempt_at <= now()))::float8
-                     AS oldest_waiting_s,
+                 extract(epoch FROM now() - min({due}) FILTER (
+                     WHERE status = 'pending' AND {due} <= now()))::float8 AS oldest_waiting_s,
                  count(*) FILTER (WHERE status = 'succeeded'
                                   AND completed_at > now() - interval '1 minute')
                      AS completed_last_minute
-               FROM webhook_deliveries"""
+               FROM {table}""",
+            queue,
         )
-        return [QueueStats("webhooks", **dict(row))]
+        return QueueStats(queue, **dict(row))
 
     async def set_paused(self, queue: str | None, paused: bool, actor: Actor) -> list[str]:
         names = chosen(queue)
@@ -101,9 +111,8 @@ class QueueService:
                 param="state",
             )
         async with self._pool.acquire() as conn, conn.transaction():
-            done = await conn.execute(
-                "DELETE FROM webhook_deliveries WHERE status = $1", _STATUS_OF[state]
-            )
+            table, _ = _TABLES[queue]
+            done = await conn.execute(f"DELETE FROM {table} WHERE status = $1", _STATUS_OF[state])
             removed = int(done.split()[-1])
             await _audit(conn, queue, "clear", {"state": state, "removed": removed}, actor)
         return removed

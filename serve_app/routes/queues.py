@@ -44,13 +44,14 @@ async def _placements(handles: list[ActorHandle]) -> list[dict[str, object] | No
 
 @router.get("/health", operation_id="queues_health")
 async def health(key: AdminKey, state: State, cid: CorrelationId) -> Response:
-    """Healthy when every dispatcher answers; paused queues and backlog age are reported."""
+    """Healthy when every dispatcher and scheduler answers; paused queues and backlog age are
+    reported."""
     stats = await QueueService(state.pool).stats()
-    dispatchers = await _placements(state.dispatchers)
-    alive = sum(d is not None for d in dispatchers)
+    workers = await _placements([*state.dispatchers, *state.schedulers])
+    alive = sum(w is not None for w in workers)
     data = {
-        "status": "ok" if alive == len(dispatchers) else "degraded",
-        "dispatchers": {"alive": alive, "expected": len(dispatchers)},
+        "status": "ok" if alive == len(workers) else "degraded",
+        "workers": {"alive": alive, "expected": len(workers)},
         "queues": [
             {"queue": s.queue, "paused": s.paused, "oldest_waiting_s": s.oldest_waiting_s}
             for s in stats
@@ -73,6 +74,7 @@ async def info(key: AdminKey, state: State, cid: CorrelationId) -> Response:
         {
             "queues": list(QUEUES),
             "webhook_dispatchers": await _placements(state.dispatchers),
+            "job_schedulers": await _placements(state.schedulers),
             "ledger_shards": await _placements(state.shards.handles),
             "retry_policy": state.webhooks.policy.describe(),
             "webhook_timeout_s": state.settings.webhook_timeout_s,

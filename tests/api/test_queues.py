@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import ray
@@ -16,6 +17,7 @@ from ray import serve
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.scheduler.repository import JobRepository
 from serve_app.app import build
 from tests.api.receiver import DEADLINE_S, Receiver, create_endpoint
 from tests.factories import Api
@@ -47,9 +49,14 @@ async def _received(receiver: Receiver, path: str, count: int) -> None:
         await asyncio.sleep(0.02)
 
 
+def _queue(stats: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(s for s in stats if s["queue"] == name)
+
+
 async def test_stats_info_and_health(admin: Api, api: Api) -> None:
     stats = (await admin.get("/api/queues/stats")).json()["data"]
-    [webhooks] = stats
+    webhooks, scheduler = stats
+    assert scheduler["queue"] == "scheduler"
     assert webhooks["queue"] == "webhooks"
     for field in (
         "waiting",
@@ -83,12 +90,12 @@ async def test_pause_waits_survives_restart_and_resume_drains(
         ray.kill(dispatcher, no_restart=False)
         await asyncio.sleep(1.0)  # the dispatcher restarts and polls many times meanwhile
         assert receiver.at(hook["path"]) == []
-        stats = (await admin.get("/api/queues/stats")).json()["data"][0]
+        stats = _queue((await admin.get("/api/queues/stats")).json()["data"], "webhooks")
         assert stats["paused"] is True
         assert stats["waiting"] >= 3
     finally:
         resumed = await admin.post("/api/queues/resume", {})
-        assert resumed.json()["data"] == {"resumed": ["webhooks"]}
+        assert resumed.json()["data"] == {"resumed": ["webhooks", "scheduler"]}
     await _received(receiver, hook["path"], 3)
 
 
@@ -110,7 +117,7 @@ async def test_clear_only_finished_jobs(admin: Api) -> None:
     )
     assert cleared.status_code == 200
     assert cleared.json()["data"]["state"] == "dead"
-    stats = (await admin.get("/api/queues/stats")).json()["data"][0]
+    stats = _queue((await admin.get("/api/queues/stats")).json()["data"], "webhooks")
     assert stats["dead"] == 0
 
 
@@ -162,3 +169,34 @@ async def test_serve_app_restart_loses_no_delivery(
     finally:
         receiver.delay_s.pop(hook["path"])
     assert (await api.get("/api/payments", limit=1)).status_code == 200
+
+
+async def test_scheduler_queue_runs_jobs_and_obeys_pause(admin: Api, db: asyncpg.Pool) -> None:
+    old = await db.fetchval(
+        """INSERT INTO events (event_type, object_type, object_id, payload, created_at)
+           VALUES ('payment.succeeded', 'payment', gen_random_uuid(), '{}',
+                   now() - interval '400 days') RETURNING id"""
+    )
+    await admin.post("/api/queues/pause", {"queue": "scheduler"})
+    try:
+        async with db.acquire() as conn:
+            job = await JobRepository().enqueue(
+                conn, kind="events.purge", payload={"retention_days": 365}
+            )
+        await asyncio.sleep(0.5)
+        status = await db.fetchval("SELECT status FROM scheduled_jobs WHERE id = $1", job)
+        assert status == "pending"
+    finally:
+        await admin.post("/api/queues/resume", {"queue": "scheduler"})
+    deadline = time.monotonic() + DEADLINE_S
+    while await db.fetchval("SELECT status FROM scheduled_jobs WHERE id = $1", job) != "succeeded":
+        assert time.monotonic() < deadline, "the job never ran"
+        await asyncio.sleep(0.05)
+    assert await db.fetchval("SELECT count(*) FROM events WHERE id = $1", old) == 0
+    housekeeping = await db.fetchval(
+        "SELECT count(*) FROM scheduled_jobs WHERE dedupe_key = 'events.purge:daily' "
+        "AND status = 'pending'"
+    )
+    assert housekeeping == 1
+    stats = _queue((await admin.get("/api/queues/stats")).json()["data"], "scheduler")
+    assert stats["completed"] >= 1

@@ -1,0 +1,75 @@
+"""JobScheduler: runs the scheduler queue's due jobs, woken by NOTIFY, polling as a fallback.
+
+Guarantees after a restart: nothing is lost (jobs live in PostgreSQL); jobs this incarnation had
+leased run again when their lease ends, so handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import ray
+
+from engine.config import Settings
+from engine.db.pool import create_pool
+from engine.runtime.webhooks import policy_of
+from engine.scheduler.handlers import HANDLERS
+from engine.scheduler.repository import JobRepository
+from engine.scheduler.service import Scheduler
+
+log = logging.getLogger("paygrid.scheduler")
+
+CHANNEL = "paygrid_scheduled_jobs"
+_HOUSEKEEPING = timedelta(days=1)
+
+
+@ray.remote
+class JobScheduler:
+    async def __init__(self, settings: Settings, index: int) -> None:
+        self._index = index
+        self._poll_s = settings.webhook_poll_s
+        self._pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+        self._scheduler = Scheduler(self._pool, HANDLERS, policy_of(settings))
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_url)
+        await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
+        await self._schedule_housekeeping()
+        self._loop = asyncio.get_running_loop().create_task(self._run())
+
+    async def ping(self) -> int:
+        return self._index
+
+    async def where(self) -> dict[str, object]:
+        """Where this actor runs, for operators."""
+        return {
+            "index": self._index,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
+
+    async def _schedule_housekeeping(self) -> None:
+        """Daily event-log purge; the dedupe key keeps one live job however many start."""
+        async with self._pool.acquire() as conn:
+            await JobRepository().enqueue(
+                conn,
+                kind="events.purge",
+                payload={"retention_days": 90},
+                run_at=datetime.now(UTC) + _HOUSEKEEPING,
+                dedupe_key="events.purge:daily",
+            )
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if await self._scheduler.run_once():
+                    continue
+            except Exception:  # keep running; leases return what a failed round held
+                log.exception("job scheduler %d round failed", self._index)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
