@@ -32,6 +32,7 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python -m bench.purchase_load
+	$(BIN)/python -m bench.webhook_throughput
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -15,7 +15,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.api.receiver import DEADLINE_S, Received, Receiver, create_endpoint, until
-from tests.factories import Api
+from tests.factories import Api, payment_body
 
 
 @pytest.fixture
@@ -31,7 +31,35 @@ def _verify(secret: str, received: Received) -> dict[str, Any]:
     return Webhook(secret).verify(received.body, received.headers)  # type: ignore[no-any-return]
 
 
-async def test_payment_events_arrive_signed(
+async def test_every_payment_event_of_a_run_arrives_signed(
+    api: Api, receiver: Receiver, endpoints: list[str], db: asyncpg.Pool
+) -> None:
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/every", ["*"])
+    endpoints.append(endpoint["id"])
+    since = await db.fetchval("SELECT now()")
+    await api.purchase(amount=100)
+    await api.post("/api/payments/purchase", payment_body(number="4000000000000002"))
+    voided = await api.authorize(amount=300)
+    await api.post("/api/payments/void", {"payment_id": voided["id"]})
+    paid = await api.purchase(amount=500)
+    await api.post("/api/payments/refund", {"payment_id": paid["id"]})
+    expected = {
+        str(r["id"])
+        for r in await db.fetch(
+            "SELECT id FROM events WHERE created_at >= $1 AND event_type LIKE 'payment.%'", since
+        )
+    }
+    assert len(expected) == 6
+
+    def arrived() -> set[str]:
+        return {r.headers["webhook-id"] for r in receiver.at("/every")}
+
+    await until(lambda: expected <= arrived(), "every payment event")
+    for received in receiver.at("/every"):
+        _verify(endpoint["secret"], received)
+
+
+async def test_payment_events_carry_correlation_and_trace(
     api: Api, receiver: Receiver, endpoints: list[str]
 ) -> None:
     endpoint = await create_endpoint(api, f"{receiver.base_url}/all", ["*"])
