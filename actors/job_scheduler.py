@@ -7,22 +7,18 @@ leased run again when their lease ends, so handlers are idempotent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import ray
 
+from actors.worker_loop import placement, run_woken
 from engine.config import Settings
 from engine.db.pool import create_pool
 from engine.runtime.webhooks import policy_of
 from engine.scheduler.handlers import HANDLERS
 from engine.scheduler.repository import JobRepository
 from engine.scheduler.service import Scheduler
-
-log = logging.getLogger("paygrid.scheduler")
 
 CHANNEL = "paygrid_scheduled_jobs"
 _HOUSEKEEPING = timedelta(days=1)
@@ -39,18 +35,21 @@ class JobScheduler:
         self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_url)
         await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
         await self._schedule_housekeeping()
-        self._loop = asyncio.get_running_loop().create_task(self._run())
+        self._loop = asyncio.get_running_loop().create_task(
+            run_woken(
+                self._scheduler.run_once,
+                self._wake,
+                poll_s=self._poll_s,
+                name=f"job-scheduler-{index}",
+            )
+        )
 
     async def ping(self) -> int:
         return self._index
 
     async def where(self) -> dict[str, object]:
         """Where this actor runs, for operators."""
-        return {
-            "index": self._index,
-            "pid": os.getpid(),
-            "node_id": ray.get_runtime_context().get_node_id(),
-        }
+        return placement(self._index)
 
     async def _schedule_housekeeping(self) -> None:
         """Daily event-log purge; the dedupe key keeps one live job however many start."""
@@ -62,14 +61,3 @@ class JobScheduler:
                 run_at=datetime.now(UTC) + _HOUSEKEEPING,
                 dedupe_key="events.purge:daily",
             )
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                if await self._scheduler.run_once():
-                    continue
-            except Exception:  # keep running; leases return what a failed round held
-                log.exception("job scheduler %d round failed", self._index)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from datetime import UTC, datetime
 from uuid import UUID
 
 import ray
 
+from actors.worker_loop import placement
 from engine.batching import Coalescer
 from engine.config import Settings
 from engine.payments.commands import Command, CommandResult
@@ -55,11 +55,7 @@ class LedgerShard:
 
     async def where(self) -> dict[str, object]:
         """Where this actor runs, for operators."""
-        return {
-            "index": self._index,
-            "pid": os.getpid(),
-            "node_id": ray.get_runtime_context().get_node_id(),
-        }
+        return placement(self._index)
 
     async def incarnation(self) -> str:
         """When this incarnation started: changes on every restart."""

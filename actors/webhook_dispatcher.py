@@ -9,18 +9,14 @@ runs out. Delivery is at least once; a receiver dedupes on `webhook-id`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
 
 import asyncpg
 import ray
 
+from actors.worker_loop import placement, run_woken
 from engine.config import Settings
 from engine.db.pool import create_pool
 from engine.runtime.webhooks import open_webhook_runtime
-
-log = logging.getLogger("paygrid.webhooks")
 
 CHANNEL = "paygrid_webhook_deliveries"
 
@@ -36,28 +32,18 @@ class WebhookDispatcher:
         self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_url)
         await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
         self._runtime.dispatcher.room = self._wake  # a finished delivery also wakes the loop
-        self._loop = asyncio.get_running_loop().create_task(self._run())
+        self._loop = asyncio.get_running_loop().create_task(
+            run_woken(
+                self._runtime.dispatcher.pump,
+                self._wake,
+                poll_s=self._poll_s,
+                name=f"webhook-dispatcher-{index}",
+            )
+        )
 
     async def ping(self) -> int:
         return self._index
 
     async def where(self) -> dict[str, object]:
         """Where this actor runs, for operators."""
-        return {
-            "index": self._index,
-            "pid": os.getpid(),
-            "node_id": ray.get_runtime_context().get_node_id(),
-        }
-
-    async def _run(self) -> None:
-        while True:
-            # Cleared before the round, so a NOTIFY or a finished delivery during it triggers
-            # the next one.
-            self._wake.clear()
-            try:
-                if await self._runtime.dispatcher.pump():
-                    continue
-            except Exception:  # keep dispatching; leases return what a failed round held
-                log.exception("webhook dispatcher %d round failed", self._index)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+        return placement(self._index)
