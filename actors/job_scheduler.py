@@ -1,13 +1,13 @@
 """JobScheduler: runs the scheduler queue's due jobs, woken by NOTIFY, polling as a fallback.
 
 Guarantees after a restart: nothing is lost (jobs live in PostgreSQL); jobs this incarnation had
-leased run again when their lease ends, so handlers are idempotent.
+leased run again when their lease ends, so handlers are idempotent. Recurring jobs (housekeeping)
+are queued on start if missing, and each run queues the next.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import ray
@@ -16,12 +16,10 @@ from actors.worker_loop import placement, run_woken
 from engine.config import Settings
 from engine.db.pool import create_pool
 from engine.runtime.webhooks import policy_of
-from engine.scheduler.handlers import HANDLERS
-from engine.scheduler.repository import JobRepository
+from engine.scheduler.handlers import HANDLERS, RECURRING
 from engine.scheduler.service import Scheduler
 
 CHANNEL = "paygrid_scheduled_jobs"
-_HOUSEKEEPING = timedelta(days=1)
 
 
 @ray.remote
@@ -30,11 +28,11 @@ class JobScheduler:
         self._index = index
         self._poll_s = settings.webhook_poll_s
         self._pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-        self._scheduler = Scheduler(self._pool, HANDLERS, policy_of(settings))
+        self._scheduler = Scheduler(self._pool, HANDLERS, policy_of(settings), RECURRING)
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_url)
         await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
-        await self._schedule_housekeeping()
+        await self._scheduler.ensure_recurring()
         self._loop = asyncio.get_running_loop().create_task(
             run_woken(
                 self._scheduler.run_once,
@@ -50,14 +48,3 @@ class JobScheduler:
     async def where(self) -> dict[str, object]:
         """Where this actor runs, for operators."""
         return placement(self._index)
-
-    async def _schedule_housekeeping(self) -> None:
-        """Daily event-log purge; the dedupe key keeps one live job however many start."""
-        async with self._pool.acquire() as conn:
-            await JobRepository().enqueue(
-                conn,
-                kind="events.purge",
-                payload={"retention_days": 90},
-                run_at=datetime.now(UTC) + _HOUSEKEEPING,
-                dedupe_key="events.purge:daily",
-            )

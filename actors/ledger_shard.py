@@ -36,9 +36,13 @@ class LedgerShard:
         self._batches: Coalescer[Command, CommandResult] = Coalescer(
             self._runtime.service.execute, max_batch=settings.shard_max_batch
         )
-        settled = await self._runtime.service.recover(older_than=self._started_at)
-        if settled:
-            log.warning("shard %d settled %d payments left processing", index, settled)
+        try:
+            settled = await self._runtime.service.recover(older_than=self._started_at)
+        except Exception:  # the sweep retries; a shard that cannot start serves no one
+            log.exception("shard %d could not settle what it inherited yet", index)
+        else:
+            if settled:
+                log.warning("shard %d settled %d payments left processing", index, settled)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def execute(self, commands: list[Command]) -> list[CommandResult]:
@@ -65,9 +69,13 @@ class LedgerShard:
         """Settle gateway timeouts left processing, expire lapsed authorizations and evict idle
         customers. Runs periodically; safe to call at any time."""
         cutoff = datetime.now(UTC) - self._runtime.settle_after
-        await self._runtime.service.recover(older_than=cutoff)
-        await self._runtime.service.expire_authorizations()
-        self._runtime.book.evict_idle()
+        try:
+            await self._runtime.service.recover(older_than=cutoff)
+        finally:
+            try:
+                await self._runtime.service.expire_authorizations()
+            finally:
+                self._runtime.book.evict_idle()
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -59,6 +59,9 @@ class Gateway(Protocol):
     """What every gateway adapter offers."""
 
     name: str
+    # How long after a call the gateway may still be recording it: until then a lookup that
+    # finds nothing proves nothing, and recovery waits instead of failing the payment.
+    lookup_grace_s: float
 
     async def charge(self, request: ChargeRequest) -> GatewayResult: ...
 

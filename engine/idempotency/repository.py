@@ -117,7 +117,3 @@ class IdempotencyRepository:
             status_code,
             body,
         )
-
-    async def purge_expired(self, conn: asyncpg.Connection) -> int:
-        done = await conn.execute("DELETE FROM idempotency_keys WHERE expires_at < now()")
-        return int(done.split()[-1])

@@ -1,8 +1,8 @@
 """From validated API requests to shard commands.
 
 Also decides the identity of a customer created inline: with an Idempotency-Key it is derived
-from (API key, Idempotency-Key), so every repeat of the request names the same customer, routes to
-the same shard and meets the first attempt's idempotency record there.
+from (API key, Idempotency-Key, request hash), so every repeat of the request names the same
+customer, routes to the same shard and meets the first attempt's idempotency record there.
 """
 
 from __future__ import annotations
@@ -68,7 +68,12 @@ def create_payment(
     new_customer = None
     if body.customer is not None:
         if ctx.idempotency_key is not None:
-            customer_id = uuid5(_CUSTOMER_NAMESPACE, f"{ctx.api_key_id}:{ctx.idempotency_key}")
+            # The request hash is part of it: a key reused after it expired, for another
+            # customer, must not land on the first request's customer.
+            customer_id = uuid5(
+                _CUSTOMER_NAMESPACE,
+                f"{ctx.api_key_id}:{ctx.idempotency_key}:{ctx.request_hash.hex()}",
+            )
         else:
             customer_id = uuid4()
         c = body.customer

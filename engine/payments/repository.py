@@ -415,7 +415,7 @@ class PaymentRepository:
     ) -> list[asyncpg.Record]:
         """Rows of `shard` left `processing` by an earlier incarnation, oldest first."""
         return await conn.fetch(  # type: ignore[no-any-return]
-            """SELECT id, parent_id, transaction_type, amount, customer_id, api_key_id
+            """SELECT id, parent_id, transaction_type, amount, customer_id, api_key_id, created_at
                FROM transactions
                WHERE shard = $1 AND status = 'processing' AND created_at < $2
                ORDER BY created_at""",

@@ -14,6 +14,7 @@ book only ever moves after a commit, in commit order.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -38,6 +39,8 @@ from engine.payments.commands import (
 from engine.payments.results import GatewayOutcome, Started, replay_or_refuse, timeout_result
 from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps
+
+log = logging.getLogger("paygrid.payments")
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConcurrentUpdate)
 
@@ -134,6 +137,10 @@ class PaymentService:
             async with conn.transaction():
                 finished = await self._steps.finalize(conn, started, outcomes)
         except _DB_ERRORS as exc:
+            # The commit may or may not have happened: reload these customers from the
+            # database on their next read instead of guessing.
+            for item in started:
+                self._book.forget(item.payment.customer_id)
             if len(started) > 1:
                 results = []
                 for item, outcome in zip(started, outcomes, strict=True):
@@ -159,34 +166,46 @@ class PaymentService:
     async def recover(self, *, older_than: datetime) -> int:
         """Settle this shard's rows left `processing` before `older_than` (a crash between the
         two transactions, or a gateway timeout): ask the gateway what it recorded and finalize
-        with that; a command the gateway never saw failed. Returns how many were settled."""
+        with that. A command the gateway has no record of failed, once the gateway's own grace
+        for late records has passed; until then it waits for the next sweep. One row's trouble
+        never blocks the others. Returns how many were settled."""
         settled = 0
         async with self._serial, self._pool.acquire() as conn:
             rows = await self._steps.payments.processing(conn, shard=self._shard, before=older_than)
             for row in rows:
-                started = await self._rebuild(conn, row)
-                if started is None:
-                    continue
-                reference = started.operation_id or started.payment.id
-                found = await self._steps.lookup(reference)
-                outcome: GatewayOutcome = found or GatewayError(
-                    "interrupted before the gateway call", ambiguous=False
-                )
                 try:
-                    async with conn.transaction():
-                        [finished] = await self._steps.finalize(conn, [started], [outcome])
-                        assert finished is not None
-                        await self._steps.idempotency.complete_for_resource(
-                            conn,
-                            resource_id=reference,
-                            status_code=finished.result.status_code,
-                            body=finished.result.body,
-                        )
-                except ConcurrentUpdate:
-                    continue
-                self._book.committed(finished.entries)
-                settled += 1
+                    settled += await self._recover_row(conn, row)
+                except Exception:  # logged and left for the next sweep
+                    log.exception("could not settle %s; the next sweep retries", row["id"])
         return settled
+
+    async def _recover_row(self, conn: asyncpg.Connection, row: asyncpg.Record) -> int:
+        started = await self._rebuild(conn, row)
+        if started is None:
+            return 0
+        reference = started.operation_id or started.payment.id
+        found = await self._steps.lookup(reference)
+        if found is None:
+            age = (self._clock() - row["created_at"]).total_seconds()
+            if age < self._steps.lookup_grace_s:
+                return 0
+        outcome: GatewayOutcome = found or GatewayError(
+            "the gateway has no record of the call", ambiguous=False
+        )
+        try:
+            async with conn.transaction():
+                [finished] = await self._steps.finalize(conn, [started], [outcome])
+                assert finished is not None
+                await self._steps.idempotency.complete_for_resource(
+                    conn,
+                    resource_id=reference,
+                    status_code=finished.result.status_code,
+                    body=finished.result.body,
+                )
+        except ConcurrentUpdate:
+            return 0
+        self._book.committed(finished.entries)
+        return 1
 
     async def expire_authorizations(self) -> int:
         """Expire this shard's authorizations whose window has passed; returns how many."""

@@ -117,6 +117,9 @@ class PaymentSteps:
             return await self._gateway.refund(request)
         except GatewayError as error:
             return error
+        except Exception as exc:  # an adapter bug must not sink the batch
+            # Whatever happened, the gateway may have acted: leave it to recovery's lookup.
+            return GatewayError(f"unexpected {type(exc).__name__} from the gateway", ambiguous=True)
 
     async def expire_due(
         self, conn: asyncpg.Connection, *, shard: int, now: datetime
@@ -127,6 +130,11 @@ class PaymentSteps:
         entries = [e for payment in due for e in await self._operations.expire(conn, payment)]
         await self.ledger.insert(conn, entries=entries)
         return entries
+
+    @property
+    def lookup_grace_s(self) -> float:
+        """How long after a call the gateway may still be recording it."""
+        return self._gateway.lookup_grace_s
 
     async def lookup(self, reference: UUID) -> GatewayResult | None:
         """What the gateway recorded for `reference`; None if it never saw it."""

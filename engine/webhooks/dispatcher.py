@@ -62,14 +62,13 @@ class Dispatcher:
         room = self._max_in_flight - len(self._tasks)
         if room <= 0:
             return 0
-        saturated = [e for e, n in self._busy.items() if n >= self._per_endpoint]
         async with self._pool.acquire() as conn:
             claimed = await self._repository.claim(
                 conn,
                 limit=room,
                 lease_s=self._lease_s,
                 per_endpoint=self._per_endpoint,
-                skip_endpoints=saturated,
+                in_flight=dict(self._busy),
             )
         for item in claimed:
             self._busy[item.endpoint.id] += 1
@@ -84,7 +83,7 @@ class Dispatcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def deliver_now(self, claimed: Claimed) -> Attempt:
-        """Send one delivery already claimed by the caller, and settle it."""
+        """Send one delivery already claimed by the caller (a test send), and settle it."""
         self._busy[claimed.endpoint.id] += 1
         return await self._deliver(claimed)
 

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.actor import Actor
-from engine.errors import NotFound
+from engine.errors import NotFound, StateError
 from engine.events.outbox import Event, Outbox
 from engine.webhooks.delivery import Attempt
 from engine.webhooks.dispatcher import Dispatcher
@@ -77,8 +77,17 @@ class EndpointService:
         return await self._change(endpoint_id, changes, actor)
 
     async def delete(self, endpoint_id: UUID, actor: Actor) -> Endpoint:
-        """Stop all deliveries to the endpoint; its history stays."""
-        return await self._change(endpoint_id, {"status": "deleted"}, actor)
+        """Stop all deliveries to the endpoint: the pending ones fail; its history stays."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            endpoint = await self._repository.update_endpoint(
+                conn, endpoint_id=endpoint_id, changes={"status": "deleted"}, actor=actor
+            )
+            if endpoint is None:
+                raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
+            await self._repository.close_pending(
+                conn, endpoint_id=endpoint_id, reason="endpoint deleted"
+            )
+        return endpoint
 
     async def rotate(self, endpoint_id: UUID, actor: Actor) -> Endpoint:
         """A new secret; the old one keeps signing beside it for the grace period."""
@@ -98,6 +107,12 @@ class EndpointService:
         The delivery is claimed in the transaction that creates it, so no dispatcher races
         it; if it fails it is retried like any other."""
         endpoint = await self.get(endpoint_id)
+        if endpoint.status != "enabled":
+            raise StateError(
+                f"the endpoint is {endpoint.status}; enable it before testing it",
+                code="endpoint_disabled",
+                param="id",
+            )
         async with self._pool.acquire() as conn, conn.transaction():
             await self._outbox.add(
                 conn,

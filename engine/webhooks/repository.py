@@ -185,25 +185,28 @@ class WebhookRepository:
         limit: int,
         lease_s: float,
         per_endpoint: int,
-        skip_endpoints: list[UUID],
+        in_flight: dict[UUID, int],
     ) -> list[Claimed]:
-        """Take up to `limit` due deliveries, at most `per_endpoint` for any one enabled
-        endpoint and none for `skip_endpoints` (the caller's busy ones), so one slow receiver
-        never fills the dispatcher. Nothing while the queue is paused. Claims are leases of
-        `lease_s`: a dispatcher that dies mid-delivery leaves its lease to run out, and another
-        takes the delivery."""
+        """Take up to `limit` due deliveries, never more per enabled endpoint than its room
+        (`per_endpoint` less what the caller already has `in_flight` to it), so one slow
+        receiver never fills the dispatcher. Nothing while the queue is paused. Claims are
+        leases of `lease_s`: a dispatcher that dies mid-delivery leaves its lease to run out,
+        and another takes the delivery."""
         rows = await conn.fetch(
-            f"""WITH due AS (
+            f"""WITH busy AS (
+                    SELECT * FROM unnest($4::uuid[], $5::int[]) AS b(endpoint_id, in_flight)),
+                due AS (
                     SELECT d.id FROM webhook_endpoints e
+                    LEFT JOIN busy b ON b.endpoint_id = e.id
                     CROSS JOIN LATERAL (
                         SELECT d.id FROM webhook_deliveries d
                         WHERE d.endpoint_id = e.id AND d.status = 'pending'
                           AND d.next_attempt_at <= now()
                           AND (d.claimed_until IS NULL OR d.claimed_until < now())
                         ORDER BY d.next_attempt_at
-                        LIMIT $3
+                        LIMIT greatest(0, $3 - coalesce(b.in_flight, 0))
                         FOR UPDATE SKIP LOCKED) d
-                    WHERE e.status = 'enabled' AND e.id <> ALL($4::uuid[])
+                    WHERE e.status = 'enabled'
                       AND NOT (SELECT paused FROM queue_state WHERE queue = 'webhooks')
                     LIMIT $1),
                 claimed AS (
@@ -216,7 +219,8 @@ class WebhookRepository:
             limit,
             lease_s,
             per_endpoint,
-            skip_endpoints,
+            list(in_flight),
+            list(in_flight.values()),
         )
         return [_claimed(r) for r in rows]
 
@@ -320,11 +324,13 @@ class WebhookRepository:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> int:
-        """Put finished deliveries back in the queue for another round of attempts."""
+        """Put finished deliveries back in the queue for another round of attempts (only to
+        enabled endpoints: nothing would ever take the others)."""
         done = await conn.execute(
             """UPDATE webhook_deliveries SET status = 'pending', attempts = 0,
                    next_attempt_at = now(), claimed_until = NULL, completed_at = NULL
                WHERE status = $3 AND ($1::uuid IS NULL OR id = $1)
+                 AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE status = 'enabled')
                  AND ($2::uuid IS NULL OR endpoint_id = $2)
                  AND ($4::timestamptz IS NULL OR created_at >= $4)
                  AND ($5::timestamptz IS NULL OR created_at < $5)""",
@@ -377,6 +383,19 @@ class WebhookRepository:
             starting_after,
         )
         return [dict(r) for r in rows[:limit]], len(rows) > limit
+
+    async def close_pending(
+        self, conn: asyncpg.Connection, *, endpoint_id: UUID, reason: str
+    ) -> int:
+        """Fail every pending delivery to an endpoint that will never take them."""
+        done = await conn.execute(
+            """UPDATE webhook_deliveries SET status = 'failed', last_error = $2,
+                   claimed_until = NULL, completed_at = now()
+               WHERE endpoint_id = $1 AND status = 'pending'""",
+            endpoint_id,
+            reason,
+        )
+        return int(done.split()[-1])
 
     async def set_paused(self, conn: asyncpg.Connection, *, queue: str, paused: bool) -> None:
         await conn.execute(

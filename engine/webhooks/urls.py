@@ -20,7 +20,11 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 async def check_url(url: str, *, allow_private: bool) -> str:
     """`url` if it may receive webhooks; InvalidRequest (param `url`) otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidRequest(f"url is malformed: {exc}", param="url") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("url must be an absolute http or https URL", param="url")
     if parts.username or parts.password:
@@ -30,10 +34,10 @@ async def check_url(url: str, *, allow_private: bool) -> str:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
             parts.hostname,
-            parts.port or (443 if parts.scheme == "https" else 80),
+            port or (443 if parts.scheme == "https" else 80),
             type=socket.SOCK_STREAM,
         )
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         raise InvalidRequest(f"url host {parts.hostname} does not resolve", param="url") from exc
     addresses = {_ip(str(info[4][0])) for info in infos}
     if not addresses or addresses & _METADATA:

@@ -22,6 +22,13 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+def no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it here, with the field named."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 def _currency(value: str) -> str:
     code = value.upper()
     if len(code) != 3 or not is_currency(code):
@@ -42,9 +49,15 @@ def _metadata(value: dict[str, str]) -> dict[str, str]:
 
 Currency = Annotated[str, StringConstraints(strict=True), AfterValidator(_currency)]
 Metadata = Annotated[
-    dict[str, Annotated[str, StringConstraints(strict=True)]], AfterValidator(_metadata)
+    dict[
+        Annotated[str, AfterValidator(no_nul)],
+        Annotated[str, StringConstraints(strict=True), AfterValidator(no_nul)],
+    ],
+    AfterValidator(_metadata),
 ]
-Description = Annotated[str, StringConstraints(max_length=1000, strict=True)]
+Description = Annotated[
+    str, StringConstraints(max_length=1000, strict=True), AfterValidator(no_nul)
+]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -55,8 +68,12 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(strict=True), AfterValidator(_email)]
-ShortText = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+Email = Annotated[
+    str, StringConstraints(strict=True), AfterValidator(no_nul), AfterValidator(_email)
+]
+ShortText = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=200), AfterValidator(no_nul)
+]
 
 
 class Envelope(BaseModel, Generic[T]):

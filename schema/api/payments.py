@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, SecretStr, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from schema.api.common import (
     Currency,
@@ -20,6 +28,7 @@ from schema.api.common import (
     Metadata,
     ShortText,
     StrictModel,
+    no_nul,
 )
 from schema.cards import expiry_passed, luhn_valid
 
@@ -29,7 +38,7 @@ class AddressCreate(StrictModel):
     line2: ShortText | None = None
     city: ShortText | None = None
     state: ShortText | None = None
-    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    postal_code: Annotated[str, Field(max_length=20), AfterValidator(no_nul)] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
 
 

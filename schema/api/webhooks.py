@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from schema.api.common import Description, Metadata, StrictModel
+from schema.api.common import Description, Metadata, StrictModel, no_nul
 
 EVENT_TYPES = frozenset(
     {
@@ -24,7 +24,7 @@ EVENT_TYPES = frozenset(
     }
 )
 
-Url = Annotated[str, Field(min_length=8, max_length=2048)]
+Url = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(no_nul)]
 
 
 def _event_types(value: list[str]) -> list[str]:
@@ -59,6 +59,14 @@ class EndpointUpdate(StrictModel):
     @classmethod
     def _events(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _event_types(value)
+
+    @field_validator("url", "enabled_events", "metadata", "status", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Leave a field out to keep it; null would erase a value the endpoint cannot lack.
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
 
 
 class EndpointPublic(BaseModel):

@@ -85,3 +85,19 @@ async def test_twenty_concurrent_purchases_with_one_key_charge_once(
         responses[0].json()["data"]["customer_id"],
     )
     assert charged == 1
+
+
+async def test_key_reused_after_expiry_for_another_customer_makes_a_new_customer(
+    api: Api, db: asyncpg.Pool
+) -> None:
+    key = f"recycled-{uuid.uuid4()}"
+    first = await api.post("/api/payments/purchase", payment_body(amount=100), idempotency_key=key)
+    await db.execute(
+        "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' "
+        "WHERE idempotency_key = $1",
+        key,
+    )
+    second = await api.post("/api/payments/purchase", payment_body(amount=100), idempotency_key=key)
+    assert second.status_code == 200
+    assert "idempotent-replayed" not in second.headers
+    assert second.json()["data"]["customer_id"] != first.json()["data"]["customer_id"]

@@ -194,7 +194,7 @@ async def test_scheduler_queue_runs_jobs_and_obeys_pause(admin: Api, db: asyncpg
         await asyncio.sleep(0.05)
     assert await db.fetchval("SELECT count(*) FROM events WHERE id = $1", old) == 0
     housekeeping = await db.fetchval(
-        "SELECT count(*) FROM scheduled_jobs WHERE dedupe_key = 'events.purge:daily' "
+        "SELECT count(*) FROM scheduled_jobs WHERE dedupe_key = 'recurring:events.purge' "
         "AND status = 'pending'"
     )
     assert housekeeping == 1

@@ -42,6 +42,8 @@ CASES: list[tuple[str, dict[str, Any] | str, str]] = [
     ("metadata value too long", _with(metadata={"k": "v" * 501}), "metadata"),
     ("metadata value not a string", _with(metadata={"k": 1}), "metadata.k"),
     ("unknown field", _with(amout=5), "amout"),
+    ("NUL in description", _with(description="a\x00b"), "description"),
+    ("NUL in metadata", _with(metadata={"k": "a\x00"}), "metadata.k"),
     (
         "both customer and customer_id",
         _with(customer_id="6f1c7a52-58a4-4d0c-9d1e-0a3a8a1b2c3d"),

@@ -215,6 +215,12 @@ async def test_bad_endpoints_are_400_naming_the_field(api: Api, receiver: Receiv
         ({"url": "not a url at all", "enabled_events": ["*"]}, "url"),
         ({"url": "ftp://127.0.0.1/x", "enabled_events": ["*"]}, "url"),
         ({"url": "http://169.254.169.254/latest/meta-data", "enabled_events": ["*"]}, "url"),
+        ({"url": "https://[abc/x", "enabled_events": ["*"]}, "url"),
+        ({"url": "https://example.com:99999/", "enabled_events": ["*"]}, "url"),
+        (
+            {"url": f"{receiver.base_url}/x", "enabled_events": ["*"], "description": "a\x00b"},
+            "description",
+        ),
         (
             {"url": f"{receiver.base_url}/x", "enabled_events": ["payment.teleported"]},
             "enabled_events",
@@ -251,3 +257,23 @@ async def test_event_log_and_scopes(api: Api, keys: Any) -> None:
         "/api/webhooks/endpoints", headers={"Authorization": f"Bearer {reader}"}
     )
     assert denied.status_code == 403
+
+
+async def test_updates_refuse_nulls_and_disabled_endpoints_cannot_be_tested(
+    api: Api, receiver: Receiver, endpoints: list[str]
+) -> None:
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/nulls", ["webhook.test"])
+    endpoints.append(endpoint["id"])
+    path = f"/api/webhooks/endpoints/{endpoint['id']}"
+    for field in ("url", "enabled_events", "metadata", "status"):
+        response = await api.http.put(path, json={field: None}, headers=api.headers())
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == field
+    disabled = await api.http.put(path, json={"status": "disabled"}, headers=api.headers())
+    assert disabled.json()["data"]["status"] == "disabled"
+    test = await api.post(f"/api/webhooks/test/{endpoint['id']}", {})
+    assert test.status_code == 422
+    assert test.json()["error"]["code"] == "endpoint_disabled"
+    enabled = await api.http.put(path, json={"status": "enabled"}, headers=api.headers())
+    assert enabled.json()["data"]["status"] == "enabled"
+    assert (await api.post(f"/api/webhooks/test/{endpoint['id']}", {})).status_code == 200

@@ -73,7 +73,35 @@ async def test_endpoint_failing_too_long_is_disabled(pool: asyncpg.Pool, failing
     assert events == 1
     async with pool.acquire() as conn:
         await conn.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")
-        claimed = await repository.claim(
-            conn, limit=10, lease_s=5, per_endpoint=8, skip_endpoints=[]
-        )
+        claimed = await repository.claim(conn, limit=10, lease_s=5, per_endpoint=8, in_flight={})
     assert claimed == []  # a disabled endpoint's deliveries wait
+
+
+async def test_claims_leave_room_for_deliveries_already_in_flight(pool: asyncpg.Pool) -> None:
+    repository = WebhookRepository()
+    async with pool.acquire() as conn:
+        endpoint = await repository.insert_endpoint(
+            conn,
+            url="http://127.0.0.1:9/",
+            enabled_events=["*"],
+            description=None,
+            metadata={},
+            secret=new_secret(),
+            actor=Actor(None, "test"),
+        )
+        await Outbox().add(
+            conn,
+            events=[
+                Event("payment.succeeded", "payment", uuid4(), {}, None, None) for _ in range(12)
+            ],
+        )
+        claimed = await repository.claim(
+            conn, limit=50, lease_s=5, per_endpoint=8, in_flight={endpoint.id: 6}
+        )
+        assert len(claimed) == 2
+        more = await repository.claim(
+            conn, limit=50, lease_s=5, per_endpoint=8, in_flight={endpoint.id: 8}
+        )
+        assert more == []
+        rest = await repository.claim(conn, limit=50, lease_s=5, per_endpoint=8, in_flight={})
+        assert len(rest) == 8
