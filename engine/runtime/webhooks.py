@@ -15,6 +15,7 @@ from engine.webhooks.dispatcher import Dispatcher
 from engine.webhooks.endpoints import EndpointService
 from engine.webhooks.policy import RetryPolicy
 from engine.webhooks.repository import WebhookRepository
+from engine.webhooks.urls import GuardedResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,15 @@ def policy_of(settings: Settings) -> RetryPolicy:
 
 def open_webhook_runtime(settings: Settings, pool: asyncpg.Pool) -> WebhookRuntime:
     """Must run inside the event loop that will use it (aiohttp binds its session there)."""
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=0, limit_per_host=settings.webhook_endpoint_concurrency
-        )
+    # No pool limits: the dispatcher bounds concurrency per endpoint itself, and a request
+    # waiting for a pooled connection would count against its receiver's timeout. Addresses
+    # are checked again at connect time (DNS rebinding).
+    connector = aiohttp.TCPConnector(
+        limit=0,
+        limit_per_host=0,
+        resolver=GuardedResolver(allow_private=settings.webhook_allow_private),
     )
+    session = aiohttp.ClientSession(connector=connector)
     policy = policy_of(settings)
     dispatcher = Dispatcher(
         pool,

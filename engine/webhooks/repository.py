@@ -340,7 +340,11 @@ class WebhookRepository:
             since,
             until,
         )
-        return int(done.split()[-1])
+        count = int(done.split()[-1])
+        if count:
+            # Replays are due now: wake the dispatchers when this transaction commits.
+            await conn.execute("SELECT pg_notify('paygrid_webhook_deliveries', '')")
+        return count
 
     async def deliveries(
         self,

@@ -9,6 +9,9 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
 from engine.errors import InvalidRequest
 
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -47,3 +50,34 @@ async def check_url(url: str, *, allow_private: bool) -> str:
             "url resolves to a private, loopback or link-local address", param="url"
         )
     return url
+
+
+def allowed_address(address: str, *, allow_private: bool) -> bool:
+    """Whether webhooks may connect to `address`."""
+    ip = _ip(address)
+    if ip in _METADATA:
+        return False
+    return allow_private or (ip.is_global and not ip.is_multicast)
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves webhook hosts at connect time and drops forbidden addresses, so a name that
+    was public when registered cannot be re-pointed at an internal host (DNS rebinding)."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._inner = ThreadedResolver()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        allowed = [
+            r for r in found if allowed_address(r["host"], allow_private=self._allow_private)
+        ]
+        if not allowed:
+            raise OSError(f"{host} resolves only to addresses webhooks may not reach")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()

@@ -1,7 +1,8 @@
 -- Webhooks: endpoints, one delivery per (event, endpoint), every attempt, and the queue switches.
 --
 -- Deliveries are fanned out by a trigger on `events`, so they exist exactly when their event
--- does (same transaction), and a NOTIFY wakes the dispatchers when that transaction commits.
+-- does (same transaction), and a NOTIFY wakes the dispatchers when that transaction commits
+-- (retries are found by the dispatchers' polling; replays notify explicitly).
 
 CREATE TABLE webhook_endpoints (
     id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -70,6 +71,8 @@ ALTER TABLE events ADD COLUMN target_endpoint_id uuid REFERENCES webhook_endpoin
     ON DELETE CASCADE;
 
 CREATE FUNCTION fan_out_event() RETURNS trigger AS $$
+DECLARE
+    created integer;
 BEGIN
     INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type)
     SELECT NEW.id, e.id, NEW.event_type
@@ -79,22 +82,17 @@ BEGIN
                THEN e.id = NEW.target_endpoint_id
                ELSE NEW.event_type = ANY (e.enabled_events) OR '*' = ANY (e.enabled_events)
           END;
+    GET DIAGNOSTICS created = ROW_COUNT;
+    -- Only when there is something to send; PostgreSQL folds repeats within a transaction.
+    IF created > 0 THEN
+        PERFORM pg_notify('paygrid_webhook_deliveries', '');
+    END IF;
     RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER events_fan_out AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION fan_out_event();
-
-CREATE FUNCTION notify_deliveries() RETURNS trigger AS $$
-BEGIN
-    PERFORM pg_notify('paygrid_webhook_deliveries', '');
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-
-CREATE TRIGGER webhook_deliveries_notify AFTER INSERT OR UPDATE OF next_attempt_at, status
-    ON webhook_deliveries FOR EACH STATEMENT EXECUTE FUNCTION notify_deliveries();
 
 -- Signing secrets never reach the audit trail either.
 CREATE OR REPLACE FUNCTION audit_trigger_function() RETURNS trigger AS $$

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from engine.errors import InvalidRequest
 from engine.webhooks.policy import RetryPolicy
 from engine.webhooks.signing import new_secret, signature_header
-from engine.webhooks.urls import check_url
+from engine.webhooks.urls import GuardedResolver, allowed_address, check_url
 
 REFUSED_PUBLICLY = [
     "https://127.0.0.1/hook",
@@ -79,3 +79,14 @@ def test_signatures_match_the_reference_library_and_rotation_signs_twice() -> No
         Webhook(new_secret()).verify(body, headers)
     reference = Webhook(old).sign("evt_1", datetime.fromtimestamp(now, tz=UTC), body.decode())
     assert reference in header.split()
+
+
+async def test_connect_time_resolver_drops_forbidden_addresses() -> None:
+    strict = GuardedResolver(allow_private=False)
+    with pytest.raises(OSError, match="may not reach"):
+        await strict.resolve("localhost", 443)
+    relaxed = GuardedResolver(allow_private=True)
+    assert {r["host"] for r in await relaxed.resolve("localhost", 443)} <= {"127.0.0.1", "::1"}
+    assert not allowed_address("169.254.169.254", allow_private=True)
+    await strict.close()
+    await relaxed.close()
