@@ -13,7 +13,12 @@ import asyncpg
 from engine.actor import Actor
 from engine.errors import ConcurrentUpdate
 from engine.payments.models import Payment, Refund
-from engine.payments.states import OperationStatus, PaymentStatus, TransactionType
+from engine.payments.states import (
+    OperationStatus,
+    PaymentStatus,
+    TransactionType,
+    can_transition,
+)
 
 _PAYMENT_COLUMNS = """
     id, transaction_type, status, amount, currency, amount_capturable, amount_captured,
@@ -140,6 +145,9 @@ class PaymentRepository:
         """Move `processing` payments to their outcomes, in one statement. Conditional on
         `processing`: if any row has moved on (recovery raced a live shard), nothing is kept
         and ConcurrentUpdate is raised, so the caller retries one by one."""
+        for outcome in outcomes:
+            if not can_transition(PaymentStatus.PROCESSING, outcome.status):
+                raise ValueError(f"processing → {outcome.status} is not a payment transition")
         rows = await conn.fetch(
             f"""UPDATE transactions t SET status = o.status::transaction_status,
                     amount_capturable = o.capturable, amount_captured = o.captured,
@@ -186,7 +194,10 @@ class PaymentRepository:
         amount_captured: int,
         actor: Actor,
     ) -> Payment:
-        """Capture, void or expire an authorization: conditional on its current status."""
+        """Capture, void or expire an authorization: conditional on its current status, and only
+        along the state machine's transition table."""
+        if not can_transition(from_status, status):
+            raise ValueError(f"{from_status} → {status} is not a payment transition")
         row = await conn.fetchrow(
             f"""UPDATE transactions SET status = $3, amount_capturable = $4, amount_captured = $5,
                     api_key_id = $6, correlation_id = $7, updated_at = now()

@@ -146,3 +146,20 @@ def test_public_card_has_no_bin_but_stored_card_does() -> None:
     assert "bin" not in public
     assert VISA[:6] not in repr(public)
     assert summary.stored() == {**public, "bin": "424242"}
+
+
+def test_payment_transition_table_matches_the_design() -> None:
+    from engine.payments.states import PaymentStatus as S
+    from engine.payments.states import can_transition
+
+    allowed = {(a, b) for a in S for b in S if can_transition(a, b)}
+    assert allowed == {
+        (S.PROCESSING, S.AUTHORIZED),
+        (S.PROCESSING, S.SUCCEEDED),
+        (S.PROCESSING, S.FAILED),
+        (S.AUTHORIZED, S.CAPTURED),
+        (S.AUTHORIZED, S.VOIDED),
+        (S.AUTHORIZED, S.EXPIRED),
+        (S.CAPTURED, S.REFUNDED),
+        (S.SUCCEEDED, S.REFUNDED),
+    }
