@@ -16,21 +16,16 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
-import httpx
-from pydantic import SecretStr
 
 from bench.load import Result, run, table
+from bench.stack import instance, machine, save, serving, wait_ready
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.db import migrations
@@ -44,17 +39,6 @@ CARD = {
     "exp_year": 2034,
     "cvc": "123",
 }
-
-
-def machine() -> str:
-    model = "unknown cpu"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
 
 
 async def seed(settings: Settings, customers: int) -> tuple[str, list[str]]:
@@ -78,20 +62,6 @@ async def seed(settings: Settings, customers: int) -> tuple[str, list[str]]:
     finally:
         await pool.close()
     return key, [str(i) for i in ids]
-
-
-async def wait_ready(url: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up")
-            await asyncio.sleep(0.5)
 
 
 def purchases(path: str, customers: list[str], key: str | None, seed_value: int):  # type: ignore[no-untyped-def]
@@ -145,22 +115,8 @@ async def measure(
 def bench_paygrid(
     settings: Settings, key: str, customers: list[str], args: argparse.Namespace
 ) -> list[Result]:
-    from serve_app import environment
-
-    environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
-    from ray import serve
-
-    from serve_app.runner import deploy, start_ray, stop_ray
-
-    start_ray()
-    try:
-        deploy(settings)
-        base = f"http://127.0.0.1:{settings.port}"
-        asyncio.run(wait_ready(base + "/health"))
+    with serving(settings) as base:
         return asyncio.run(measure("paygrid", base, "/api/payments/purchase", customers, key, args))
-    finally:
-        serve.shutdown()
-        stop_ray()
 
 
 def bench_baseline(
@@ -207,24 +163,12 @@ def main() -> int:
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="paygrid-bench-"))
-    base = Settings(
-        data_dir=str(workdir),
-        port=local.free_port(),
-        sandbox_latency_ms=0,
-        secret_key=SecretStr(uuid.uuid4().hex * 2),
-    )
-    runtime = local.start(base)
-    try:
-        settings = runtime.settings
+    with instance(sandbox_latency_ms=0) as settings:
         key, customers = asyncio.run(seed(settings, args.customers))
         print(f"seeded {len(customers)} customers; {machine()}", flush=True)
         results = bench_paygrid(settings, key, customers, args)
         if not args.skip_baseline:
             results += bench_baseline(settings, customers, args)
-    finally:
-        runtime.stop()
-        local.remove_data(workdir)
 
     extra = {
         "date": datetime.now(UTC).date().isoformat(),
@@ -238,11 +182,7 @@ def main() -> int:
         ours, theirs = by_c.get(("paygrid", c)), by_c.get(("uvicorn+FastAPI+asyncpg", c))
         if ours and theirs and theirs.rps:
             extra[f"ratio paygrid/baseline at c={c}"] = f"{ours.rps / theirs.rps:.2f}"
-    report = table(results, "POST /api/payments/purchase", extra)
-    print(report)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"purchase-{datetime.now(UTC):%Y%m%dT%H%M%S}.md").write_text(report + "\n")
+    save("purchase", table(results, "POST /api/payments/purchase", extra))
     return 0
 
 

@@ -16,26 +16,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
 import orjson
 from aiohttp import web
-from pydantic import SecretStr
 
-from bench.purchase_load import machine, wait_ready
+from bench.stack import instance, machine, save, serving
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.pool import create_pool
 from engine.events.outbox import Event, Outbox
-from engine.runtime import local
 
 BATCH = 100
 
@@ -91,9 +87,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> list[str]:
     _, key = await ApiKeyService(pool, secret=settings.secret_bytes).create(
         name="bench", scopes=frozenset({Scope.WEBHOOKS})
     )
-    base = f"http://127.0.0.1:{settings.port}"
-    await wait_ready(base + "/health")
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as client:
         created = await client.post(
             "/api/webhooks/endpoints",
             json={"url": f"http://127.0.0.1:{port}/hook", "enabled_events": ["payment.succeeded"]},
@@ -147,16 +141,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=200, help="paced phase, events per second")
     parser.add_argument("--paced-s", type=float, default=10.0)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="paygrid-bench-"))
-    base = Settings(
-        data_dir=str(workdir),
-        port=local.free_port(),
-        webhook_allow_private=True,
-        secret_key=SecretStr(uuid.uuid4().hex * 2),
-    )
-    runtime = local.start(base)
-    try:
-        settings = runtime.settings
+    with instance(webhook_allow_private=True) as settings:
 
         async def migrate() -> None:
             pool = await create_pool(settings.database_url, min_size=1, max_size=1)
@@ -165,23 +150,8 @@ def main() -> int:
             await pool.close()
 
         asyncio.run(migrate())
-        from serve_app import environment
-
-        environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
-        from ray import serve
-
-        from serve_app.runner import deploy, start_ray, stop_ray
-
-        start_ray()
-        try:
-            deploy(settings)
+        with serving(settings):
             rows = asyncio.run(run(settings, args))
-        finally:
-            serve.shutdown()
-            stop_ray()
-    finally:
-        runtime.stop()
-        local.remove_data(workdir)
     report = "\n".join(
         [
             "### Webhook delivery",
@@ -195,10 +165,7 @@ def main() -> int:
             *rows,
         ]
     )
-    print(report)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"webhooks-{datetime.now(UTC):%Y%m%dT%H%M%S}.md").write_text(report + "\n")
+    save("webhooks", report)
     return 0
 
 

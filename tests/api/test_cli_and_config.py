@@ -15,13 +15,8 @@ from engine.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "PAYGRID_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "PAYGRID_DATA_DIR": settings.data_dir,
-    }
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the paygrid console script with exactly `env`."""
     return subprocess.run(  # noqa: S603 - our own console script
         [sys.executable, "-m", "serve_app.cli", *args],
         env=env,
@@ -30,6 +25,19 @@ def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
         cwd=ROOT,
+    )
+
+
+def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI against the test database."""
+    return cli(
+        {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "PAYGRID_SECRET_KEY": settings.secret_key.get_secret_value(),
+            "PAYGRID_DATA_DIR": settings.data_dir,
+        },
+        *args,
     )
 
 
@@ -75,16 +83,7 @@ def test_cli_refuses_unknown_scopes_and_missing_database(
     assert bad.returncode == 1
     assert "unknown scope" in bad.stdout
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["PAYGRID_DATA_DIR"] = str(tmp_path)
-    lost = subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
+    lost = cli({**env, "PAYGRID_DATA_DIR": str(tmp_path)}, "migrate")
     assert lost.returncode == 1
     assert "no running paygrid" in lost.stdout
 

@@ -1,0 +1,97 @@
+"""What every benchmark stands on: a throwaway paygrid instance (embedded PostgreSQL and Redis
+in a temporary directory), the Serve app running on it, and where the results go."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from engine.config import Settings
+from engine.runtime import local
+
+
+def machine() -> str:
+    model = "unknown cpu"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+async def wait_ready(url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up")
+            await asyncio.sleep(0.5)
+
+
+@contextmanager
+def instance(**overrides: Any) -> Iterator[Settings]:
+    """Settings of a fresh instance on embedded servers, removed afterwards. Environment
+    settings (PAYGRID_*) apply; `overrides` win."""
+    workdir = Path(tempfile.mkdtemp(prefix="paygrid-bench-"))
+    base = Settings(
+        data_dir=str(workdir),
+        port=local.free_port(),
+        secret_key=SecretStr(uuid.uuid4().hex * 2),
+        **overrides,
+    )
+    runtime = local.start(base)
+    try:
+        yield runtime.settings
+    finally:
+        runtime.stop()
+        local.remove_data(workdir)
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """Ray and the Serve app, as `make run` starts them; yields the API's base URL once it is
+    healthy."""
+    from serve_app import environment
+
+    # Serve reads its environment when ray.serve is first imported.
+    environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
+    from ray import serve
+
+    from serve_app.runner import deploy, start_ray, stop_ray
+
+    start_ray()
+    try:
+        deploy(settings)
+        base = f"http://127.0.0.1:{settings.port}"
+        asyncio.run(wait_ready(base + "/health"))
+        yield base
+    finally:
+        serve.shutdown()
+        stop_ray()
+
+
+def save(name: str, report: str) -> None:
+    """Print a results table and keep it under bench/results/."""
+    print(report)
+    out = Path("bench/results")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.md").write_text(report + "\n")
