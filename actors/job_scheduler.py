@@ -27,10 +27,10 @@ class JobScheduler:
     async def __init__(self, settings: Settings, index: int) -> None:
         self._index = index
         self._poll_s = settings.webhook_poll_s
-        self._pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+        self._pool = await create_pool(settings.database_dsn, min_size=1, max_size=4)
         self._scheduler = Scheduler(self._pool, HANDLERS, policy_of(settings), RECURRING)
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_url)
+        self._listener: asyncpg.Connection = await asyncpg.connect(settings.database_dsn)
         await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
         await self._scheduler.ensure_recurring()
         self._loop = asyncio.get_running_loop().create_task(

@@ -43,7 +43,7 @@ CARD = {
 
 async def seed(settings: Settings, customers: int) -> tuple[str, list[str]]:
     """Migrate, make a payments key and `customers` customers; returns (key, customer ids)."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_dsn)
     try:
         await migrations.migrate(conn)
         ids = [uuid.uuid4() for _ in range(customers)]
@@ -54,7 +54,7 @@ async def seed(settings: Settings, customers: int) -> tuple[str, list[str]]:
         )
     finally:
         await conn.close()
-    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
         _, key = await ApiKeyService(pool, secret=settings.secret_bytes).create(
             name="bench", scopes=frozenset({Scope.PAYMENTS_WRITE})
@@ -123,7 +123,7 @@ def bench_baseline(
     settings: Settings, customers: list[str], args: argparse.Namespace
 ) -> list[Result]:
     port = local.free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    env = {**os.environ, "DATABASE_URL": settings.database_dsn}
     process = subprocess.Popen(  # noqa: S603 - our own module, no shell
         [
             sys.executable,

@@ -83,7 +83,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> list[str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
     _, key = await ApiKeyService(pool, secret=settings.secret_bytes).create(
         name="bench", scopes=frozenset({Scope.WEBHOOKS})
     )
@@ -144,7 +144,7 @@ def main() -> int:
     with instance(webhook_allow_private=True) as settings:
 
         async def migrate() -> None:
-            pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+            pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
             async with pool.acquire() as conn:
                 await migrations.migrate(conn)
             await pool.close()

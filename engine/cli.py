@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings, *, show_status: bool) -> None:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_dsn)
     try:
         if show_status:
             for item in await migrations.status(conn):
@@ -68,7 +68,7 @@ async def _migrate(settings: Settings, *, show_status: bool) -> None:
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
-    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
         keys = ApiKeyService(pool, secret=settings.secret_bytes)
         if args.keys_command == "create":

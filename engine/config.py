@@ -15,10 +15,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAYGRID_", extra="ignore", frozen=True)
 
-    database_url: str = Field(
-        default="", validation_alias="DATABASE_URL", description="PostgreSQL DSN"
+    # Secret: a DSN may carry a password. Read them through `database_dsn` / `redis_dsn`.
+    database_url: SecretStr = Field(
+        default=SecretStr(""), validation_alias="DATABASE_URL", description="PostgreSQL DSN"
     )
-    redis_url: str = Field(default="", validation_alias="REDIS_URL", description="Redis URL")
+    redis_url: SecretStr = Field(
+        default=SecretStr(""), validation_alias="REDIS_URL", description="Redis URL"
+    )
     secret_key: SecretStr = Field(
         default=SecretStr(""), description="Keys the API-key hashes; set by the runtime."
     )
@@ -36,8 +39,24 @@ class Settings(BaseSettings):
     shard_max_batch: int = Field(default=64, ge=1, le=1000)
     shard_idle_evict_s: float = Field(default=300.0, gt=0)
 
+    shard_sweep_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often a shard runs recovery and expiry."
+    )
+    shard_settle_after_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=24 * 3600,
+        description="How long a gateway timeout stays processing before the sweep settles it.",
+    )
+
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=4, ge=1, le=200)
+    db_acquire_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Longest wait for a pooled connection before answering 503.",
+    )
 
     max_amount: int = Field(
         default=99_999_999, ge=1, description="Largest amount one payment may carry, minor units."
@@ -62,8 +81,25 @@ class Settings(BaseSettings):
     webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)
     webhook_disable_after_h: float = Field(default=120.0, gt=0)
     webhook_secret_grace_h: float = Field(default=24.0, ge=0)
+    webhook_max_in_flight: int = Field(
+        default=256, ge=1, le=10_000, description="Deliveries one dispatcher sends at once."
+    )
     webhook_poll_s: float = Field(default=0.5, gt=0, le=60)
     job_schedulers: int = Field(default=1, ge=1, le=64)
+    scheduler_poll_s: float = Field(default=0.5, gt=0, le=60)
+    scheduler_lease_s: float = Field(
+        default=300.0, gt=0, le=24 * 3600, description="How long a job runs before it is retaken."
+    )
+
+    @property
+    def database_dsn(self) -> str:
+        """The PostgreSQL DSN in clear, for the driver only: never log it."""
+        return self.database_url.get_secret_value()
+
+    @property
+    def redis_dsn(self) -> str:
+        """The Redis URL in clear, for the client only: never log it."""
+        return self.redis_url.get_secret_value()
 
     @property
     def secret_bytes(self) -> bytes:

@@ -11,7 +11,11 @@
     ├── StateError              422 invalid_request_error   (illegal transition, amount limits)
     ├── IdempotencyMismatch     422 idempotency_error
     ├── RateLimited             429 rate_limit_error
-    └── UpstreamError           502/503/504 api_error       (gateway, shard or database trouble)
+    ├── InternalError           500 api_error / internal_error (a bug: logged, never retried)
+    └── UpstreamError           503 api_error               (retryable; `Retry-After`)
+        ├── DatabaseUnavailable 503 database_unavailable    (connection lost, restarting, …)
+        ├── GatewayUnavailable  502 gateway_error
+        └── GatewayTimeout      504 gateway_timeout
 
 Every error keeps its state in ``args`` so it pickles across Ray process boundaries unchanged,
 and renders to the API's error object with :meth:`PaygridError.to_dict`.
@@ -129,12 +133,28 @@ class RateLimited(PaygridError):
     http_status = 429
 
 
+class InternalError(PaygridError):
+    """Something broke that no retry will mend; the details are in the log, under the
+    correlation id the answer carries."""
+
+    type = "api_error"
+    default_code = "internal_error"
+    http_status = 500
+
+
 class UpstreamError(PaygridError):
-    """A dependency failed: gateway (502/504), shard or database (503)."""
+    """A dependency failed: gateway (502/504), shard or database (503). A 503 is retryable."""
 
     type = "api_error"
     default_code = "upstream_unavailable"
     http_status = 503
+
+
+class DatabaseUnavailable(UpstreamError):
+    """PostgreSQL cannot be reached or cannot serve right now (connection lost, starting up
+    or shutting down, no connection free in time, a serialization failure): retry."""
+
+    default_code = "database_unavailable"
 
 
 class GatewayUnavailable(UpstreamError):

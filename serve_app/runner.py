@@ -26,7 +26,7 @@ APP_NAME = "paygrid"
 
 async def prepare(settings: Settings) -> str | None:
     """Apply migrations; on an instance with no admin key, create one and return it."""
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
             applied = await migrations.migrate(conn)

@@ -62,9 +62,9 @@ class AppState:
 
 async def open_state(settings: Settings) -> AppState:
     pool = await create_pool(
-        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        settings.database_dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
     )
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis_dsn)
     keys = ApiKeyService(
         pool, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s
     )

@@ -106,7 +106,7 @@ def settings(infra: dict[str, str]) -> Settings:
 @pytest.fixture(scope="session")
 def migrated(settings: Settings) -> Settings:
     async def run() -> None:
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await asyncpg.connect(settings.database_dsn)
         try:
             await migrations.migrate(conn)
         finally:
@@ -141,7 +141,7 @@ def cluster(migrated: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def db(migrated: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(migrated.database_url, min_size=1, max_size=4)
+    pool = await create_pool(migrated.database_dsn, min_size=1, max_size=4)
     yield pool
     await pool.close()
 

@@ -7,8 +7,9 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.actor import Actor
-from engine.payments.commands import NewCustomer
+from engine.customers.models import NewCustomer
+from engine.customers.states import OrderStatus
+from engine.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +17,12 @@ class OrderRef:
     id: UUID
     customer_id: UUID
     currency: str
-    status: str
+    status: OrderStatus
 
 
 class CustomerRepository:
     async def insert_many(
-        self, conn: asyncpg.Connection, *, customers: list[tuple[NewCustomer, Actor]]
+        self, conn: asyncpg.Connection, *, customers: list[tuple[NewCustomer, Principal]]
     ) -> None:
         """Create customers in one statement; a repeat of an id (an idempotent retry) is a
         no-op."""
@@ -57,6 +58,8 @@ class CustomerRepository:
             order_ids,
         )
         return {
-            r["id"]: OrderRef(r["id"], r["customer_id"], r["currency"].strip(), r["status"])
+            r["id"]: OrderRef(
+                r["id"], r["customer_id"], r["currency"].strip(), OrderStatus(r["status"])
+            )
             for r in rows
         }

@@ -8,13 +8,19 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.idempotency.states import IdempotencyStatus
+
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     request_hash: bytes
-    completed: bool
+    status: IdempotencyStatus
     response_status: int | None
     response_body: dict[str, Any] | None
+
+    @property
+    def completed(self) -> bool:
+        return self.status is IdempotencyStatus.COMPLETED
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ class IdempotencyRepository:
         return {
             (r["api_key_id"], r["idempotency_key"]): IdempotencyRecord(
                 bytes(r["request_hash"]),
-                r["status"] == "completed",
+                IdempotencyStatus(r["status"]),
                 r["response_status"],
                 r["response_body"],
             )

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from engine.actor import Actor
 from engine.cards import CardDetails, CardToken
+from engine.customers.models import NewCustomer
 from engine.errors import PaygridError
 from engine.money import Money
 from engine.payments.states import TransactionType
+from engine.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,23 +28,12 @@ class RequestContext:
     request_hash: bytes = b""
 
     @property
-    def actor(self) -> Actor:
-        return Actor(self.api_key_id, self.correlation_id)
+    def principal(self) -> Principal:
+        return Principal(self.api_key_id, self.correlation_id)
 
     @property
     def idempotency_scope(self) -> tuple[UUID, str] | None:
         return None if self.idempotency_key is None else (self.api_key_id, self.idempotency_key)
-
-
-@dataclass(frozen=True, slots=True)
-class NewCustomer:
-    id: UUID
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    address: dict[str, Any] | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import asyncpg
 from engine.cards import CardDetails
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
+from engine.customers.states import OrderStatus
 from engine.errors import InvalidRequest, NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
@@ -85,7 +86,7 @@ class CreationSteps:
         for i in live:
             customer = commands[i].new_customer
             if customer is not None:
-                new_customers.append((customer, commands[i].ctx.actor))
+                new_customers.append((customer, commands[i].ctx.principal))
         await self._customers.insert_many(conn, customers=new_customers)
         refusals = await self._refusals(conn, {i: commands[i] for i in live})
         for i, error in refusals.items():
@@ -146,7 +147,7 @@ class CreationSteps:
                         f"the order is in {order.currency}, the payment in {c.money.currency}",
                         param="currency",
                     )
-                elif order.status != "open":
+                elif order.status is not OrderStatus.OPEN:
                     refusals[i] = StateError(
                         f"the order is {order.status}", code="order_not_open", param="order_id"
                     )
@@ -205,7 +206,7 @@ class CreationSteps:
     ) -> tuple[PaymentOutcome, PaygridError | None]:
         payment, command = started.payment, started.command
         assert isinstance(command, CreatePayment)
-        actor = command.ctx.actor
+        principal = command.ctx.principal
         card = outcome.card if isinstance(outcome, GatewayResult) else None
         method = card.stored() if card is not None and payment.payment_method is None else None
         gateway_id = outcome.gateway_transaction_id if isinstance(outcome, GatewayResult) else None
@@ -219,7 +220,7 @@ class CreationSteps:
                 amount_captured=payment.amount if purchase else 0,
                 gateway_transaction_id=gateway_id,
                 payment_method=method,
-                actor=actor,
+                principal=principal,
                 authorization_expires_at=None if purchase else self._clock() + window,
             ), None
         error = failure(outcome)
@@ -230,7 +231,7 @@ class CreationSteps:
             amount_captured=0,
             gateway_transaction_id=gateway_id,
             payment_method=method,
-            actor=actor,
+            principal=principal,
             failure_code=error.code,
             failure_message=error.message,
             decline_code=error.decline_code,
@@ -249,5 +250,5 @@ def _new_payment(command: CreatePayment, payment_id: UUID) -> NewPayment:
         payment_method=source.summary().stored() if isinstance(source, CardDetails) else None,
         description=command.description,
         metadata=command.metadata,
-        actor=command.ctx.actor,
+        principal=command.ctx.principal,
     )

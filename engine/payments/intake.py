@@ -15,12 +15,12 @@ from uuid import UUID, uuid4, uuid5
 import orjson
 
 from engine.cards import CardDetails, CardToken
+from engine.customers.models import NewCustomer
 from engine.errors import InvalidRequest
 from engine.money import Money
 from engine.payments.commands import (
     CapturePayment,
     CreatePayment,
-    NewCustomer,
     RefundPayment,
     RequestContext,
     VoidPayment,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from engine.payments.states import PaymentStatus, TransactionType
+from engine.payments.states import PaymentStatus, RefundStatus, TransactionType
 from schema.api.payments import PaymentMethodPublic, PaymentPublic, RefundPublic
 
 
@@ -18,7 +18,7 @@ class Refund:
     amount: int
     currency: str
     reason: str | None
-    status: str
+    status: RefundStatus
     created_at: datetime
 
 
@@ -69,7 +69,7 @@ class Payment:
         return PaymentPublic(
             id=self.id,
             type=self.type.value,
-            status=self.status.value,
+            status=self.status,
             amount=self.amount,
             amount_capturable=self.amount_capturable,
             amount_captured=self.amount_captured,

@@ -14,7 +14,6 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from engine.actor import Actor
 from engine.errors import NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
@@ -36,7 +35,14 @@ from engine.payments.results import (
     failure,
     held_result,
 )
-from engine.payments.states import REFUNDABLE, OperationStatus, PaymentStatus, TransactionType
+from engine.payments.states import (
+    REFUNDABLE,
+    OperationStatus,
+    PaymentStatus,
+    RefundStatus,
+    TransactionType,
+)
+from engine.principal import Principal
 
 Operation = CapturePayment | VoidPayment | RefundPayment
 
@@ -95,7 +101,7 @@ class OperationSteps:
     async def expire(self, conn: asyncpg.Connection, payment: Payment) -> list[Entry]:
         """Mark an authorization whose window has passed `expired` and release its hold. The
         gateway lets the hold lapse on its own; nothing is sent to it."""
-        actor = Actor(None, "authorization-expiry")
+        principal = Principal(None, "authorization-expiry")
         final = await self._payments.settle(
             conn,
             payment_id=payment.id,
@@ -103,9 +109,9 @@ class OperationSteps:
             status=PaymentStatus.EXPIRED,
             amount_capturable=0,
             amount_captured=0,
-            actor=actor,
+            principal=principal,
         )
-        await self._event(conn, "payment.expired", final, final.public(), actor)
+        await self._event(conn, "payment.expired", final, final.public(), principal)
         return [Entry(final.customer_id, final.id, Account.HELD, final.currency, -payment.amount)]
 
     async def _begin_capture(
@@ -137,7 +143,7 @@ class OperationSteps:
             payment=payment,
             kind=TransactionType.CAPTURE,
             amount=amount,
-            actor=command.ctx.actor,
+            principal=command.ctx.principal,
         )
         return Started(command, payment, op_id, amount)
 
@@ -156,7 +162,7 @@ class OperationSteps:
             payment=payment,
             kind=TransactionType.VOID,
             amount=payment.amount,
-            actor=command.ctx.actor,
+            principal=command.ctx.principal,
         )
         return Started(command, payment, op_id, payment.amount)
 
@@ -189,7 +195,7 @@ class OperationSteps:
                 param="amount",
             )
         reserved = await self._payments.reserve_refund(
-            conn, payment_id=payment.id, amount=amount, actor=command.ctx.actor
+            conn, payment_id=payment.id, amount=amount, principal=command.ctx.principal
         )
         if reserved is None:
             raise StateError(
@@ -203,7 +209,7 @@ class OperationSteps:
             payment=payment,
             kind=TransactionType.REFUND,
             amount=amount,
-            actor=command.ctx.actor,
+            principal=command.ctx.principal,
             metadata=command.metadata,
         )
         await self._payments.insert_refund(
@@ -212,7 +218,7 @@ class OperationSteps:
             payment=payment,
             amount=amount,
             reason=command.reason,
-            actor=command.ctx.actor,
+            principal=command.ctx.principal,
         )
         return Started(command, reserved, op_id, amount)
 
@@ -234,18 +240,18 @@ class OperationSteps:
         assert op_id is not None
         if not (isinstance(outcome, GatewayResult) and outcome.approved):
             return await self._operation_failed(conn, started, outcome)
-        actor = started.command.ctx.actor
+        principal = started.command.ctx.principal
         capture = isinstance(started.command, CapturePayment)
         await self._payments.finalize_operation(
             conn,
-            actor=actor,
+            principal=principal,
             operation_id=op_id,
             status=OperationStatus.SUCCEEDED,
             gateway_transaction_id=outcome.gateway_transaction_id,
         )
         final = await self._payments.settle(
             conn,
-            actor=actor,
+            principal=principal,
             payment_id=payment.id,
             from_status=PaymentStatus.AUTHORIZED,
             status=PaymentStatus.CAPTURED if capture else PaymentStatus.VOIDED,
@@ -259,7 +265,7 @@ class OperationSteps:
             )
         body = final.public()
         event_type = "payment.captured" if capture else "payment.voided"
-        await self._event(conn, event_type, final, body, actor)
+        await self._event(conn, event_type, final, body, principal)
         return Finished(CommandResult(200, body), entries)
 
     async def _finalize_refund(
@@ -268,31 +274,33 @@ class OperationSteps:
         payment, op_id = started.payment, started.operation_id
         assert op_id is not None
         approved = isinstance(outcome, GatewayResult) and outcome.approved
-        status = OperationStatus.SUCCEEDED if approved else OperationStatus.FAILED
         await self._payments.finalize_refund(
-            conn, refund_id=op_id, status=status, actor=started.command.ctx.actor
+            conn,
+            refund_id=op_id,
+            status=RefundStatus.SUCCEEDED if approved else RefundStatus.FAILED,
+            principal=started.command.ctx.principal,
         )
         final = await self._payments.settle_refund(
             conn,
             payment_id=payment.id,
             amount=started.amount,
             succeeded=approved,
-            actor=started.command.ctx.actor,
+            principal=started.command.ctx.principal,
         )
         if not approved:
             return await self._operation_failed(conn, started, outcome, final)
         await self._payments.finalize_operation(
             conn,
-            actor=started.command.ctx.actor,
+            principal=started.command.ctx.principal,
             operation_id=op_id,
-            status=status,
+            status=OperationStatus.SUCCEEDED,
             gateway_transaction_id=outcome.gateway_transaction_id
             if isinstance(outcome, GatewayResult)
             else None,
         )
         refunds = await self._payments.refunds_of(conn, payment_id=payment.id)
         body = final.public(refunds)
-        await self._event(conn, "payment.refunded", final, body, started.command.ctx.actor)
+        await self._event(conn, "payment.refunded", final, body, started.command.ctx.principal)
         entries = [
             Entry(final.customer_id, op_id, Account.REFUNDED, final.currency, started.amount)
         ]
@@ -310,7 +318,7 @@ class OperationSteps:
         error = failure(outcome)
         await self._payments.finalize_operation(
             conn,
-            actor=started.command.ctx.actor,
+            principal=started.command.ctx.principal,
             operation_id=started.operation_id,
             status=OperationStatus.FAILED,
             gateway_transaction_id=outcome.gateway_transaction_id
@@ -328,13 +336,18 @@ class OperationSteps:
         event_type: str,
         payment: Payment,
         body: dict[str, Any],
-        actor: Actor,
+        principal: Principal,
     ) -> None:
         await self._outbox.add(
             conn,
             events=[
                 Event(
-                    event_type, "payment", payment.id, body, actor.api_key_id, actor.correlation_id
+                    event_type,
+                    "payment",
+                    payment.id,
+                    body,
+                    principal.api_key_id,
+                    principal.correlation_id,
                 )
             ],
         )

@@ -10,15 +10,16 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.actor import Actor
 from engine.errors import ConcurrentUpdate
 from engine.payments.models import Payment, Refund
 from engine.payments.states import (
     OperationStatus,
     PaymentStatus,
+    RefundStatus,
     TransactionType,
     can_transition,
 )
+from engine.principal import Principal
 
 _PAYMENT_COLUMNS = """
     id, transaction_type, status, amount, currency, amount_capturable, amount_captured,
@@ -69,7 +70,7 @@ class NewPayment:
     payment_method: dict[str, Any] | None
     description: str | None
     metadata: dict[str, str]
-    actor: Actor
+    principal: Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class PaymentOutcome:
     amount_captured: int
     gateway_transaction_id: str | None
     payment_method: dict[str, Any] | None
-    actor: Actor
+    principal: Principal
     failure_code: str | None = None
     failure_message: str | None = None
     decline_code: str | None = None
@@ -116,8 +117,8 @@ class PaymentRepository:
             [p.payment_method for p in payments],
             [p.description for p in payments],
             [p.metadata for p in payments],
-            [p.actor.api_key_id for p in payments],
-            [p.actor.correlation_id for p in payments],
+            [p.principal.api_key_id for p in payments],
+            [p.principal.correlation_id for p in payments],
             shard,
             gateway,
         )
@@ -176,8 +177,8 @@ class PaymentRepository:
             [o.failure_message for o in outcomes],
             [o.decline_code for o in outcomes],
             [o.authorization_expires_at for o in outcomes],
-            [o.actor.api_key_id for o in outcomes],
-            [o.actor.correlation_id for o in outcomes],
+            [o.principal.api_key_id for o in outcomes],
+            [o.principal.correlation_id for o in outcomes],
         )
         if len(rows) != len(outcomes):
             raise ConcurrentUpdate("a payment being finalized is no longer processing")
@@ -192,7 +193,7 @@ class PaymentRepository:
         status: PaymentStatus,
         amount_capturable: int,
         amount_captured: int,
-        actor: Actor,
+        principal: Principal,
     ) -> Payment:
         """Capture, void or expire an authorization: conditional on its current status, and only
         along the state machine's transition table."""
@@ -208,15 +209,15 @@ class PaymentRepository:
             status.value,
             amount_capturable,
             amount_captured,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
         if row is None:
             raise ConcurrentUpdate(f"payment {payment_id} is not {from_status}")
         return _payment(row)
 
     async def reserve_refund(
-        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int, actor: Actor
+        self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int, principal: Principal
     ) -> Payment | None:
         """Hold `amount` of the captured money for a refund in flight; None if it no longer
         fits (the CHECK constraint would refuse it anyway)."""
@@ -228,8 +229,8 @@ class PaymentRepository:
                 RETURNING {_PAYMENT_COLUMNS}""",
             payment_id,
             amount,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
         return None if row is None else _payment(row)
 
@@ -240,7 +241,7 @@ class PaymentRepository:
         payment_id: UUID,
         amount: int,
         succeeded: bool,
-        actor: Actor,
+        principal: Principal,
     ) -> Payment:
         """Turn a held refund into a refund (or release it), and mark the payment refunded
         once everything captured has gone back."""
@@ -256,8 +257,8 @@ class PaymentRepository:
             payment_id,
             amount,
             succeeded,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
         if row is None:
             raise ConcurrentUpdate(f"no refund of {amount} held on {payment_id}")
@@ -271,7 +272,7 @@ class PaymentRepository:
         payment: Payment,
         kind: TransactionType,
         amount: int,
-        actor: Actor,
+        principal: Principal,
         metadata: dict[str, str] | None = None,
     ) -> None:
         await conn.execute(
@@ -288,8 +289,8 @@ class PaymentRepository:
             payment.shard,
             payment.gateway,
             metadata or {},
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
 
     async def finalize_operation(
@@ -299,7 +300,7 @@ class PaymentRepository:
         operation_id: UUID,
         status: OperationStatus,
         gateway_transaction_id: str | None,
-        actor: Actor,
+        principal: Principal,
         failure_code: str | None = None,
         failure_message: str | None = None,
     ) -> None:
@@ -313,8 +314,8 @@ class PaymentRepository:
             gateway_transaction_id,
             failure_code,
             failure_message,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
         if done != "UPDATE 1":
             raise ConcurrentUpdate(f"operation {operation_id} is not processing")
@@ -327,7 +328,7 @@ class PaymentRepository:
         payment: Payment,
         amount: int,
         reason: str | None,
-        actor: Actor,
+        principal: Principal,
     ) -> None:
         await conn.execute(
             """INSERT INTO refunds (id, transaction_id, amount, currency, reason, status,
@@ -338,12 +339,17 @@ class PaymentRepository:
             amount,
             payment.currency,
             reason,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
 
     async def finalize_refund(
-        self, conn: asyncpg.Connection, *, refund_id: UUID, status: OperationStatus, actor: Actor
+        self,
+        conn: asyncpg.Connection,
+        *,
+        refund_id: UUID,
+        status: RefundStatus,
+        principal: Principal,
     ) -> None:
         await conn.execute(
             """UPDATE refunds SET status = $2, api_key_id = $3, correlation_id = $4,
@@ -351,8 +357,8 @@ class PaymentRepository:
                WHERE id = $1""",
             refund_id,
             status.value,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
 
     async def refunds_of(self, conn: asyncpg.Connection, *, payment_id: UUID) -> list[Refund]:
@@ -368,7 +374,7 @@ class PaymentRepository:
                 r["amount"],
                 r["currency"],
                 r["reason"],
-                r["status"],
+                RefundStatus(r["status"]),
                 r["created_at"],
             )
             for r in rows

@@ -1,38 +1,23 @@
 """Payment and operation states with their explicit transition tables.
 
-Mirrored by the `transaction_status` and `transaction_type` enums and the `status_fits_type`
-and `balances_fit_status` CHECK constraints of migration 0001.
+The enums are the data contract's (`schema/states.py`), mirrored by the `transaction_status`
+and `transaction_type` enums and the `status_fits_type` and `balances_fit_status` CHECK
+constraints of migration 0001.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from schema.states import OperationStatus, PaymentStatus, RefundStatus, TransactionType
 
-
-class TransactionType(StrEnum):
-    PURCHASE = "purchase"
-    AUTHORIZE = "authorize"
-    CAPTURE = "capture"
-    VOID = "void"
-    REFUND = "refund"
-
-
-class PaymentStatus(StrEnum):
-    PROCESSING = "processing"
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"
-    SUCCEEDED = "succeeded"
-    VOIDED = "voided"
-    EXPIRED = "expired"
-    FAILED = "failed"
-    REFUNDED = "refunded"
-
-
-class OperationStatus(StrEnum):
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
+__all__ = [
+    "PAYMENT_TRANSITIONS",
+    "REFUNDABLE",
+    "OperationStatus",
+    "PaymentStatus",
+    "RefundStatus",
+    "TransactionType",
+    "can_transition",
+]
 
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.PROCESSING: frozenset(

@@ -11,8 +11,8 @@ from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
 
-from engine.actor import Actor
 from engine.errors import InvalidRequest
+from engine.principal import Principal
 from engine.webhooks.repository import WebhookRepository
 
 QUEUES = ("webhooks", "scheduler")
@@ -94,15 +94,15 @@ class QueueService:
         )
         return QueueStats(queue, **dict(row))
 
-    async def set_paused(self, queue: str | None, paused: bool, actor: Actor) -> list[str]:
+    async def set_paused(self, queue: str | None, paused: bool, principal: Principal) -> list[str]:
         names = chosen(queue)
         async with self._pool.acquire() as conn, conn.transaction():
             for name in names:
                 await self._webhooks.set_paused(conn, queue=name, paused=paused)
-                await _audit(conn, name, "pause" if paused else "resume", {}, actor)
+                await _audit(conn, name, "pause" if paused else "resume", {}, principal)
         return list(names)
 
-    async def clear(self, queue: str, state: str, actor: Actor) -> int:
+    async def clear(self, queue: str, state: str, principal: Principal) -> int:
         """Delete finished jobs of `queue` in `state`; jobs waiting or in flight are refused."""
         chosen(queue)
         if state not in CLEARABLE:
@@ -114,12 +114,12 @@ class QueueService:
             table, _ = _TABLES[queue]
             done = await conn.execute(f"DELETE FROM {table} WHERE status = $1", _STATUS_OF[state])
             removed = int(done.split()[-1])
-            await _audit(conn, queue, "clear", {"state": state, "removed": removed}, actor)
+            await _audit(conn, queue, "clear", {"state": state, "removed": removed}, principal)
         return removed
 
 
 async def _audit(
-    conn: asyncpg.Connection, queue: str, action: str, details: dict[str, Any], actor: Actor
+    conn: asyncpg.Connection, queue: str, action: str, details: dict[str, Any], principal: Principal
 ) -> None:
     """Queue actions have no row of their own to audit, so they are written here."""
     await conn.execute(
@@ -128,6 +128,6 @@ async def _audit(
            VALUES ('queue', $1, 'UPDATE', $2, $3, $4)""",
         uuid5(NAMESPACE_URL, f"paygrid:queue:{queue}"),
         {"queue": queue, "action": action, **details},
-        actor.api_key_id,
-        actor.correlation_id,
+        principal.api_key_id,
+        principal.correlation_id,
     )

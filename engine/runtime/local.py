@@ -141,11 +141,14 @@ def start(settings: Settings) -> LocalRuntime:
     data_dir.mkdir(parents=True, exist_ok=True)
     runtime = LocalRuntime(settings)
     updates: dict[str, Any] = {}
-    if not settings.database_url:
-        updates["database_url"], stop_pg = start_postgres(data_dir)
+    # model_copy does not validate: secrets go in as SecretStr themselves.
+    if not settings.database_dsn:
+        dsn, stop_pg = start_postgres(data_dir)
+        updates["database_url"] = SecretStr(dsn)
         runtime._stops.append(stop_pg)
-    if not settings.redis_url:
-        updates["redis_url"], stop_redis = start_redis(data_dir)
+    if not settings.redis_dsn:
+        url, stop_redis = start_redis(data_dir)
+        updates["redis_url"] = SecretStr(url)
         runtime._stops.append(stop_redis)
     if not settings.secret_key.get_secret_value():
         updates["secret_key"] = SecretStr(_secret(data_dir))
@@ -159,8 +162,8 @@ def publish(settings: Settings, **extra: Any) -> None:
     path.write_text(
         json.dumps(
             {
-                "database_url": settings.database_url,
-                "redis_url": settings.redis_url,
+                "database_url": settings.database_dsn,
+                "redis_url": settings.redis_dsn,
                 "pid": os.getpid(),
                 **extra,
             }
@@ -174,7 +177,7 @@ def attach(settings: Settings) -> Settings:
     `paygrid serve` published, else a clear error."""
     data_dir = Path(settings.data_dir)
     updates: dict[str, Any] = {}
-    if not settings.database_url:
+    if not settings.database_dsn:
         path = data_dir / RUNTIME_FILE
         if not path.exists():
             raise RuntimeError(
@@ -182,8 +185,8 @@ def attach(settings: Settings) -> Settings:
                 f"{data_dir.resolve()}; start one with 'make run' or set DATABASE_URL"
             )
         published = json.loads(path.read_text())
-        updates["database_url"] = published["database_url"]
-        updates["redis_url"] = settings.redis_url or published["redis_url"]
+        updates["database_url"] = SecretStr(published["database_url"])
+        updates["redis_url"] = SecretStr(settings.redis_dsn or published["redis_url"])
     if not settings.secret_key.get_secret_value():
         updates["secret_key"] = SecretStr(_secret(data_dir))
     return settings.model_copy(update=updates)

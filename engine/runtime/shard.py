@@ -26,8 +26,8 @@ class ShardRuntime:
 
 
 async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
-    redis = Redis.from_url(settings.redis_url)
+    pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
+    redis = Redis.from_url(settings.redis_dsn)
     gateway = SandboxGateway(
         redis,
         latency_ms=settings.sandbox_latency_ms,

@@ -17,13 +17,13 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.actor import Actor
 from engine.events.outbox import Event, Outbox
+from engine.principal import Principal
 from engine.webhooks.delivery import Attempt, Deliverer, Verdict
 from engine.webhooks.policy import RetryPolicy
 from engine.webhooks.repository import Claimed, Endpoint, WebhookRepository
 
-_ACTOR = Actor(None, "webhook-dispatcher")
+_PRINCIPAL = Principal(None, "webhook-dispatcher")
 
 
 class Dispatcher:
@@ -129,7 +129,7 @@ class Dispatcher:
                 conn, delivery_id=claimed.id, status="succeeded", retry_in_s=None, error=None
             )
             await self._repository.update_endpoint(
-                conn, endpoint_id=endpoint.id, changes={"failing_since": None}, actor=_ACTOR
+                conn, endpoint_id=endpoint.id, changes={"failing_since": None}, principal=_PRINCIPAL
             )
             return
         if attempt.verdict is Verdict.RETRY:
@@ -149,7 +149,7 @@ class Dispatcher:
             changes={
                 "failing_since": endpoint.failing_since or await conn.fetchval("SELECT now()")
             },
-            actor=_ACTOR,
+            principal=_PRINCIPAL,
         )
         if (
             failing is not None
@@ -163,7 +163,7 @@ class Dispatcher:
             conn,
             endpoint_id=endpoint.id,
             changes={"status": "disabled", "disabled_reason": reason},
-            actor=_ACTOR,
+            principal=_PRINCIPAL,
         )
         if disabled is None or endpoint.status == "disabled":
             return

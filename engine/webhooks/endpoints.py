@@ -8,9 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.actor import Actor
 from engine.errors import NotFound, StateError
 from engine.events.outbox import Event, Outbox
+from engine.principal import Principal
 from engine.webhooks.delivery import Attempt
 from engine.webhooks.dispatcher import Dispatcher
 from engine.webhooks.repository import Endpoint, WebhookRepository
@@ -41,7 +41,7 @@ class EndpointService:
         enabled_events: list[str],
         description: str | None,
         metadata: dict[str, str],
-        actor: Actor,
+        principal: Principal,
     ) -> Endpoint:
         """A new endpoint with a fresh signing secret (the only time it is shown)."""
         await check_url(url, allow_private=self._allow_private)
@@ -53,7 +53,7 @@ class EndpointService:
                 description=description,
                 metadata=metadata,
                 secret=new_secret(),
-                actor=actor,
+                principal=principal,
             )
 
     async def get(self, endpoint_id: UUID) -> Endpoint:
@@ -69,18 +69,20 @@ class EndpointService:
                 conn, limit=limit, starting_after=starting_after
             )
 
-    async def update(self, endpoint_id: UUID, changes: dict[str, Any], actor: Actor) -> Endpoint:
+    async def update(
+        self, endpoint_id: UUID, changes: dict[str, Any], principal: Principal
+    ) -> Endpoint:
         if "url" in changes:
             await check_url(changes["url"], allow_private=self._allow_private)
         if changes.get("status") == "enabled":
             changes = {**changes, "disabled_reason": None, "failing_since": None}
-        return await self._change(endpoint_id, changes, actor)
+        return await self._change(endpoint_id, changes, principal)
 
-    async def delete(self, endpoint_id: UUID, actor: Actor) -> Endpoint:
+    async def delete(self, endpoint_id: UUID, principal: Principal) -> Endpoint:
         """Stop all deliveries to the endpoint: the pending ones fail; its history stays."""
         async with self._pool.acquire() as conn, conn.transaction():
             endpoint = await self._repository.update_endpoint(
-                conn, endpoint_id=endpoint_id, changes={"status": "deleted"}, actor=actor
+                conn, endpoint_id=endpoint_id, changes={"status": "deleted"}, principal=principal
             )
             if endpoint is None:
                 raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
@@ -89,7 +91,7 @@ class EndpointService:
             )
         return endpoint
 
-    async def rotate(self, endpoint_id: UUID, actor: Actor) -> Endpoint:
+    async def rotate(self, endpoint_id: UUID, principal: Principal) -> Endpoint:
         """A new secret; the old one keeps signing beside it for the grace period."""
         current = await self.get(endpoint_id)
         return await self._change(
@@ -99,10 +101,10 @@ class EndpointService:
                 "previous_secret": current.secret,
                 "previous_secret_until": datetime.now(UTC) + self._rotation_grace,
             },
-            actor,
+            principal,
         )
 
-    async def send_test(self, endpoint_id: UUID, actor: Actor) -> tuple[UUID, Attempt]:
+    async def send_test(self, endpoint_id: UUID, principal: Principal) -> tuple[UUID, Attempt]:
         """Send a `webhook.test` event to this endpoint only, now, and report the attempt.
         The delivery is claimed in the transaction that creates it, so no dispatcher races
         it; if it fails it is retried like any other."""
@@ -122,8 +124,8 @@ class EndpointService:
                         "webhook_endpoint",
                         endpoint.id,
                         {"id": str(endpoint.id), "url": endpoint.url, "test": True},
-                        actor.api_key_id,
-                        actor.correlation_id,
+                        principal.api_key_id,
+                        principal.correlation_id,
                         target_endpoint_id=endpoint.id,
                     )
                 ],
@@ -133,10 +135,12 @@ class EndpointService:
             )
         return claimed.id, await self._dispatcher.deliver_now(claimed)
 
-    async def _change(self, endpoint_id: UUID, changes: dict[str, Any], actor: Actor) -> Endpoint:
+    async def _change(
+        self, endpoint_id: UUID, changes: dict[str, Any], principal: Principal
+    ) -> Endpoint:
         async with self._pool.acquire() as conn:
             endpoint = await self._repository.update_endpoint(
-                conn, endpoint_id=endpoint_id, changes=changes, actor=actor
+                conn, endpoint_id=endpoint_id, changes=changes, principal=principal
             )
         if endpoint is None:
             raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.actor import Actor
+from engine.principal import Principal
 
 _ENDPOINT_COLUMNS = """id, url, description, enabled_events, status, disabled_reason, secret,
     previous_secret, previous_secret_until, failing_since, metadata, created_at, updated_at"""
@@ -104,7 +104,7 @@ class WebhookRepository:
         description: str | None,
         metadata: dict[str, str],
         secret: str,
-        actor: Actor,
+        principal: Principal,
     ) -> Endpoint:
         row = await conn.fetchrow(
             f"""INSERT INTO webhook_endpoints (url, enabled_events, description, metadata, secret,
@@ -115,8 +115,8 @@ class WebhookRepository:
             description,
             metadata,
             secret,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
         )
         return _endpoint(row)
 
@@ -148,7 +148,7 @@ class WebhookRepository:
         *,
         endpoint_id: UUID,
         changes: dict[str, Any],
-        actor: Actor,
+        principal: Principal,
     ) -> Endpoint | None:
         """Apply `changes` (column → value, columns from a fixed set) to a live endpoint."""
         allowed = {
@@ -172,8 +172,8 @@ class WebhookRepository:
                     updated_at = now()
                 WHERE id = $1 AND status <> 'deleted' RETURNING {_ENDPOINT_COLUMNS}""",
             endpoint_id,
-            actor.api_key_id,
-            actor.correlation_id,
+            principal.api_key_id,
+            principal.correlation_id,
             *changes.values(),
         )
         return None if row is None else _endpoint(row)

@@ -31,6 +31,7 @@ from schema.api.common import (
     no_nul,
 )
 from schema.cards import expiry_passed, luhn_valid
+from schema.states import PaymentStatus, RefundStatus
 
 
 class AddressCreate(StrictModel):
@@ -160,7 +161,7 @@ class RefundPublic(BaseModel):
     amount: int
     currency: str
     reason: str | None
-    status: str
+    status: RefundStatus
     created_at: datetime
 
 
@@ -168,7 +169,7 @@ class PaymentPublic(BaseModel):
     id: UUID
     object: Literal["payment"] = "payment"
     type: Literal["purchase", "authorize"]
-    status: str
+    status: PaymentStatus
     amount: int
     amount_capturable: int
     amount_captured: int

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ray.actor import ActorHandle
 from starlette.responses import Response
 
-from engine.actor import Actor
+from engine.principal import Principal
 from engine.queues.service import QUEUES, QueueService
 from schema.api.common import ERROR_RESPONSES, StrictModel
 from serve_app import responses
@@ -89,7 +89,7 @@ async def pause(
 ) -> Response:
     """Stop handing out jobs (all queues when none is named); jobs wait, nothing is lost."""
     names = await QueueService(state.pool).set_paused(
-        (body or QueueChoice()).queue, True, Actor(key.id, cid)
+        (body or QueueChoice()).queue, True, Principal(key.id, cid)
     )
     return responses.ok({"paused": names}, cid)
 
@@ -99,7 +99,7 @@ async def resume(
     key: AdminKey, state: State, cid: CorrelationId, body: QueueChoice | None = None
 ) -> Response:
     names = await QueueService(state.pool).set_paused(
-        (body or QueueChoice()).queue, False, Actor(key.id, cid)
+        (body or QueueChoice()).queue, False, Principal(key.id, cid)
     )
     return responses.ok({"resumed": names}, cid)
 
@@ -113,5 +113,5 @@ async def clear(
     job_state: Annotated[str, Query(alias="state")],
 ) -> Response:
     """Delete finished jobs (`completed`, `failed` or `dead`) of a queue; audited."""
-    removed = await QueueService(state.pool).clear(queue, job_state, Actor(key.id, cid))
+    removed = await QueueService(state.pool).clear(queue, job_state, Principal(key.id, cid))
     return responses.ok({"queue": queue, "state": job_state, "removed": removed}, cid)

@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from engine.actor import Actor
 from engine.errors import NotFound
+from engine.principal import Principal
 from engine.webhooks.repository import Endpoint
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.webhooks import (
@@ -54,7 +54,7 @@ async def create_endpoint(
         enabled_events=body.enabled_events,
         description=body.description,
         metadata=body.metadata,
-        actor=Actor(key.id, cid),
+        principal=Principal(key.id, cid),
     )
     return responses.ok(_public(endpoint, with_secret=True), cid)
 
@@ -94,7 +94,7 @@ async def update_endpoint(
 ) -> Response:
     """Change the URL, events, description, metadata, or enable/disable the endpoint."""
     changes = body.model_dump(exclude_unset=True)
-    endpoint = await state.webhooks.endpoints.update(endpoint_id, changes, Actor(key.id, cid))
+    endpoint = await state.webhooks.endpoints.update(endpoint_id, changes, Principal(key.id, cid))
     return responses.ok(_public(endpoint), cid)
 
 
@@ -107,7 +107,7 @@ async def delete_endpoint(
     endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
 ) -> Response:
     """Stop deliveries to the endpoint; its delivery history stays."""
-    endpoint = await state.webhooks.endpoints.delete(endpoint_id, Actor(key.id, cid))
+    endpoint = await state.webhooks.endpoints.delete(endpoint_id, Principal(key.id, cid))
     return responses.ok(_public(endpoint), cid)
 
 
@@ -120,7 +120,7 @@ async def rotate_secret(
     endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
 ) -> Response:
     """A new signing secret; the old one keeps signing beside it for the grace period."""
-    endpoint = await state.webhooks.endpoints.rotate(endpoint_id, Actor(key.id, cid))
+    endpoint = await state.webhooks.endpoints.rotate(endpoint_id, Principal(key.id, cid))
     return responses.ok(_public(endpoint, with_secret=True), cid)
 
 
@@ -129,7 +129,9 @@ async def test_endpoint(
     endpoint_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
 ) -> Response:
     """Send a `webhook.test` event to this endpoint only, and report how the attempt went."""
-    delivery_id, attempt = await state.webhooks.endpoints.send_test(endpoint_id, Actor(key.id, cid))
+    delivery_id, attempt = await state.webhooks.endpoints.send_test(
+        endpoint_id, Principal(key.id, cid)
+    )
     return responses.ok(
         {
             "delivery_id": str(delivery_id),

@@ -33,7 +33,7 @@ def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return cli(
         {
             **os.environ,
-            "DATABASE_URL": settings.database_url,
+            "DATABASE_URL": settings.database_dsn,
             "PAYGRID_SECRET_KEY": settings.secret_key.get_secret_value(),
             "PAYGRID_DATA_DIR": settings.data_dir,
         },

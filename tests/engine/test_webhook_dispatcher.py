@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from engine.actor import Actor
 from engine.events.outbox import Event, Outbox
+from engine.principal import Principal
 from engine.webhooks.delivery import Deliverer
 from engine.webhooks.dispatcher import Dispatcher
 from engine.webhooks.policy import RetryPolicy
@@ -43,7 +43,7 @@ async def test_endpoint_failing_too_long_is_disabled(pool: asyncpg.Pool, failing
             description=None,
             metadata={},
             secret=new_secret(),
-            actor=Actor(None, "test"),
+            principal=Principal(None, "test"),
         )
         await conn.execute(
             "UPDATE webhook_endpoints SET failing_since = now() - interval '2 hours' WHERE id = $1",
@@ -87,7 +87,7 @@ async def test_claims_leave_room_for_deliveries_already_in_flight(pool: asyncpg.
             description=None,
             metadata={},
             secret=new_secret(),
-            actor=Actor(None, "test"),
+            principal=Principal(None, "test"),
         )
         await Outbox().add(
             conn,

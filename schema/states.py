@@ -1,0 +1,103 @@
+"""Every status of the data contract, one `StrEnum` per aggregate.
+
+They live here, beside the migrations that mirror them, because both the API models (`schema/`)
+and the engine use them and `schema/` imports nothing of ours. Each aggregate's engine module
+(`engine/payments/states.py`, `engine/webhooks/states.py`, …) re-exports its enums next to its
+transition table. The database mirrors each one with an enum type or a CHECK constraint (named
+below), so the type checker, the database and `/openapi.json` agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TransactionType(StrEnum):
+    """`transactions.transaction_type` (enum `transaction_type`, migration 0001)."""
+
+    PURCHASE = "purchase"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class PaymentStatus(StrEnum):
+    """A payment (a root `transactions` row; enum `transaction_status`, migration 0001)."""
+
+    PROCESSING = "processing"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    SUCCEEDED = "succeeded"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class OperationStatus(StrEnum):
+    """A capture, void or refund row (`status_fits_type`, migration 0001)."""
+
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundStatus(StrEnum):
+    """`refunds.status` (CHECK in migration 0001): the refund operation's own status."""
+
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class OrderStatus(StrEnum):
+    """`orders.status` (CHECK in migration 0001)."""
+
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class IdempotencyStatus(StrEnum):
+    """`idempotency_keys.status` (CHECK in migration 0001)."""
+
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+
+
+class EndpointStatus(StrEnum):
+    """`webhook_endpoints.status` (CHECK in migration 0002)."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+class JobStatus(StrEnum):
+    """An item of a lease queue: a webhook delivery or a scheduled job (CHECKs on
+    `webhook_deliveries.status`, migration 0002, and `scheduled_jobs.status`, migration 0003)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+# A webhook delivery is an item of the `webhooks` queue.
+DeliveryStatus = JobStatus
+
+
+class QueueName(StrEnum):
+    """The lease queues (`queue_state.queue`, migrations 0002 and 0003)."""
+
+    WEBHOOKS = "webhooks"
+    SCHEDULER = "scheduler"
+
+
+class ClearableState(StrEnum):
+    """Finished queue items an operator may clear; never work waiting or in flight."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"
