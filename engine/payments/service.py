@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.cards import CardToken
+from engine.db.database import Database, is_unavailable
 from engine.errors import ConcurrentUpdate, PaygridError, StateError, UpstreamError
 from engine.gateways.base import GatewayError
 from engine.ledger.book import LedgerBook
@@ -55,13 +56,13 @@ class PaymentService:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
+        db: Database,
         steps: PaymentSteps,
         book: LedgerBook,
         shard: int,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._pool = pool
+        self._db = db
         self._steps = steps
         self._book = book
         self._shard = shard
@@ -100,20 +101,17 @@ class PaymentService:
 
     async def balances(self, customer_id: UUID) -> dict[str, Balance]:
         """The customer's ledger per currency, from the book (loaded from the database once)."""
-        async with self._serial, self._pool.acquire() as conn:
+        async with self._serial, self._db.connection() as conn:
             return dict(await self._book.balances(conn, customer_id))
 
     async def _run(self, commands: list[Command]) -> list[CommandResult]:
         if not commands:
             return []
-        try:
-            async with self._pool.acquire() as conn:
-                begun = await self._begin(conn, commands)
-                started = [s for s in begun if isinstance(s, Started)]
-                outcomes = await asyncio.gather(*(self._steps.call_gateway(s) for s in started))
-                finished = await self._finalize(conn, started, list(outcomes))
-        except (OSError, asyncpg.InterfaceError) as exc:
-            raise UpstreamError("the database is unavailable", code="database_unavailable") from exc
+        async with self._db.connection() as conn:
+            begun = await self._begin(conn, commands)
+            started = [s for s in begun if isinstance(s, Started)]
+            outcomes = await asyncio.gather(*(self._steps.call_gateway(s) for s in started))
+            finished = await self._finalize(conn, started, list(outcomes))
         answers = iter(finished)
         return [next(answers) if isinstance(s, Started) else s for s in begun]
 
@@ -124,6 +122,8 @@ class PaymentService:
             async with conn.transaction():
                 return await self._steps.begin(conn, commands)
         except _DB_ERRORS as exc:
+            if is_unavailable(exc):
+                raise
             if len(commands) > 1:
                 return [(await self._begin(conn, [c]))[0] for c in commands]
             return [CommandResult.from_error(_begin_failure(exc))]
@@ -141,6 +141,10 @@ class PaymentService:
             # database on their next read instead of guessing.
             for item in started:
                 self._book.forget(item.payment.customer_id)
+            if is_unavailable(exc):
+                # Rows stay `processing` and recovery settles them; retrying on a lost
+                # connection would only fail again.
+                raise
             if len(started) > 1:
                 results = []
                 for item, outcome in zip(started, outcomes, strict=True):
@@ -170,7 +174,7 @@ class PaymentService:
         for late records has passed; until then it waits for the next sweep. One row's trouble
         never blocks the others. Returns how many were settled."""
         settled = 0
-        async with self._serial, self._pool.acquire() as conn:
+        async with self._serial, self._db.connection() as conn:
             rows = await self._steps.payments.processing(conn, shard=self._shard, before=older_than)
             for row in rows:
                 try:
@@ -209,7 +213,7 @@ class PaymentService:
 
     async def expire_authorizations(self) -> int:
         """Expire this shard's authorizations whose window has passed; returns how many."""
-        async with self._serial, self._pool.acquire() as conn, conn.transaction():
+        async with self._serial, self._db.transaction() as conn:
             entries = await self._steps.expire_due(conn, shard=self._shard, now=self._clock())
         self._book.committed(entries)
         return len(entries)

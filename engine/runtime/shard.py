@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from engine.config import Settings
-from engine.db.pool import create_pool
+from engine.db.database import open_database
 from engine.gateways.sandbox import SandboxGateway
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
@@ -26,7 +26,12 @@ class ShardRuntime:
 
 
 async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
-    pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
+    db = await open_database(
+        settings.database_dsn,
+        min_size=1,
+        max_size=2,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
+    )
     redis = Redis.from_url(settings.redis_dsn)
     gateway = SandboxGateway(
         redis,
@@ -37,5 +42,5 @@ async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
         settings=settings, gateway=gateway, shard=index, clock=lambda: datetime.now(UTC)
     )
     book = LedgerBook(LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s)
-    service = PaymentService(pool=pool, steps=steps, book=book, shard=index)
+    service = PaymentService(db=db, steps=steps, book=book, shard=index)
     return ShardRuntime(service, book, redis)
