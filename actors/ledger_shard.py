@@ -24,13 +24,14 @@ from engine.runtime.shard import ShardRuntime, open_shard_runtime
 
 log = logging.getLogger("paygrid.shard")
 
-_SWEEP_INTERVAL_S = 30.0
-
 
 @ray.remote
 class LedgerShard:
-    async def __init__(self, settings: Settings, index: int) -> None:
+    # Ray awaits an async __init__ before the first call (mypy expects a sync one).
+    async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         self._index = index
+        self._fingerprint = settings.fingerprint()
+        self._sweep_interval_s = settings.shard_sweep_interval_s
         self._started_at = datetime.now(UTC)
         self._runtime: ShardRuntime = await open_shard_runtime(settings, index)
         self._batches: Coalescer[Command, CommandResult] = Coalescer(
@@ -57,6 +58,10 @@ class LedgerShard:
     async def ping(self) -> int:
         return self._index
 
+    async def settings_fingerprint(self) -> str:
+        """Which settings this incarnation runs with (see `actors.fleet`)."""
+        return self._fingerprint
+
     async def where(self) -> dict[str, object]:
         """Where this actor runs, for operators."""
         return placement(self._index)
@@ -79,7 +84,7 @@ class LedgerShard:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(_SWEEP_INTERVAL_S)
+            await asyncio.sleep(self._sweep_interval_s)
             try:
                 await self.sweep()
             except Exception:  # keep sweeping; the next round retries

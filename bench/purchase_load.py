@@ -29,6 +29,7 @@ from bench.stack import instance, machine, save, serving, wait_ready
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.db import migrations
+from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.runtime import local
 
@@ -56,7 +57,7 @@ async def seed(settings: Settings, customers: int) -> tuple[str, list[str]]:
         await conn.close()
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
-        _, key = await ApiKeyService(pool, secret=settings.secret_bytes).create(
+        _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
             name="bench", scopes=frozenset({Scope.PAYMENTS_WRITE})
         )
     finally:

@@ -74,8 +74,6 @@ def serving(settings: Settings) -> Iterator[str]:
 
     # Serve reads its environment when ray.serve is first imported.
     environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
-    from ray import serve
-
     from serve_app.runner import deploy, start_ray, stop_ray
 
     start_ray()
@@ -85,7 +83,6 @@ def serving(settings: Settings) -> Iterator[str]:
         asyncio.run(wait_ready(base + "/health"))
         yield base
     finally:
-        serve.shutdown()
         stop_ray()
 
 

@@ -30,6 +30,7 @@ from bench.stack import instance, machine, save, serving
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.db import migrations
+from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.events.outbox import Event, Outbox
 
@@ -84,7 +85,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> list[str]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
-    _, key = await ApiKeyService(pool, secret=settings.secret_bytes).create(
+    _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
         name="bench", scopes=frozenset({Scope.WEBHOOKS})
     )
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as client:

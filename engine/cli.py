@@ -15,7 +15,7 @@ import asyncpg
 from engine.auth.keys import ApiKeyService, parse_scopes
 from engine.config import Settings
 from engine.db import migrations
-from engine.db.pool import create_pool
+from engine.db.database import open_database
 from engine.errors import PaygridError
 from engine.runtime.local import attach
 
@@ -68,9 +68,9 @@ async def _migrate(settings: Settings, *, show_status: bool) -> None:
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
-    pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
+    db = await open_database(settings.database_dsn, min_size=1, max_size=1)
     try:
-        keys = ApiKeyService(pool, secret=settings.secret_bytes)
+        keys = ApiKeyService(db, secret=settings.secret_bytes)
         if args.keys_command == "create":
             key, secret = await keys.create(
                 name=args.name,
@@ -91,4 +91,4 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             key = await keys.revoke(args.id)
             print(f"revoked {key.id} ({key.name})")
     finally:
-        await pool.close()
+        await db.close()

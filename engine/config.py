@@ -6,6 +6,9 @@ here so that a bad value stops start-up with the variable named instead of faili
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -90,6 +93,16 @@ class Settings(BaseSettings):
     scheduler_lease_s: float = Field(
         default=300.0, gt=0, le=24 * 3600, description="How long a job runs before it is retaken."
     )
+
+    def fingerprint(self) -> str:
+        """A digest of every value, secrets included (hashed, never shown): two processes with
+        the same fingerprint run with the same settings."""
+        values = {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in self.model_dump().items()
+        }
+        encoded = json.dumps(values, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()[:16]
 
     @property
     def database_dsn(self) -> str:

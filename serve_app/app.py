@@ -55,7 +55,8 @@ def create_app() -> FastAPI:
 class PaygridAPI:
     """One API replica: authenticates, validates and routes money commands to shards."""
 
-    async def __init__(self, settings: Settings) -> None:
+    # Ray awaits an async __init__ before the first call (mypy expects a sync one).
+    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
         self._state = await open_state(settings)
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -33,12 +33,19 @@ def page(items: list[Any], has_more: bool, correlation_id: str) -> JSONResponse:
     )
 
 
+# A 503 is always worth retrying, and soon: clients and proxies read this.
+RETRY_AFTER_S = "1"
+
+
 def error(
     body: dict[str, Any],
     status_code: int,
     correlation_id: str,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """The error envelope; a 503 carries `Retry-After`."""
+    if status_code == 503:
+        headers = {**(headers or {}), "Retry-After": RETRY_AFTER_S}
     return JSONResponse(
         {"success": False, "error": body, "correlation_id": correlation_id},
         status_code=status_code,

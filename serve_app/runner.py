@@ -12,10 +12,11 @@ import psutil
 import ray
 from ray import serve
 
+from actors import fleet
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.db import migrations
-from engine.db.pool import create_pool
+from engine.db.database import open_database
 from engine.runtime import local
 from serve_app.app import build
 
@@ -26,22 +27,18 @@ APP_NAME = "paygrid"
 
 async def prepare(settings: Settings) -> str | None:
     """Apply migrations; on an instance with no admin key, create one and return it."""
-    pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
+    applied = await migrations.migrate_dsn(settings.database_dsn)
+    if applied:
+        log.info("applied migrations %s", ", ".join(applied))
+    db = await open_database(settings.database_dsn, min_size=1, max_size=2)
     try:
-        async with pool.acquire() as conn:
-            applied = await migrations.migrate(conn)
-            if applied:
-                log.info("applied migrations %s", ", ".join(applied))
-            has_admin = await conn.fetchval(
-                "SELECT 1 FROM api_keys WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL"
-            )
-        if has_admin:
+        keys = ApiKeyService(db, secret=settings.secret_bytes)
+        if await keys.has_live_admin():
             return None
-        keys = ApiKeyService(pool, secret=settings.secret_bytes)
         _, secret = await keys.create(name="first admin", scopes=frozenset({Scope.ADMIN}))
         return secret
     finally:
-        await pool.close()
+        await db.close()
 
 
 def start_ray() -> None:
@@ -56,9 +53,10 @@ def start_ray() -> None:
 
 
 def stop_ray() -> None:
-    """Stop the local Ray and everything it started, HAProxy included: it can outlive Ray
-    (seen with `ray stop --force`), so any HAProxy still running on this instance's config is
-    ended too."""
+    """Stop Serve, the local Ray and everything it started, HAProxy included: it can outlive
+    Ray (seen with `ray stop --force`), so any HAProxy still running on this instance's config
+    is ended too."""
+    serve.shutdown()  # type: ignore[no-untyped-call]  # unannotated in Ray
     ray.shutdown()
     run_dir = os.environ.get("RAY_SERVE_HAPROXY_SERVER_STATE_BASE")
     if not run_dir:
@@ -70,6 +68,8 @@ def stop_ray() -> None:
 
 
 def deploy(settings: Settings) -> None:
+    """Deploy the API; actors left running with other settings are replaced first."""
+    fleet.retire_stale(settings)
     serve.start(
         http_options={"host": settings.host, "port": settings.port},
         logging_config={"enable_access_log": False},
@@ -109,7 +109,6 @@ def serve_forever(settings: Settings) -> int:
         while not stopping:
             signal.pause()
         print("stopping paygrid…", flush=True)
-        serve.shutdown()
         stop_ray()
     finally:
         runtime.stop()

@@ -1,50 +1,76 @@
-"""The replica's way to the ledger shards: routing by customer, batching per shard.
+"""The replica's way to the ledger shards: routing by customer, batching per shard, and one
+honest answer for each way a shard call can fail.
 
 Each shard gets a Coalescer, so requests that arrive while a call to that shard is in flight
 travel together in the next call: one actor hop for many payments.
+
+How a failed call answers:
+- the shard raised a `PaygridError` (a refusal, the database unavailable): that error, as is;
+- the shard raised anything else (a bug): logged here with the shard's traceback, answered 500
+  `internal_error` (the correlation id in the answer finds the log line);
+- the shard died or could not be reached: 503 `shard_unavailable`; whatever it committed stands
+  and its successor settles the rest, so the client retries with its Idempotency-Key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
 from functools import partial
+from typing import Any, TypeVar
 from uuid import UUID
 
-from ray.actor import ActorHandle
-from ray.exceptions import RayError
+from ray.exceptions import RayError, RayTaskError
 
-from actors.ledger_shard import LedgerShard
-from actors.options import ledger_shard_options
+from actors.fleet import Handle
 from engine.batching import Coalescer
-from engine.config import Settings
-from engine.errors import UpstreamError
+from engine.errors import InternalError, PaygridError, UpstreamError
 from engine.ledger.entries import Balance
 from engine.payments.commands import Command, CommandResult
 from engine.sharding import shard_of
 
+log = logging.getLogger("paygrid.api.shards")
+
+T = TypeVar("T")
+
+
+async def call_shard(index: int, call: Awaitable[T]) -> T:
+    """Await a shard call, turning its failure into the one error the client should see."""
+    try:
+        return await call
+    except RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, PaygridError):
+            # Rebuilt from its args on this side of the process boundary: its own status and
+            # code, without the remote traceback.
+            raise cause from None
+        log.error("ledger shard %d failed: %s", index, exc)
+        raise InternalError("an internal error occurred") from None
+    except RayError as exc:
+        log.warning("ledger shard %d unreachable: %s", index, type(exc).__name__)
+        raise UpstreamError(
+            "the ledger shard restarted mid-request; retry with the same Idempotency-Key",
+            code="shard_unavailable",
+        ) from exc
+
 
 class ShardRouter:
-    def __init__(self, settings: Settings, *, max_in_flight: int = 1) -> None:
-        self._count = settings.ledger_shards
-        self._handles = [
-            LedgerShard.options(**ledger_shard_options(i)).remote(settings, i)  # type: ignore[attr-defined]
-            for i in range(self._count)
-        ]
+    """Routes money commands and balance reads to the shard that owns the customer."""
+
+    def __init__(self, handles: Sequence[Handle], *, max_batch: int) -> None:
+        self._handles = list(handles)
         self._batches: list[Coalescer[Command, CommandResult]] = [
-            Coalescer(
-                partial(self._send, i),
-                max_batch=settings.shard_max_batch,
-                max_in_flight=max_in_flight,
-            )
-            for i in range(self._count)
+            Coalescer(partial(self._send, i), max_batch=max_batch)
+            for i in range(len(self._handles))
         ]
 
     @property
     def count(self) -> int:
-        return self._count
+        return len(self._handles)
 
     @property
-    def handles(self) -> list[ActorHandle]:
+    def handles(self) -> list[Handle]:
         return list(self._handles)
 
     async def ready(self) -> None:
@@ -53,26 +79,19 @@ class ShardRouter:
 
     async def execute(self, command: Command) -> CommandResult:
         """Run a money command on the shard that owns its customer."""
-        index = shard_of(command.customer_id, self._count)
+        index = shard_of(command.customer_id, self.count)
         return await self._batches[index].submit(command)
 
     async def balances(self, customer_id: UUID) -> dict[str, Balance]:
-        handle = self._handles[shard_of(customer_id, self._count)]
-        try:
-            raw = await handle.balances.remote(customer_id)
-        except RayError as exc:
-            raise UpstreamError(
-                "the ledger shard is unavailable; retry shortly", code="shard_unavailable"
-            ) from exc
+        """The customer's balances per currency, from the shard's book."""
+        index = shard_of(customer_id, self.count)
+        raw: dict[str, Any] = await call_shard(
+            index, self._handles[index].balances.remote(customer_id)
+        )
         return {c: Balance(*v) for c, v in raw.items()}
 
     async def _send(self, index: int, commands: list[Command]) -> list[CommandResult]:
-        try:
-            return await self._handles[index].execute.remote(commands)  # type: ignore[no-any-return]
-        except RayError as exc:
-            # The shard died mid-call: whatever it committed stands and its successor settles
-            # the rest; the client retries with its Idempotency-Key to learn the outcome.
-            raise UpstreamError(
-                "the ledger shard restarted mid-request; retry with the same Idempotency-Key",
-                code="shard_unavailable",
-            ) from exc
+        results: list[CommandResult] = await call_shard(
+            index, self._handles[index].execute.remote(commands)
+        )
+        return results

@@ -1,82 +1,75 @@
-"""What one API replica holds: its pool, Redis client, key service, shard router and webhook
-runtime (the dispatcher actors it made sure exist)."""
+"""What one API replica holds: its database, Redis client and key service, the shard router,
+the engine services its routes call, and handles of the queue workers it made sure exist."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from uuid import UUID
+from dataclasses import dataclass
 
-import asyncpg
-from ray.actor import ActorHandle
 from redis.asyncio import Redis
 
-from actors.job_scheduler import JobScheduler
-from actors.options import job_scheduler_options, webhook_dispatcher_options
-from actors.webhook_dispatcher import WebhookDispatcher
+from actors import fleet
+from actors.fleet import Handle
 from engine.auth.keys import ApiKeyService
 from engine.config import Settings
-from engine.db.pool import create_pool
-from engine.errors import NotFound
-from engine.events.repository import EventRepository
-from engine.payments.repository import PaymentRepository
+from engine.db.database import Database, open_database
+from engine.health import HealthService
+from engine.ledger.reads import LedgerReads
+from engine.payments.reads import PaymentReads
+from engine.payments.requests import PaymentRequests
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from serve_app.shards import ShardRouter
-
-_OWNER_CACHE_SIZE = 100_000
 
 
 @dataclass
 class AppState:
     settings: Settings
-    pool: asyncpg.Pool
+    db: Database
     redis: Redis
     keys: ApiKeyService
     shards: ShardRouter
+    payments: PaymentRequests
+    payment_reads: PaymentReads
+    ledgers: LedgerReads
+    health: HealthService
     webhooks: WebhookRuntime
-    dispatchers: list[ActorHandle]
-    schedulers: list[ActorHandle]
-    payments: PaymentRepository = field(default_factory=PaymentRepository)
-    events: EventRepository = field(default_factory=EventRepository)
-    _owners: OrderedDict[UUID, UUID] = field(default_factory=OrderedDict)
-
-    async def owner_of(self, payment_id: UUID) -> UUID:
-        """The customer of a payment (never changes, so cached), or NotFound."""
-        owner = self._owners.get(payment_id)
-        if owner is None:
-            async with self.pool.acquire() as conn:
-                owner = await self.payments.customer_of(conn, payment_id=payment_id)
-            if owner is None:
-                raise NotFound(f"no payment {payment_id}", param="payment_id")
-            self._owners[payment_id] = owner
-            if len(self._owners) > _OWNER_CACHE_SIZE:
-                self._owners.popitem(last=False)
-        return owner
+    dispatchers: list[Handle]
+    schedulers: list[Handle]
 
     async def close(self) -> None:
         await self.webhooks.close()
-        await self.pool.close()
+        await self.db.close()
         await self.redis.aclose()
 
 
 async def open_state(settings: Settings) -> AppState:
-    pool = await create_pool(
-        settings.database_dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    """Everything a replica serves with; waits until the actors it routes to are up."""
+    db = await open_database(
+        settings.database_dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = Redis.from_url(settings.redis_dsn)
-    keys = ApiKeyService(
-        pool, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s
-    )
-    shards = ShardRouter(settings)
-    dispatchers = [
-        WebhookDispatcher.options(**webhook_dispatcher_options(i)).remote(settings, i)  # type: ignore[attr-defined]
-        for i in range(settings.webhook_dispatchers)
-    ]
-    schedulers = [
-        JobScheduler.options(**job_scheduler_options(i)).remote(settings, i)  # type: ignore[attr-defined]
-        for i in range(settings.job_schedulers)
-    ]
+    keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
+    shards = ShardRouter(fleet.ledger_shards(settings), max_batch=settings.shard_max_batch)
+    dispatchers = fleet.webhook_dispatchers(settings)
+    schedulers = fleet.job_schedulers(settings)
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
-    webhooks = open_webhook_runtime(settings, pool)
-    return AppState(settings, pool, redis, keys, shards, webhooks, dispatchers, schedulers)
+    reads = PaymentReads(db)
+    return AppState(
+        settings=settings,
+        db=db,
+        redis=redis,
+        keys=keys,
+        shards=shards,
+        payments=PaymentRequests(
+            execute=shards.execute, reads=reads, max_amount=settings.max_amount
+        ),
+        payment_reads=reads,
+        ledgers=LedgerReads(db, shards.balances),
+        health=HealthService(db, redis),
+        webhooks=open_webhook_runtime(settings, db),
+        dispatchers=dispatchers,
+        schedulers=schedulers,
+    )

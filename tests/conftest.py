@@ -31,9 +31,11 @@ from ray import serve
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.db import migrations
+from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.runtime import local
 from serve_app.app import build
+from serve_app.runner import stop_ray
 from tests.factories import Api
 
 SHARDS = 2
@@ -135,8 +137,7 @@ def cluster(migrated: Settings) -> Iterator[Settings]:
         serve.run(build(migrated), name="paygrid", route_prefix="/", blocking=False)
         yield migrated
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        stop_ray()
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +149,7 @@ async def db(migrated: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 async def keys(db: asyncpg.Pool, migrated: Settings) -> ApiKeyService:
-    return ApiKeyService(db, secret=migrated.secret_bytes, cache_ttl_s=0)
+    return ApiKeyService(Database(db), secret=migrated.secret_bytes, cache_ttl_s=0)
 
 
 @pytest.fixture(scope="session")

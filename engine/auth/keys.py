@@ -13,48 +13,17 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from uuid import UUID
 
-import asyncpg
+from engine.auth.models import ApiKey, Scope
+from engine.auth.repository import ApiKeyRepository
+from engine.db.database import Database
+from engine.errors import AuthenticationFailed, InvalidRequest, NotFound
 
-from engine.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
+__all__ = ["KEY_PREFIX", "ApiKey", "ApiKeyService", "Scope", "parse_scopes"]
 
 KEY_PREFIX = "pgk_"
-
-
-class Scope(StrEnum):
-    PAYMENTS_WRITE = "payments:write"
-    PAYMENTS_READ = "payments:read"
-    SUBSCRIPTIONS = "subscriptions"
-    WEBHOOKS = "webhooks"
-    CUSTOMERS = "customers"
-    ADMIN = "admin"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: UUID
-    name: str
-    prefix: str
-    scopes: frozenset[Scope]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-    def allows(self, scope: Scope) -> bool:
-        """admin holds every scope; payments:write implies payments:read."""
-        return (
-            scope in self.scopes
-            or Scope.ADMIN in self.scopes
-            or (scope is Scope.PAYMENTS_READ and Scope.PAYMENTS_WRITE in self.scopes)
-        )
-
-    def require(self, scope: Scope) -> None:
-        if not self.allows(scope):
-            raise PermissionDenied(f"this API key lacks the '{scope}' scope")
 
 
 def parse_scopes(raw: str) -> frozenset[Scope]:
@@ -69,25 +38,10 @@ def parse_scopes(raw: str) -> frozenset[Scope]:
         raise InvalidRequest(f"unknown scope in '{raw}'; known: {known}", param="scopes") from exc
 
 
-def _row(r: asyncpg.Record) -> ApiKey:
-    return ApiKey(
-        r["id"],
-        r["name"],
-        r["prefix"],
-        frozenset(Scope(s) for s in r["scopes"]),
-        r["created_at"],
-        r["expires_at"],
-        r["revoked_at"],
-    )
-
-
-_COLUMNS = "id, name, prefix, scopes, created_at, expires_at, revoked_at"
-
-
 class ApiKeyService:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        db: Database,
         *,
         secret: bytes,
         cache_ttl_s: float = 2.0,
@@ -95,7 +49,8 @@ class ApiKeyService:
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the API-key secret must be at least 16 bytes")
-        self._pool = pool
+        self._db = db
+        self._repository = ApiKeyRepository()
         self._secret = secret
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
@@ -116,31 +71,34 @@ class ApiKeyService:
             raise InvalidRequest("expires_in_days must be at least 1", param="expires_in_days")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         expires = None if expires_in_days is None else timedelta(days=expires_in_days)
-        row = await self._pool.fetchrow(
-            f"""INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at)
-                VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING {_COLUMNS}""",
-            name,
-            secret[:10],
-            self.digest(secret),
-            sorted(s.value for s in scopes),
-            expires,
-        )
-        return _row(row), secret
+        async with self._db.connection() as conn:
+            key = await self._repository.insert(
+                conn,
+                name=name,
+                prefix=secret[:10],
+                key_hash=self.digest(secret),
+                scopes=scopes,
+                expires_in=expires,
+            )
+        return key, secret
 
     async def all(self) -> list[ApiKey]:
-        rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at DESC")
-        return [_row(r) for r in rows]
+        """Every key, newest first (never their secrets)."""
+        async with self._db.connection() as conn:
+            return await self._repository.all(conn)
+
+    async def has_live_admin(self) -> bool:
+        """Whether any unrevoked admin key exists (the first start creates one if not)."""
+        async with self._db.connection() as conn:
+            return await self._repository.has_live_admin(conn)
 
     async def revoke(self, key_id: UUID) -> ApiKey:
-        row = await self._pool.fetchrow(
-            f"""UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
-                RETURNING {_COLUMNS}""",
-            key_id,
-        )
-        if row is None:
+        async with self._db.connection() as conn:
+            key = await self._repository.revoke(conn, key_id=key_id)
+        if key is None:
             raise NotFound(f"no API key {key_id}", param="id")
         self._cache.clear()
-        return _row(row)
+        return key
 
     async def authenticate(self, presented: str | None) -> ApiKey:
         """The live key behind `presented`, or AuthenticationFailed."""
@@ -154,12 +112,8 @@ class ApiKeyService:
         if cached is not None and cached[0] > now:
             key = cached[1]
         else:
-            row = await self._pool.fetchrow(
-                f"""SELECT {_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
-                      AND (expires_at IS NULL OR expires_at > now())""",
-                digest,
-            )
-            key = None if row is None else _row(row)
+            async with self._db.connection() as conn:
+                key = await self._repository.live_by_hash(conn, key_hash=digest)
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (now + self._cache_ttl_s, key)

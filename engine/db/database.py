@@ -75,6 +75,11 @@ class Database:
         async with self.connection() as conn, conn.transaction():
             yield conn
 
+    async def ping(self) -> None:
+        """One round trip; raises `DatabaseUnavailable` if there is none."""
+        async with self.connection() as conn:
+            await conn.fetchval("SELECT 1")
+
     async def close(self) -> None:
         await self._pool.close()
 

@@ -101,3 +101,12 @@ async def status(conn: asyncpg.Connection) -> list[MigrationStatus]:
         for r in await conn.fetch("SELECT version, applied_at FROM schema_migrations")
     }
     return [MigrationStatus(m.version, m.name, applied.get(m.version)) for m in load_migrations()]
+
+
+async def migrate_dsn(dsn: str) -> list[str]:
+    """`migrate` on a connection of its own to `dsn`."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()

@@ -22,7 +22,7 @@ class ShardRuntime:
     book: LedgerBook
     redis: Redis
     # How long a gateway timeout may stay `processing` before the sweep settles it.
-    settle_after: timedelta = timedelta(seconds=30)
+    settle_after: timedelta
 
 
 async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
@@ -43,4 +43,4 @@ async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
     )
     book = LedgerBook(LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s)
     service = PaymentService(db=db, steps=steps, book=book, shard=index)
-    return ShardRuntime(service, book, redis)
+    return ShardRuntime(service, book, redis, timedelta(seconds=settings.shard_settle_after_s))

@@ -7,7 +7,6 @@ from uuid import UUID
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from engine.errors import NotFound
 from schema.api.common import ERROR_RESPONSES, Envelope
 from schema.api.payments import LedgerBalancePublic, LedgerPublic
 from serve_app import responses
@@ -23,18 +22,14 @@ async def ledger(
     customer_id: UUID, key: PaymentsRead, state: State, cid: CorrelationId
 ) -> Response:
     """Held, captured, refunded and net per currency, answered by the customer's shard."""
-    async with state.pool.acquire() as conn:
-        known = await conn.fetchval("SELECT 1 FROM customers WHERE id = $1", customer_id)
-    if not known:
-        raise NotFound(f"no customer {customer_id}", param="customer_id")
-    balances = await state.shards.balances(customer_id)
+    balances = await state.ledgers.summary(customer_id)
     summary = LedgerPublic(
         customer_id=customer_id,
         balances=[
             LedgerBalancePublic(
                 currency=c, held=b.held, captured=b.captured, refunded=b.refunded, net=b.net
             )
-            for c, b in sorted(balances.items())
+            for c, b in balances.items()
         ],
     )
     return responses.ok(summary.model_dump(mode="json"), cid)

@@ -14,18 +14,7 @@ router = APIRouter(tags=["health"])
 @router.get("/health", operation_id="health")
 async def health(state: State, cid: CorrelationId) -> Response:
     """`ok` when PostgreSQL and Redis answer; 503 naming what does not."""
-    checks: dict[str, str] = {}
-    try:
-        async with state.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:  # health reports, it does not raise
-        checks["database"] = "unavailable"
-    try:
-        await state.redis.ping()
-        checks["redis"] = "ok"
-    except Exception:  # Redis is loss-tolerant; report it all the same
-        checks["redis"] = "unavailable"
+    checks = await state.health.check()
     healthy = all(v == "ok" for v in checks.values())
     data = {
         "status": "ok" if healthy else "degraded",

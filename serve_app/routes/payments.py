@@ -8,8 +8,6 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from engine.errors import InvalidRequest, NotFound
-from engine.payments import intake
 from engine.payments.states import PaymentStatus, TransactionType
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.payments import (
@@ -35,40 +33,31 @@ BRANDS = ["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay"]
 @router.post("/purchase", operation_id="purchase", response_model=PaymentEnvelope)
 async def purchase(body: PaymentCreate, ctx: MoneyContext, state: State) -> Response:
     """Charge a card now."""
-    command = intake.create_payment(
-        body, TransactionType.PURCHASE, ctx, max_amount=state.settings.max_amount
-    )
-    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+    return responses.from_result(await state.payments.purchase(body, ctx), ctx.correlation_id)
 
 
 @router.post("/authorize", operation_id="authorize", response_model=PaymentEnvelope)
 async def authorize(body: PaymentCreate, ctx: MoneyContext, state: State) -> Response:
     """Hold an amount on a card for a later capture."""
-    command = intake.create_payment(
-        body, TransactionType.AUTHORIZE, ctx, max_amount=state.settings.max_amount
-    )
-    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+    return responses.from_result(await state.payments.authorize(body, ctx), ctx.correlation_id)
 
 
 @router.post("/capture", operation_id="capture", response_model=PaymentEnvelope)
 async def capture(body: CaptureCreate, ctx: MoneyContext, state: State) -> Response:
     """Capture an authorization, fully or partly (once; the rest is released)."""
-    command = intake.capture(body, ctx, await state.owner_of(body.payment_id))
-    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+    return responses.from_result(await state.payments.capture(body, ctx), ctx.correlation_id)
 
 
 @router.post("/void", operation_id="void", response_model=PaymentEnvelope)
 async def void(body: VoidCreate, ctx: MoneyContext, state: State) -> Response:
     """Release an authorization that was not captured."""
-    command = intake.void(body, ctx, await state.owner_of(body.payment_id))
-    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+    return responses.from_result(await state.payments.void(body, ctx), ctx.correlation_id)
 
 
 @router.post("/refund", operation_id="refund", response_model=PaymentEnvelope)
 async def refund(body: RefundCreate, ctx: MoneyContext, state: State) -> Response:
     """Give back all or part of what was captured; refunds never exceed it."""
-    command = intake.refund(body, ctx, await state.owner_of(body.payment_id))
-    return responses.from_result(await state.shards.execute(command), ctx.correlation_id)
+    return responses.from_result(await state.payments.refund(body, ctx), ctx.correlation_id)
 
 
 @router.post(
@@ -113,11 +102,7 @@ async def methods(key: PaymentsRead, state: State, cid: CorrelationId) -> Respon
 async def retrieve(
     payment_id: UUID, key: PaymentsRead, state: State, cid: CorrelationId
 ) -> Response:
-    async with state.pool.acquire() as conn:
-        payment = await state.payments.get(conn, payment_id=payment_id)
-        if payment is None:
-            raise NotFound(f"no payment {payment_id}", param="payment_id")
-        refunds = await state.payments.refunds_of(conn, payment_id=payment_id)
+    payment, refunds = await state.payment_reads.get(payment_id)
     return responses.ok(payment.public(refunds), cid)
 
 
@@ -128,16 +113,11 @@ async def list_payments(
     cid: CorrelationId,
     limit: Annotated[PageLimit, Query()] = 10,
     starting_after: UUID | None = None,
-    status: Annotated[str | None, Query()] = None,
+    status: PaymentStatus | None = None,
     customer_id: UUID | None = None,
 ) -> Response:
     """Newest first, `limit` at a time; pass the last id as `starting_after` for the next page."""
-    try:
-        wanted = None if status is None else PaymentStatus(status)
-    except ValueError as exc:
-        raise InvalidRequest(f"unknown status '{status}'", param="status") from exc
-    async with state.pool.acquire() as conn:
-        found, more = await state.payments.page(
-            conn, limit=limit, starting_after=starting_after, status=wanted, customer_id=customer_id
-        )
-    return responses.page([p.public() for p in found], more, cid)
+    found = await state.payment_reads.page(
+        limit=limit, starting_after=starting_after, status=status, customer_id=customer_id
+    )
+    return responses.page([p.public() for p in found.payments], found.has_more, cid)

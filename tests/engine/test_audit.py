@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
+from engine.db.database import Database
 from tests.engine.rows import add_customer, add_transaction
 
 
@@ -74,7 +75,7 @@ async def test_row_actors_win_and_are_attributed_row_by_row(conn: asyncpg.Connec
 
 
 async def test_api_key_audit_never_holds_the_key_hash(pool: asyncpg.Pool) -> None:
-    keys = ApiKeyService(pool, secret=uuid4().bytes * 2, cache_ttl_s=0)
+    keys = ApiKeyService(Database(pool), secret=uuid4().bytes * 2, cache_ttl_s=0)
     key, secret = await keys.create(name="audited", scopes=frozenset({Scope.ADMIN}))
     await keys.revoke(key.id)
     digest = keys.digest(secret)

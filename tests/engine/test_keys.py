@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from engine.auth.keys import KEY_PREFIX, ApiKey, ApiKeyService, Scope, parse_scopes
+from engine.db.database import Database
 from engine.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
 
 SECRET = secrets.token_bytes(32)
@@ -34,7 +35,7 @@ class FakeClock:
 
 @pytest.fixture
 def key_service(pool: asyncpg.Pool) -> ApiKeyService:
-    return ApiKeyService(pool, secret=SECRET, cache_ttl_s=0)
+    return ApiKeyService(Database(pool), secret=SECRET, cache_ttl_s=0)
 
 
 def api_key(*scopes: Scope) -> ApiKey:
@@ -89,7 +90,7 @@ async def test_wrong_key_is_refused(key_service: ApiKeyService, pool: asyncpg.Po
         with pytest.raises(AuthenticationFailed) as caught:
             await key_service.authenticate(wrong)
         assert caught.value.code == "invalid_api_key"
-    other_secret = ApiKeyService(pool, secret=secrets.token_bytes(32), cache_ttl_s=0)
+    other_secret = ApiKeyService(Database(pool), secret=secrets.token_bytes(32), cache_ttl_s=0)
     with pytest.raises(AuthenticationFailed):
         await other_secret.authenticate(secret)
 
@@ -123,8 +124,8 @@ async def test_expired_key_is_refused(key_service: ApiKeyService, pool: asyncpg.
 
 async def test_cache_serves_within_ttl_and_revoke_clears_it(pool: asyncpg.Pool) -> None:
     clock = FakeClock()
-    cached = ApiKeyService(pool, secret=SECRET, cache_ttl_s=5, clock=clock)
-    other_process = ApiKeyService(pool, secret=SECRET, cache_ttl_s=5, clock=clock)
+    cached = ApiKeyService(Database(pool), secret=SECRET, cache_ttl_s=5, clock=clock)
+    other_process = ApiKeyService(Database(pool), secret=SECRET, cache_ttl_s=5, clock=clock)
     key, secret = await cached.create(name="cached", scopes=WRITE)
     await cached.authenticate(secret)
 
@@ -155,7 +156,7 @@ async def test_create_validates_its_input(
 
 def test_secret_must_be_long_enough() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
-        ApiKeyService(cast(asyncpg.Pool, object()), secret=b"fifteen bytes!!")
+        ApiKeyService(cast(Database, object()), secret=b"fifteen bytes!!")
 
 
 @pytest.mark.parametrize("scope", list(Scope))

@@ -1,0 +1,71 @@
+"""Reading payments for the API: one payment with its refunds, pages of payments, and the
+customer behind a payment (what routes a capture, void or refund to its shard)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from uuid import UUID
+
+from engine.db.database import Database
+from engine.errors import NotFound
+from engine.payments.models import Payment, Refund
+from engine.payments.repository import PaymentRepository
+from engine.payments.states import PaymentStatus
+
+_OWNER_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPage:
+    payments: list[Payment]
+    has_more: bool
+
+
+class PaymentReads:
+    def __init__(self, db: Database, repository: PaymentRepository | None = None) -> None:
+        self._db = db
+        self._repository = repository or PaymentRepository()
+        # A payment's customer never changes, so it is cached (bounded, oldest out first).
+        self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+
+    async def get(self, payment_id: UUID) -> tuple[Payment, list[Refund]]:
+        """The payment and its refunds, or NotFound."""
+        async with self._db.connection() as conn:
+            payment = await self._repository.get(conn, payment_id=payment_id)
+            if payment is None:
+                raise NotFound(f"no payment {payment_id}", param="payment_id")
+            refunds = await self._repository.refunds_of(conn, payment_id=payment_id)
+        return payment, refunds
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        starting_after: UUID | None = None,
+        status: PaymentStatus | None = None,
+        customer_id: UUID | None = None,
+    ) -> PaymentPage:
+        """Newest first; the cursor is the id of the last payment of the previous page."""
+        async with self._db.connection() as conn:
+            found, more = await self._repository.page(
+                conn,
+                limit=limit,
+                starting_after=starting_after,
+                status=status,
+                customer_id=customer_id,
+            )
+        return PaymentPage(found, more)
+
+    async def owner_of(self, payment_id: UUID) -> UUID:
+        """The customer of a payment, or NotFound."""
+        owner = self._owners.get(payment_id)
+        if owner is None:
+            async with self._db.connection() as conn:
+                owner = await self._repository.customer_of(conn, payment_id=payment_id)
+            if owner is None:
+                raise NotFound(f"no payment {payment_id}", param="payment_id")
+            self._owners[payment_id] = owner
+            if len(self._owners) > _OWNER_CACHE_SIZE:
+                self._owners.popitem(last=False)
+        return owner
