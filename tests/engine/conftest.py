@@ -2,7 +2,9 @@
 
 Each test that asks for `fresh_dsn` gets a new, empty database with a random name, dropped
 `WITH (FORCE)` afterwards, so migrations and constraints are exercised from scratch and no test
-sees another's rows. No Ray and no Serve: only the `infra` fixture of tests/conftest.py.
+sees another's rows. A module that asks for `module_dsn` gets one migrated database for all its
+tests (dropped after the module): its tests keep to their own customers, payments and shards. No
+Ray and no Serve: only the `infra` fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -63,3 +65,22 @@ async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(scope="module")
+async def module_dsn(infra: dict[str, str]) -> AsyncIterator[str]:
+    """The DSN of a new database with every migration applied, shared by the tests of one module
+    and dropped after the last of them."""
+    admin_dsn = infra["database_url"]
+    name = f"paygrid_module_{uuid.uuid4().hex[:12]}"
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
+    try:
+        dsn = with_database(admin_dsn, name)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrations.migrate(conn)
+        finally:
+            await conn.close()
+        yield dsn
+    finally:
+        await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,175 @@
+"""Test doubles for the money path: a scriptable gateway and a clock the test moves by hand.
+
+`FakeGateway` speaks the `Gateway` protocol. Each call takes the next scripted `Act` (when the
+script is empty: approve, or decline a card listed in `declining_cards`). It keeps what it
+decided per reference, as a real gateway does, so `lookup` finds it, and records every call made
+to it, so a test can show nothing was charged twice. It is idempotent on the reference like a
+real gateway: a repeat gets the first decision.
+
+`FakeClock` gives the service and its steps a `now()` and the ledger book a `monotonic()`, both
+moved only by `advance`, so expiry, recovery grace and idle eviction need no waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID, uuid4
+
+from engine.cards import CardDetails, CardSummary
+from engine.gateways.base import ChargeRequest, GatewayError, GatewayResult, OperationRequest
+
+TOKEN_CARD = CardSummary("visa", "424242", "4242", 12, 2034)
+
+
+class FakeClock:
+    """Wall time and a monotonic reading that move together, only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+        self._monotonic = 1_000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+        self._monotonic += delta.total_seconds()
+
+
+class Kind(StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
+    # Nothing reached the gateway: a transport failure that is known not to have acted.
+    TIMEOUT = "timeout"
+    # The gateway acted (approved or declined) and the answer was lost on the way back.
+    DROP = "drop"
+    # The request was lost on the way there: an ambiguous error, and the gateway never saw it.
+    LOSE = "lose"
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """What the gateway does with one call."""
+
+    kind: Kind
+    decline_code: str | None = None
+
+
+APPROVE = Act(Kind.APPROVE)
+TIMEOUT = Act(Kind.TIMEOUT)
+DROP = Act(Kind.DROP)
+LOSE = Act(Kind.LOSE)
+
+
+def decline(code: str = "insufficient_funds") -> Act:
+    return Act(Kind.DECLINE, code)
+
+
+def drop_decline(code: str = "generic_decline") -> Act:
+    """Decline, record it, then lose the answer."""
+    return Act(Kind.DROP, code)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call the gateway got."""
+
+    method: str
+    reference: UUID
+    amount: int
+    currency: str
+    gateway_transaction_id: str | None = None
+
+
+@dataclass
+class FakeGateway:
+    """A `Gateway` whose every call follows the script; see the module docstring."""
+
+    lookup_grace_s: float = 60.0
+    name: str = "fake"
+    calls: list[Call] = field(default_factory=list)
+    lookups: list[UUID] = field(default_factory=list)
+    records: dict[UUID, GatewayResult] = field(default_factory=dict)
+    # Card number → decline code, for charges the script says nothing about.
+    declining_cards: dict[str, str] = field(default_factory=dict)
+    # References whose lookup fails with a transport error (the lookup endpoint is down).
+    failing_lookups: set[UUID] = field(default_factory=set)
+    # When set, every call waits for it after it has been counted in `arrived`.
+    gate: asyncio.Event | None = None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _script: list[Act] = field(default_factory=list)
+
+    def script(self, *acts: Act) -> None:
+        """Queue what the next calls do, in call order."""
+        self._script.extend(acts)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def references(self, method: str) -> list[UUID]:
+        return [c.reference for c in self.calls_to(method)]
+
+    async def charge(self, request: ChargeRequest) -> GatewayResult:
+        source = request.source
+        card = source.summary() if isinstance(source, CardDetails) else TOKEN_CARD
+        method = "purchase" if request.capture else "authorize"
+        call = Call(method, request.reference, request.money.amount, request.money.currency)
+        unscripted = APPROVE
+        if isinstance(source, CardDetails) and source.number in self.declining_cards:
+            unscripted = decline(self.declining_cards[source.number])
+        return await self._act(call, f"fk_ch_{uuid4().hex[:20]}", card, unscripted)
+
+    async def capture(self, request: OperationRequest) -> GatewayResult:
+        return await self._operation("capture", request, request.gateway_transaction_id)
+
+    async def void(self, request: OperationRequest) -> GatewayResult:
+        return await self._operation("void", request, request.gateway_transaction_id)
+
+    async def refund(self, request: OperationRequest) -> GatewayResult:
+        return await self._operation("refund", request, f"fk_re_{uuid4().hex[:20]}")
+
+    async def lookup(self, reference: UUID) -> GatewayResult | None:
+        self.lookups.append(reference)
+        if reference in self.failing_lookups:
+            raise GatewayError("fake: the lookup endpoint is down", ambiguous=False)
+        return self.records.get(reference)
+
+    async def _operation(
+        self, method: str, request: OperationRequest, gateway_id: str
+    ) -> GatewayResult:
+        call = Call(
+            method,
+            request.reference,
+            request.money.amount,
+            request.money.currency,
+            request.gateway_transaction_id,
+        )
+        return await self._act(call, gateway_id, None, APPROVE)
+
+    async def _act(
+        self, call: Call, gateway_id: str, card: CardSummary | None, unscripted: Act
+    ) -> GatewayResult:
+        # Taken before the first await, so concurrent calls of one batch follow call order.
+        act = self._script.pop(0) if self._script else unscripted
+        self.calls.append(call)
+        self.arrived.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if act.kind in (Kind.TIMEOUT, Kind.LOSE):
+            raise GatewayError(f"fake: {act.kind}", ambiguous=act.kind is Kind.LOSE)
+        if act.decline_code is None:
+            result = GatewayResult(True, gateway_id, card=card)
+        else:
+            message = f"declined: {act.decline_code}"
+            result = GatewayResult(False, gateway_id, act.decline_code, message, card)
+        # Idempotent on the reference: the first decision stands.
+        result = self.records.setdefault(call.reference, result)
+        if act.kind is Kind.DROP:
+            raise GatewayError("fake: the answer was lost after the gateway acted", ambiguous=True)
+        return result

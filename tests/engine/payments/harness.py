@@ -1,0 +1,111 @@
+"""The one place engine tests build a `PaymentService`, wired as `engine/runtime/shard.py` wires
+a shard, but with a fake (or sandbox) gateway and a clock the test moves.
+
+Every engine test of the money path goes through `make_service` (directly or through `Rig`), so
+when the service's constructor changes only this module follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from engine.config import Settings
+from engine.db.database import Database
+from engine.gateways.base import Gateway
+from engine.ledger.book import LedgerBook
+from engine.ledger.entries import LedgerRepository
+from engine.payments.commands import Command, CommandResult
+from engine.payments.service import PaymentService
+from engine.payments.steps import PaymentSteps
+from tests.engine.payments.builders import Requests
+from tests.engine.payments.fakes import FakeClock, FakeGateway
+
+AUTHORIZATION_WINDOW_H = 168
+IDLE_EVICT_S = 300.0
+
+
+def engine_settings(
+    *,
+    authorization_window_h: int = AUTHORIZATION_WINDOW_H,
+    idempotency_ttl_h: int = 24,
+    shard_idle_evict_s: float = IDLE_EVICT_S,
+) -> Settings:
+    """Settings with every knob the money path reads set explicitly (none from the
+    environment)."""
+    return Settings(
+        authorization_window_h=authorization_window_h,
+        idempotency_ttl_h=idempotency_ttl_h,
+        shard_idle_evict_s=shard_idle_evict_s,
+        max_amount=99_999_999,
+    )
+
+
+class ServiceUnderTest(NamedTuple):
+    service: PaymentService
+    book: LedgerBook
+
+
+def make_service(
+    db: Database,
+    gateway: Gateway,
+    clock: FakeClock,
+    *,
+    shard: int = 0,
+    settings: Settings | None = None,
+) -> ServiceUnderTest:
+    """A shard's payment service and its ledger book, both on `clock`."""
+    settings = settings or engine_settings()
+    steps = PaymentSteps(settings=settings, gateway=gateway, shard=shard, clock=clock.now)
+    book = LedgerBook(
+        LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s, clock=clock.monotonic
+    )
+    service = PaymentService(db=db, steps=steps, book=book, shard=shard, clock=clock.now)
+    return ServiceUnderTest(service, book)
+
+
+@dataclass
+class Rig:
+    """One shard's service under test with its collaborators, and commands of one API key."""
+
+    db: Database
+    gateway: FakeGateway
+    clock: FakeClock
+    service: PaymentService
+    book: LedgerBook
+    shard: int
+    requests: Requests
+    settings: Settings
+
+    @classmethod
+    def build(
+        cls,
+        db: Database,
+        requests: Requests,
+        *,
+        shard: int,
+        gateway: FakeGateway | None = None,
+        clock: FakeClock | None = None,
+        settings: Settings | None = None,
+    ) -> Rig:
+        gateway = gateway or FakeGateway()
+        clock = clock or FakeClock()
+        settings = settings or engine_settings()
+        service, book = make_service(db, gateway, clock, shard=shard, settings=settings)
+        return cls(db, gateway, clock, service, book, shard, requests, settings)
+
+    def restarted(self) -> Rig:
+        """The same shard after a restart: a new service and an empty book, the same gateway,
+        clock and database."""
+        return Rig.build(
+            self.db,
+            self.requests,
+            shard=self.shard,
+            gateway=self.gateway,
+            clock=self.clock,
+            settings=self.settings,
+        )
+
+    async def one(self, command: Command) -> CommandResult:
+        [result] = await self.service.execute([command])
+        return result
