@@ -1,10 +1,14 @@
-"""LedgerShard: the serializer and cache of money movements for the customers hashed to it.
+"""LedgerShard: the serializer and cache of money movements for the customers of its slots.
+
+It only delegates: `engine/payments/service.py` pipelines its commands, serializing per customer.
 
 Guarantees after a restart (crash, `ray.kill`, node loss): nothing is lost, because every
-mutation was durable in PostgreSQL before its caller got an answer; the new incarnation reloads
-balances lazily from the ledger entries and first settles any of its rows left `processing` by
-the previous one (asking the gateway what happened). Calls in flight during the crash fail with
-an actor error; their clients retry with the same Idempotency-Key and get the settled answer.
+mutation was durable in PostgreSQL before its caller got an answer. The new incarnation claims
+its slots first (from then on the old one, were it still alive somewhere, writes nothing), reloads
+balances lazily from the ledger entries, and settles in the background the rows the previous one
+left `processing` (asking the gateway what happened), while it already serves. Calls in flight
+during the crash fail with an actor error; their clients retry with the same Idempotency-Key and
+get the settled answer.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from uuid import UUID
 import ray
 
 from actors.worker_loop import placement
-from engine.batching import Coalescer
 from engine.config import Settings
+from engine.errors import DatabaseUnavailable
 from engine.payments.commands import Command, CommandResult
 from engine.runtime.shard import ShardRuntime, open_shard_runtime
 
@@ -34,21 +38,11 @@ class LedgerShard:
         self._sweep_interval_s = settings.shard_sweep_interval_s
         self._started_at = datetime.now(UTC)
         self._runtime: ShardRuntime = await open_shard_runtime(settings, index)
-        self._batches: Coalescer[Command, CommandResult] = Coalescer(
-            self._runtime.service.execute, max_batch=settings.shard_max_batch
-        )
-        try:
-            settled = await self._runtime.service.recover(older_than=self._started_at)
-        except Exception:  # the sweep retries; a shard that cannot start serves no one
-            log.exception("shard %d could not settle what it inherited yet", index)
-        else:
-            if settled:
-                log.warning("shard %d settled %d payments left processing", index, settled)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def execute(self, commands: list[Command]) -> list[CommandResult]:
         """Run money commands for this shard's customers; one result each, in order."""
-        return await self._batches.submit_many(commands)
+        return await self._runtime.service.execute(commands)
 
     async def balances(self, customer_id: UUID) -> dict[str, tuple[int, int, int]]:
         """The customer's (held, captured, refunded) per currency."""
@@ -71,21 +65,26 @@ class LedgerShard:
         return self._started_at.isoformat()
 
     async def sweep(self) -> None:
-        """Settle gateway timeouts left processing, expire lapsed authorizations and evict idle
-        customers. Runs periodically; safe to call at any time."""
-        cutoff = datetime.now(UTC) - self._runtime.settle_after
-        try:
-            await self._runtime.service.recover(older_than=cutoff)
-        finally:
-            try:
-                await self._runtime.service.expire_authorizations()
-            finally:
-                self._runtime.book.evict_idle()
+        """One round: settle rows left processing past the settle-after delay, expire lapsed
+        authorizations, evict idle customers. Runs periodically; safe to call at any time."""
+        await self._round(datetime.now(UTC) - self._runtime.settle_after)
+
+    async def _round(self, cutoff: datetime) -> None:
+        settled = await self._runtime.service.recover(older_than=cutoff)
+        if settled:
+            log.warning("shard %d settled %d rows left processing", self._index, settled)
+        await self._runtime.service.expire_authorizations()
+        self._runtime.book.evict_idle()
 
     async def _sweep_forever(self) -> None:
+        """First what the previous incarnation left, then a round every sweep interval."""
+        cutoff = self._started_at
         while True:
-            await asyncio.sleep(self._sweep_interval_s)
             try:
-                await self.sweep()
-            except Exception:  # keep sweeping; the next round retries
+                await self._round(cutoff)
+            except DatabaseUnavailable:
+                pass  # the database seam logs an outage once; the next round retries
+            except Exception:
                 log.exception("shard %d sweep failed", self._index)
+            await asyncio.sleep(self._sweep_interval_s)
+            cutoff = datetime.now(UTC) - self._runtime.settle_after

@@ -40,8 +40,20 @@ class Settings(BaseSettings):
 
     ledger_shards: int = Field(default=8, ge=1, le=1024)
     shard_max_batch: int = Field(default=64, ge=1, le=1000)
+    shard_calls_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Calls one replica keeps in flight to each shard (each carries a batch).",
+    )
     shard_idle_evict_s: float = Field(default=300.0, gt=0)
 
+    shard_db_pool_max: int = Field(
+        default=4,
+        ge=2,
+        le=100,
+        description="Connections per shard: its begin and finalize stages, recovery, loads.",
+    )
     shard_sweep_interval_s: float = Field(
         default=30.0, gt=0, le=3600, description="How often a shard runs recovery and expiry."
     )

@@ -14,6 +14,7 @@
     ├── InternalError           500 api_error / internal_error (a bug: logged, never retried)
     └── UpstreamError           503 api_error               (retryable; `Retry-After`)
         ├── DatabaseUnavailable 503 database_unavailable    (connection lost, restarting, …)
+        ├── ShardMoved          503 shard_moved             (the customer's slot moved on)
         ├── GatewayUnavailable  502 gateway_error
         └── GatewayTimeout      504 gateway_timeout
 
@@ -155,6 +156,13 @@ class DatabaseUnavailable(UpstreamError):
     or shutting down, no connection free in time, a serialization failure): retry."""
 
     default_code = "database_unavailable"
+
+
+class ShardMoved(UpstreamError):
+    """The shard no longer owns the customer's slot (a restart or a new shard count gave it to
+    another): it wrote nothing; the retry reaches the new owner."""
+
+    default_code = "shard_moved"
 
 
 class GatewayUnavailable(UpstreamError):

@@ -58,10 +58,14 @@ async def call_shard(index: int, call: Awaitable[T]) -> T:
 class ShardRouter:
     """Routes money commands and balance reads to the shard that owns the customer."""
 
-    def __init__(self, handles: Sequence[Handle], *, max_batch: int) -> None:
+    def __init__(
+        self, handles: Sequence[Handle], *, max_batch: int, calls_in_flight: int = 1
+    ) -> None:
         self._handles = list(handles)
+        # A shard pipelines, so several calls may be in flight to it; requests arriving while
+        # all are out ride together in the next one.
         self._batches: list[Coalescer[Command, CommandResult]] = [
-            Coalescer(partial(self._send, i), max_batch=max_batch)
+            Coalescer(partial(self._send, i), max_batch=max_batch, max_in_flight=calls_in_flight)
             for i in range(len(self._handles))
         ]
 

@@ -52,7 +52,11 @@ async def open_state(settings: Settings) -> AppState:
     )
     redis = Redis.from_url(settings.redis_dsn)
     keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
-    shards = ShardRouter(fleet.ledger_shards(settings), max_batch=settings.shard_max_batch)
+    shards = ShardRouter(
+        fleet.ledger_shards(settings),
+        max_batch=settings.shard_max_batch,
+        calls_in_flight=settings.shard_calls_in_flight,
+    )
     dispatchers = fleet.webhook_dispatchers(settings)
     schedulers = fleet.job_schedulers(settings)
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))

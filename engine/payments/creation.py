@@ -59,7 +59,8 @@ class CreationSteps:
         self._shard = shard
         self._gateway = gateway
         self._clock = clock
-        # Customers are never deleted (erasure pseudonymizes), so a sighting stays true.
+        # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
+        # true.
         self._known_customers: set[UUID] = set()
 
     async def begin(
@@ -112,45 +113,59 @@ class CreationSteps:
         self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
     ) -> dict[int, PaygridError]:
         """Commands (by index) naming a customer or an order that does not fit, and why."""
-        refusals: dict[int, PaygridError] = {}
+        refusals = await self._unknown_customers(conn, commands)
+        fitting = {i: c for i, c in commands.items() if i not in refusals}
+        refusals.update(await self._unfit_orders(conn, fitting))
+        return refusals
+
+    async def _unknown_customers(
+        self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
+    ) -> dict[int, PaygridError]:
         unknown = {
             c.customer_id
             for c in commands.values()
             if c.new_customer is None and c.customer_id not in self._known_customers
         }
-        if unknown:
-            found = await self._customers.existing(conn, customer_ids=list(unknown))
-            if len(self._known_customers) + len(found) > _KNOWN_CUSTOMERS_MAX:
-                self._known_customers.clear()
-            self._known_customers |= found
-            for i, c in commands.items():
-                if c.customer_id in unknown and c.customer_id not in found:
-                    refusals[i] = NotFound(f"no customer {c.customer_id}", param="customer_id")
-        with_orders = {
-            i: c.order_id
+        if not unknown:
+            return {}
+        found = await self._customers.existing(conn, customer_ids=list(unknown))
+        # Only customers committed before this transaction are sure to outlive it: one
+        # created inline in this very batch vanishes if the batch rolls back.
+        created_here = {c.new_customer.id for c in commands.values() if c.new_customer}
+        if len(self._known_customers) + len(found) > _KNOWN_CUSTOMERS_MAX:
+            self._known_customers.clear()
+        self._known_customers |= found - created_here
+        return {
+            i: NotFound(f"no customer {c.customer_id}", param="customer_id")
             for i, c in commands.items()
-            if c.order_id is not None and i not in refusals
+            if c.customer_id in unknown and c.customer_id not in found
         }
-        if with_orders:
-            orders = await self._customers.orders(conn, order_ids=list(with_orders.values()))
-            for i, order_id in with_orders.items():
-                c = commands[i]
-                order = orders.get(order_id)
-                if order is None:
-                    refusals[i] = NotFound(f"no order {order_id}", param="order_id")
-                elif order.customer_id != c.customer_id:
-                    refusals[i] = InvalidRequest(
-                        "the order belongs to another customer", param="order_id"
-                    )
-                elif order.currency != c.money.currency:
-                    refusals[i] = InvalidRequest(
-                        f"the order is in {order.currency}, the payment in {c.money.currency}",
-                        param="currency",
-                    )
-                elif order.status is not OrderStatus.OPEN:
-                    refusals[i] = StateError(
-                        f"the order is {order.status}", code="order_not_open", param="order_id"
-                    )
+
+    async def _unfit_orders(
+        self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
+    ) -> dict[int, PaygridError]:
+        with_orders = {i: c.order_id for i, c in commands.items() if c.order_id is not None}
+        if not with_orders:
+            return {}
+        orders = await self._customers.orders(conn, order_ids=list(with_orders.values()))
+        refusals: dict[int, PaygridError] = {}
+        for i, order_id in with_orders.items():
+            c, order = commands[i], orders.get(order_id)
+            if order is None:
+                refusals[i] = NotFound(f"no order {order_id}", param="order_id")
+            elif order.customer_id != c.customer_id:
+                refusals[i] = InvalidRequest(
+                    "the order belongs to another customer", param="order_id"
+                )
+            elif order.currency != c.money.currency:
+                refusals[i] = InvalidRequest(
+                    f"the order is in {order.currency}, the payment in {c.money.currency}",
+                    param="currency",
+                )
+            elif order.status is not OrderStatus.OPEN:
+                refusals[i] = StateError(
+                    f"the order is {order.status}", code="order_not_open", param="order_id"
+                )
         return refusals
 
     async def finalize(

@@ -23,6 +23,19 @@ class Refund:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessingRow:
+    """A payment or operation row written `processing` whose outcome is not recorded yet."""
+
+    id: UUID
+    payment_id: UUID
+    kind: TransactionType
+    amount: int
+    customer_id: UUID
+    api_key_id: UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     """A root transaction row (purchase or authorize) with its running balances."""
 

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.errors import ConcurrentUpdate
-from engine.payments.models import Payment, Refund
+from engine.payments.models import Payment, ProcessingRow, Refund
 from engine.payments.states import (
     OperationStatus,
     PaymentStatus,
@@ -408,34 +408,47 @@ class PaymentRepository:
         return payments, len(rows) > limit
 
     async def expiring(
-        self, conn: asyncpg.Connection, *, shard: int, now: datetime, limit: int
+        self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, limit: int
     ) -> list[Payment]:
-        """Authorizations of `shard` whose window has passed, locked, oldest first. Those with
-        a capture or void still in flight are left for that operation to settle."""
+        """Authorizations in `slots` whose window has passed, locked, oldest first. Those with
+        a capture or void still in flight are left for that operation to settle; those another
+        transaction holds are skipped (the next sweep takes them)."""
         rows = await conn.fetch(
             f"""SELECT {_PAYMENT_COLUMNS_T} FROM transactions t
-                WHERE t.shard = $1 AND t.status = 'authorized' AND t.parent_id IS NULL
+                WHERE t.slot = ANY($1::int[]) AND t.status = 'authorized' AND t.parent_id IS NULL
                   AND t.authorization_expires_at <= $2
                   AND NOT EXISTS (SELECT 1 FROM transactions o
                                   WHERE o.parent_id = t.id AND o.status = 'processing')
                 ORDER BY t.authorization_expires_at
                 LIMIT $3
                 FOR UPDATE OF t SKIP LOCKED""",
-            shard,
+            slots,
             now,
             limit,
         )
         return [_payment(r) for r in rows]
 
     async def processing(
-        self, conn: asyncpg.Connection, *, shard: int, before: datetime
-    ) -> list[asyncpg.Record]:
-        """Rows of `shard` left `processing` by an earlier incarnation, oldest first."""
-        return await conn.fetch(  # type: ignore[no-any-return]
+        self, conn: asyncpg.Connection, *, slots: list[int], before: datetime
+    ) -> list[ProcessingRow]:
+        """Rows in `slots` left `processing` since before `before`, oldest first."""
+        rows = await conn.fetch(
             """SELECT id, parent_id, transaction_type, amount, customer_id, api_key_id, created_at
                FROM transactions
-               WHERE shard = $1 AND status = 'processing' AND created_at < $2
+               WHERE slot = ANY($1::int[]) AND status = 'processing' AND created_at < $2
                ORDER BY created_at""",
-            shard,
+            slots,
             before,
         )
+        return [
+            ProcessingRow(
+                id=r["id"],
+                payment_id=r["parent_id"] or r["id"],
+                kind=TransactionType(r["transaction_type"]),
+                amount=r["amount"],
+                customer_id=r["customer_id"],
+                api_key_id=r["api_key_id"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]

@@ -33,6 +33,12 @@ class Started:
     operation_id: UUID | None = None
     amount: int = 0
 
+    @property
+    def reference(self) -> UUID:
+        """The row written `processing`, and the gateway-side idempotency key: the operation
+        for a capture, void or refund, the payment itself for a purchase or authorization."""
+        return self.operation_id or self.payment.id
+
 
 @dataclass(slots=True)
 class Finished:

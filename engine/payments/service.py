@@ -1,14 +1,26 @@
-"""The money path of one ledger shard: runs batches of commands in two transactions.
+"""The money path of one ledger shard, pipelined.
 
-A batch is begun in one transaction (every command claims its idempotency key and writes its
-`processing` row), the gateway calls then run concurrently, and the batch is finalized in a second
-transaction (outcomes, ledger entries, outbox events, idempotency answers). Commands of one batch
-are applied in order inside each transaction, so two captures of one payment in one batch see
-each other. If a batch transaction fails, its commands are retried one transaction each, so one
-bad command cannot sink its neighbours.
+Every command passes three stages: begin (claim its idempotency key, lock and check, write it
+`processing`), its gateway call, and finalize (outcome, ledger entries, outbox event, idempotency
+answer). Begin and finalize run batches of whatever commands reached them, one transaction per
+batch and a fixed number of set-based statements per transaction; gateway calls run concurrently
+and outside any lock or transaction. So a shard keeps many batches in flight at once: while one
+batch waits on the gateway, the next begins and an earlier one finalizes.
 
-Invariant: the shard runs one batch at a time (the caller serializes), so the in-memory ledger
-book only ever moves after a commit, in commit order.
+Order where it matters: each command first takes its customer's turn (`engine/sequencing.py`),
+reserved the moment it arrives, so one customer's commands take effect one at a time in arrival
+order while other customers' run alongside. A repeat of an idempotency key that arrives while
+the first request is still in flight waits for it and shares its answer.
+
+Ownership: a shard writes only for the slots it holds (`engine/fencing`); every transaction checks
+its slots, so after a restart or a change of shard count an old incarnation writes nothing.
+
+Recovery and the sweep never block live traffic: they take no turn and no lock, make their
+gateway lookups outside any transaction, and finalize through the same stage. Rows this
+incarnation has in flight are never recovered under it. If a batch transaction fails, its
+commands are retried one transaction each, so one bad command cannot sink its neighbours; if the
+database is unavailable, each command of the batch answers a retryable 503 and what was written
+`processing` is settled by recovery.
 """
 
 from __future__ import annotations
@@ -16,14 +28,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID
 
 import asyncpg
 
+from engine.batching import Coalescer
 from engine.cards import CardToken
 from engine.db.database import Database, is_unavailable
-from engine.errors import ConcurrentUpdate, PaygridError, StateError, UpstreamError
+from engine.errors import (
+    ConcurrentUpdate,
+    InternalError,
+    PaygridError,
+    ShardMoved,
+    StateError,
+    UpstreamError,
+)
+from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import GatewayError
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import Balance
@@ -37,9 +60,12 @@ from engine.payments.commands import (
     RequestContext,
     VoidPayment,
 )
+from engine.payments.models import ProcessingRow
 from engine.payments.results import GatewayOutcome, Started, replay_or_refuse, timeout_result
 from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps
+from engine.sequencing import KeyedSequencer, Turn
+from engine.sharding import slot_of
 
 log = logging.getLogger("paygrid.payments")
 
@@ -47,9 +73,21 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, Concurrent
 
 _SETTLEMENT_INDEX = "transactions_one_settlement"
 
+IdempotencyScope = tuple[UUID, str]
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Finalization:
+    """A started command with its gateway outcome, on its way to the finalize stage. A
+    recovered one also completes whatever idempotency key waits on its row."""
+
+    started: Started
+    outcome: GatewayOutcome
+    recovered: bool = False
 
 
 class PaymentService:
@@ -59,67 +97,141 @@ class PaymentService:
         db: Database,
         steps: PaymentSteps,
         book: LedgerBook,
-        shard: int,
+        ownership: SlotOwnership,
+        max_batch: int = 64,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._db = db
         self._steps = steps
         self._book = book
-        self._shard = shard
+        self._ownership = ownership
         self._clock = clock
-        # One batch, balance load or recovery at a time: the book moves in commit order.
-        self._serial = asyncio.Lock()
+        self._turns: KeyedSequencer[UUID] = KeyedSequencer()
+        self._begins: Coalescer[Command, Started | CommandResult] = Coalescer(
+            self._begin_batch, max_batch=max_batch
+        )
+        self._finals: Coalescer[Finalization, CommandResult] = Coalescer(
+            self._finalize_batch, max_batch=max_batch
+        )
+        # The first request of each idempotency key in flight: its hash and its answer to be.
+        self._keys: dict[IdempotencyScope, tuple[bytes, asyncio.Future[CommandResult]]] = {}
+        # Rows whose gateway call this incarnation is making: never recovered under it.
+        self._in_flight: set[UUID] = set()
+
+    async def start(self) -> None:
+        """Claim this shard's slots; from now on an older owner of them writes nothing."""
+        await self._ownership.claim(self._db)
 
     async def execute(self, commands: Sequence[Command]) -> list[CommandResult]:
-        """Run a batch; one result per command, in order. Repeats of an idempotency key within
-        the batch share the first command's result (or are refused if their body differs)."""
-        first_of: dict[tuple[UUID, str], int] = {}
-        primaries: list[int] = []
-        repeats: list[tuple[int, int]] = []
-        for i, command in enumerate(commands):
+        """Run commands; one result per command, in order. Each command's turn is reserved
+        here, before anything is awaited, so arrival order is the order of effect."""
+        loop = asyncio.get_running_loop()
+        answers: list[asyncio.Future[CommandResult]] = []
+        for command in commands:
             scope = command.ctx.idempotency_scope
-            if scope is not None and scope in first_of:
-                repeats.append((i, first_of[scope]))
+            first = self._keys.get(scope) if scope is not None else None
+            if first is not None:
+                answers.append(loop.create_task(self._share(first, command.ctx.request_hash)))
                 continue
+            turn = self._turns.reserve(command.customer_id)
+            answer = loop.create_task(self._answer(command, turn))
             if scope is not None:
-                first_of[scope] = i
-            primaries.append(i)
-
-        async with self._serial:
-            answers = await self._run([commands[i] for i in primaries])
-        results: dict[int, CommandResult] = dict(zip(primaries, answers, strict=True))
-        for i, first in repeats:
-            done = results[first]
-            results[i] = replay_or_refuse(
-                commands[first].ctx.request_hash,
-                commands[i].ctx.request_hash,
-                True,
-                done.status_code,
-                done.body,
-            )
-        return [results[i] for i in range(len(commands))]
+                self._keys[scope] = (command.ctx.request_hash, answer)
+                answer.add_done_callback(partial(self._key_done, scope))
+            answers.append(answer)
+        return list(await asyncio.gather(*answers))
 
     async def balances(self, customer_id: UUID) -> dict[str, Balance]:
-        """The customer's ledger per currency, from the book (loaded from the database once)."""
-        async with self._serial, self._db.connection() as conn:
-            return dict(await self._book.balances(conn, customer_id))
+        """The customer's committed balances per currency; never waits behind a gateway."""
+        return dict(await self._book.balances(customer_id))
 
-    async def _run(self, commands: list[Command]) -> list[CommandResult]:
-        if not commands:
-            return []
+    async def recover(self, *, older_than: datetime) -> int:
+        """Settle this shard's rows left `processing` before `older_than` (a crash between the
+        two transactions, a lost commit, a gateway timeout): ask the gateway what it recorded
+        and finalize with that. A command the gateway has no record of failed, once the
+        gateway's own grace for late records has passed; until then it waits for the next
+        sweep. One row's trouble never blocks the others. Returns how many were settled."""
         async with self._db.connection() as conn:
-            begun = await self._begin(conn, commands)
-            started = [s for s in begun if isinstance(s, Started)]
-            outcomes = await asyncio.gather(*(self._steps.call_gateway(s) for s in started))
-            finished = await self._finalize(conn, started, list(outcomes))
-        answers = iter(finished)
-        return [next(answers) if isinstance(s, Started) else s for s in begun]
+            rows = await self._steps.processing(
+                conn, slots=self._ownership.slots, before=older_than
+            )
+        settled = 0
+        for row in rows:
+            if row.id in self._in_flight:
+                continue
+            try:
+                settled += await self._recover_row(row)
+            except Exception:
+                log.exception("could not settle %s; the next sweep retries", row.id)
+        return settled
+
+    async def expire_authorizations(self) -> int:
+        """Expire this shard's authorizations whose window has passed; returns how many."""
+        slots = self._ownership.slots
+        async with self._db.connection() as conn:
+            with self._book.writing() as write:
+                async with conn.transaction():
+                    await self._ownership.check(conn, slots)
+                    entries = await self._steps.expire_due(
+                        conn, slots=slots, now=self._clock(), write=write
+                    )
+                self._book.committed(entries)
+        return len(entries)
+
+    def _key_done(self, scope: IdempotencyScope, answer: asyncio.Future[CommandResult]) -> None:
+        # A newer first request of the same key may have taken the place meanwhile: keep it.
+        held = self._keys.get(scope)
+        if held is not None and held[1] is answer:
+            del self._keys[scope]
+
+    async def _share(
+        self, first: tuple[bytes, asyncio.Future[CommandResult]], request_hash: bytes
+    ) -> CommandResult:
+        """A repeat of a key whose first request is in flight: its answer, or a refusal if the
+        bodies differ."""
+        held_hash, answer = first
+        done = await asyncio.shield(answer)
+        return replay_or_refuse(held_hash, request_hash, True, done.status_code, done.body)
+
+    async def _answer(self, command: Command, turn: Turn[UUID]) -> CommandResult:
+        """The command's result; a failure becomes this command's error answer only."""
+        try:
+            async with turn:
+                return await self._run(command)
+        except PaygridError as error:
+            return CommandResult.from_error(error)
+        except Exception:
+            log.exception(
+                "%s failed (correlation id %s)", type(command).__name__, command.ctx.correlation_id
+            )
+            return CommandResult.from_error(InternalError("an internal error occurred"))
+
+    async def _run(self, command: Command) -> CommandResult:
+        if not self._ownership.owns(slot_of(command.customer_id)):
+            raise ShardMoved(
+                "this shard does not hold the customer's ledger; retry with the same "
+                "Idempotency-Key"
+            )
+        begun = await self._begins.submit(command)
+        if isinstance(begun, CommandResult):
+            return begun
+        self._in_flight.add(begun.reference)
+        try:
+            outcome = await self._steps.call_gateway(begun)
+            return await self._finals.submit(Finalization(begun, outcome))
+        finally:
+            self._in_flight.discard(begun.reference)
+
+    async def _begin_batch(self, commands: list[Command]) -> list[Started | CommandResult]:
+        async with self._db.connection() as conn:
+            return await self._begin(conn, commands)
 
     async def _begin(
         self, conn: asyncpg.Connection, commands: list[Command]
     ) -> list[Started | CommandResult]:
         try:
             async with conn.transaction():
+                await self._ownership.check(conn, {slot_of(c.customer_id) for c in commands})
                 return await self._steps.begin(conn, commands)
         except _DB_ERRORS as exc:
             if is_unavailable(exc):
@@ -128,28 +240,38 @@ class PaymentService:
                 return [(await self._begin(conn, [c]))[0] for c in commands]
             return [CommandResult.from_error(_begin_failure(exc))]
 
+    async def _finalize_batch(self, items: list[Finalization]) -> list[CommandResult]:
+        async with self._db.connection() as conn:
+            return await self._finalize(conn, items)
+
     async def _finalize(
-        self, conn: asyncpg.Connection, started: list[Started], outcomes: list[GatewayOutcome]
+        self, conn: asyncpg.Connection, items: list[Finalization]
     ) -> list[CommandResult]:
-        if not started:
-            return []
+        started = [i.started for i in items]
         try:
-            async with conn.transaction():
-                finished = await self._steps.finalize(conn, started, outcomes)
+            with self._book.writing(s.payment.customer_id for s in started):
+                async with conn.transaction():
+                    await self._ownership.check(
+                        conn, {slot_of(s.payment.customer_id) for s in started}
+                    )
+                    outcomes = [i.outcome for i in items]
+                    finished = await self._steps.finalize(conn, started, outcomes)
+                    for item, done in zip(items, finished, strict=True):
+                        if item.recovered and done is not None:
+                            await self._steps.idempotency.complete_for_resource(
+                                conn,
+                                resource_id=item.started.reference,
+                                status_code=done.result.status_code,
+                                body=done.result.body,
+                            )
+                self._book.committed(e for f in finished if f is not None for e in f.entries)
         except _DB_ERRORS as exc:
-            # The commit may or may not have happened: reload these customers from the
-            # database on their next read instead of guessing.
-            for item in started:
-                self._book.forget(item.payment.customer_id)
             if is_unavailable(exc):
                 # Rows stay `processing` and recovery settles them; retrying on a lost
                 # connection would only fail again.
                 raise
-            if len(started) > 1:
-                results = []
-                for item, outcome in zip(started, outcomes, strict=True):
-                    results.extend(await self._finalize(conn, [item], [outcome]))
-                return results
+            if len(items) > 1:
+                return [(await self._finalize(conn, [item]))[0] for item in items]
             # The row stays `processing`; recovery settles it from the gateway's record.
             return [
                 CommandResult.from_error(
@@ -161,88 +283,55 @@ class PaymentService:
                     payment_id=str(started[0].payment.id),
                 )
             ]
-        self._book.committed(e for f in finished if f is not None for e in f.entries)
         return [
             timeout_result(s) if f is None else f.result
             for s, f in zip(started, finished, strict=True)
         ]
 
-    async def recover(self, *, older_than: datetime) -> int:
-        """Settle this shard's rows left `processing` before `older_than` (a crash between the
-        two transactions, or a gateway timeout): ask the gateway what it recorded and finalize
-        with that. A command the gateway has no record of failed, once the gateway's own grace
-        for late records has passed; until then it waits for the next sweep. One row's trouble
-        never blocks the others. Returns how many were settled."""
-        settled = 0
-        async with self._serial, self._db.connection() as conn:
-            rows = await self._steps.payments.processing(conn, shard=self._shard, before=older_than)
-            for row in rows:
-                try:
-                    settled += await self._recover_row(conn, row)
-                except Exception:  # logged and left for the next sweep
-                    log.exception("could not settle %s; the next sweep retries", row["id"])
-        return settled
-
-    async def _recover_row(self, conn: asyncpg.Connection, row: asyncpg.Record) -> int:
-        started = await self._rebuild(conn, row)
+    async def _recover_row(self, row: ProcessingRow) -> int:
+        started = await self._rebuild(row)
         if started is None:
             return 0
-        reference = started.operation_id or started.payment.id
-        found = await self._steps.lookup(reference)
+        found = await self._steps.lookup(started.reference)
         if found is None:
-            age = (self._clock() - row["created_at"]).total_seconds()
+            age = (self._clock() - row.created_at).total_seconds()
             if age < self._steps.lookup_grace_s:
                 return 0
         outcome: GatewayOutcome = found or GatewayError(
             "the gateway has no record of the call", ambiguous=False
         )
-        try:
-            async with conn.transaction():
-                [finished] = await self._steps.finalize(conn, [started], [outcome])
-                assert finished is not None
-                await self._steps.idempotency.complete_for_resource(
-                    conn,
-                    resource_id=reference,
-                    status_code=finished.result.status_code,
-                    body=finished.result.body,
-                )
-        except ConcurrentUpdate:
+        result = await self._finals.submit(Finalization(started, outcome, recovered=True))
+        if result.status_code == 503:
+            log.error("could not settle %s; the next sweep retries", row.id)
             return 0
-        self._book.committed(finished.entries)
         return 1
 
-    async def expire_authorizations(self) -> int:
-        """Expire this shard's authorizations whose window has passed; returns how many."""
-        async with self._serial, self._db.transaction() as conn:
-            entries = await self._steps.expire_due(conn, shard=self._shard, now=self._clock())
-        self._book.committed(entries)
-        return len(entries)
-
-    async def _rebuild(self, conn: asyncpg.Connection, row: asyncpg.Record) -> Started | None:
+    async def _rebuild(self, row: ProcessingRow) -> Started | None:
         """A `Started` for a row found `processing`, as the live path would have held it."""
-        payment_id = row["parent_id"] or row["id"]
-        payment = await self._steps.payments.get(conn, payment_id=payment_id)
+        async with self._db.connection() as conn:
+            payment = await self._steps.payments.get(conn, payment_id=row.payment_id)
         if payment is None:
             return None
-        ctx = RequestContext(api_key_id=row["api_key_id"], correlation_id="recovery")
-        kind = TransactionType(row["transaction_type"])
+        # Processing rows come from API commands, which always carry a key; a row written
+        # without one is recovered on behalf of the nil key.
+        ctx = RequestContext(api_key_id=row.api_key_id or UUID(int=0), correlation_id="recovery")
         command: Command
-        if kind in (TransactionType.PURCHASE, TransactionType.AUTHORIZE):
+        if row.kind in (TransactionType.PURCHASE, TransactionType.AUTHORIZE):
             command = CreatePayment(
                 ctx,
-                kind,
+                row.kind,
                 Money(payment.amount, payment.currency),
                 payment.customer_id,
                 CardToken("recovered"),
             )
             return Started(command, payment, amount=payment.amount)
-        if kind is TransactionType.CAPTURE:
+        if row.kind is TransactionType.CAPTURE:
             command = CapturePayment(ctx, payment.id, payment.customer_id)
-        elif kind is TransactionType.VOID:
+        elif row.kind is TransactionType.VOID:
             command = VoidPayment(ctx, payment.id, payment.customer_id)
         else:
             command = RefundPayment(ctx, payment.id, payment.customer_id)
-        return Started(command, payment, row["id"], row["amount"])
+        return Started(command, payment, row.id, row.amount)
 
 
 def _begin_failure(exc: BaseException) -> PaygridError:
@@ -253,8 +342,10 @@ def _begin_failure(exc: BaseException) -> PaygridError:
             param="payment_id",
         )
     if isinstance(exc, asyncpg.CheckViolationError):
+        # Never the driver's message: it quotes the failing row.
         return StateError(
-            f"the change would break a money invariant: {exc}",
+            "the change would break a money invariant"
+            + (f" ({exc.constraint_name})" if exc.constraint_name else ""),
             code="amount_too_large",
             param="amount",
         )

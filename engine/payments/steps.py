@@ -28,6 +28,7 @@ from engine.gateways.base import (
     OperationRequest,
 )
 from engine.idempotency.repository import IdempotencyRepository
+from engine.ledger.book import Write
 from engine.ledger.entries import Entry, LedgerRepository
 from engine.money import Money
 from engine.payments.commands import (
@@ -38,6 +39,7 @@ from engine.payments.commands import (
     VoidPayment,
 )
 from engine.payments.creation import CreationSteps
+from engine.payments.models import ProcessingRow
 from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
 from engine.payments.results import Finished, GatewayOutcome, Started, answer_for
@@ -122,14 +124,22 @@ class PaymentSteps:
             return GatewayError(f"unexpected {type(exc).__name__} from the gateway", ambiguous=True)
 
     async def expire_due(
-        self, conn: asyncpg.Connection, *, shard: int, now: datetime
+        self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, write: Write
     ) -> list[Entry]:
-        """Expire this shard's authorizations whose window has passed (a bounded number per
-        call); returns the ledger entries written."""
-        due = await self.payments.expiring(conn, shard=shard, now=now, limit=500)
+        """Expire the authorizations in `slots` whose window has passed (a bounded number per
+        call), marking their customers on `write` before anything is written; returns the
+        ledger entries written."""
+        due = await self.payments.expiring(conn, slots=slots, now=now, limit=500)
+        write.add(p.customer_id for p in due)
         entries = [e for payment in due for e in await self._operations.expire(conn, payment)]
         await self.ledger.insert(conn, entries=entries)
         return entries
+
+    async def processing(
+        self, conn: asyncpg.Connection, *, slots: list[int], before: datetime
+    ) -> list[ProcessingRow]:
+        """Rows in `slots` left `processing` since before `before`, oldest first."""
+        return await self.payments.processing(conn, slots=slots, before=before)
 
     @property
     def lookup_grace_s(self) -> float:

@@ -1,35 +1,52 @@
-"""Builds what one ledger shard runs on: pool, Redis, gateway, steps, book and service."""
+"""Builds what one ledger shard runs on: database, Redis, gateway, slot ownership, steps, book
+and service."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
 from engine.config import Settings
-from engine.db.database import open_database
+from engine.db.database import Database, open_database
+from engine.fencing.ownership import SlotOwnership
 from engine.gateways.sandbox import SandboxGateway
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
+from engine.sharding import slots_of
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class ShardRuntime:
     service: PaymentService
     book: LedgerBook
+    db: Database
     redis: Redis
     # How long a gateway timeout may stay `processing` before the sweep settles it.
     settle_after: timedelta
 
+    async def close(self) -> None:
+        await self.db.close()
+        await self.redis.aclose()
 
-async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
+
+async def open_shard_runtime(
+    settings: Settings, index: int, *, clock: Callable[[], datetime] = _utcnow
+) -> ShardRuntime:
+    """Shard `index` of `settings.ledger_shards`, its slots claimed: from here on no earlier
+    owner of them writes."""
     db = await open_database(
         settings.database_dsn,
         min_size=1,
-        max_size=2,
+        max_size=settings.shard_db_pool_max,
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = Redis.from_url(settings.redis_dsn)
@@ -38,9 +55,18 @@ async def open_shard_runtime(settings: Settings, index: int) -> ShardRuntime:
         latency_ms=settings.sandbox_latency_ms,
         timeout_rate=settings.sandbox_timeout_rate,
     )
-    steps = PaymentSteps(
-        settings=settings, gateway=gateway, shard=index, clock=lambda: datetime.now(UTC)
+    steps = PaymentSteps(settings=settings, gateway=gateway, shard=index, clock=clock)
+    book = LedgerBook(db, LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s)
+    ownership = SlotOwnership(
+        name=f"ledger-shard-{index}", slots=slots_of(index, settings.ledger_shards)
     )
-    book = LedgerBook(LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s)
-    service = PaymentService(db=db, steps=steps, book=book, shard=index)
-    return ShardRuntime(service, book, redis, timedelta(seconds=settings.shard_settle_after_s))
+    service = PaymentService(
+        db=db,
+        steps=steps,
+        book=book,
+        ownership=ownership,
+        max_batch=settings.shard_max_batch,
+        clock=clock,
+    )
+    await service.start()
+    return ShardRuntime(service, book, db, redis, timedelta(seconds=settings.shard_settle_after_s))

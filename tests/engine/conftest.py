@@ -1,10 +1,12 @@
 """Throwaway databases for engine tests, on the session's PostgreSQL server.
 
 Each test that asks for `fresh_dsn` gets a new, empty database with a random name, dropped
-`WITH (FORCE)` afterwards, so migrations and constraints are exercised from scratch and no test
-sees another's rows. A module that asks for `module_dsn` gets one migrated database for all its
-tests (dropped after the module): its tests keep to their own customers, payments and shards. No
-Ray and no Serve: only the `infra` fixture of tests/conftest.py.
+`WITH (FORCE)` afterwards, so migrations are exercised from scratch. A test that asks for
+`migrated_dsn` (or `pool`) gets a new database with every migration applied, copied from a
+template migrated once per session, so no test sees another's rows and none pays for the
+migrations again. Modules with many tests share `module_dsn` and empty its tables before each
+test instead (`tests/engine/cleanup.py`: a new database costs a few tenths of a second, emptying
+one a few hundredths). No Ray and no Serve: only the `infra` fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -34,27 +36,61 @@ async def _admin(dsn: str, sql: str) -> None:
         await conn.close()
 
 
+async def _throwaway(admin_dsn: str, prefix: str, template: str | None = None) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"{copy}')
+    return name
+
+
+async def _drop(admin_dsn: str, name: str) -> None:
+    await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def migrated_template(infra: dict[str, str]) -> AsyncIterator[str]:
+    """The name of a database with every migration applied, copied by `migrated_dsn`."""
+    admin_dsn = infra["database_url"]
+    name = await _throwaway(admin_dsn, "paygrid_template")
+    try:
+        await migrations.migrate_dsn(with_database(admin_dsn, name))
+        yield name
+    finally:
+        await _drop(admin_dsn, name)
+
+
 @pytest.fixture
 async def fresh_dsn(infra: dict[str, str]) -> AsyncIterator[str]:
     """The DSN of a new, empty database, dropped after the test."""
     admin_dsn = infra["database_url"]
-    name = f"paygrid_engine_{uuid.uuid4().hex[:12]}"
-    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
+    name = await _throwaway(admin_dsn, "paygrid_engine")
     try:
         yield with_database(admin_dsn, name)
     finally:
-        await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _drop(admin_dsn, name)
 
 
 @pytest.fixture
-async def migrated_dsn(fresh_dsn: str) -> str:
-    """A fresh database with every migration applied."""
-    conn = await asyncpg.connect(fresh_dsn)
+async def migrated_dsn(infra: dict[str, str], migrated_template: str) -> AsyncIterator[str]:
+    """The DSN of a new database with every migration applied, dropped after the test."""
+    admin_dsn = infra["database_url"]
+    name = await _throwaway(admin_dsn, "paygrid_engine", template=migrated_template)
     try:
-        await migrations.migrate(conn)
+        yield with_database(admin_dsn, name)
     finally:
-        await conn.close()
-    return fresh_dsn
+        await _drop(admin_dsn, name)
+
+
+@pytest.fixture(scope="module")
+async def module_dsn(infra: dict[str, str], migrated_template: str) -> AsyncIterator[str]:
+    """A migrated database shared by the tests of one module; `empty_tables` gives each test
+    a clean start on it."""
+    admin_dsn = infra["database_url"]
+    name = await _throwaway(admin_dsn, "paygrid_module", template=migrated_template)
+    try:
+        yield with_database(admin_dsn, name)
+    finally:
+        await _drop(admin_dsn, name)
 
 
 @pytest.fixture
@@ -65,22 +101,3 @@ async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield opened
     finally:
         await opened.close()
-
-
-@pytest.fixture(scope="module")
-async def module_dsn(infra: dict[str, str]) -> AsyncIterator[str]:
-    """The DSN of a new database with every migration applied, shared by the tests of one module
-    and dropped after the last of them."""
-    admin_dsn = infra["database_url"]
-    name = f"paygrid_module_{uuid.uuid4().hex[:12]}"
-    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
-    try:
-        dsn = with_database(admin_dsn, name)
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrations.migrate(conn)
-        finally:
-            await conn.close()
-        yield dsn
-    finally:
-        await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

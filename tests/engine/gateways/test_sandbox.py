@@ -232,10 +232,10 @@ class SandboxShard:
     service: PaymentService
 
 
-async def test_the_service_settles_a_lost_sandbox_answer(redis: Redis, module_dsn: str) -> None:
-    db = await open_database(module_dsn, min_size=1, max_size=2)
+async def test_the_service_settles_a_lost_sandbox_answer(redis: Redis, migrated_dsn: str) -> None:
+    db = await open_database(migrated_dsn, min_size=1, max_size=2)
     clock = FakeClock()
-    service, _ = make_service(db, SandboxGateway(redis, timeout_rate=1.0), clock, shard=1)
+    service, _ = await make_service(db, SandboxGateway(redis, timeout_rate=1.0), clock)
     shard = SandboxShard(db, service)
     command = Requests(uuid4()).purchase(1000, key="lost")
     references: list[UUID] = []

@@ -5,8 +5,7 @@ it may be stale (`forget` after a failed finalize) and evicted when idle (inject
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -16,6 +15,7 @@ import pytest
 from engine.db.database import Database, open_database
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import Account, Balance, Entry, LedgerRepository
+from tests.engine.cleanup import empty_tables
 from tests.engine.payments import checks
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.fakes import FakeClock
@@ -27,7 +27,7 @@ IDLE_S = 300.0
 
 
 @pytest.fixture(scope="module")
-async def database(module_dsn: str) -> AsyncIterator[Database]:
+async def module_database(module_dsn: str) -> AsyncIterator[Database]:
     db = await open_database(module_dsn, min_size=1, max_size=4)
     try:
         yield db
@@ -35,9 +35,12 @@ async def database(module_dsn: str) -> AsyncIterator[Database]:
         await db.close()
 
 
-@pytest.fixture(scope="module")
-def shard_numbers() -> Iterator[int]:
-    return itertools.count(1)
+@pytest.fixture
+async def database(module_database: Database) -> Database:
+    """The module's database, emptied for this test."""
+    async with module_database.connection() as conn:
+        await empty_tables(conn)
+    return module_database
 
 
 @pytest.fixture
@@ -52,13 +55,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def book(clock: FakeClock) -> LedgerBook:
-    return LedgerBook(LedgerRepository(), idle_evict_s=IDLE_S, clock=clock.monotonic)
+def book(database: Database, clock: FakeClock) -> LedgerBook:
+    return LedgerBook(database, LedgerRepository(), idle_evict_s=IDLE_S, clock=clock.monotonic)
 
 
 @pytest.fixture
-def rig(database: Database, shard_numbers: Iterator[int]) -> Rig:
-    return Rig.build(database, Requests(uuid4()), shard=next(shard_numbers))
+async def rig(database: Database) -> Rig:
+    return await Rig.build(database, Requests(uuid4()))
 
 
 async def book_entries(
@@ -85,23 +88,23 @@ async def test_balances_load_lazily_once(conn: asyncpg.Connection, book: LedgerB
     )
     assert len(book) == 0
 
-    loaded = await book.balances(conn, customer)
+    loaded = await book.balances(customer)
 
     assert loaded == {"USD": Balance(500, 1000, 300), "EUR": Balance(0, 700, 0)}
     assert loaded["USD"].net == 700
     assert len(book) == 1
     # A cache: what reaches the database without `committed` is not seen until a reload.
     await book_entries(conn, customer, (Account.CAPTURED, "USD", 50))
-    assert (await book.balances(conn, customer))["USD"] == Balance(500, 1000, 300)
+    assert (await book.balances(customer))["USD"] == Balance(500, 1000, 300)
     book.forget(customer)
-    assert (await book.balances(conn, customer))["USD"] == Balance(500, 1050, 300)
+    assert (await book.balances(customer))["USD"] == Balance(500, 1050, 300)
 
 
 async def test_a_customer_without_entries_has_no_balances(
     conn: asyncpg.Connection, book: LedgerBook
 ) -> None:
     customer = await add_customer(conn)
-    assert await book.balances(conn, customer) == {}
+    assert await book.balances(customer) == {}
     assert len(book) == 1
 
 
@@ -109,7 +112,7 @@ async def test_committed_moves_loaded_customers_only(
     conn: asyncpg.Connection, book: LedgerBook
 ) -> None:
     loaded, unloaded = await add_customer(conn), await add_customer(conn)
-    await book.balances(conn, loaded)
+    await book.balances(loaded)
     entries = await book_entries(
         conn, loaded, (Account.HELD, "USD", 400), (Account.CAPTURED, "GBP", 250)
     )
@@ -117,13 +120,13 @@ async def test_committed_moves_loaded_customers_only(
 
     book.committed([*entries, *others])
 
-    assert await book.balances(conn, loaded) == {
+    assert await book.balances(loaded) == {
         "USD": Balance(held=400),
         "GBP": Balance(captured=250),
     }
     assert len(book) == 1
     # Skipped, not lost: its first read sums the database, which already holds the entry.
-    assert await book.balances(conn, unloaded) == {"USD": Balance(captured=900)}
+    assert await book.balances(unloaded) == {"USD": Balance(captured=900)}
 
 
 async def test_idle_customers_are_evicted(
@@ -131,9 +134,9 @@ async def test_idle_customers_are_evicted(
 ) -> None:
     early, late = await add_customer(conn), await add_customer(conn)
     await book_entries(conn, early, (Account.CAPTURED, "USD", 100))
-    await book.balances(conn, early)
+    await book.balances(early)
     clock.advance(timedelta(seconds=200))
-    await book.balances(conn, late)
+    await book.balances(late)
     clock.advance(timedelta(seconds=100))
     assert book.evict_idle() == 0  # `early` is idle exactly the period: not yet
 
@@ -143,12 +146,12 @@ async def test_idle_customers_are_evicted(
     assert len(book) == 1
     # Gone from the cache: the next read loads it again, with what the database holds now.
     await book_entries(conn, early, (Account.CAPTURED, "USD", 5))
-    assert await book.balances(conn, early) == {"USD": Balance(captured=105)}
+    assert await book.balances(early) == {"USD": Balance(captured=105)}
     # A read counts as use: now `early` was read 200 s ago, `late` 301 s ago.
     clock.advance(timedelta(seconds=200))
     assert book.evict_idle() == 1
     assert len(book) == 1
-    assert await book.balances(conn, early) == {"USD": Balance(captured=105)}
+    assert await book.balances(early) == {"USD": Balance(captured=105)}
     assert len(book) == 1
 
 
@@ -165,14 +168,13 @@ async def test_the_book_moves_only_after_the_commit(rig: Rig, conn: asyncpg.Conn
     )
     await rig.gateway.arrived.wait()
     # The payment is durable `processing`, the gateway is deciding: the book has not moved.
-    # (Read the book directly: the service serializes reads behind the running batch.)
-    assert (await rig.book.balances(conn, customer))["USD"] == Balance(captured=1000)
+    assert (await rig.book.balances(customer))["USD"] == Balance(captured=1000)
     assert await checks.count_payments(rig.db, customer, status="processing") == 1
     gate.set()
     [result] = await running
 
     assert result.status_code == 200
-    assert (await rig.book.balances(conn, customer))["USD"] == Balance(captured=1500)
+    assert (await rig.book.balances(customer))["USD"] == Balance(captured=1500)
     await checks.expect_ledger(rig, customer, captured=1500)
 
 
@@ -196,11 +198,6 @@ async def test_a_failed_finalize_forgets_the_customer(rig: Rig) -> None:
     await checks.expect_ledger(rig, customer, captured=1500)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PaymentService.balances returns the book's live Balance objects: a later commit "
-    "changes an answer already given",
-)
 async def test_balances_answer_a_snapshot(rig: Rig) -> None:
     first = await rig.one(rig.requests.purchase(1000))
     customer = UUID(first.body["customer_id"])

@@ -1,22 +1,21 @@
-"""Fixtures of the money-path tests: one migrated database per module, and per test a service on
-a shard number of its own (so recovery and expiry sweeps see only the test's rows), a fake
-gateway, a clock and an API key's request builder."""
+"""Fixtures of the money-path tests: per test a fresh migrated database, and on it one shard
+(owning every slot) with a fake gateway, a clock and an API key's request builder."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
 
 from engine.db.database import Database, open_database
+from tests.engine.cleanup import empty_tables
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.harness import Rig
 
 
 @pytest.fixture(scope="module")
-async def database(module_dsn: str) -> AsyncIterator[Database]:
+async def module_database(module_dsn: str) -> AsyncIterator[Database]:
     db = await open_database(module_dsn, min_size=1, max_size=4)
     try:
         yield db
@@ -24,9 +23,12 @@ async def database(module_dsn: str) -> AsyncIterator[Database]:
         await db.close()
 
 
-@pytest.fixture(scope="module")
-def shard_numbers() -> Iterator[int]:
-    return itertools.count(1)
+@pytest.fixture
+async def database(module_database: Database) -> Database:
+    """The module's database, emptied for this test."""
+    async with module_database.connection() as conn:
+        await empty_tables(conn)
+    return module_database
 
 
 @pytest.fixture
@@ -35,5 +37,5 @@ def requests() -> Requests:
 
 
 @pytest.fixture
-def rig(database: Database, requests: Requests, shard_numbers: Iterator[int]) -> Rig:
-    return Rig.build(database, requests, shard=next(shard_numbers))
+async def rig(database: Database, requests: Requests) -> Rig:
+    return await Rig.build(database, requests)

@@ -12,12 +12,14 @@ from typing import NamedTuple
 
 from engine.config import Settings
 from engine.db.database import Database
+from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import Gateway
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
 from engine.payments.commands import Command, CommandResult
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
+from engine.sharding import slots_of
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.fakes import FakeClock, FakeGateway
 
@@ -46,21 +48,25 @@ class ServiceUnderTest(NamedTuple):
     book: LedgerBook
 
 
-def make_service(
+async def make_service(
     db: Database,
     gateway: Gateway,
     clock: FakeClock,
     *,
     shard: int = 0,
+    shards: int = 1,
     settings: Settings | None = None,
 ) -> ServiceUnderTest:
-    """A shard's payment service and its ledger book, both on `clock`."""
+    """Shard `shard` of `shards` (its slots claimed, as a starting shard claims them): its
+    payment service and ledger book, both on `clock`."""
     settings = settings or engine_settings()
     steps = PaymentSteps(settings=settings, gateway=gateway, shard=shard, clock=clock.now)
     book = LedgerBook(
-        LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s, clock=clock.monotonic
+        db, LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s, clock=clock.monotonic
     )
-    service = PaymentService(db=db, steps=steps, book=book, shard=shard, clock=clock.now)
+    ownership = SlotOwnership(name=f"ledger-shard-{shard}", slots=slots_of(shard, shards))
+    service = PaymentService(db=db, steps=steps, book=book, ownership=ownership, clock=clock.now)
+    await service.start()
     return ServiceUnderTest(service, book)
 
 
@@ -74,16 +80,18 @@ class Rig:
     service: PaymentService
     book: LedgerBook
     shard: int
+    shards: int
     requests: Requests
     settings: Settings
 
     @classmethod
-    def build(
+    async def build(
         cls,
         db: Database,
         requests: Requests,
         *,
-        shard: int,
+        shard: int = 0,
+        shards: int = 1,
         gateway: FakeGateway | None = None,
         clock: FakeClock | None = None,
         settings: Settings | None = None,
@@ -91,16 +99,19 @@ class Rig:
         gateway = gateway or FakeGateway()
         clock = clock or FakeClock()
         settings = settings or engine_settings()
-        service, book = make_service(db, gateway, clock, shard=shard, settings=settings)
-        return cls(db, gateway, clock, service, book, shard, requests, settings)
+        service, book = await make_service(
+            db, gateway, clock, shard=shard, shards=shards, settings=settings
+        )
+        return cls(db, gateway, clock, service, book, shard, shards, requests, settings)
 
-    def restarted(self) -> Rig:
-        """The same shard after a restart: a new service and an empty book, the same gateway,
-        clock and database."""
-        return Rig.build(
+    async def restarted(self) -> Rig:
+        """The same shard after a restart: a new service (claiming the same slots) and an empty
+        book, the same gateway, clock and database."""
+        return await Rig.build(
             self.db,
             self.requests,
             shard=self.shard,
+            shards=self.shards,
             gateway=self.gateway,
             clock=self.clock,
             settings=self.settings,

@@ -5,11 +5,11 @@ Nothing is sent to the gateway (it lets the hold lapse on its own)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from engine.payments.commands import Command
+from engine.sharding import shard_of
 from tests.engine.payments import checks
 from tests.engine.payments.fakes import DROP, TIMEOUT
 from tests.engine.payments.harness import AUTHORIZATION_WINDOW_H, Rig, engine_settings
@@ -79,12 +79,9 @@ async def test_only_authorizations_expire(rig: Rig) -> None:
     await checks.expect_ledger(rig, customer, captured=700)
 
 
-async def test_the_window_comes_from_the_settings(rig: Rig, shard_numbers: Iterator[int]) -> None:
-    short = Rig.build(
-        rig.db,
-        rig.requests,
-        shard=next(shard_numbers),
-        settings=engine_settings(authorization_window_h=1),
+async def test_the_window_comes_from_the_settings(rig: Rig) -> None:
+    short = await Rig.build(
+        rig.db, rig.requests, settings=engine_settings(authorization_window_h=1)
     )
     payment = await ok(short, short.requests.authorize(1000))
     row = await checks.payment_row(short.db, payment["id"])
@@ -145,15 +142,22 @@ async def test_a_failed_capture_does_not_keep_the_authorization_alive(rig: Rig) 
     await checks.expect_ledger(rig, payment["customer_id"])
 
 
-async def test_a_sweep_expires_only_its_own_shard(rig: Rig, shard_numbers: Iterator[int]) -> None:
-    other = Rig.build(rig.db, rig.requests, shard=next(shard_numbers), clock=rig.clock)
-    mine = await ok(rig, rig.requests.authorize(1000))
-    theirs = await ok(other, other.requests.authorize(1000))
+async def test_a_sweep_expires_only_its_own_shard(rig: Rig) -> None:
+    # Authorizations until both halves of the slots have one, then two shards of two.
+    held: dict[int, list[Any]] = {0: [], 1: []}
+    while not (held[0] and held[1]):
+        command = rig.requests.authorize(1000)
+        held[shard_of(command.customer_id, 2)].append(await ok(rig, command))
+    shards = [
+        await Rig.build(rig.db, rig.requests, shard=i, shards=2, clock=rig.clock) for i in (0, 1)
+    ]
     rig.clock.advance(WINDOW)
 
-    assert await rig.service.expire_authorizations() == 1
+    assert await shards[0].service.expire_authorizations() == len(held[0])
 
-    assert (await checks.payment_row(rig.db, mine["id"]))["status"] == "expired"
-    assert (await checks.payment_row(rig.db, theirs["id"]))["status"] == "authorized"
-    assert await other.service.expire_authorizations() == 1
-    assert (await checks.payment_row(rig.db, theirs["id"]))["status"] == "expired"
+    assert {(await checks.payment_row(rig.db, p["id"]))["status"] for p in held[0]} == {"expired"}
+    assert {(await checks.payment_row(rig.db, p["id"]))["status"] for p in held[1]} == {
+        "authorized"
+    }
+    assert await shards[1].service.expire_authorizations() == len(held[1])
+    assert {(await checks.payment_row(rig.db, p["id"]))["status"] for p in held[1]} == {"expired"}
