@@ -84,7 +84,7 @@ class LedgerShard:
                 await self._round(cutoff)
             except DatabaseUnavailable:
                 pass  # the database seam logs an outage once; the next round retries
-            except Exception:
+            except Exception:  # logged; the next round retries
                 log.exception("shard %d sweep failed", self._index)
             await asyncio.sleep(self._sweep_interval_s)
             cutoff = datetime.now(UTC) - self._runtime.settle_after

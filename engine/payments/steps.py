@@ -119,7 +119,7 @@ class PaymentSteps:
             return await self._gateway.refund(request)
         except GatewayError as error:
             return error
-        except Exception as exc:  # an adapter bug must not sink the batch
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must not sink the batch
             # Whatever happened, the gateway may have acted: leave it to recovery's lookup.
             return GatewayError(f"unexpected {type(exc).__name__} from the gateway", ambiguous=True)
 

@@ -13,6 +13,7 @@ moved only by `advance`, so expiry, recovery grace and idle eviction need no wai
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -103,6 +104,13 @@ class FakeGateway:
     # When set, every call waits for it after it has been counted in `arrived`.
     gate: asyncio.Event | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Amount → event: a call of that amount waits for its event (a slow call to one customer).
+    held: dict[int, asyncio.Event] = field(default_factory=dict)
+    # When set, lookups wait for it (a gateway slow to answer recovery's questions).
+    lookup_gate: asyncio.Event | None = None
+    # Each call takes up to this long, drawn from `jitter` (a slow, uneven gateway).
+    latency_s: float = 0.0
+    jitter: random.Random = field(default_factory=lambda: random.Random(7))
     _script: list[Act] = field(default_factory=list)
 
     def script(self, *acts: Act) -> None:
@@ -136,6 +144,8 @@ class FakeGateway:
 
     async def lookup(self, reference: UUID) -> GatewayResult | None:
         self.lookups.append(reference)
+        if self.lookup_gate is not None:
+            await self.lookup_gate.wait()
         if reference in self.failing_lookups:
             raise GatewayError("fake: the lookup endpoint is down", ambiguous=False)
         return self.records.get(reference)
@@ -161,6 +171,11 @@ class FakeGateway:
         self.arrived.set()
         if self.gate is not None:
             await self.gate.wait()
+        if call.amount in self.held:
+            await self.held[call.amount].wait()
+        if self.latency_s:
+            # Simulated network time of a remote gateway, not a wait for a condition.
+            await asyncio.sleep(self.jitter.uniform(0, self.latency_s))
         if act.kind in (Kind.TIMEOUT, Kind.LOSE):
             raise GatewayError(f"fake: {act.kind}", ambiguous=act.kind is Kind.LOSE)
         if act.decline_code is None:
