@@ -1,7 +1,9 @@
 """Natural batching: items submitted while a batch is running form the next batch.
 
-No timer and no added latency when idle: a lone item goes out at once; under load, batches grow
-to match the rate. It amortizes per-call costs (a Ray actor hop, a transaction) without tuning.
+No timer and no added latency when idle: a lone item goes out on the event loop's next turn
+(so items submitted in the same turn, such as the commands of one actor call, travel
+together); under load, batches grow to match the rate. It amortizes per-call costs (a Ray actor
+hop, a transaction) without tuning.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Coalescer(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dispatch_scheduled = False
 
     async def submit(self, item: T) -> R:
         """Run `item` in the next batch with room and return its result."""
@@ -47,10 +50,13 @@ class Coalescer(Generic[T, R]):
             future: asyncio.Future[R] = loop.create_future()
             self._pending.append((item, future))
             futures.append(future)
-        self._dispatch()
+        if not self._dispatch_scheduled:
+            self._dispatch_scheduled = True
+            loop.call_soon(self._dispatch)
         return list(await asyncio.gather(*futures))
 
     def _dispatch(self) -> None:
+        self._dispatch_scheduled = False
         while self._pending and self._in_flight < self._max_in_flight:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]

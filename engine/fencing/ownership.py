@@ -1,22 +1,31 @@
-"""One shard's claim on its slots, and the check every write transaction makes.
+"""One shard's claim on its slots, and the transactions that write under it.
 
-A shard claims its slots when it starts (bumping their epochs) and then checks, inside each
-write transaction, that it still holds every slot the transaction touches at the epoch it
-claimed. A newer claim by anyone (a restarted incarnation, a shard of a new configuration)
-makes the check fail: the transaction rolls back and the caller answers a retryable 503, so
-an actor that lost a slot never writes for it again.
+A shard claims its slots when it starts (bumping their epochs) and runs every write transaction
+through `transaction(conn, slots)`, which begins by holding the slots it touches at the epochs
+it claimed (migration 0004's `paygrid_hold_slots`). A newer claim by anyone (a restarted
+incarnation, a shard of a new configuration) waits for those transactions to end and makes the
+next one fail: it rolls back before writing anything and the caller answers a retryable 503,
+so an actor that lost a slot never writes for it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import asyncpg
 
 from engine.db.database import Database
 from engine.errors import ShardMoved
-from engine.fencing.repository import SlotRepository
+from engine.fencing.repository import SLOTS_LOST, SlotRepository
+
+
+def _moved() -> ShardMoved:
+    return ShardMoved(
+        "the customer's ledger moved to another shard; retry with the same Idempotency-Key"
+    )
 
 
 class SlotOwnership:
@@ -40,18 +49,38 @@ class SlotOwnership:
         async with db.transaction() as conn:
             self._fences = await self._repository.claim(conn, slots=self._wanted, owner=self.owner)
 
-    async def check(self, conn: asyncpg.Connection, slots: Iterable[int]) -> None:
-        """Inside a write transaction: raise `ShardMoved` unless every slot in `slots` is still
-        held at the claimed epoch (and keep them share-locked until the transaction ends)."""
-        wanted = set(slots)
-        fences = {s: self._fences[s] for s in wanted if s in self._fences}
-        held = (
-            await self._repository.held(conn, fences=fences, owner=self.owner) if fences else set()
-        )
-        lost = wanted - held
-        if lost:
-            for slot in lost:
-                self._fences.pop(slot, None)
-            raise ShardMoved(
-                "the customer's ledger moved to another shard; retry with the same Idempotency-Key"
-            )
+    @asynccontextmanager
+    async def transaction(
+        self, conn: asyncpg.Connection, slots: Iterable[int]
+    ) -> AsyncIterator[None]:
+        """A transaction on `conn` that holds `slots` until it ends: committed when the block
+        ends, rolled back if it raises. `ShardMoved`, before anything is written, if one of the
+        slots is no longer this shard's."""
+        wanted = sorted(set(slots))
+        if not all(s in self._fences for s in wanted):
+            raise _moved()
+        fences = {s: self._fences[s] for s in wanted}
+        try:
+            await self._repository.begin_holding(conn, fences=fences, owner=self.owner)
+        except asyncpg.PostgresError as exc:
+            await _rollback(conn)
+            if exc.sqlstate == SLOTS_LOST:
+                # Which of them moved is not said: stop writing for all of them.
+                for slot in wanted:
+                    self._fences.pop(slot, None)
+                raise _moved() from exc
+            raise
+        try:
+            yield
+        except BaseException:
+            await _rollback(conn)
+            raise
+        await conn.execute("COMMIT")
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    # The error that got us here is the one to report; a connection too broken to roll back
+    # is discarded by its pool, which rolls the transaction back with it.
+    if not conn.is_closed():
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await conn.execute("ROLLBACK")

@@ -407,6 +407,19 @@ class PaymentRepository:
         payments = [_payment(r) for r in rows[:limit]]
         return payments, len(rows) > limit
 
+    async def expiring_slots(
+        self, conn: asyncpg.Connection, *, slots: list[int], now: datetime
+    ) -> list[int]:
+        """Which of `slots` hold authorizations whose window has passed (no locks taken)."""
+        rows = await conn.fetch(
+            """SELECT DISTINCT slot FROM transactions
+               WHERE slot = ANY($1::int[]) AND status = 'authorized' AND parent_id IS NULL
+                 AND authorization_expires_at <= $2""",
+            slots,
+            now,
+        )
+        return sorted(r["slot"] for r in rows)
+
     async def expiring(
         self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, limit: int
     ) -> list[Payment]:

@@ -170,14 +170,14 @@ class PaymentService:
 
     async def expire_authorizations(self) -> int:
         """Expire this shard's authorizations whose window has passed; returns how many."""
-        slots = self._ownership.slots
+        now = self._clock()
         async with self._db.connection() as conn:
+            slots = await self._steps.expiring_slots(conn, slots=self._ownership.slots, now=now)
+            if not slots:
+                return 0
             with self._book.writing() as write:
-                async with conn.transaction():
-                    await self._ownership.check(conn, slots)
-                    entries = await self._steps.expire_due(
-                        conn, slots=slots, now=self._clock(), write=write
-                    )
+                async with self._ownership.transaction(conn, slots):
+                    entries = await self._steps.expire_due(conn, slots=slots, now=now, write=write)
                 self._book.committed(entries)
         return len(entries)
 
@@ -233,8 +233,9 @@ class PaymentService:
         self, conn: asyncpg.Connection, commands: list[Command]
     ) -> list[Started | CommandResult]:
         try:
-            async with conn.transaction():
-                await self._ownership.check(conn, {slot_of(c.customer_id) for c in commands})
+            async with self._ownership.transaction(
+                conn, (slot_of(c.customer_id) for c in commands)
+            ):
                 return await self._steps.begin(conn, commands)
         except _DB_ERRORS as exc:
             if is_unavailable(exc):
@@ -251,12 +252,10 @@ class PaymentService:
         self, conn: asyncpg.Connection, items: list[Finalization]
     ) -> list[CommandResult]:
         started = [i.started for i in items]
+        slots = {slot_of(s.payment.customer_id) for s in started}
         try:
             with self._book.writing(s.payment.customer_id for s in started):
-                async with conn.transaction():
-                    await self._ownership.check(
-                        conn, {slot_of(s.payment.customer_id) for s in started}
-                    )
+                async with self._ownership.transaction(conn, slots):
                     outcomes = [i.outcome for i in items]
                     finished = await self._steps.finalize(conn, started, outcomes)
                     for item, done in zip(items, finished, strict=True):

@@ -135,6 +135,12 @@ class PaymentSteps:
         await self.ledger.insert(conn, entries=entries)
         return entries
 
+    async def expiring_slots(
+        self, conn: asyncpg.Connection, *, slots: list[int], now: datetime
+    ) -> list[int]:
+        """Which of `slots` hold authorizations whose window has passed."""
+        return await self.payments.expiring_slots(conn, slots=slots, now=now)
+
     async def processing(
         self, conn: asyncpg.Connection, *, slots: list[int], before: datetime
     ) -> list[ProcessingRow]:

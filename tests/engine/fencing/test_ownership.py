@@ -88,14 +88,14 @@ async def test_a_claim_waits_for_the_old_owners_open_transaction(
     new = SlotOwnership(name="ledger-shard-0", slots=[6, 7])
     observer = await asyncpg.connect(migrated_dsn)
     try:
-        async with db.transaction() as conn:
-            await old.check(conn, [6])  # share-locks slot 6 until this transaction ends
+        async with db.connection() as conn, old.transaction(conn, [6]):
+            # Slot 6 is held until this transaction ends: the claim waits for it.
             claim = asyncio.create_task(new.claim(db))
 
             async def blocked() -> bool:
                 waiting = await observer.fetchval(
                     """SELECT count(*) FROM pg_stat_activity
-                       WHERE wait_event_type = 'Lock' AND query LIKE '%shard_slots%'"""
+                       WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"""
                 )
                 return bool(waiting)
 
@@ -105,13 +105,15 @@ async def test_a_claim_waits_for_the_old_owners_open_transaction(
     finally:
         await observer.close()
 
-    async with db.transaction() as conn:
-        await old.check(conn, [5])  # never claimed by anyone else: still held
+    async with db.connection() as conn:
+        async with old.transaction(conn, [5]):
+            pass  # never claimed by anyone else: still held
         with pytest.raises(ShardMoved):
-            await old.check(conn, [6])
-    assert old.slots == [5]
-    async with db.transaction() as conn:
-        await new.check(conn, [6, 7])
+            async with old.transaction(conn, [6]):
+                pytest.fail("a lost slot must not open a transaction")
+        assert old.slots == [5]
+        async with new.transaction(conn, [6, 7]):
+            pass
 
 
 async def test_a_new_shard_count_fences_every_old_shard(db: Database) -> None:
