@@ -32,13 +32,14 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    replicas: int = Field(default=1, ge=1, le=64)
+    # 0 means "fit the machine": `fitted` derives these from the CPUs Ray sees.
+    replicas: int = Field(default=0, ge=0, le=64)
     fast_ingress: bool = Field(
         default=True, description="Serve's direct ingress behind HAProxy instead of its proxy."
     )
     max_ongoing_requests: int = Field(default=128, ge=1, le=10_000)
 
-    ledger_shards: int = Field(default=8, ge=1, le=1024)
+    ledger_shards: int = Field(default=0, ge=0, le=1024)
     shard_max_batch: int = Field(default=64, ge=1, le=1000)
     shard_calls_in_flight: int = Field(
         default=4,
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         default=False, description="Allow private and loopback webhook URLs (tests, local)."
     )
-    webhook_dispatchers: int = Field(default=2, ge=1, le=256)
+    webhook_dispatchers: int = Field(default=0, ge=0, le=256)
     webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)
     webhook_retry_schedule_s: tuple[float, ...] = Field(default=(1, 2, 4, 8, 16), min_length=1)
     webhook_jitter: float = Field(default=0.2, ge=0, lt=1)
@@ -105,6 +106,29 @@ class Settings(BaseSettings):
     scheduler_lease_s: float = Field(
         default=300.0, gt=0, le=24 * 3600, description="How long a job runs before it is retaken."
     )
+
+    def fitted(self, cpus: int) -> Settings:
+        """These settings with every count left at 0 derived from `cpus`, the CPUs of the
+        machine or cluster. Measured on two cores: one replica and one shard beat any larger
+        count, since each process spends CPU the database and the others need; the counts grow
+        with the cores (see the README's scaling table)."""
+        cpus = max(1, cpus)
+        chosen = {
+            "replicas": max(1, cpus // 2),
+            "ledger_shards": max(1, cpus // 4),
+            "webhook_dispatchers": max(1, cpus // 8),
+        }
+        return self.model_copy(
+            update={name: value for name, value in chosen.items() if not getattr(self, name)}
+        )
+
+    def describe_counts(self) -> str:
+        """The process counts, for the start-up banner."""
+        return (
+            f"{self.replicas} API replica(s), {self.ledger_shards} ledger shard(s), "
+            f"{self.webhook_dispatchers} webhook dispatcher(s), {self.job_schedulers} job "
+            "scheduler(s)"
+        )
 
     def fingerprint(self) -> str:
         """A digest of every value, secrets included (hashed, never shown): two processes with

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ray
 from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
@@ -69,8 +70,20 @@ class PaygridAPI:
         await self._state.close()
 
 
+def cluster_cpus() -> int:
+    """The CPUs of the Ray cluster this process is connected to."""
+    return int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+
+
+def fit(settings: Settings) -> Settings:
+    """`settings` with the counts left at 0 derived from the cluster's CPUs."""
+    return settings.fitted(cluster_cpus())
+
+
 def build(settings: Settings) -> Application:
-    """The Serve application for `settings`, with a fixed replica count (one machine)."""
+    """The Serve application for fitted `settings`, with a fixed replica count."""
+    if not (settings.replicas and settings.ledger_shards and settings.webhook_dispatchers):
+        raise ValueError("build() takes fitted settings: call fit(settings) first")
     deployment = PaygridAPI.options(  # type: ignore[attr-defined]
         num_replicas=settings.replicas,
         max_ongoing_requests=settings.max_ongoing_requests,
@@ -79,6 +92,7 @@ def build(settings: Settings) -> Application:
 
 
 def app_builder(args: dict[str, Any]) -> Application:
-    """Serve config entry point: settings from the environment, overridden by `args`. Replica
-    counts and autoscaling come from the config file, not from here."""
-    return PaygridAPI.bind(Settings(**args))  # type: ignore[attr-defined,no-any-return]
+    """Serve config entry point: settings from the environment, overridden by `args`, with the
+    counts left at 0 fitted to the cluster. Replica counts and autoscaling come from the config
+    file, not from here."""
+    return PaygridAPI.bind(fit(Settings(**args)))  # type: ignore[attr-defined,no-any-return]

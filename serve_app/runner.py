@@ -18,7 +18,7 @@ from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import open_database
 from engine.runtime import local
-from serve_app.app import build
+from serve_app.app import build, cluster_cpus, fit
 
 log = logging.getLogger("paygrid")
 
@@ -67,14 +67,17 @@ def stop_ray() -> None:
             proc.terminate()
 
 
-def deploy(settings: Settings) -> None:
-    """Deploy the API; actors left running with other settings are replaced first."""
+def deploy(settings: Settings) -> Settings:
+    """Deploy the API with `settings` fitted to the cluster (returned); actors left running
+    with other settings are replaced first."""
+    settings = fit(settings)
     fleet.retire_stale(settings)
     serve.start(
         http_options={"host": settings.host, "port": settings.port},
         logging_config={"enable_access_log": False},
     )
     serve.run(build(settings), name=APP_NAME, route_prefix="/", blocking=False)
+    return settings
 
 
 def serve_forever(settings: Settings) -> int:
@@ -86,11 +89,16 @@ def serve_forever(settings: Settings) -> int:
         settings = runtime.settings
         admin_key = asyncio.run(prepare(settings))
         start_ray()
-        deploy(settings)
+        settings = deploy(settings)
         local.publish(settings, url=f"http://{settings.host}:{settings.port}")
         print(
             f"paygrid is up on http://{settings.host}:{settings.port} "
             f"(docs: /docs, health: /health)",
+            flush=True,
+        )
+        print(
+            f"running {settings.describe_counts()} for {cluster_cpus()} CPUs "
+            "(PAYGRID_REPLICAS, PAYGRID_LEDGER_SHARDS, PAYGRID_WEBHOOK_DISPATCHERS override)",
             flush=True,
         )
         if admin_key:
