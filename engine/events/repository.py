@@ -1,11 +1,24 @@
-"""Reading the event log: events as they were delivered, newest first."""
+"""Reading and purging the event log. Never commits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """An event as written, with the payload its webhooks deliver."""
+
+    id: UUID
+    type: str
+    created_at: datetime
+    payload: dict[str, Any]
+    correlation_id: str | None
 
 
 class EventRepository:
@@ -18,11 +31,10 @@ class EventRepository:
         event_type: str | None = None,
         object_id: UUID | None = None,
         event_id: UUID | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]:
+    ) -> tuple[list[LoggedEvent], bool]:
+        """Events newest first, and whether more follow."""
         rows = await conn.fetch(
-            """SELECT id, event_type AS type,
-                      extract(epoch FROM created_at)::bigint AS created,
-                      jsonb_build_object('object', payload) AS data, correlation_id
+            """SELECT id, event_type, created_at, payload, correlation_id
                FROM events
                WHERE ($2::text IS NULL OR event_type = $2)
                  AND ($3::uuid IS NULL OR object_id = $3)
@@ -36,4 +48,25 @@ class EventRepository:
             event_id,
             starting_after,
         )
-        return [dict(r) for r in rows[:limit]], len(rows) > limit
+        events = [
+            LoggedEvent(
+                r["id"], r["event_type"], r["created_at"], r["payload"], r["correlation_id"]
+            )
+            for r in rows[:limit]
+        ]
+        return events, len(rows) > limit
+
+    async def purge(self, conn: asyncpg.Connection, *, older_than_days: int, limit: int) -> int:
+        """Delete up to `limit` events older than `older_than_days` (their finished deliveries
+        go with them); events with a delivery still pending stay. Returns how many went."""
+        done = await conn.execute(
+            """DELETE FROM events WHERE id IN (
+                   SELECT e.id FROM events e
+                   WHERE e.created_at < now() - make_interval(days => $1)
+                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                     WHERE d.event_id = e.id AND d.status = 'pending')
+                   LIMIT $2)""",
+            older_than_days,
+            limit,
+        )
+        return int(done.split()[-1])

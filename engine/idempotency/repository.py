@@ -123,3 +123,13 @@ class IdempotencyRepository:
             status_code,
             body,
         )
+
+    async def purge_expired(self, conn: asyncpg.Connection, *, limit: int) -> int:
+        """Delete up to `limit` records past their expiry; returns how many went."""
+        done = await conn.execute(
+            """DELETE FROM idempotency_keys WHERE (api_key_id, idempotency_key) IN (
+                   SELECT api_key_id, idempotency_key FROM idempotency_keys
+                   WHERE expires_at < now() LIMIT $1)""",
+            limit,
+        )
+        return int(done.split()[-1])

@@ -1,5 +1,5 @@
-"""Builds what webhook delivery runs on: an HTTP session, the retry policy, the dispatcher and
-the endpoint service."""
+"""Builds what webhook delivery and the queue and event APIs run on: an HTTP session, the retry
+policy, the dispatcher, and the endpoint, delivery, event and queue services."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
-import asyncpg
 
 from engine.config import Settings
+from engine.db.database import Database
+from engine.events.service import EventService
+from engine.queueing.policy import RetryPolicy
+from engine.queueing.service import QueueService
+from engine.queueing.settings import webhook_queue_settings
+from engine.scheduler.queue import JOBS
+from engine.webhooks.deliveries import DeliveryService
 from engine.webhooks.delivery import Deliverer
-from engine.webhooks.dispatcher import Dispatcher
+from engine.webhooks.dispatcher import Dispatcher, open_dispatcher
 from engine.webhooks.endpoints import EndpointService
-from engine.webhooks.policy import RetryPolicy
-from engine.webhooks.repository import WebhookRepository
+from engine.webhooks.queue import DELIVERIES
 from engine.webhooks.urls import GuardedResolver
 
 
@@ -24,21 +29,16 @@ class WebhookRuntime:
     policy: RetryPolicy
     dispatcher: Dispatcher
     endpoints: EndpointService
-    repository: WebhookRepository
+    deliveries: DeliveryService
+    events: EventService
+    queues: QueueService
 
     async def close(self) -> None:
+        """Close the HTTP session; the database belongs to the caller."""
         await self.session.close()
 
 
-def policy_of(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(
-        schedule_s=settings.webhook_retry_schedule_s,
-        jitter=settings.webhook_jitter,
-        max_delay_s=settings.webhook_max_delay_s,
-    )
-
-
-def open_webhook_runtime(settings: Settings, pool: asyncpg.Pool) -> WebhookRuntime:
+def open_webhook_runtime(settings: Settings, db: Database) -> WebhookRuntime:
     """Must run inside the event loop that will use it (aiohttp binds its session there)."""
     # No pool limits: the dispatcher bounds concurrency per endpoint itself, and a request
     # waiting for a pooled connection would count against its receiver's timeout. Addresses
@@ -49,19 +49,25 @@ def open_webhook_runtime(settings: Settings, pool: asyncpg.Pool) -> WebhookRunti
         resolver=GuardedResolver(allow_private=settings.webhook_allow_private),
     )
     session = aiohttp.ClientSession(connector=connector)
-    policy = policy_of(settings)
-    dispatcher = Dispatcher(
-        pool,
+    queue = webhook_queue_settings(settings)
+    dispatcher = open_dispatcher(
+        db,
         Deliverer(session, timeout_s=settings.webhook_timeout_s),
-        policy,
-        lease_s=settings.webhook_timeout_s * 2 + 5,
-        per_endpoint=settings.webhook_endpoint_concurrency,
+        queue,
         disable_after=timedelta(hours=settings.webhook_disable_after_h),
     )
     endpoints = EndpointService(
-        pool,
+        db,
         dispatcher,
         allow_private=settings.webhook_allow_private,
         rotation_grace=timedelta(hours=settings.webhook_secret_grace_h),
     )
-    return WebhookRuntime(session, policy, dispatcher, endpoints, WebhookRepository())
+    return WebhookRuntime(
+        session,
+        queue.policy,
+        dispatcher,
+        endpoints,
+        DeliveryService(db),
+        EventService(db),
+        QueueService(db, (DELIVERIES, JOBS)),
+    )

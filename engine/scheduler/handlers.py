@@ -1,47 +1,40 @@
-"""What each job kind does. Handlers are idempotent: a job runs at least once."""
+"""What each job kind does. Handlers are idempotent: a job runs at least once. Each deletes in
+bounded chunks, one statement per chunk, so no statement outlives its timeout."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
+from engine.db.database import Database
+from engine.events.repository import EventRepository
+from engine.idempotency.repository import IdempotencyRepository
 
-Handler = Callable[[asyncpg.Pool, dict[str, Any]], Awaitable[None]]
-
+Handler = Callable[[Database, dict[str, Any]], Awaitable[None]]
 
 _CHUNK = 5000
+# Events younger than this are never purged, whatever a job asks.
+_MIN_RETENTION_DAYS = 30
 
 
-async def purge_events(pool: asyncpg.Pool, payload: dict[str, Any]) -> None:
-    """Delete events (and their finished deliveries) older than `retention_days` (≥ 30), a
-    bounded chunk per statement so no statement outlives its timeout."""
-    days = max(30, int(payload.get("retention_days", 90)))
+async def purge_events(db: Database, payload: dict[str, Any]) -> None:
+    """Delete events (and their finished deliveries) older than `retention_days` (≥ 30)."""
+    days = max(_MIN_RETENTION_DAYS, int(payload.get("retention_days", 90)))
+    events = EventRepository()
     while True:
-        done = await pool.execute(
-            """DELETE FROM events WHERE id IN (
-                   SELECT e.id FROM events e
-                   WHERE e.created_at < now() - make_interval(days => $1)
-                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
-                                     WHERE d.event_id = e.id AND d.status = 'pending')
-                   LIMIT $2)""",
-            days,
-            _CHUNK,
-        )
-        if int(done.split()[-1]) < _CHUNK:
+        async with db.connection() as conn:
+            removed = await events.purge(conn, older_than_days=days, limit=_CHUNK)
+        if removed < _CHUNK:
             return
 
 
-async def purge_idempotency_keys(pool: asyncpg.Pool, payload: dict[str, Any]) -> None:
-    """Delete idempotency records past their expiry, a bounded chunk per statement."""
+async def purge_idempotency_keys(db: Database, payload: dict[str, Any]) -> None:
+    """Delete idempotency records past their expiry."""
+    records = IdempotencyRepository()
     while True:
-        done = await pool.execute(
-            """DELETE FROM idempotency_keys WHERE (api_key_id, idempotency_key) IN (
-                   SELECT api_key_id, idempotency_key FROM idempotency_keys
-                   WHERE expires_at < now() LIMIT $1)""",
-            _CHUNK,
-        )
-        if int(done.split()[-1]) < _CHUNK:
+        async with db.connection() as conn:
+            removed = await records.purge_expired(conn, limit=_CHUNK)
+        if removed < _CHUNK:
             return
 
 

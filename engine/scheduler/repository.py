@@ -1,7 +1,11 @@
-"""SQL of scheduled jobs. Never commits."""
+"""SQL of scheduled jobs: adding them, and loading the ones leased. Never commits.
+
+Claims, settles and replays are the lease queue's (`engine.queueing.repository`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +19,6 @@ class Job:
     id: UUID
     kind: str
     payload: dict[str, Any]
-    attempts: int
 
 
 class JobRepository:
@@ -41,42 +44,10 @@ class JobRepository:
             dedupe_key,
         )
 
-    async def claim(self, conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[Job]:
-        """Lease up to `limit` due jobs (none while the queue is paused)."""
+    async def jobs(self, conn: asyncpg.Connection, *, job_ids: Sequence[UUID]) -> dict[UUID, Job]:
+        """The jobs behind leases, by id."""
         rows = await conn.fetch(
-            """WITH due AS (
-                   SELECT id FROM scheduled_jobs
-                   WHERE status = 'pending' AND run_at <= now()
-                     AND (claimed_until IS NULL OR claimed_until < now())
-                     AND NOT (SELECT paused FROM queue_state WHERE queue = 'scheduler')
-                   ORDER BY run_at LIMIT $1
-                   FOR UPDATE SKIP LOCKED)
-               UPDATE scheduled_jobs j
-               SET claimed_until = now() + make_interval(secs => $2), attempts = j.attempts + 1
-               FROM due WHERE j.id = due.id
-               RETURNING j.id, j.kind, j.payload, j.attempts""",
-            limit,
-            lease_s,
+            "SELECT id, kind, payload FROM scheduled_jobs WHERE id = ANY($1::uuid[])",
+            list(job_ids),
         )
-        return [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
-
-    async def settle(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        job_id: UUID,
-        status: str,
-        retry_in_s: float | None = None,
-        error: str | None = None,
-    ) -> None:
-        await conn.execute(
-            """UPDATE scheduled_jobs SET status = $2, last_error = $4, claimed_until = NULL,
-                   run_at = CASE WHEN $3::float8 IS NULL THEN run_at
-                                 ELSE now() + make_interval(secs => $3) END,
-                   completed_at = CASE WHEN $2 = 'pending' THEN NULL ELSE now() END
-               WHERE id = $1""",
-            job_id,
-            status,
-            retry_in_s,
-            error,
-        )
+        return {r["id"]: Job(r["id"], r["kind"], r["payload"]) for r in rows}

@@ -1,99 +1,112 @@
-"""Run due jobs: claim under a lease, call the kind's handler, settle. A failed job is retried
-with the queue's backoff and dead-lettered after the last attempt; an unknown kind fails at once.
-A recurring job queues its next run in the transaction that records its success.
+"""Run due jobs on the `scheduler` lease queue: the kind's handler runs, and the job settles
+with the queue's policy. A handler that raises is retried with backoff and dead-lettered after
+the last attempt; a job of an unknown kind fails at once. A recurring job queues its next run
+in the transaction that finishes it (succeeded, failed or dead), so housekeeping never stops,
+and the dedupe key keeps that next run to one whatever the number of schedulers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from engine.db.database import Database
+from engine.queueing.policy import Outcome
+from engine.queueing.repository import Lease, QueueRepository
+from engine.queueing.settings import QueueSettings
+from engine.queueing.states import JobStatus
+from engine.queueing.worker import Done, Worker
 from engine.scheduler.handlers import Handler
+from engine.scheduler.queue import JOBS
 from engine.scheduler.repository import Job, JobRepository
-from engine.webhooks.policy import RetryPolicy
 
 log = logging.getLogger("paygrid.scheduler")
+
+_ERROR_CHARS = 500
+
+Recurring = Mapping[str, tuple[dict[str, Any], float]]
 
 
 def recurring_key(kind: str) -> str:
     return f"recurring:{kind}"
 
 
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """How one run of a job went."""
+
+    outcome: Outcome
+    error: str | None
+
+
+class Jobs:
+    """How jobs load, run and settle: the `Handler` of the `scheduler` queue."""
+
+    def __init__(self, db: Database, handlers: Mapping[str, Handler], recurring: Recurring) -> None:
+        self._db = db
+        self._handlers = handlers
+        self._recurring = recurring
+        self._repository = JobRepository()
+
+    async def load(self, conn: asyncpg.Connection, leases: Sequence[Lease]) -> Mapping[UUID, Job]:
+        return await self._repository.jobs(conn, job_ids=[lease.id for lease in leases])
+
+    async def run(self, item: Job) -> JobRun:
+        handler = self._handlers.get(item.kind)
+        if handler is None:
+            return JobRun(Outcome.FAILED, f"no handler for job kind '{item.kind}'")
+        try:
+            await handler(self._db, item.payload)
+        except Exception as exc:  # noqa: BLE001 - a job's failure is recorded and retried
+            log.warning("job %s (%s) failed: %s", item.id, item.kind, type(exc).__name__)
+            return JobRun(Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS])
+        return JobRun(Outcome.SUCCEEDED, None)
+
+    async def settled(self, conn: asyncpg.Connection, done: Sequence[Done[Job, JobRun]]) -> None:
+        for d in done:
+            if d.item.kind in self._recurring and d.settlement.status is not JobStatus.PENDING:
+                await self.schedule_next(conn, d.item.kind)
+
+    async def schedule_next(self, conn: asyncpg.Connection, kind: str) -> None:
+        payload, every_s = self._recurring[kind]
+        await self._repository.enqueue(
+            conn,
+            kind=kind,
+            payload=payload,
+            dedupe_key=recurring_key(kind),
+            run_at=datetime.now(UTC) + timedelta(seconds=every_s),
+        )
+
+
 class Scheduler:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        db: Database,
         handlers: Mapping[str, Handler],
-        policy: RetryPolicy,
-        recurring: Mapping[str, tuple[dict[str, Any], float]] | None = None,
-        *,
-        batch: int = 20,
-        lease_s: float = 300.0,
+        queue: QueueSettings,
+        recurring: Recurring | None = None,
     ) -> None:
-        self._pool = pool
-        self._handlers = handlers
+        self._db = db
         self._recurring = dict(recurring or {})
-        self._policy = policy
-        self._batch = batch
-        self._lease_s = lease_s
-        self._repository = JobRepository()
+        self._jobs = Jobs(db, handlers, self._recurring)
+        self.worker: Worker[Job, JobRun] = Worker(
+            db,
+            QueueRepository(JOBS),
+            self._jobs,
+            queue.policy,
+            max_in_flight=queue.max_in_flight,
+            lease_s=queue.lease_s,
+        )
 
     async def ensure_recurring(self) -> None:
         """Make sure every recurring job has its next run queued (one, whatever the number of
         schedulers: the dedupe key holds it)."""
-        async with self._pool.acquire() as conn:
-            for kind, (payload, every_s) in self._recurring.items():
-                await self._repository.enqueue(
-                    conn,
-                    kind=kind,
-                    payload=payload,
-                    dedupe_key=recurring_key(kind),
-                    run_at=datetime.now(UTC) + timedelta(seconds=every_s),
-                )
-
-    async def run_once(self) -> int:
-        """Run one batch of due jobs to completion; returns how many ran."""
-        async with self._pool.acquire() as conn:
-            jobs = await self._repository.claim(conn, limit=self._batch, lease_s=self._lease_s)
-        await asyncio.gather(*(self._run(job) for job in jobs))
-        return len(jobs)
-
-    async def _run(self, job: Job) -> None:
-        handler = self._handlers.get(job.kind)
-        error: str | None = None
-        if handler is None:
-            error = f"no handler for job kind '{job.kind}'"
-        else:
-            try:
-                await handler(self._pool, job.payload)
-            except Exception as exc:  # a job's failure is recorded and retried, never fatal
-                log.warning("job %s (%s) failed: %s", job.id, job.kind, type(exc).__name__)
-                error = f"{type(exc).__name__}: {exc}"[:500]
-        async with self._pool.acquire() as conn, conn.transaction():
-            if error is None:
-                await self._repository.settle(conn, job_id=job.id, status="succeeded")
-                if job.kind in self._recurring:
-                    payload, every_s = self._recurring[job.kind]
-                    await self._repository.enqueue(
-                        conn,
-                        kind=job.kind,
-                        payload=payload,
-                        dedupe_key=recurring_key(job.kind),
-                        run_at=datetime.now(UTC) + timedelta(seconds=every_s),
-                    )
-            elif handler is None:
-                await self._repository.settle(conn, job_id=job.id, status="failed", error=error)
-            else:
-                delay = self._policy.delay_after(job.attempts)
-                await self._repository.settle(
-                    conn,
-                    job_id=job.id,
-                    status="pending" if delay is not None else "dead",
-                    retry_in_s=delay,
-                    error=error,
-                )
+        async with self._db.transaction() as conn:
+            for kind in self._recurring:
+                await self._jobs.schedule_next(conn, kind)

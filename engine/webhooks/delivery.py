@@ -15,7 +15,8 @@ from enum import StrEnum
 import aiohttp
 import orjson
 
-from engine.webhooks.repository import Claimed
+from engine.queueing.policy import Outcome
+from engine.webhooks.models import Claimed
 from engine.webhooks.signing import signature_header
 
 EXCERPT_CHARS = 500
@@ -27,6 +28,15 @@ class Verdict(StrEnum):
     REJECTED = "rejected"  # other answers: the receiver refuses this delivery
     GONE = "gone"  # 410: the receiver asks us to stop sending to this endpoint
 
+    @property
+    def outcome(self) -> Outcome:
+        """What the verdict means for the delivery in its queue."""
+        if self is Verdict.DELIVERED:
+            return Outcome.SUCCEEDED
+        if self is Verdict.RETRY:
+            return Outcome.RETRY
+        return Outcome.FAILED
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -35,6 +45,10 @@ class Attempt:
     latency_ms: int
     response_excerpt: str | None
     error: str | None
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.verdict.outcome
 
 
 def body_of(claimed: Claimed) -> bytes:

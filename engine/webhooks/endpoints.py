@@ -6,28 +6,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
+from engine.db.database import Database
 from engine.errors import NotFound, StateError
 from engine.events.outbox import Event, Outbox
 from engine.principal import Principal
 from engine.webhooks.delivery import Attempt
 from engine.webhooks.dispatcher import Dispatcher
-from engine.webhooks.repository import Endpoint, WebhookRepository
+from engine.webhooks.models import Endpoint
+from engine.webhooks.repository import WebhookRepository
 from engine.webhooks.signing import new_secret
+from engine.webhooks.states import EndpointStatus, can_transition
 from engine.webhooks.urls import check_url
+
+_TEST_EVENT = "webhook.test"
 
 
 class EndpointService:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        db: Database,
         dispatcher: Dispatcher,
         *,
         allow_private: bool,
         rotation_grace: timedelta = timedelta(hours=24),
     ) -> None:
-        self._pool = pool
+        self._db = db
         self._dispatcher = dispatcher
         self._allow_private = allow_private
         self._rotation_grace = rotation_grace
@@ -45,7 +48,7 @@ class EndpointService:
     ) -> Endpoint:
         """A new endpoint with a fresh signing secret (the only time it is shown)."""
         await check_url(url, allow_private=self._allow_private)
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             return await self._repository.insert_endpoint(
                 conn,
                 url=url,
@@ -57,14 +60,14 @@ class EndpointService:
             )
 
     async def get(self, endpoint_id: UUID) -> Endpoint:
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             endpoint = await self._repository.endpoint(conn, endpoint_id=endpoint_id)
         if endpoint is None:
             raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
         return endpoint
 
     async def page(self, *, limit: int, starting_after: UUID | None) -> tuple[list[Endpoint], bool]:
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             return await self._repository.endpoints(
                 conn, limit=limit, starting_after=starting_after
             )
@@ -74,21 +77,34 @@ class EndpointService:
     ) -> Endpoint:
         if "url" in changes:
             await check_url(changes["url"], allow_private=self._allow_private)
-        if changes.get("status") == "enabled":
+        target = changes.get("status")
+        if target is not None:
+            current = (await self.get(endpoint_id)).status
+            if target != current and not can_transition(current, EndpointStatus(target)):
+                raise StateError(
+                    f"an endpoint cannot go from {current} to {target}",
+                    code="endpoint_state_invalid",
+                    param="status",
+                )
+        if target == EndpointStatus.ENABLED:
             changes = {**changes, "disabled_reason": None, "failing_since": None}
         return await self._change(endpoint_id, changes, principal)
 
     async def delete(self, endpoint_id: UUID, principal: Principal) -> Endpoint:
         """Stop all deliveries to the endpoint: the pending ones fail; its history stays."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            endpoint = await self._repository.update_endpoint(
-                conn, endpoint_id=endpoint_id, changes={"status": "deleted"}, principal=principal
-            )
-            if endpoint is None:
-                raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
+        async with self._db.transaction() as conn:
+            # Deliveries first, then the endpoint: the order a dispatcher's settle locks them.
             await self._repository.close_pending(
                 conn, endpoint_id=endpoint_id, reason="endpoint deleted"
             )
+            endpoint = await self._repository.update_endpoint(
+                conn,
+                endpoint_id=endpoint_id,
+                changes={"status": EndpointStatus.DELETED},
+                principal=principal,
+            )
+            if endpoint is None:
+                raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
         return endpoint
 
     async def rotate(self, endpoint_id: UUID, principal: Principal) -> Endpoint:
@@ -109,18 +125,18 @@ class EndpointService:
         The delivery is claimed in the transaction that creates it, so no dispatcher races
         it; if it fails it is retried like any other."""
         endpoint = await self.get(endpoint_id)
-        if endpoint.status != "enabled":
+        if endpoint.status is not EndpointStatus.ENABLED:
             raise StateError(
                 f"the endpoint is {endpoint.status}; enable it before testing it",
                 code="endpoint_disabled",
                 param="id",
             )
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.transaction() as conn:
             await self._outbox.add(
                 conn,
                 events=[
                     Event(
-                        "webhook.test",
+                        _TEST_EVENT,
                         "webhook_endpoint",
                         endpoint.id,
                         {"id": str(endpoint.id), "url": endpoint.url, "test": True},
@@ -130,15 +146,20 @@ class EndpointService:
                     )
                 ],
             )
-            [claimed] = await self._repository.claim_for_endpoint(
-                conn, endpoint_id=endpoint.id, event_type="webhook.test", lease_s=60
+            delivery_id = await self._repository.newest_pending(
+                conn, endpoint_id=endpoint.id, event_type=_TEST_EVENT
             )
-        return claimed.id, await self._dispatcher.deliver_now(claimed)
+            assert delivery_id is not None  # the fan-out trigger made it with the event
+            lease = await self._dispatcher.queue.lease(
+                conn, item_id=delivery_id, lease_s=self._dispatcher.lease_s
+            )
+            claimed = await self._repository.claimed(conn, delivery_ids=[delivery_id])
+        return delivery_id, await self._dispatcher.run_now(lease, claimed[delivery_id])
 
     async def _change(
         self, endpoint_id: UUID, changes: dict[str, Any], principal: Principal
     ) -> Endpoint:
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             endpoint = await self._repository.update_endpoint(
                 conn, endpoint_id=endpoint_id, changes=changes, principal=principal
             )

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from schema.api.common import Description, Metadata, StrictModel, no_nul
+from schema.states import DeliveryStatus, EndpointStatus
 
 EVENT_TYPES = frozenset(
     {
@@ -53,7 +54,8 @@ class EndpointUpdate(StrictModel):
     enabled_events: list[str] | None = None
     description: Description | None = None
     metadata: Metadata | None = None
-    status: Literal["enabled", "disabled"] | None = None
+    # Deleting is its own request (DELETE), never a status change.
+    status: Literal[EndpointStatus.ENABLED, EndpointStatus.DISABLED] | None = None
 
     @field_validator("enabled_events")
     @classmethod
@@ -75,7 +77,7 @@ class EndpointPublic(BaseModel):
     url: str
     description: str | None
     enabled_events: list[str]
-    status: str
+    status: EndpointStatus
     disabled_reason: str | None
     metadata: dict[str, str]
     secret: str | None = Field(
@@ -99,7 +101,7 @@ class DeliveryPublic(BaseModel):
     event_id: UUID
     endpoint_id: UUID
     event_type: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None
@@ -110,7 +112,8 @@ class DeliveryPublic(BaseModel):
 
 class BulkRetryCreate(StrictModel):
     endpoint_id: UUID | None = None
-    status: Literal["dead", "failed"] = "dead"
+    # Only finished deliveries that may be replayed.
+    status: Literal[DeliveryStatus.DEAD, DeliveryStatus.FAILED] = DeliveryStatus.DEAD
     since: datetime | None = None
     until: datetime | None = None
 

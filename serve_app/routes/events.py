@@ -8,13 +8,24 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from engine.errors import NotFound
+from engine.events.repository import LoggedEvent
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.webhooks import EventPublic
 from serve_app import responses
 from serve_app.deps import CorrelationId, State, WebhooksKey
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=ERROR_RESPONSES)
+
+
+def _public(event: LoggedEvent) -> dict[str, object]:
+    """The event as its webhooks deliver it (the same `created` and `data.object`)."""
+    return EventPublic(
+        id=event.id,
+        type=event.type,
+        created=int(event.created_at.timestamp()),
+        data={"object": event.payload},
+        correlation_id=event.correlation_id,
+    ).model_dump(mode="json")
 
 
 @router.get("", operation_id="list_events", response_model=ListEnvelope[EventPublic])
@@ -27,21 +38,12 @@ async def list_events(
     event_type: str | None = None,
     object_id: UUID | None = None,
 ) -> Response:
-    async with state.pool.acquire() as conn:
-        found, more = await state.events.page(
-            conn,
-            limit=limit,
-            starting_after=starting_after,
-            event_type=event_type,
-            object_id=object_id,
-        )
-    return responses.page([EventPublic(**e).model_dump(mode="json") for e in found], more, cid)
+    found, more = await state.webhooks.events.page(
+        limit=limit, starting_after=starting_after, event_type=event_type, object_id=object_id
+    )
+    return responses.page([_public(e) for e in found], more, cid)
 
 
 @router.get("/{event_id}", operation_id="retrieve_event", response_model=Envelope[EventPublic])
 async def get_event(event_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId) -> Response:
-    async with state.pool.acquire() as conn:
-        found, _ = await state.events.page(conn, limit=1, event_id=event_id)
-    if not found:
-        raise NotFound(f"no event {event_id}", param="event_id")
-    return responses.ok(EventPublic(**found[0]).model_dump(mode="json"), cid)
+    return responses.ok(_public(await state.webhooks.events.get(event_id)), cid)

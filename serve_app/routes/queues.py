@@ -4,15 +4,15 @@ resume, clearing finished jobs."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from ray.actor import ActorHandle
 from starlette.responses import Response
 
 from engine.principal import Principal
-from engine.queues.service import QUEUES, QueueService
+from engine.queueing.repository import QueueStats
+from engine.queueing.states import ClearableState, QueueName
 from schema.api.common import ERROR_RESPONSES, StrictModel
 from serve_app import responses
 from serve_app.deps import AdminKey, CorrelationId, State
@@ -23,30 +23,39 @@ _PING_TIMEOUT_S = 2.0
 
 
 class QueueChoice(StrictModel):
-    queue: str | None = None
+    queue: QueueName | None = None
 
 
-class Placement(BaseModel):
-    index: int
-    pid: int
-    node_id: str
-
-
-async def _placements(handles: list[ActorHandle]) -> list[dict[str, object] | None]:
-    async def one(handle: ActorHandle) -> dict[str, object] | None:
+async def _placements(handles: list[ActorHandle[Any]]) -> list[dict[str, object] | None]:
+    async def one(handle: ActorHandle[Any]) -> dict[str, object] | None:
         try:
-            return await asyncio.wait_for(handle.where.remote(), _PING_TIMEOUT_S)  # type: ignore[no-any-return]
-        except Exception:  # an actor that does not answer is reported, not raised
+            return await asyncio.wait_for(handle.where.remote(), _PING_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - an actor that does not answer is reported, not raised
             return None
 
     return list(await asyncio.gather(*(one(h) for h in handles)))
+
+
+def _stats(s: QueueStats) -> dict[str, object]:
+    return {
+        "queue": s.queue,
+        "paused": s.paused,
+        "waiting": s.waiting,
+        "active": s.active,
+        "delayed": s.delayed,
+        "completed": s.completed,
+        "failed": s.failed,
+        "dead": s.dead,
+        "oldest_waiting_s": s.oldest_waiting_s,
+        "throughput_per_s_last_minute": round(s.throughput_per_s, 2),
+    }
 
 
 @router.get("/health", operation_id="queues_health")
 async def health(key: AdminKey, state: State, cid: CorrelationId) -> Response:
     """Healthy when every dispatcher and scheduler answers; paused queues and backlog age are
     reported."""
-    stats = await QueueService(state.pool).stats()
+    stats = await state.webhooks.queues.stats()
     workers = await _placements([*state.dispatchers, *state.schedulers])
     alive = sum(w is not None for w in workers)
     data = {
@@ -64,7 +73,7 @@ async def health(key: AdminKey, state: State, cid: CorrelationId) -> Response:
 async def stats(key: AdminKey, state: State, cid: CorrelationId) -> Response:
     """Per queue: waiting, active, delayed, completed, failed, dead, oldest-waiting age and the
     last minute's throughput."""
-    return responses.ok([s.as_dict() for s in await QueueService(state.pool).stats()], cid)
+    return responses.ok([_stats(s) for s in await state.webhooks.queues.stats()], cid)
 
 
 @router.get("/info", operation_id="queues_info")
@@ -72,7 +81,7 @@ async def info(key: AdminKey, state: State, cid: CorrelationId) -> Response:
     """The queues, the actors that work them and where they run, and the retry policy."""
     return responses.ok(
         {
-            "queues": list(QUEUES),
+            "queues": state.webhooks.queues.names,
             "webhook_dispatchers": await _placements(state.dispatchers),
             "job_schedulers": await _placements(state.schedulers),
             "ledger_shards": await _placements(state.shards.handles),
@@ -88,7 +97,7 @@ async def pause(
     key: AdminKey, state: State, cid: CorrelationId, body: QueueChoice | None = None
 ) -> Response:
     """Stop handing out jobs (all queues when none is named); jobs wait, nothing is lost."""
-    names = await QueueService(state.pool).set_paused(
+    names = await state.webhooks.queues.set_paused(
         (body or QueueChoice()).queue, True, Principal(key.id, cid)
     )
     return responses.ok({"paused": names}, cid)
@@ -98,7 +107,7 @@ async def pause(
 async def resume(
     key: AdminKey, state: State, cid: CorrelationId, body: QueueChoice | None = None
 ) -> Response:
-    names = await QueueService(state.pool).set_paused(
+    names = await state.webhooks.queues.set_paused(
         (body or QueueChoice()).queue, False, Principal(key.id, cid)
     )
     return responses.ok({"resumed": names}, cid)
@@ -109,9 +118,9 @@ async def clear(
     key: AdminKey,
     state: State,
     cid: CorrelationId,
-    queue: Annotated[str, Query()],
-    job_state: Annotated[str, Query(alias="state")],
+    queue: Annotated[QueueName, Query()],
+    job_state: Annotated[ClearableState, Query(alias="state")],
 ) -> Response:
     """Delete finished jobs (`completed`, `failed` or `dead`) of a queue; audited."""
-    removed = await QueueService(state.pool).clear(queue, job_state, Principal(key.id, cid))
+    removed = await state.webhooks.queues.clear(queue, job_state, Principal(key.id, cid))
     return responses.ok({"queue": queue, "state": job_state, "removed": removed}, cid)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from engine.errors import NotFound
 from engine.principal import Principal
-from engine.webhooks.repository import Endpoint
+from engine.webhooks.models import Delivery, Endpoint
+from engine.webhooks.states import DeliveryStatus
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.webhooks import (
+    AttemptPublic,
     BulkRetryCreate,
     DeliveryPublic,
     EndpointCreate,
@@ -23,8 +24,6 @@ from serve_app import responses
 from serve_app.deps import CorrelationId, State, WebhooksKey
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
-
-DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 
 
 def _public(endpoint: Endpoint, *, with_secret: bool = False) -> dict[str, object]:
@@ -39,6 +38,31 @@ def _public(endpoint: Endpoint, *, with_secret: bool = False) -> dict[str, objec
         secret=endpoint.secret if with_secret else None,
         created_at=endpoint.created_at,
         updated_at=endpoint.updated_at,
+    ).model_dump(mode="json")
+
+
+def _delivery(delivery: Delivery) -> dict[str, object]:
+    return DeliveryPublic(
+        id=delivery.id,
+        event_id=delivery.event_id,
+        endpoint_id=delivery.endpoint_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        last_error=delivery.last_error,
+        created_at=delivery.created_at,
+        completed_at=delivery.completed_at,
+        attempt_log=[
+            AttemptPublic(
+                attempted_at=a.attempted_at,
+                http_status=a.http_status,
+                latency_ms=a.latency_ms,
+                response_excerpt=a.response_excerpt,
+                error=a.error,
+            )
+            for a in delivery.attempt_log
+        ],
     ).model_dump(mode="json")
 
 
@@ -161,16 +185,14 @@ async def list_deliveries(
     status: DeliveryStatus | None = None,
 ) -> Response:
     """Deliveries newest first, each with every attempt: time, status, latency, excerpt."""
-    async with state.pool.acquire() as conn:
-        found, more = await state.webhooks.repository.deliveries(
-            conn,
-            limit=limit,
-            starting_after=starting_after,
-            endpoint_id=endpoint_id,
-            event_type=event_type,
-            status=status,
-        )
-    return responses.page([DeliveryPublic(**d).model_dump(mode="json") for d in found], more, cid)
+    found, more = await state.webhooks.deliveries.page(
+        limit=limit,
+        starting_after=starting_after,
+        endpoint_id=endpoint_id,
+        event_type=event_type,
+        status=status,
+    )
+    return responses.page([_delivery(d) for d in found], more, cid)
 
 
 @router.post("/deliveries/retry", operation_id="retry_webhook_deliveries")
@@ -178,14 +200,9 @@ async def retry_deliveries(
     body: BulkRetryCreate, key: WebhooksKey, state: State, cid: CorrelationId
 ) -> Response:
     """Replay every delivery matching the filter (dead ones by default)."""
-    async with state.pool.acquire() as conn:
-        count = await state.webhooks.repository.requeue(
-            conn,
-            endpoint_id=body.endpoint_id,
-            status=body.status,
-            since=body.since,
-            until=body.until,
-        )
+    count = await state.webhooks.deliveries.retry_many(
+        status=body.status, endpoint_id=body.endpoint_id, since=body.since, until=body.until
+    )
     return responses.ok({"requeued": count}, cid)
 
 
@@ -194,17 +211,5 @@ async def retry_delivery(
     delivery_id: UUID, key: WebhooksKey, state: State, cid: CorrelationId
 ) -> Response:
     """Replay one failed or dead delivery now."""
-    async with state.pool.acquire() as conn:
-        count = sum(
-            [
-                await state.webhooks.repository.requeue(conn, delivery_id=delivery_id, status=s)
-                for s in ("dead", "failed")
-            ]
-        )
-        if not count:
-            found, _ = await state.webhooks.repository.deliveries(
-                conn, limit=1, delivery_id=delivery_id
-            )
-            if not found:
-                raise NotFound(f"no webhook delivery {delivery_id}", param="delivery_id")
+    count = await state.webhooks.deliveries.retry(delivery_id)
     return responses.ok({"requeued": count}, cid)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +54,16 @@ class Receiver:
         return [r for r in self.got if r.path == path]
 
 
-async def until(check: Callable[[], bool], what: str) -> None:
+async def until(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    """Wait until `check()` (plain or async) holds, polling; fail naming `what` after the
+    deadline."""
     deadline = time.monotonic() + DEADLINE_S
-    while not check():
+    while True:
+        held = check()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
 

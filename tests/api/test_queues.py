@@ -4,7 +4,6 @@ drains, clear that refuses work in flight, and a dispatcher killed mid-delivery 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +18,11 @@ from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.scheduler.repository import JobRepository
 from serve_app.app import build
-from tests.api.receiver import DEADLINE_S, Receiver, create_endpoint
+from tests.api.receiver import Receiver, create_endpoint, until
 from tests.factories import Api
+
+DISPATCHER = "webhook-dispatcher-0"
+SCHEDULER = "job-scheduler-0"
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +45,22 @@ async def hook(
 
 
 async def _received(receiver: Receiver, path: str, count: int) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while len({r.headers["webhook-id"] for r in receiver.at(path)}) < count:
-        assert time.monotonic() < deadline, f"only {len(receiver.at(path))} of {count} arrived"
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: len({r.headers["webhook-id"] for r in receiver.at(path)}) >= count,
+        f"{count} distinct deliveries at {path}",
+    )
+
+
+async def _incarnation(name: str) -> tuple[int, int] | None:
+    """The pid of a queue worker's current incarnation and how many claims it has run; None
+    while it is restarting."""
+    handle = ray.get_actor(name, namespace=NAMESPACE)
+    try:
+        where: dict[str, Any] = await handle.where.remote()
+        activity: dict[str, int] = await handle.activity.remote()
+    except ray.exceptions.RayError:
+        return None
+    return int(where["pid"]), activity["polls"]
 
 
 def _queue(stats: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -79,17 +93,28 @@ async def test_stats_info_and_health(admin: Api, api: Api) -> None:
 
 
 async def test_pause_waits_survives_restart_and_resume_drains(
-    admin: Api, api: Api, receiver: Receiver, hook: dict[str, Any]
+    admin: Api, api: Api, receiver: Receiver, hook: dict[str, Any], db: asyncpg.Pool
 ) -> None:
     paused = await admin.post("/api/queues/pause", {"queue": "webhooks"})
     assert paused.json()["data"] == {"paused": ["webhooks"]}
     try:
         for _ in range(3):
             await api.purchase(amount=100)
-        dispatcher = ray.get_actor("webhook-dispatcher-0", namespace=NAMESPACE)
-        ray.kill(dispatcher, no_restart=False)
-        await asyncio.sleep(1.0)  # the dispatcher restarts and polls many times meanwhile
+        before = await _incarnation(DISPATCHER)
+        assert before is not None
+        ray.kill(ray.get_actor(DISPATCHER, namespace=NAMESPACE), no_restart=False)
+
+        async def restarted_and_polled() -> bool:
+            # Two claims of the new incarnation began: the first has ended, having taken nothing.
+            now = await _incarnation(DISPATCHER)
+            return now is not None and now[0] != before[0] and now[1] >= 2
+
+        await until(restarted_and_polled, "the restarted dispatcher to poll the paused queue")
         assert receiver.at(hook["path"]) == []
+        attempts = await db.fetch(
+            "SELECT attempts FROM webhook_deliveries WHERE endpoint_id = $1::uuid", hook["id"]
+        )
+        assert [r["attempts"] for r in attempts] == [0, 0, 0]  # never claimed
         stats = _queue((await admin.get("/api/queues/stats")).json()["data"], "webhooks")
         assert stats["paused"] is True
         assert stats["waiting"] >= 3
@@ -129,7 +154,7 @@ async def test_killed_dispatcher_loses_nothing(
     for _ in range(purchases):
         await api.purchase(amount=100)
     await _received(receiver, hook["path"], 1)
-    ray.kill(ray.get_actor("webhook-dispatcher-0", namespace=NAMESPACE), no_restart=False)
+    ray.kill(ray.get_actor(DISPATCHER, namespace=NAMESPACE), no_restart=False)
     await _received(receiver, hook["path"], purchases)
     ids = [r.headers["webhook-id"] for r in receiver.at(hook["path"])]
     assert len(set(ids)) == purchases  # every event at least once; repeats share webhook-id
@@ -183,15 +208,26 @@ async def test_scheduler_queue_runs_jobs_and_obeys_pause(admin: Api, db: asyncpg
             job = await JobRepository().enqueue(
                 conn, kind="events.purge", payload={"retention_days": 365}
             )
-        await asyncio.sleep(0.5)
-        status = await db.fetchval("SELECT status FROM scheduled_jobs WHERE id = $1", job)
-        assert status == "pending"
+        # The insert's NOTIFY wakes the scheduler; two claims begun since it committed mean the
+        # first has ended, having taken nothing from the paused queue.
+        before = await _incarnation(SCHEDULER)
+        assert before is not None
+
+        async def polled() -> bool:
+            now = await _incarnation(SCHEDULER)
+            return now is not None and now[1] >= before[1] + 2
+
+        await until(polled, "the scheduler to poll the paused queue")
+        row = await db.fetchrow("SELECT status, attempts FROM scheduled_jobs WHERE id = $1", job)
+        assert (row["status"], row["attempts"]) == ("pending", 0)
     finally:
         await admin.post("/api/queues/resume", {"queue": "scheduler"})
-    deadline = time.monotonic() + DEADLINE_S
-    while await db.fetchval("SELECT status FROM scheduled_jobs WHERE id = $1", job) != "succeeded":
-        assert time.monotonic() < deadline, "the job never ran"
-        await asyncio.sleep(0.05)
+
+    async def ran() -> bool:
+        status = await db.fetchval("SELECT status FROM scheduled_jobs WHERE id = $1", job)
+        return bool(status == "succeeded")
+
+    await until(ran, "the job to run")
     assert await db.fetchval("SELECT count(*) FROM events WHERE id = $1", old) == 0
     housekeeping = await db.fetchval(
         "SELECT count(*) FROM scheduled_jobs WHERE dedupe_key = 'recurring:events.purge' "

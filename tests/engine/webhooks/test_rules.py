@@ -1,8 +1,8 @@
-"""Webhook rules that need no cluster: URL checks (SSRF), the retry schedule, signatures."""
+"""Webhook rules that need no cluster: URL checks (SSRF) and signatures. The retry schedule is
+the lease queue's (tests/engine/queueing/test_policy.py)."""
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import UTC, datetime
 
@@ -10,8 +10,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine.errors import InvalidRequest
-from engine.webhooks.policy import RetryPolicy
 from engine.webhooks.signing import new_secret, signature_header
+from engine.webhooks.states import ENDPOINT_TRANSITIONS, EndpointStatus, can_transition
 from engine.webhooks.urls import GuardedResolver, allowed_address, check_url
 
 REFUSED_PUBLICLY = [
@@ -54,18 +54,6 @@ async def test_public_and_allowed_private_targets_pass() -> None:
     assert await check_url("http://127.0.0.1:9/hook", allow_private=True)
 
 
-def test_schedule_grows_with_bounded_jitter_then_dies() -> None:
-    policy = RetryPolicy(_random=random.Random(7))
-    delays = [policy.delay_after(n) for n in range(1, 6)]
-    for delay, base in zip(delays, (1, 2, 4, 8, 16), strict=True):
-        assert delay is not None
-        assert base * 0.8 <= delay <= base * 1.2
-    assert policy.delay_after(6) is None
-    assert policy.max_attempts == 6
-    capped = RetryPolicy(schedule_s=(100, 1000), max_delay_s=300, jitter=0)
-    assert capped.delay_after(2) == 300
-
-
 def test_signatures_match_the_reference_library_and_rotation_signs_twice() -> None:
     old, new = new_secret(), new_secret()
     body = b'{"id":"evt_1","type":"payment.succeeded"}'
@@ -90,3 +78,11 @@ async def test_connect_time_resolver_drops_forbidden_addresses() -> None:
     assert not allowed_address("169.254.169.254", allow_private=True)
     await strict.close()
     await relaxed.close()
+
+
+def test_endpoint_transitions_let_live_endpoints_switch_and_deleting_is_final() -> None:
+    live = (EndpointStatus.ENABLED, EndpointStatus.DISABLED)
+    for current in live:
+        for target in EndpointStatus:
+            assert can_transition(current, target) == (target is not current)
+    assert ENDPOINT_TRANSITIONS[EndpointStatus.DELETED] == frozenset()

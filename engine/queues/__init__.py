@@ -1,1 +1,0 @@
-"""Operator control of the work queues: statistics, pause and resume, clearing finished jobs."""
