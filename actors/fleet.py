@@ -36,10 +36,26 @@ _FINGERPRINT_TIMEOUT_S = 30.0
 Handle = ActorHandle[Any]
 
 
+def _alive_nodes() -> list[str]:
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return sorted(str(n["NodeID"]) for n in nodes if n["Alive"])
+
+
 def _spawn(
-    actor_class: Any, options: Callable[[int], dict[str, Any]], settings: Settings, count: int
+    actor_class: Any,
+    options: Callable[[int, str | None], dict[str, Any]],
+    settings: Settings,
+    count: int,
+    *,
+    first_node: int = 0,
 ) -> list[Handle]:
-    return [actor_class.options(**options(i)).remote(settings, i) for i in range(count)]
+    """The actors of one kind, created where missing, dealt round-robin over the live nodes
+    from `first_node` on (so the kinds do not all start on the same node)."""
+    nodes = _alive_nodes()
+    return [
+        actor_class.options(**options(i, nodes[(first_node + i) % len(nodes)])).remote(settings, i)
+        for i in range(count)
+    ]
 
 
 def ledger_shards(settings: Settings) -> list[Handle]:
@@ -50,13 +66,23 @@ def ledger_shards(settings: Settings) -> list[Handle]:
 def webhook_dispatchers(settings: Settings) -> list[Handle]:
     """The instance's webhook dispatchers, created where missing."""
     return _spawn(
-        WebhookDispatcher, webhook_dispatcher_options, settings, settings.webhook_dispatchers
+        WebhookDispatcher,
+        webhook_dispatcher_options,
+        settings,
+        settings.webhook_dispatchers,
+        first_node=settings.ledger_shards,
     )
 
 
 def job_schedulers(settings: Settings) -> list[Handle]:
     """The instance's job schedulers, created where missing."""
-    return _spawn(JobScheduler, job_scheduler_options, settings, settings.job_schedulers)
+    return _spawn(
+        JobScheduler,
+        job_scheduler_options,
+        settings,
+        settings.job_schedulers,
+        first_node=settings.ledger_shards + settings.webhook_dispatchers,
+    )
 
 
 # Name prefix of each kind of actor → how many the settings ask for.

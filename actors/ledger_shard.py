@@ -20,7 +20,7 @@ from uuid import UUID
 
 import ray
 
-from actors.worker_loop import placement
+from actors.placement import placement
 from engine.config import Settings
 from engine.errors import DatabaseUnavailable
 from engine.payments.commands import Command, CommandResult

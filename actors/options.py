@@ -2,17 +2,25 @@
 
 Actors ask for no CPU: they spend most of their time waiting on PostgreSQL, gateways and
 receivers, and a 2-core machine must fit them all beside the Serve replicas. All are named,
-detached (they outlive the Serve app that made them) and restarted without limit.
+detached (they outlive the Serve app that made them) and restarted without limit. They are
+dealt over the cluster's nodes rather than packed on the node that created them (a soft node
+affinity, round-robin by index; Ray's SPREAD alone is best-effort and can leave a node empty),
+and when a node is lost Ray restarts its actors on the nodes that remain.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
 NAMESPACE = "paygrid"
 
 
-def _detached(name: str) -> dict[str, Any]:
+def _detached(name: str, node_id: str | None) -> dict[str, Any]:
+    placement: object = (
+        "SPREAD" if node_id is None else NodeAffinitySchedulingStrategy(node_id, soft=True)
+    )
     return {
         "name": name,
         "namespace": NAMESPACE,
@@ -21,18 +29,19 @@ def _detached(name: str) -> dict[str, Any]:
         "num_cpus": 0,
         "max_restarts": -1,
         "max_concurrency": 1000,
+        "scheduling_strategy": placement,
     }
 
 
-def ledger_shard_options(index: int) -> dict[str, Any]:
+def ledger_shard_options(index: int, node_id: str | None = None) -> dict[str, Any]:
     # execute() moves money; a blind retry after a crash could repeat a gateway call that has
     # no idempotency key. Clients retry with their Idempotency-Key instead.
-    return {**_detached(f"ledger-shard-{index}"), "max_task_retries": 0}
+    return {**_detached(f"ledger-shard-{index}", node_id), "max_task_retries": 0}
 
 
-def webhook_dispatcher_options(index: int) -> dict[str, Any]:
-    return _detached(f"webhook-dispatcher-{index}")
+def webhook_dispatcher_options(index: int, node_id: str | None = None) -> dict[str, Any]:
+    return _detached(f"webhook-dispatcher-{index}", node_id)
 
 
-def job_scheduler_options(index: int) -> dict[str, Any]:
-    return _detached(f"job-scheduler-{index}")
+def job_scheduler_options(index: int, node_id: str | None = None) -> dict[str, Any]:
+    return _detached(f"job-scheduler-{index}", node_id)

@@ -10,57 +10,17 @@ connection is opened again (polling covers the gap).
 
 from __future__ import annotations
 
-import asyncio
-
 import ray
 
-from actors.worker_loop import placement
+from actors.queue_worker import QueueWorker
 from engine.config import Settings
-from engine.db.database import open_database
-from engine.queueing.loop import run_woken
-from engine.queueing.settings import webhook_queue_settings
-from engine.queueing.waker import Waker
-from engine.runtime.webhooks import open_webhook_runtime
-from engine.webhooks.queue import DELIVERIES
+from engine.runtime.workers import start_dispatcher
 
 
 @ray.remote
-class WebhookDispatcher:
+class WebhookDispatcher(QueueWorker):
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         self._index = index
         self._fingerprint = settings.fingerprint()
-        name = f"webhook-dispatcher-{index}"
-        self._db = await open_database(
-            settings.database_dsn,
-            min_size=1,
-            max_size=4,
-            acquire_timeout_s=settings.db_acquire_timeout_s,
-        )
-        self._runtime = open_webhook_runtime(settings, self._db)
-        self._worker = self._runtime.dispatcher
-        wake = self._worker.wake
-        poll_s = webhook_queue_settings(settings).poll_s
-        loop = asyncio.get_running_loop()
-        self._tasks = (
-            loop.create_task(
-                Waker(settings.database_dsn, DELIVERIES.channel, wake, name=name).run()
-            ),
-            loop.create_task(run_woken(self._worker.pump, wake, poll_s=poll_s, name=name)),
-        )
-
-    async def ping(self) -> int:
-        return self._index
-
-    async def settings_fingerprint(self) -> str:
-        """Which settings this incarnation runs with (see `actors.fleet`)."""
-        return self._fingerprint
-
-    async def activity(self) -> dict[str, int]:
-        """What this incarnation's worker has done, for operators: claims run so far and
-        items in flight."""
-        return {"polls": self._worker.polls, "in_flight": self._worker.in_flight}
-
-    async def where(self) -> dict[str, object]:
-        """Where this actor runs, for operators."""
-        return placement(self._index)
+        self._runtime = await start_dispatcher(settings, f"webhook-dispatcher-{index}")

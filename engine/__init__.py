@@ -1,2 +1,39 @@
 """Domain logic and infrastructure that runs without Ray: money, state machines, gateways,
-repositories, idempotency, configuration, migrations and the operator CLI."""
+repositories, idempotency, configuration, migrations and the operator CLI.
+
+`PUBLIC_MODULES` is the engine's interface to the outer layers: the only modules `actors/` and
+`serve_app/` may import (tests/engine/test_layering.py checks it). Services, the runtime
+builders that wire them, and the types that cross into routes and actors are public;
+repositories (the SQL), the steps of the money path and the database pool stay inside.
+"""
+
+PUBLIC_MODULES = frozenset(
+    {
+        "engine.auth.keys",
+        "engine.batching",
+        "engine.cli",
+        "engine.config",
+        "engine.db.database",
+        "engine.db.migrations",
+        "engine.errors",
+        "engine.events.models",
+        "engine.health",
+        "engine.ledger.entries",
+        "engine.ledger.reads",
+        "engine.payments.commands",
+        "engine.payments.intake",
+        "engine.payments.reads",
+        "engine.payments.requests",
+        "engine.payments.states",
+        "engine.principal",
+        "engine.queueing.models",
+        "engine.queueing.states",
+        "engine.runtime.local",
+        "engine.runtime.shard",
+        "engine.runtime.webhooks",
+        "engine.runtime.workers",
+        "engine.sharding",
+        "engine.webhooks.models",
+        "engine.webhooks.states",
+    }
+)

@@ -215,9 +215,12 @@ async def api(http: httpx.AsyncClient, api_key: str) -> Api:
 def pytest_collection_modifyitems(items: list[Any]) -> None:
     # Engine tests need no cluster: they run first, so a broken stack fails fast. Tests that
     # inspect what the whole run left behind run last.
+    # A multi-node test runs its own Ray cluster, so it runs before the session's starts.
     def order(item: Any) -> int:
         if item.get_closest_marker("after_all"):
-            return 2
-        return 0 if "tests/engine" in str(item.fspath) else 1
+            return 3
+        if item.get_closest_marker("multinode"):
+            return 1
+        return 0 if "tests/engine" in str(item.fspath) else 2
 
     items.sort(key=order)

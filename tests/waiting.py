@@ -9,11 +9,16 @@ from collections.abc import Awaitable, Callable
 
 
 async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 30.0, what: str = "condition"
+    condition: Callable[[], Awaitable[bool]],
+    *,
+    timeout_s: float = 30.0,
+    what: str | Callable[[], str] = "condition",
 ) -> None:
-    """Return as soon as `condition()` is true; AssertionError after `timeout_s`."""
+    """Return as soon as `condition()` is true; AssertionError after `timeout_s`, saying what
+    was awaited (`what` may be a callable, read only then, to report the last state seen)."""
     deadline = time.monotonic() + timeout_s
     while not await condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {described}")
         await asyncio.sleep(0.02)

@@ -6,7 +6,8 @@ from uuid import UUID
 
 from engine.db.database import Database
 from engine.errors import NotFound
-from engine.events.repository import EventRepository, LoggedEvent
+from engine.events.models import LoggedEvent
+from engine.events.repository import EventRepository
 
 
 class EventService:

@@ -18,9 +18,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 
 from engine.principal import Principal
+from engine.queueing.models import QueueStats
 from engine.queueing.policy import Settlement
 from engine.queueing.spec import QueueSpec
-from engine.queueing.states import REPLAYABLE, JobStatus, QueueName
+from engine.queueing.states import REPLAYABLE, JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,25 +31,6 @@ class Lease:
     id: UUID
     attempts: int
     group_id: UUID | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    queue: QueueName
-    paused: bool
-    waiting: int
-    active: int
-    delayed: int
-    completed: int
-    failed: int
-    dead: int
-    oldest_waiting_s: float | None
-    completed_last_minute: int
-
-    @property
-    def throughput_per_s(self) -> float:
-        """Items completed per second over the last minute."""
-        return self.completed_last_minute / 60
 
 
 def _lease(r: asyncpg.Record) -> Lease:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from engine.db.database import Database
 from engine.errors import InvalidRequest
 from engine.principal import Principal
-from engine.queueing.repository import QueueRepository, QueueStats
+from engine.queueing.models import QueueStats
+from engine.queueing.repository import QueueRepository
 from engine.queueing.spec import QueueSpec
 from engine.queueing.states import CLEARED_STATUS, ClearableState, QueueName
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from engine.events.repository import LoggedEvent
+from engine.events.models import LoggedEvent
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.webhooks import EventPublic
 from serve_app import responses

@@ -11,7 +11,7 @@ from ray.actor import ActorHandle
 from starlette.responses import Response
 
 from engine.principal import Principal
-from engine.queueing.repository import QueueStats
+from engine.queueing.models import QueueStats
 from engine.queueing.states import ClearableState, QueueName
 from schema.api.common import ERROR_RESPONSES, StrictModel
 from serve_app import responses

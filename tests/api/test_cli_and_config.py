@@ -94,7 +94,9 @@ def test_serve_config_is_valid_and_autoscales() -> None:
     [app] = schema.applications
     assert app.import_path == "serve_app.app:app_builder"
     [deployment] = app.deployments
-    assert deployment.autoscaling_config["max_replicas"] > 1
+    autoscaling = deployment.autoscaling_config
+    assert isinstance(autoscaling, dict)
+    assert autoscaling["max_replicas"] > 1
     assert schema.http_options.host == "127.0.0.1"
 
 

@@ -6,29 +6,36 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.factories import Api, payment_body
 
 
+async def _data(response: httpx.Response) -> dict[str, Any]:
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
 async def _failed(api: Api) -> dict[str, Any]:
     response = await api.post("/api/payments/authorize", payment_body(number="4000000000000002"))
-    return (await api.get(f"/api/payments/{response.json()['error']['payment_id']}")).json()["data"]
+    payment_id = response.json()["error"]["payment_id"]
+    return await _data(await api.get(f"/api/payments/{payment_id}"))
 
 
 async def _voided(api: Api) -> dict[str, Any]:
     auth = await api.authorize(amount=500)
-    return (await api.post("/api/payments/void", {"payment_id": auth["id"]})).json()["data"]
+    return await _data(await api.post("/api/payments/void", {"payment_id": auth["id"]}))
 
 
 async def _captured(api: Api) -> dict[str, Any]:
     auth = await api.authorize(amount=500)
-    return (await api.post("/api/payments/capture", {"payment_id": auth["id"]})).json()["data"]
+    return await _data(await api.post("/api/payments/capture", {"payment_id": auth["id"]}))
 
 
 async def _refunded(api: Api) -> dict[str, Any]:
     payment = await api.purchase(amount=500)
-    return (await api.post("/api/payments/refund", {"payment_id": payment["id"]})).json()["data"]
+    return await _data(await api.post("/api/payments/refund", {"payment_id": payment["id"]}))
 
 
 async def _succeeded(api: Api) -> dict[str, Any]:

@@ -19,7 +19,9 @@ import asyncpg
 import pytest
 
 from engine.db import migrations
+from engine.db.database import Database, open_database
 from engine.db.pool import create_pool
+from tests.engine.cleanup import empty_tables
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -91,6 +93,24 @@ async def module_dsn(infra: dict[str, str], migrated_template: str) -> AsyncIter
         yield with_database(admin_dsn, name)
     finally:
         await _drop(admin_dsn, name)
+
+
+@pytest.fixture(scope="module")
+async def module_database(module_dsn: str) -> AsyncIterator[Database]:
+    """The application's `Database` on the module's shared database."""
+    db = await open_database(module_dsn, min_size=1, max_size=4)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def database(module_database: Database) -> Database:
+    """The module's shared database, emptied for this test."""
+    async with module_database.connection() as conn:
+        await empty_tables(conn)
+    return module_database
 
 
 @pytest.fixture

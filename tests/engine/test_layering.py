@@ -1,8 +1,11 @@
-"""Imports point inward: `engine/` and `schema/` run and test without Ray, Serve or a web stack.
+"""Imports point inward: `schema/` ← `engine/` ← `actors/`, `serve_app/`.
 
-Two checks: a static one reads every source file with `ast` (so an import inside a function or
-behind `TYPE_CHECKING` counts too), and a dynamic one imports every module of a package in a
-clean interpreter and looks at what got loaded (so a transitive import counts too).
+`engine/` and `schema/` run and test without Ray, Serve or a web stack, and `schema/` imports
+nothing of ours. Two checks: a static one reads every source file with `ast` (so an import inside
+a function or behind `TYPE_CHECKING` counts too), and a dynamic one imports every module of a
+package in a clean interpreter and looks at what got loaded (so a transitive import counts too).
+The outer layers, `actors/` and `serve_app/`, import only the engine's public modules
+(`engine.PUBLIC_MODULES`): never a repository, the pool or the steps of the money path.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from engine import PUBLIC_MODULES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WEB_AND_CLUSTER = frozenset({"ray", "fastapi", "starlette", "actors", "serve_app"})
 IO_DRIVERS = frozenset({"asyncpg", "redis", "aiohttp"})
 FORBIDDEN: dict[str, frozenset[str]] = {
     "engine": WEB_AND_CLUSTER,
-    "schema": WEB_AND_CLUSTER | IO_DRIVERS,
+    "schema": WEB_AND_CLUSTER | IO_DRIVERS | {"engine"},
 }
+OUTER = ("actors", "serve_app")
 _DYNAMIC_IMPORTERS = frozenset({"import_module", "__import__"})
 
 
@@ -99,3 +105,43 @@ def test_importing_package_loads_no_forbidden_module(package: str) -> None:
     loaded = set(result.stdout.split())
     assert package in loaded
     assert loaded & FORBIDDEN[package] == set()
+
+
+def engine_modules_imported(source: str) -> set[str]:
+    """Dotted names of the `engine` modules a source imports (`from engine.x import y` names
+    `engine.x.y` when that is a module itself)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "engine")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] != "engine":
+                continue
+            for alias in node.names:
+                dotted = f"{node.module}.{alias.name}"
+                path = ROOT / Path(*dotted.split("."))
+                is_module = path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+                found.add(dotted if is_module else node.module)
+    return found
+
+
+def test_the_public_modules_exist_and_hold_no_sql() -> None:
+    for module in PUBLIC_MODULES:
+        path = ROOT / Path(*module.split(".")).with_suffix(".py")
+        assert path.exists(), module
+        assert not module.endswith(".repository"), module
+
+
+@pytest.mark.parametrize("package", OUTER)
+def test_outer_layers_import_only_public_engine_modules(package: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(found)
+        for path in sources(package)
+        if (found := engine_modules_imported(path.read_text()) - PUBLIC_MODULES)
+    }
+    assert offenders == {}
+
+
+def test_the_scanner_resolves_submodule_imports() -> None:
+    source = "from engine.db import migrations\nfrom engine.config import Settings\n"
+    assert engine_modules_imported(source) == {"engine.db.migrations", "engine.config"}

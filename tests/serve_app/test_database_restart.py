@@ -5,88 +5,42 @@ succeeds exactly once, and paygrid serves again without being restarted."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
-import httpx
 
 from engine.config import Settings
-from tests.factories import Api, payment_body
-from tests.waiting import wait_until
+from tests.factories import Api
+from tests.purchase_load import PurchaseLoad
 
 CLIENTS = 12
-
-
-@dataclass
-class Load:
-    """Purchases sent back to back by several clients, each with a fresh Idempotency-Key."""
-
-    api: Api
-    customers: list[str]
-    sent: list[tuple[str, dict[str, Any], httpx.Response]] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def succeeded(self) -> int:
-        return sum(1 for _, _, r in self.sent if r.status_code == 200)
-
-    async def client(self, n: int) -> None:
-        i = 0
-        while not self.stop.is_set():
-            key = f"restart-{n}-{i}-{uuid.uuid4().hex[:8]}"
-            body = payment_body(amount=500 + i, customer_id=self.customers[i % len(self.customers)])
-            response = await self.api.post("/api/payments/purchase", body, idempotency_key=key)
-            self.sent.append((key, body, response))
-            i += 1
-
-
-async def _final_answer(api: Api, key: str, body: dict[str, Any]) -> httpx.Response:
-    """Retry with the same key until the answer is final (not 503, not 409 in progress)."""
-    answer: list[httpx.Response] = []
-
-    async def settled() -> bool:
-        response = await api.post("/api/payments/purchase", body, idempotency_key=key)
-        answer[:] = [response]
-        return response.status_code not in (409, 503)
-
-    await wait_until(settled, timeout_s=60, what=f"a final answer for {key}")
-    return answer[0]
 
 
 async def test_a_database_restart_answers_503_and_loses_nothing(
     api: Api, db: asyncpg.Pool, cluster: Settings, restart_database: Callable[[], None]
 ) -> None:
     customers = [str((await api.purchase(amount=100))["customer_id"]) for _ in range(6)]
-    load = Load(api, customers)
-    clients = [asyncio.create_task(load.client(n)) for n in range(CLIENTS)]
-
-    async def served(count: int) -> bool:
-        return load.succeeded() >= count
-
-    await wait_until(lambda: served(40), what="purchases flowing before the restart")
+    load = PurchaseLoad(api, customers, "restart")
+    load.start(CLIENTS)
+    await load.until_succeeded(40, timeout_s=30, what="purchases flowing before the restart")
     before = load.succeeded()
     await asyncio.to_thread(restart_database)
-    await wait_until(lambda: served(before + 40), timeout_s=60, what="serving after the restart")
-    load.stop.set()
-    await asyncio.gather(*clients)
+    await load.until_succeeded(before + 40, timeout_s=60, what="serving after the restart")
+    await load.stop()
 
-    statuses = [r.status_code for _, _, r in load.sent]
-    refused = [(k, b, r) for k, b, r in load.sent if r.status_code != 200]
+    statuses = [s.status for s in load.sent]
+    refused = [s for s in load.sent if s.status != 200]
     assert 500 not in statuses
     assert set(statuses) <= {200, 503}, sorted(set(statuses))
     assert refused, "no request met the outage: the restart was not exercised"
-    for _, _, response in refused:
-        error = response.json()["error"]
-        assert error["code"] == "database_unavailable", error
-        assert response.headers["Retry-After"] == "1"
-
-    for key, body, _ in refused:
-        final = await _final_answer(api, key, body)
+    for sent in refused:
+        assert sent.response is not None
+        assert sent.response.json()["error"]["code"] == "database_unavailable"
+        assert sent.response.headers["Retry-After"] == "1"
+        final = await load.final_answer(sent)
         assert final.status_code == 200, final.text
 
-    keys = [k for k, _, _ in load.sent]
+    keys = [s.key for s in load.sent]
     rows = await db.fetch(
         """SELECT i.idempotency_key, t.status, count(*) OVER (PARTITION BY i.idempotency_key) AS n
            FROM idempotency_keys i JOIN transactions t ON t.id = i.resource_id

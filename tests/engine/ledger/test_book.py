@@ -12,10 +12,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from engine.db.database import Database, open_database
+from engine.db.database import Database
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import Account, Balance, Entry, LedgerRepository
-from tests.engine.cleanup import empty_tables
 from tests.engine.payments import checks
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.fakes import FakeClock
@@ -24,23 +23,6 @@ from tests.engine.payments.harness import Rig
 from tests.engine.rows import add_customer, add_transaction
 
 IDLE_S = 300.0
-
-
-@pytest.fixture(scope="module")
-async def module_database(module_dsn: str) -> AsyncIterator[Database]:
-    db = await open_database(module_dsn, min_size=1, max_size=4)
-    try:
-        yield db
-    finally:
-        await db.close()
-
-
-@pytest.fixture
-async def database(module_database: Database) -> Database:
-    """The module's database, emptied for this test."""
-    async with module_database.connection() as conn:
-        await empty_tables(conn)
-    return module_database
 
 
 @pytest.fixture

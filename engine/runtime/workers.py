@@ -1,0 +1,89 @@
+"""Builds and starts what a queue-worker actor runs: its database, the queue's worker, the
+LISTEN connection that wakes it, and the loop that pumps it. A webhook dispatcher and a job
+scheduler differ only in the worker they pump."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import Settings
+from engine.db.database import Database, open_database
+from engine.queueing.loop import run_woken
+from engine.queueing.settings import scheduler_queue_settings, webhook_queue_settings
+from engine.queueing.waker import Waker
+from engine.queueing.worker import Worker
+from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
+from engine.scheduler.handlers import HANDLERS, RECURRING
+from engine.scheduler.queue import JOBS
+from engine.scheduler.service import Scheduler
+from engine.webhooks.queue import DELIVERIES
+
+# A worker actor's own connections: claims, settles and the handler's reads.
+_WORKER_POOL_MAX = 4
+
+
+# Whatever its items, a worker is pumped, woken and reported on the same way.
+AnyWorker = Worker[Any, Any]
+
+
+@dataclass
+class WorkerRuntime:
+    """One queue worker, started: pumped whenever woken or every poll interval."""
+
+    db: Database
+    worker: AnyWorker
+    tasks: tuple[asyncio.Task[None], ...]
+    webhooks: WebhookRuntime | None = None
+
+    def activity(self) -> dict[str, int]:
+        """What the worker has done, for operators: claims run so far and items in flight."""
+        return {"polls": self.worker.polls, "in_flight": self.worker.in_flight}
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.webhooks is not None:
+            await self.webhooks.close()
+        await self.db.close()
+
+
+async def _open_db(settings: Settings) -> Database:
+    return await open_database(
+        settings.database_dsn,
+        min_size=1,
+        max_size=_WORKER_POOL_MAX,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
+    )
+
+
+def _start(
+    settings: Settings, worker: AnyWorker, *, channel: str, poll_s: float, name: str
+) -> tuple[asyncio.Task[None], ...]:
+    loop = asyncio.get_running_loop()
+    waker = Waker(settings.database_dsn, channel, worker.wake, name=name)
+    return (
+        loop.create_task(waker.run()),
+        loop.create_task(run_woken(worker.pump, worker.wake, poll_s=poll_s, name=name)),
+    )
+
+
+async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
+    """A webhook dispatcher, sending due deliveries from now on."""
+    db = await _open_db(settings)
+    webhooks = open_webhook_runtime(settings, db)
+    worker = webhooks.dispatcher
+    poll_s = webhook_queue_settings(settings).poll_s
+    tasks = _start(settings, worker, channel=DELIVERIES.channel, poll_s=poll_s, name=name)
+    return WorkerRuntime(db, worker, tasks, webhooks)
+
+
+async def start_scheduler(settings: Settings, name: str) -> WorkerRuntime:
+    """A job scheduler, running due jobs from now on; recurring jobs are queued if missing."""
+    db = await _open_db(settings)
+    queue = scheduler_queue_settings(settings)
+    scheduler = Scheduler(db, HANDLERS, queue, RECURRING)
+    await scheduler.ensure_recurring()
+    tasks = _start(settings, scheduler.worker, channel=JOBS.channel, poll_s=queue.poll_s, name=name)
+    return WorkerRuntime(db, scheduler.worker, tasks)

@@ -1,0 +1,224 @@
+"""paygrid on a multi-node Ray cluster (a head and two worker nodes on this machine): its actors
+are spread over every node, and when a worker node is lost under purchase and webhook load, its
+shards and dispatchers come back on the nodes that remain, every answered payment exists exactly
+once, every request retried with its Idempotency-Key gets one answer, the ledger agrees with the
+payments, and every event is delivered at least once.
+
+It runs its own cluster, so it runs before the session's single-node one starts (see the
+ordering in tests/conftest.py), and shuts it all down afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+import ray
+from aiohttp import web
+from ray import serve
+from ray.cluster_utils import Cluster
+from ray.exceptions import RayError
+
+from actors.options import NAMESPACE
+from engine.auth.keys import ApiKeyService, Scope
+from engine.config import Settings
+from engine.runtime import local
+from serve_app.app import build
+from serve_app.runner import stop_ray
+from tests.factories import Api
+from tests.local_server import serving
+from tests.purchase_load import PurchaseLoad
+from tests.ray_cluster import alive_nodes, shut_down
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.multinode
+
+SHARDS = 3
+DISPATCHERS = 2
+CLIENTS = 8
+# Node loss is noticed after a few missed health checks, not the default 15 s.
+FAST_FAILURE_DETECTION = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_failure_threshold": 4,
+}
+
+
+@dataclasses.dataclass
+class Hooks:
+    """A webhook receiver on 127.0.0.1 that records which event ids arrived."""
+
+    url: str = ""
+    ids: set[str] = dataclasses.field(default_factory=set)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.ids.add(request.headers["webhook-id"])
+        return web.Response(status=200)
+
+
+@pytest.fixture
+def three_nodes(migrated: Settings) -> Iterator[tuple[Cluster, Settings]]:
+    """A head and two workers, one CPU each, with paygrid deployed; all torn down after."""
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "gcs_server_port": local.free_port(),
+            "include_dashboard": False,
+            "_system_config": FAST_FAILURE_DETECTION,
+        },
+    )
+    settings = migrated.model_copy(
+        update={
+            "port": local.free_port(),
+            "replicas": 2,
+            "ledger_shards": SHARDS,
+            "webhook_dispatchers": DISPATCHERS,
+        }
+    )
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+        # One HTTP entry point, on the head: every node of this cluster shares 127.0.0.1.
+        serve.start(
+            http_options={"host": "127.0.0.1", "port": settings.port, "location": "HeadOnly"},
+            logging_config={"enable_access_log": False},
+        )
+        serve.run(build(settings), name="paygrid", route_prefix="/", blocking=False)
+        yield cluster, settings
+    finally:
+        stop_ray()
+        shut_down(cluster)
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[Hooks]:
+    receiver = Hooks()
+    async with serving(receiver.handle) as url:
+        receiver.url = f"{url}/"
+        yield receiver
+
+
+async def _placements() -> dict[str, str]:
+    """Shard and dispatcher name → the node it runs on, once each answers `where` (an actor
+    restarting after a node loss is unavailable for a moment)."""
+    names = [f"ledger-shard-{i}" for i in range(SHARDS)]
+    names += [f"webhook-dispatcher-{i}" for i in range(DISPATCHERS)]
+    found: dict[str, str] = {}
+
+    async def answered() -> bool:
+        for name in names:
+            if name in found:
+                continue
+            try:
+                handle = ray.get_actor(name, namespace=NAMESPACE)
+                where: dict[str, object] = await asyncio.wait_for(handle.where.remote(), 10)
+            except (RayError, TimeoutError):
+                return False
+            found[name] = str(where["node_id"])
+        return True
+
+    await wait_until(answered, timeout_s=120, what=lambda: f"actors to answer (so far {found})")
+    return found
+
+
+async def _up(http: httpx.AsyncClient) -> None:
+    async def healthy() -> bool:
+        try:
+            return (await http.get("/health")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_until(healthy, timeout_s=120, what="paygrid on the cluster")
+
+
+def _lose_a_worker(cluster: Cluster, placed: dict[str, str]) -> str:
+    """Kill the worker node hosting the most shards and dispatchers; returns its id."""
+    workers = {node.node_id: node for node in cluster.worker_nodes}
+    hosts = [node for node in placed.values() if node in workers]
+    victim = max(set(hosts), key=hosts.count)
+    cluster.remove_node(workers[victim], allow_graceful=False)
+    return victim
+
+
+async def _every_request_has_one_answer(load: PurchaseLoad) -> None:
+    for sent in load.sent:
+        if sent.status == 200:
+            assert sent.response is not None
+            replay = await load.final_answer(sent)
+            assert replay.json()["data"]["id"] == sent.response.json()["data"]["id"]
+        else:
+            final = await load.final_answer(sent)
+            assert final.status_code == 200, final.text
+
+
+async def _records_agree(db: asyncpg.Pool, load: PurchaseLoad, hooks: Hooks) -> None:
+    """One succeeded payment per key, the ledger equal to the payments, every event sent."""
+    keys = [s.key for s in load.sent]
+    rows = await db.fetch(
+        """SELECT t.id, t.status FROM idempotency_keys i
+           JOIN transactions t ON t.id = i.resource_id
+           WHERE i.idempotency_key = ANY($1::text[])""",
+        keys,
+    )
+    assert len(rows) == len(keys)
+    assert {r["status"] for r in rows} == {"succeeded"}
+    ledger, captured = await db.fetchrow(
+        """SELECT (SELECT coalesce(sum(amount), 0) FROM ledger_entries
+                   WHERE customer_id = ANY($1::uuid[]) AND account = 'captured'),
+                  (SELECT coalesce(sum(amount_captured), 0) FROM transactions
+                   WHERE customer_id = ANY($1::uuid[]) AND parent_id IS NULL)""",
+        load.customers,
+    )
+    assert ledger == captured
+    events = {
+        str(r["id"])
+        for r in await db.fetch(
+            "SELECT id FROM events WHERE object_id = ANY($1::uuid[])", [r["id"] for r in rows]
+        )
+    }
+    assert len(events) == len(rows)
+
+    async def delivered() -> bool:
+        return events <= hooks.ids
+
+    await wait_until(delivered, timeout_s=120, what="every event delivered at least once")
+
+
+async def test_node_loss_moves_actors_and_loses_nothing(
+    three_nodes: tuple[Cluster, Settings], hooks: Hooks, db: asyncpg.Pool, keys: ApiKeyService
+) -> None:
+    cluster, settings = three_nodes
+    _, secret = await keys.create(
+        name="multinode", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.WEBHOOKS})
+    )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}", timeout=60) as http:
+        api = Api(http, secret)
+        await _up(http)
+        nodes = alive_nodes()
+        assert len(nodes) == 3
+        placed = await _placements()
+        assert set(placed.values()) == nodes, placed  # on every node, not only the head
+
+        hook = {"url": hooks.url, "enabled_events": ["*"]}
+        assert (await api.post("/api/webhooks/endpoints", hook)).status_code == 200
+        customers = [str((await api.purchase(amount=100))["customer_id"]) for _ in range(6)]
+        load = PurchaseLoad(api, customers, "multinode")
+        load.start(CLIENTS)
+        await load.until_succeeded(30, timeout_s=120, what="purchases flowing")
+        victim = _lose_a_worker(cluster, placed)
+        served = load.succeeded()
+        await load.until_succeeded(served + 40, timeout_s=180, what="serving after the loss")
+        await load.stop()
+
+        moved = await _placements()
+        assert set(moved.values()) <= nodes - {victim}, moved  # back, on the nodes that remain
+        errors = [s.response for s in load.sent if s.response is not None and s.status == 500]
+        assert not errors, [(r.headers, r.text) for r in errors]
+        await _every_request_has_one_answer(load)
+    await _records_agree(db, load, hooks)
