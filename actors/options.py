@@ -3,24 +3,29 @@
 Actors ask for no CPU: they spend most of their time waiting on PostgreSQL, gateways and
 receivers, and a 2-core machine must fit them all beside the Serve replicas. All are named,
 detached (they outlive the Serve app that made them) and restarted without limit. They are
-dealt over the cluster's nodes rather than packed on the node that created them (a soft node
-affinity, round-robin by index; Ray's SPREAD alone is best-effort and can leave a node empty),
-and when a node is lost Ray restarts its actors on the nodes that remain.
+dealt over the cluster's nodes rather than packed on the node that created them: round-robin
+by index, each asks for its node by label with any node as the fallback (Ray's SPREAD alone is
+best-effort and left a node empty in testing, and a soft node affinity was not honoured), so
+when a node is lost Ray restarts its actors on the nodes that remain.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
 NAMESPACE = "paygrid"
 
 
+def _placed(node_id: str | None) -> dict[str, Any]:
+    if node_id is None:
+        return {"scheduling_strategy": "SPREAD"}
+    return {
+        "label_selector": {"ray.io/node-id": node_id},
+        "fallback_strategy": [{"label_selector": {}}],
+    }
+
+
 def _detached(name: str, node_id: str | None) -> dict[str, Any]:
-    placement: object = (
-        "SPREAD" if node_id is None else NodeAffinitySchedulingStrategy(node_id, soft=True)
-    )
     return {
         "name": name,
         "namespace": NAMESPACE,
@@ -29,7 +34,7 @@ def _detached(name: str, node_id: str | None) -> dict[str, Any]:
         "num_cpus": 0,
         "max_restarts": -1,
         "max_concurrency": 1000,
-        "scheduling_strategy": placement,
+        **_placed(node_id),
     }
 
 

@@ -79,8 +79,9 @@ class SlotOwnership:
 
 
 async def _rollback(conn: asyncpg.Connection) -> None:
-    # The error that got us here is the one to report; a connection too broken to roll back
-    # is discarded by its pool, which rolls the transaction back with it.
-    if not conn.is_closed():
-        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    # The error that got us here is the one to report. A connection too broken to roll back
+    # (closed, or already taken back by its pool when the server went away) is discarded by
+    # its pool, and the server rolls the transaction back with it.
+    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        if not conn.is_closed():
             await conn.execute("ROLLBACK")

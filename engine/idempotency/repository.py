@@ -124,6 +124,14 @@ class IdempotencyRepository:
             body,
         )
 
+    async def release_for_resource(self, conn: asyncpg.Connection, *, resource_id: UUID) -> None:
+        """Recovery's other way out: free the key that was waiting on `resource_id`, whose
+        request never reached the gateway, so a retry with it runs afresh."""
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE resource_id = $1 AND status = 'processing'",
+            resource_id,
+        )
+
     async def purge_expired(self, conn: asyncpg.Connection, *, limit: int) -> int:
         """Delete up to `limit` records past their expiry; returns how many went."""
         done = await conn.execute(

@@ -61,7 +61,13 @@ from engine.payments.commands import (
     VoidPayment,
 )
 from engine.payments.models import ProcessingRow
-from engine.payments.results import GatewayOutcome, Started, replay_or_refuse, timeout_result
+from engine.payments.results import (
+    Finished,
+    GatewayOutcome,
+    Started,
+    replay_or_refuse,
+    timeout_result,
+)
 from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps
 from engine.sequencing import KeyedSequencer, Turn
@@ -83,11 +89,14 @@ def _utcnow() -> datetime:
 @dataclass(frozen=True, slots=True)
 class Finalization:
     """A started command with its gateway outcome, on its way to the finalize stage. A
-    recovered one also completes whatever idempotency key waits on its row."""
+    recovered one also settles whatever idempotency key waits on its row: with the outcome, or,
+    if the call never reached the gateway, by freeing the key, since the client was told to
+    retry with it (a 503) and nothing was charged."""
 
     started: Started
     outcome: GatewayOutcome
     recovered: bool = False
+    never_reached: bool = False
 
 
 class PaymentService:
@@ -259,13 +268,7 @@ class PaymentService:
                     outcomes = [i.outcome for i in items]
                     finished = await self._steps.finalize(conn, started, outcomes)
                     for item, done in zip(items, finished, strict=True):
-                        if item.recovered and done is not None:
-                            await self._steps.idempotency.complete_for_resource(
-                                conn,
-                                resource_id=item.started.reference,
-                                status_code=done.result.status_code,
-                                body=done.result.body,
-                            )
+                        await self._settle_key(conn, item, done)
                 self._book.committed(e for f in finished if f is not None for e in f.entries)
         except _DB_ERRORS as exc:
             if is_unavailable(exc):
@@ -290,6 +293,23 @@ class PaymentService:
             for s, f in zip(started, finished, strict=True)
         ]
 
+    async def _settle_key(
+        self, conn: asyncpg.Connection, item: Finalization, done: Finished | None
+    ) -> None:
+        """A recovered command's idempotency key: answered with its outcome, or freed."""
+        if not item.recovered or done is None:
+            return
+        keys, reference = self._steps.idempotency, item.started.reference
+        if item.never_reached:
+            await keys.release_for_resource(conn, resource_id=reference)
+        else:
+            await keys.complete_for_resource(
+                conn,
+                resource_id=reference,
+                status_code=done.result.status_code,
+                body=done.result.body,
+            )
+
     async def _recover_row(self, row: ProcessingRow) -> int:
         started = await self._rebuild(row)
         if started is None:
@@ -302,7 +322,9 @@ class PaymentService:
         outcome: GatewayOutcome = found or GatewayError(
             "the gateway has no record of the call", ambiguous=False
         )
-        result = await self._finals.submit(Finalization(started, outcome, recovered=True))
+        result = await self._finals.submit(
+            Finalization(started, outcome, recovered=True, never_reached=found is None)
+        )
         if result.status_code == 503:
             log.error("could not settle %s; the next sweep retries", row.id)
             return 0

@@ -86,7 +86,8 @@ def three_nodes(migrated: Settings) -> Iterator[tuple[Cluster, Settings]]:
         ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
         # One HTTP entry point, on the head: every node of this cluster shares 127.0.0.1.
         serve.start(
-            http_options={"host": "127.0.0.1", "port": settings.port, "location": "HeadOnly"},
+            proxy_location="HeadOnly",
+            http_options={"host": "127.0.0.1", "port": settings.port},
             logging_config={"enable_access_log": False},
         )
         serve.run(build(settings), name="paygrid", route_prefix="/", blocking=False)
@@ -104,9 +105,10 @@ async def hooks() -> AsyncIterator[Hooks]:
         yield receiver
 
 
-async def _placements() -> dict[str, str]:
-    """Shard and dispatcher name → the node it runs on, once each answers `where` (an actor
-    restarting after a node loss is unavailable for a moment)."""
+async def _placements(*, not_on: str | None = None) -> dict[str, str]:
+    """Shard and dispatcher name → the node it runs on, once each answers `where` from a node
+    other than `not_on` (an actor restarting after a node loss is unavailable for a moment, and
+    its old process may answer until the node is declared dead)."""
     names = [f"ledger-shard-{i}" for i in range(SHARDS)]
     names += [f"webhook-dispatcher-{i}" for i in range(DISPATCHERS)]
     found: dict[str, str] = {}
@@ -119,6 +121,8 @@ async def _placements() -> dict[str, str]:
                 handle = ray.get_actor(name, namespace=NAMESPACE)
                 where: dict[str, object] = await asyncio.wait_for(handle.where.remote(), 10)
             except (RayError, TimeoutError):
+                return False
+            if str(where["node_id"]) == not_on:
                 return False
             found[name] = str(where["node_id"])
         return True
@@ -216,7 +220,7 @@ async def test_node_loss_moves_actors_and_loses_nothing(
         await load.until_succeeded(served + 40, timeout_s=180, what="serving after the loss")
         await load.stop()
 
-        moved = await _placements()
+        moved = await _placements(not_on=victim)
         assert set(moved.values()) <= nodes - {victim}, moved  # back, on the nodes that remain
         errors = [s.response for s in load.sent if s.response is not None and s.status == 500]
         assert not errors, [(r.headers, r.text) for r in errors]

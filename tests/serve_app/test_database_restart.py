@@ -35,7 +35,7 @@ async def test_a_database_restart_answers_503_and_loses_nothing(
     assert refused, "no request met the outage: the restart was not exercised"
     for sent in refused:
         assert sent.response is not None
-        assert sent.response.json()["error"]["code"] == "database_unavailable"
+        assert sent.response.json()["error"]["code"] == "database_unavailable", sent.response.text
         assert sent.response.headers["Retry-After"] == "1"
         final = await load.final_answer(sent)
         assert final.status_code == 200, final.text

@@ -241,16 +241,19 @@ async def test_a_call_the_gateway_never_saw_fails_only_after_the_grace(rig: Rig,
         assert row["failure_code"] == "gateway_error"
     if kind == "refund":
         assert await checks.refunds(rig.db, left.payment_id) == [(400, "failed")]
-    key = left.command.ctx.idempotency_key
-    assert key is not None
-    stored = await checks.stored_answer(rig.db, rig.requests.api_key_id, key)
-    assert (stored.status, stored.response_status) == ("completed", 502)
-    assert stored.response_body is not None
-    assert stored.response_body["code"] == "gateway_error"
     await expect_balance(rig, left.customer_id, settled.balance)
-    # Never charged (or sent) again: the one lost call, two lookups.
+    # Never sent again by recovery: the one lost call, two lookups.
     assert rig.gateway.references(left.method) == [reference]
     assert rig.gateway.lookups == [reference, reference]
+    # The client was told to retry with its key, and nothing was charged: the key is free,
+    # and the retry runs afresh, once.
+    key = left.command.ctx.idempotency_key
+    assert key is not None
+    assert await checks.stored_answers(rig.db, rig.requests.api_key_id, key) == 0
+    retry = await rig.one(left.command)
+    assert (retry.status_code, retry.replayed) == (200, False)
+    assert len(rig.gateway.references(left.method)) == 2
+    assert (await rig.one(left.command)).replayed
 
 
 async def test_recent_rows_and_other_shards_are_left_alone(rig: Rig) -> None:
