@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,16 +23,24 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy engine schema
+	$(BIN)/mypy engine schema actors serve_app bench tests
 
 pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
+# Purchases per configuration, webhook delivery, start-up and idle footprint; results are printed
+# and kept under bench/results/ (git-ignored). BENCH_ARGS reach the purchase rows, e.g.
+# `make bench BENCH_ARGS="--repeat 3"`.
 bench: install
-	$(BIN)/python -m bench.purchase_load
+	$(BIN)/python -m bench.purchase_load $(BENCH_ARGS)
 	$(BIN)/python -m bench.webhook_throughput
+	$(BIN)/python -m bench.footprint
+
+# The replicas x shards scaling table at c=256, beside a multi-worker baseline.
+bench-scale: install
+	$(BIN)/python -m bench.purchase_load --scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,10 @@
 """The yardstick: one plain uvicorn + FastAPI + asyncpg process doing a payment-shaped
 transaction (insert the payment, update the customer's balance) per request, with a pydantic
-body. What paygrid adds on top of this is the price of its guarantees."""
+body. What paygrid adds on top of this is the price of its guarantees.
+
+`bench.baseline_server` runs it, one worker or several; each worker keeps its own pool of up to
+`BENCH_POOL_MAX` connections (default 8), so that many workers stay within PostgreSQL's
+`max_connections`."""
 
 from __future__ import annotations
 
@@ -41,7 +45,10 @@ class Purchase(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=4, max_size=8)
+    max_size = int(os.environ.get("BENCH_POOL_MAX", "8"))
+    pool = await asyncpg.create_pool(
+        os.environ["DATABASE_URL"], min_size=min(4, max_size), max_size=max_size
+    )
     async with pool.acquire() as conn:
         await conn.execute(SCHEMA)
     app.state.pool = pool

@@ -1,189 +1,198 @@
-"""Purchase throughput: paygrid's full path against a plain uvicorn + FastAPI + asyncpg process.
+"""Purchase throughput: paygrid's full path, per configuration, beside a plain uvicorn + FastAPI +
+asyncpg process measured in the same invocation, so the ratio survives a noisy box.
 
-Both run in one invocation on the same machine and database server, so the ratio survives a noisy
-box. paygrid's path: API-key auth, pydantic validation, Idempotency-Key (a fresh one per request),
-routing to the customer's ledger shard, the `processing` write, the sandbox gateway (0 ms), the
+paygrid's path: API-key auth, pydantic validation, Idempotency-Key (a fresh one per request),
+routing to the customer's ledger shard, the `processing` write, the sandbox gateway, the
 finalizing transaction with ledger entry, outbox event, audit rows and idempotency record.
 
-    python -m bench.purchase_load [--duration 20] [--concurrency 32,64] [--customers 10000]
+Two phases per configuration (each its own deployment, since the sandbox latency is a setting):
+- c=32 with the sandbox at 0 ms, ratio to the baseline at c=32 (its CPU cost per payment);
+- c=256 with the sandbox at 300 ms, ratio to the Little's-law bound c / 0.3 s (how well it
+  overlaps slow gateway calls).
+Configurations: the defaults (counts fitted to the CPUs Ray sees), then 1 replica with each of
+`--shards` ledger shards; one that equals the fitted defaults is measured once.
 
-Traffic goes only to 127.0.0.1; every phase is bounded in time and request count.
+    python -m bench.purchase_load [--duration 20] [--repeat 1] [--shards 1,2,8]
+    python -m bench.purchase_load --scale [--duration 20]     # see bench.scaling
+
+One embedded PostgreSQL and Redis, seeded once, serve every row. Traffic goes only to
+127.0.0.1; every run is bounded in time and request count.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import random
-import subprocess
 import sys
-import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
-import asyncpg
-
-from bench.load import Result, run, table
-from bench.stack import instance, machine, save, serving, wait_ready
-from engine.auth.keys import ApiKeyService, Scope
+from bench import measure, report, scaling, workload
+from bench.load import Summary
+from bench.measure import Deployment, Measured, Plan
+from bench.stack import instance, machine, save
+from bench.workload import Seeded
 from engine.config import Settings
-from engine.db import migrations
-from engine.db.database import Database
-from engine.db.pool import create_pool
-from engine.runtime import local
 
-CARD = {
-    "type": "card",
-    "number": "4242424242424242",
-    "exp_month": 12,
-    "exp_year": 2034,
-    "cvc": "123",
-}
+BASELINE = "uvicorn + FastAPI + asyncpg, 1 worker"
 
 
-async def seed(settings: Settings, customers: int) -> tuple[str, list[str]]:
-    """Migrate, make a payments key and `customers` customers; returns (key, customer ids)."""
-    conn = await asyncpg.connect(settings.database_dsn)
-    try:
-        await migrations.migrate(conn)
-        ids = [uuid.uuid4() for _ in range(customers)]
-        await conn.copy_records_to_table(
-            "customers",
-            records=[(i, f"bench-{n}@example.com") for n, i in enumerate(ids)],
-            columns=["id", "email"],
-        )
-    finally:
-        await conn.close()
-    pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
-    try:
-        _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
-            name="bench", scopes=frozenset({Scope.PAYMENTS_WRITE})
-        )
-    finally:
-        await pool.close()
-    return key, [str(i) for i in ids]
+@dataclass(frozen=True)
+class Phase:
+    concurrency: int
+    sandbox_ms: int
+
+    @property
+    def bound_rps(self) -> float:
+        """Little's law: with every request waiting `sandbox_ms`, at most c / latency finish
+        per second."""
+        return self.concurrency / (self.sandbox_ms / 1000)
 
 
-def purchases(path: str, customers: list[str], key: str | None, seed_value: int):  # type: ignore[no-untyped-def]
-    rng = random.Random(seed_value)
+PHASES = (Phase(concurrency=32, sandbox_ms=0), Phase(concurrency=256, sandbox_ms=300))
 
-    def make(i: int) -> tuple[str, dict[str, str], bytes]:
-        body = {
-            "amount": 100 + i % 9000,
-            "currency": "USD",
-            "customer_id": rng.choice(customers),
-            "payment_method": CARD,
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    phase: Phase
+    measured: Measured
+
+
+def baselines(settings: Settings, seeded: Seeded, plan: Plan) -> dict[int, Summary]:
+    """The one-worker baseline at each concurrency of a 0 ms phase."""
+    fast = sorted({p.concurrency for p in PHASES if not p.sandbox_ms})
+    load = workload.baseline(seeded, 2)
+    return {c: measure.baseline(settings.database_dsn, 1, load, c, plan) for c in fast}
+
+
+def paygrid_rows(
+    settings: Settings, seeded: Seeded, plan: Plan, shards: list[int]
+) -> tuple[list[Row], list[str]]:
+    """Every configuration in every phase: the defaults first, then 1 replica with each of
+    `shards`. A configuration equal to the fitted defaults is skipped, and named in the notes
+    returned beside the rows."""
+    rows: list[Row] = []
+    notes: list[str] = []
+    defaults: tuple[int, int] | None = None
+    for replicas, count in [(None, None), *((1, s) for s in shards)]:
+        if (replicas, count) == defaults:
+            notes.append(f"1 replica x {count} shard(s) is the defaults here, measured once")
+            continue
+        for phase in PHASES:
+            deployment = Deployment(replicas, count, phase.sandbox_ms)
+            load = workload.paygrid(seeded, 1)
+            measured = measure.paygrid(settings, deployment, load, phase.concurrency, plan)
+            label = "paygrid (defaults)" if replicas is None else "paygrid"
+            rows.append(Row(label, phase, measured))
+        if replicas is None:
+            defaults = rows[-1].measured.counts
+    return rows, notes
+
+
+def _ratio(row: Row, references: dict[int, Summary]) -> str:
+    rps = row.measured.summary.median_rps
+    if row.phase.sandbox_ms:
+        return report.ratio(rps / row.phase.bound_rps)
+    reference = references[row.phase.concurrency].median_rps
+    return report.ratio(rps / reference) if reference else "-"
+
+
+def render(
+    rows: list[Row], notes: list[str], references: dict[int, Summary], seeded: Seeded, plan: Plan
+) -> str:
+    """The purchase table, grouped by phase, each 0 ms group followed by its baseline."""
+    table: list[list[str]] = []
+    for phase in PHASES:
+        for row in (r for r in rows if r.phase == phase):
+            replicas, shards = row.measured.counts
+            cells = report.latency_cells(row.measured.summary)
+            table.append(
+                [
+                    row.label,
+                    str(replicas),
+                    str(shards),
+                    str(phase.sandbox_ms),
+                    str(phase.concurrency),
+                    *cells,
+                    _ratio(row, references),
+                ]
+            )
+        if not phase.sandbox_ms:
+            cells = report.latency_cells(references[phase.concurrency])
+            table.append([BASELINE, "-", "-", "-", str(phase.concurrency), *cells, "-"])
+    defaults = rows[0].measured
+    listed = report.facts(
+        {
+            "durations": plan.describe(),
+            "customers": f"{len(seeded.customers):,}, a fresh Idempotency-Key per request",
+            "defaults": f"{defaults.settings.describe_counts()}, fitted to {defaults.cpus} CPUs",
+            "environment": _overrides(),
+            "ratio": "sandbox 0 ms rows: req/s ÷ the baseline's at the same concurrency in "
+            "this run; sandbox 300 ms rows: req/s ÷ the Little's-law bound, concurrency ÷ 0.3 s",
+            "spread": "req/s is the median of the runs, min-max beside it; p50/p99 over every "
+            "request of every run; errors (non-200) summed",
+            **{f"note {n}": note for n, note in enumerate(notes, 1)},
         }
-        headers = {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return path, headers, json.dumps(body).encode()
-
-    return make
-
-
-async def measure(
-    name: str, base: str, path: str, customers: list[str], key: str | None, args: argparse.Namespace
-) -> list[Result]:
-    await run(
-        f"{name} warm-up",
-        base,
-        purchases(path, customers, key, 0),
-        concurrency=16,
-        duration_s=args.warmup,
-        max_requests=args.max_requests,
     )
-    results = []
-    for c in args.concurrency:
-        result = await run(
-            name,
-            base,
-            purchases(path, customers, key, c),
-            concurrency=c,
-            duration_s=args.duration,
-            max_requests=args.max_requests,
-        )
-        print(
-            f"  {name} c={c}: {result.rps:,.0f} req/s, p50 {result.percentile(50):.1f} ms, "
-            f"p99 {result.percentile(99):.1f} ms, errors {result.errors} {result.statuses}",
-            flush=True,
-        )
-        results.append(result)
-    return results
+    header = [
+        "target",
+        "replicas",
+        "shards",
+        "sandbox ms",
+        "concurrency",
+        "req/s",
+        "min-max",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "ratio",
+    ]
+    return report.markdown("POST /api/payments/purchase", listed, header, table)
 
 
-def bench_paygrid(
-    settings: Settings, key: str, customers: list[str], args: argparse.Namespace
-) -> list[Result]:
-    with serving(settings) as base:
-        return asyncio.run(measure("paygrid", base, "/api/payments/purchase", customers, key, args))
+def _overrides() -> str:
+    names = sorted(name for name in os.environ if name.startswith("PAYGRID_"))
+    return ("PAYGRID_* set: " + ", ".join(names)) if names else "no PAYGRID_* overrides"
 
 
-def bench_baseline(
-    settings: Settings, customers: list[str], args: argparse.Namespace
-) -> list[Result]:
-    port = local.free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_dsn}
-    process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baseline_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        asyncio.run(wait_ready(base + "/docs"))
-        return asyncio.run(
-            measure("uvicorn+FastAPI+asyncpg", base, "/purchase", customers, None, args)
-        )
-    finally:
-        process.terminate()
-        process.wait(10)
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per run")
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument(
-        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[32, 64]
-    )
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before each row")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row, for the spread")
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="per run")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="load generator processes (each drives concurrency / processes workers)",
+    )
+    parser.add_argument("--shards", type=_ints, default=[1, 2, 8], help="with 1 replica")
+    parser.add_argument("--scale", action="store_true", help="the replicas x shards table")
+    parser.add_argument("--scale-concurrency", type=int, default=scaling.CONCURRENCY)
+    parser.add_argument("--scale-replicas", type=_ints, default=None, help="override the grid")
+    parser.add_argument("--scale-shards", type=_ints, default=None, help="override the grid")
     args = parser.parse_args()
+    if args.repeat < 1 or args.processes < 1 or args.duration <= 0:
+        parser.error("--repeat and --processes must be at least 1, --duration positive")
+    plan = Plan(args.duration, args.warmup, args.repeat, args.max_requests, args.processes)
 
-    with instance(sandbox_latency_ms=0) as settings:
-        key, customers = asyncio.run(seed(settings, args.customers))
-        print(f"seeded {len(customers)} customers; {machine()}", flush=True)
-        results = bench_paygrid(settings, key, customers, args)
-        if not args.skip_baseline:
-            results += bench_baseline(settings, customers, args)
-
-    extra = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": machine(),
-        "duration per run": f"{args.duration:.0f} s",
-        "shards": settings.ledger_shards,
-        "replicas": settings.replicas,
-    }
-    by_c = {(r.name, r.concurrency): r for r in results}
-    for c in args.concurrency:
-        ours, theirs = by_c.get(("paygrid", c)), by_c.get(("uvicorn+FastAPI+asyncpg", c))
-        if ours and theirs and theirs.rps:
-            extra[f"ratio paygrid/baseline at c={c}"] = f"{ours.rps / theirs.rps:.2f}"
-    save("purchase", table(results, "POST /api/payments/purchase", extra))
+    with instance() as settings:
+        seeded = asyncio.run(workload.seed(settings, args.customers))
+        print(f"seeded {len(seeded.customers):,} customers; {machine()}", flush=True)
+        if args.scale:
+            grid = scaling.Grid(args.scale_concurrency, args.scale_replicas, args.scale_shards)
+            save("purchase-scale", scaling.run(settings, seeded, plan, grid))
+        else:
+            references = baselines(settings, seeded, plan)
+            rows, notes = paygrid_rows(settings, seeded, plan, args.shards)
+            save("purchase", render(rows, notes, references, seeded, plan))
     return 0
 
 

@@ -1,5 +1,8 @@
 """What every benchmark stands on: a throwaway paygrid instance (embedded PostgreSQL and Redis
-in a temporary directory), the Serve app running on it, and where the results go."""
+in a temporary directory), the Serve app running on it, and where the results go.
+
+`serving` may be entered many times in one process (one deployment per configuration): each time
+it starts a fresh Ray on its own GCS port and stops it, HAProxy included, on the way out."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,22 +70,35 @@ def instance(**overrides: Any) -> Iterator[Settings]:
         local.remove_data(workdir)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """A running deployment: where it answers, the settings it was fitted to, Ray's CPUs."""
+
+    url: str
+    settings: Settings
+    cpus: int
+
+
 @contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """Ray and the Serve app, as `make run` starts them; yields the API's base URL once it is
-    healthy."""
+def serving(settings: Settings) -> Iterator[Serving]:
+    """Ray and the Serve app, as `make run` starts them, once the API is healthy. Counts left
+    at 0 are fitted to the CPUs Ray sees; the fitted settings come back in `Serving`."""
     from serve_app import environment
 
     # Serve reads its environment when ray.serve is first imported.
     environment.apply(settings.data_dir, fast_ingress=settings.fast_ingress)
+    from serve_app.app import cluster_cpus
     from serve_app.runner import deploy, start_ray, stop_ray
 
+    # Fresh GCS and API ports per start: the previous Ray's and HAProxy's may still be closing.
+    os.environ["RAY_GCS_SERVER_PORT"] = str(local.free_port())
+    settings = settings.model_copy(update={"port": local.free_port()})
     start_ray()
     try:
-        deploy(settings)
-        base = f"http://127.0.0.1:{settings.port}"
+        fitted = deploy(settings)
+        base = f"http://127.0.0.1:{fitted.port}"
         asyncio.run(wait_ready(base + "/health"))
-        yield base
+        yield Serving(base, fitted, cluster_cpus())
     finally:
         stop_ray()
 

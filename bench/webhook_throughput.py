@@ -74,7 +74,7 @@ async def _write(pool: asyncpg.Pool, count: int) -> tuple[list[str], float]:
     return tags, time.time()
 
 
-async def run(settings: Settings, args: argparse.Namespace) -> list[str]:
+async def run(settings: Settings, base_url: str, args: argparse.Namespace) -> list[str]:
     sink = Sink()
     app = web.Application()
     app.router.add_post("/hook", sink.handle)
@@ -88,7 +88,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> list[str]:
     _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
         name="bench", scopes=frozenset({Scope.WEBHOOKS})
     )
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as client:
+    async with httpx.AsyncClient(base_url=base_url) as client:
         created = await client.post(
             "/api/webhooks/endpoints",
             json={"url": f"http://127.0.0.1:{port}/hook", "enabled_events": ["payment.succeeded"]},
@@ -151,15 +151,16 @@ def main() -> int:
             await pool.close()
 
         asyncio.run(migrate())
-        with serving(settings):
-            rows = asyncio.run(run(settings, args))
+        with serving(settings) as served:
+            rows = asyncio.run(run(served.settings, served.url, args))
     report = "\n".join(
         [
             "### Webhook delivery",
             "",
             f"- date: {datetime.now(UTC).date().isoformat()}",
             f"- machine: {machine()}",
-            f"- dispatchers: {settings.webhook_dispatchers}, one endpoint, receiver answers 200",
+            f"- dispatchers: {served.settings.webhook_dispatchers} (fitted to {served.cpus} CPUs"
+            " unless PAYGRID_WEBHOOK_DISPATCHERS is set), one endpoint, receiver answers 200",
             "",
             "| phase | events | deliveries/s | p50 commit→delivery ms | p99 ms | duplicates |",
             "|---|---|---|---|---|---|",
