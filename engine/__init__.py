@@ -33,6 +33,7 @@ PUBLIC_MODULES = frozenset(
         "engine.runtime.webhooks",
         "engine.runtime.workers",
         "engine.sharding",
+        "engine.shared_state",
         "engine.webhooks.models",
         "engine.webhooks.states",
     }

@@ -37,12 +37,14 @@ class Settings(BaseSettings):
     fast_ingress: bool = Field(
         default=True, description="Serve's direct ingress behind HAProxy instead of its proxy."
     )
-    max_ongoing_requests: int = Field(default=128, ge=1, le=10_000)
+    # A request holds its slot through its gateway call (hundreds of ms with a real gateway),
+    # so a replica needs room for many at once.
+    max_ongoing_requests: int = Field(default=512, ge=1, le=10_000)
 
     ledger_shards: int = Field(default=0, ge=0, le=1024)
     shard_max_batch: int = Field(default=64, ge=1, le=1000)
     shard_calls_in_flight: int = Field(
-        default=4,
+        default=16,
         ge=1,
         le=256,
         description="Calls one replica keeps in flight to each shard (each carries a batch).",

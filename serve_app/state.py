@@ -18,6 +18,7 @@ from engine.ledger.reads import LedgerReads
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
+from engine.shared_state import connect_redis
 from serve_app.shards import ShardRouter
 
 
@@ -50,7 +51,7 @@ async def open_state(settings: Settings) -> AppState:
         max_size=settings.db_pool_max,
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
-    redis = Redis.from_url(settings.redis_dsn)
+    redis = connect_redis(settings.redis_dsn)
     keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
     shards = ShardRouter(
         fleet.ledger_shards(settings),

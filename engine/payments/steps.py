@@ -11,6 +11,7 @@ answers of the whole batch are written once, at the end of each step.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
@@ -44,6 +45,8 @@ from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
 from engine.payments.results import Finished, GatewayOutcome, Started, answer_for
 from engine.payments.states import TransactionType
+
+log = logging.getLogger("paygrid.payments")
 
 
 class PaymentSteps:
@@ -119,7 +122,10 @@ class PaymentSteps:
             return await self._gateway.refund(request)
         except GatewayError as error:
             return error
-        except Exception as exc:  # noqa: BLE001 - an adapter bug must not sink the batch
+        except Exception as exc:  # an adapter bug must not sink the batch; logged
+            log.exception(
+                "the %s gateway failed unexpectedly on %s", self._gateway.name, started.reference
+            )
             # Whatever happened, the gateway may have acted: leave it to recovery's lookup.
             return GatewayError(f"unexpected {type(exc).__name__} from the gateway", ambiguous=True)
 

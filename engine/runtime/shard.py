@@ -18,6 +18,7 @@ from engine.ledger.entries import LedgerRepository
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
 from engine.sharding import slots_of
+from engine.shared_state import connect_redis
 
 
 def _utcnow() -> datetime:
@@ -49,7 +50,7 @@ async def open_shard_runtime(
         max_size=settings.shard_db_pool_max,
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
-    redis = Redis.from_url(settings.redis_dsn)
+    redis = connect_redis(settings.redis_dsn)
     gateway = SandboxGateway(
         redis,
         latency_ms=settings.sandbox_latency_ms,

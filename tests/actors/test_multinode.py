@@ -210,19 +210,25 @@ async def test_node_loss_moves_actors_and_loses_nothing(
         assert set(placed.values()) == nodes, placed  # on every node, not only the head
 
         hook = {"url": hooks.url, "enabled_events": ["*"]}
-        assert (await api.post("/api/webhooks/endpoints", hook)).status_code == 200
-        customers = [str((await api.purchase(amount=100))["customer_id"]) for _ in range(6)]
-        load = PurchaseLoad(api, customers, "multinode")
-        load.start(CLIENTS)
-        await load.until_succeeded(30, timeout_s=120, what="purchases flowing")
-        victim = _lose_a_worker(cluster, placed)
-        served = load.succeeded()
-        await load.until_succeeded(served + 40, timeout_s=180, what="serving after the loss")
-        await load.stop()
+        endpoint = await api.post("/api/webhooks/endpoints", hook)
+        assert endpoint.status_code == 200
+        try:
+            customers = [str((await api.purchase(amount=100))["customer_id"]) for _ in range(6)]
+            load = PurchaseLoad(api, customers, "multinode")
+            load.start(CLIENTS)
+            await load.until_succeeded(30, timeout_s=120, what="purchases flowing")
+            victim = _lose_a_worker(cluster, placed)
+            served = load.succeeded()
+            await load.until_succeeded(served + 40, timeout_s=180, what="serving after the loss")
+            await load.stop()
 
-        moved = await _placements(not_on=victim)
-        assert set(moved.values()) <= nodes - {victim}, moved  # back, on the nodes that remain
-        errors = [s.response for s in load.sent if s.response is not None and s.status == 500]
-        assert not errors, [(r.headers, r.text) for r in errors]
-        await _every_request_has_one_answer(load)
-    await _records_agree(db, load, hooks)
+            moved = await _placements(not_on=victim)
+            assert set(moved.values()) <= nodes - {victim}, moved  # back, on surviving nodes
+            errors = [s.response for s in load.sent if s.response is not None and s.status == 500]
+            assert not errors, [(r.headers, r.text) for r in errors]
+            await _every_request_has_one_answer(load)
+            await _records_agree(db, load, hooks)
+        finally:
+            # The receiver goes away with this test: later events must not queue for it.
+            endpoint_id = endpoint.json()["data"]["id"]
+            await http.delete(f"/api/webhooks/endpoints/{endpoint_id}", headers=api.headers())
