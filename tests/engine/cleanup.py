@@ -1,4 +1,5 @@
-"""Emptying a shared test database between tests."""
+"""Emptying a shared test database between tests: every row the application wrote goes, and
+the rows the migrations wrote go back to how the migrations left them."""
 
 from __future__ import annotations
 
@@ -21,3 +22,5 @@ async def empty_tables(conn: asyncpg.Connection) -> None:
         await conn.execute("SET LOCAL session_replication_role = replica")
         for table in tables:
             await conn.execute(f"DELETE FROM {table['name']}")
+        # The seeded rows go back to how the migrations left them.
+        await conn.execute("UPDATE queue_state SET paused = false")

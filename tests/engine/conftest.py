@@ -1,12 +1,12 @@
 """Throwaway databases for engine tests, on the session's PostgreSQL server.
 
 Each test that asks for `fresh_dsn` gets a new, empty database with a random name, dropped
-`WITH (FORCE)` afterwards, so migrations are exercised from scratch. A test that asks for
-`migrated_dsn` (or `pool`) gets a new database with every migration applied, copied from a
-template migrated once per session, so no test sees another's rows and none pays for the
-migrations again. Modules with many tests share `module_dsn` and empty its tables before each
-test instead (`tests/engine/cleanup.py`: a new database costs a few tenths of a second, emptying
-one a few hundredths). No Ray and no Serve: only the `infra` fixture of tests/conftest.py.
+`WITH (FORCE)` afterwards, so migrations are exercised from scratch. Every other engine test
+(`migrated_dsn`, `pool`, `database`) runs on its module's database, copied from a template
+migrated once per session and emptied before each test (`tests/engine/cleanup.py`), so no test
+sees another's rows and none pays for the migrations again: a new database costs a few tenths
+of a second, emptying one a few hundredths. No Ray and no Serve: only the `infra` fixture of
+tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -73,14 +73,15 @@ async def fresh_dsn(infra: dict[str, str]) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def migrated_dsn(infra: dict[str, str], migrated_template: str) -> AsyncIterator[str]:
-    """The DSN of a new database with every migration applied, dropped after the test."""
-    admin_dsn = infra["database_url"]
-    name = await _throwaway(admin_dsn, "paygrid_engine", template=migrated_template)
+async def migrated_dsn(module_dsn: str) -> str:
+    """A database with every migration applied and nothing else: the module's, emptied for
+    this test (as good as a new one, and cheaper)."""
+    conn = await asyncpg.connect(module_dsn)
     try:
-        yield with_database(admin_dsn, name)
+        await empty_tables(conn)
     finally:
-        await _drop(admin_dsn, name)
+        await conn.close()
+    return module_dsn
 
 
 @pytest.fixture(scope="module")
