@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.api.receiver import Receiver
 from tests.local_server import serving
+from tests.serve_app.routes.receiver import Receiver
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.scheduler.repository import JobRepository
 from serve_app.app import build
-from tests.api.receiver import Receiver, create_endpoint, until
 from tests.factories import Api
+from tests.serve_app.routes.receiver import Receiver, create_endpoint, until
 
 DISPATCHER = "webhook-dispatcher-0"
 SCHEDULER = "job-scheduler-0"

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.api.receiver import Received, Receiver, create_endpoint, until
 from tests.factories import Api, payment_body
+from tests.serve_app.routes.receiver import Received, Receiver, create_endpoint, until
 
 
 @pytest.fixture

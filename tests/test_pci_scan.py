@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.api.test_declines import DECLINES
 from tests.factories import VISA
+from tests.serve_app.routes.test_payments_declines import DECLINES
 
 PANS = [VISA, "5555555555554444", "378282246310005", *(n for n, _ in DECLINES)]
 
