@@ -118,7 +118,9 @@ class Settings(BaseSettings):
         chosen = {
             "replicas": max(1, cpus // 2),
             "ledger_shards": max(1, cpus // 4),
-            "webhook_dispatchers": max(1, cpus // 8),
+            # Two at least: delivery waits on receivers, not CPU, and one keeps sending while the
+            # other restarts.
+            "webhook_dispatchers": max(2, cpus // 4),
         }
         return self.model_copy(
             update={name: value for name, value in chosen.items() if not getattr(self, name)}

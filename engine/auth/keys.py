@@ -8,6 +8,7 @@ Authentication results are cached per process for a short TTL: a revocation take
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -55,6 +56,7 @@ class ApiKeyService:
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
         self._cache: dict[bytes, tuple[float, ApiKey | None]] = {}
+        self._lookups: dict[bytes, asyncio.Task[ApiKey | None]] = {}
 
     def digest(self, key: str) -> bytes:
         return hmac.new(self._secret, key.encode(), hashlib.sha256).digest()
@@ -100,6 +102,25 @@ class ApiKeyService:
         self._cache.clear()
         return key
 
+    async def _lookup(self, digest: bytes) -> ApiKey | None:
+        """One database read per key at a time: when the cached entry of a busy key expires,
+        the requests that miss it together share one lookup instead of each making its own."""
+        running = self._lookups.get(digest)
+        if running is None:
+            running = asyncio.get_running_loop().create_task(self._read(digest))
+            self._lookups[digest] = running
+            running.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        return await asyncio.shield(running)
+
+    async def _read(self, digest: bytes) -> ApiKey | None:
+        now = self._clock()
+        async with self._db.connection() as conn:
+            key = await self._repository.live_by_hash(conn, key_hash=digest)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now + self._cache_ttl_s, key)
+        return key
+
     async def authenticate(self, presented: str | None) -> ApiKey:
         """The live key behind `presented`, or AuthenticationFailed."""
         if not presented:
@@ -107,16 +128,11 @@ class ApiKeyService:
                 "no API key given; send 'Authorization: Bearer <key>'", code="missing_api_key"
             )
         digest = self.digest(presented)
-        now = self._clock()
         cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self._clock():
             key = cached[1]
         else:
-            async with self._db.connection() as conn:
-                key = await self._repository.live_by_hash(conn, key_hash=digest)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now + self._cache_ttl_s, key)
+            key = await self._lookup(digest)
         if key is None:
             raise AuthenticationFailed("the API key is invalid, expired or revoked")
         return key

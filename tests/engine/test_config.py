@@ -10,7 +10,7 @@ from engine.config import Settings
 
 @pytest.mark.parametrize(
     ("cpus", "replicas", "shards", "dispatchers"),
-    [(1, 1, 1, 1), (2, 1, 1, 1), (4, 2, 1, 1), (8, 4, 2, 1), (16, 8, 4, 2), (64, 32, 16, 8)],
+    [(1, 1, 1, 2), (2, 1, 1, 2), (4, 2, 1, 2), (8, 4, 2, 2), (16, 8, 4, 4), (64, 32, 16, 16)],
 )
 def test_counts_left_at_zero_follow_the_cpus(
     cpus: int, replicas: int, shards: int, dispatchers: int

@@ -7,9 +7,12 @@ not sleeps), and scopes imply each other only as documented.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import cast
 from uuid import uuid4
@@ -220,3 +223,31 @@ async def test_create_refuses_empty_scopes(key_service: ApiKeyService) -> None:
     with pytest.raises(InvalidRequest) as caught:
         await key_service.create(name="none", scopes=frozenset())
     assert caught.value.param == "scopes"
+
+
+class CountingDatabase(Database):
+    """The real database, counting the connections taken from it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.taken = 0
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        self.taken += 1
+        async with super().connection() as conn:
+            yield conn
+
+
+async def test_requests_missing_the_cache_together_share_one_lookup(pool: asyncpg.Pool) -> None:
+    db = CountingDatabase(pool)
+    keys = ApiKeyService(db, secret=SECRET, cache_ttl_s=60)
+    _, secret = await keys.create(name="busy", scopes=frozenset({Scope.PAYMENTS_WRITE}))
+    db.taken = 0
+
+    found = await asyncio.gather(*(keys.authenticate(secret) for _ in range(50)))
+
+    assert {k.name for k in found} == {"busy"}
+    assert db.taken == 1
+    await keys.authenticate(secret)
+    assert db.taken == 1  # cached now
