@@ -23,6 +23,7 @@ from ray import serve
 from ray.cluster_utils import Cluster
 from ray.exceptions import RayError
 
+from actors import fleet
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
@@ -105,16 +106,19 @@ async def hooks() -> AsyncIterator[Hooks]:
         yield receiver
 
 
+_NAMES = [f"ledger-shard-{i}" for i in range(SHARDS)] + [
+    f"webhook-dispatcher-{i}" for i in range(DISPATCHERS)
+]
+
+
 async def _placements(*, not_on: str | None = None) -> dict[str, str]:
     """Shard and dispatcher name → the node it runs on, once each answers `where` from a node
     other than `not_on` (an actor restarting after a node loss is unavailable for a moment, and
     its old process may answer until the node is declared dead)."""
-    names = [f"ledger-shard-{i}" for i in range(SHARDS)]
-    names += [f"webhook-dispatcher-{i}" for i in range(DISPATCHERS)]
     found: dict[str, str] = {}
 
     async def answered() -> bool:
-        for name in names:
+        for name in _NAMES:
             if name in found:
                 continue
             try:
@@ -232,3 +236,17 @@ async def test_node_loss_moves_actors_and_loses_nothing(
             # The receiver goes away with this test: later events must not queue for it.
             endpoint_id = endpoint.json()["data"]["id"]
             await http.delete(f"/api/webhooks/endpoints/{endpoint_id}", headers=api.headers())
+    _restart_retires_what_changed(settings)
+
+
+def _restart_retires_what_changed(settings: Settings) -> None:
+    """What `paygrid serve` does before it deploys: actors running with the same settings stay;
+    with other settings (here one shard fewer) every one is retired, the extra shard included."""
+    assert fleet.retire_stale(settings) == []
+    fewer = settings.model_copy(update={"ledger_shards": SHARDS - 1})
+    retired = fleet.retire_stale(fewer)
+    assert f"ledger-shard-{SHARDS - 1}" in retired
+    assert set(retired) >= set(_NAMES)
+    for name in _NAMES:
+        with pytest.raises(ValueError, match="Failed to look up actor"):
+            ray.get_actor(name, namespace=NAMESPACE)
