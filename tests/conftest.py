@@ -29,6 +29,7 @@ import pytest
 import ray
 from pydantic import SecretStr
 from ray import serve
+from ray.cluster_utils import Cluster
 
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
@@ -39,6 +40,7 @@ from engine.runtime import local
 from serve_app.app import build
 from serve_app.runner import stop_ray
 from tests.factories import Api
+from tests.ray_cluster import shut_down, start_nodes
 
 SHARDS = 2
 
@@ -155,18 +157,30 @@ def migrated(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def cluster(migrated: Settings) -> Iterator[Settings]:
-    """A local Ray with the Serve app deployed on a free loopback port."""
-    os.environ["RAY_GCS_SERVER_PORT"] = str(local.free_port())
+def ray_nodes() -> Iterator[Cluster]:
+    """A Ray cluster of three nodes on this machine, a head and two workers, so the suite runs
+    paygrid as it runs on a cluster (actors dealt over the nodes); the multi-node test removes a
+    worker at the end."""
+    nodes = start_nodes()
+    try:
+        yield nodes
+    finally:
+        shut_down(nodes)
+
+
+@pytest.fixture(scope="session")
+def cluster(migrated: Settings, ray_nodes: Cluster) -> Iterator[Settings]:
+    """The Serve app deployed on the session's cluster, on a free loopback port."""
     ray.init(
+        address=ray_nodes.address,
         namespace="paygrid",
-        include_dashboard=False,
-        num_cpus=2,
         log_to_driver=False,
         configure_logging=False,
     )
     try:
+        # One HTTP entry point, on the head: every node of this cluster shares 127.0.0.1.
         serve.start(
+            proxy_location="HeadOnly",
             http_options={"host": "127.0.0.1", "port": migrated.port},
             logging_config={"enable_access_log": False},
         )
@@ -215,12 +229,13 @@ async def api(http: httpx.AsyncClient, api_key: str) -> Api:
 def pytest_collection_modifyitems(items: list[Any]) -> None:
     # Engine tests need no cluster: they run first, so a broken stack fails fast. Tests that
     # inspect what the whole run left behind run last.
-    # A multi-node test runs its own Ray cluster, so it runs before the session's starts.
+    # The multi-node test removes a node of the session's cluster: it runs after every other
+    # test that uses the cluster.
     def order(item: Any) -> int:
         if item.get_closest_marker("after_all"):
             return 3
         if item.get_closest_marker("multinode"):
-            return 1
-        return 0 if "tests/engine" in str(item.fspath) else 2
+            return 2
+        return 0 if "tests/engine" in str(item.fspath) else 1
 
     items.sort(key=order)

@@ -1,4 +1,5 @@
-"""Typed wrappers of the Ray calls the cluster tests make (Ray leaves these unannotated)."""
+"""The test session's Ray cluster, and typed wrappers of the Ray calls the cluster tests make
+(Ray leaves these unannotated)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,33 @@ from typing import Any
 
 import ray
 from ray.cluster_utils import Cluster
+
+from engine.runtime import local
+
+# A lost node is noticed after a few missed health checks, not Ray's default 15 s.
+FAST_FAILURE_DETECTION = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_failure_threshold": 4,
+}
+
+
+def start_nodes() -> Cluster:
+    """A head (two CPUs) and two workers (one each) on this machine; Ray's GCS on an explicit
+    free port (its default is Redis's). The workers start side by side."""
+    nodes = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 2,
+            "gcs_server_port": local.free_port(),
+            "include_dashboard": False,
+            "_system_config": FAST_FAILURE_DETECTION,
+        },
+    )
+    for _ in range(2):
+        nodes.add_node(wait=False, num_cpus=1)
+    nodes.wait_for_nodes()
+    return nodes
 
 
 def alive_nodes() -> set[str]:

@@ -117,6 +117,9 @@ class OperationSteps:
     async def _begin_capture(
         self, conn: asyncpg.Connection, command: CapturePayment, payment: Payment, op_id: UUID
     ) -> Started:
+        if payment.status is PaymentStatus.EXPIRED:
+            # Expired by the sweep or only by its window: the same answer either way.
+            raise _expired(payment)
         if payment.status is not PaymentStatus.AUTHORIZED:
             code = (
                 "payment_already_captured"
@@ -225,11 +228,7 @@ class OperationSteps:
     def _check_not_expired(self, payment: Payment) -> None:
         expires = payment.authorization_expires_at
         if expires is not None and expires <= self._clock():
-            raise StateError(
-                f"the authorization of payment {payment.id} has expired",
-                code="authorization_expired",
-                param="payment_id",
-            )
+            raise _expired(payment)
 
     async def _finalize_settlement(
         self, conn: asyncpg.Connection, started: Started, outcome: GatewayOutcome
@@ -351,3 +350,11 @@ class OperationSteps:
                 )
             ],
         )
+
+
+def _expired(payment: Payment) -> StateError:
+    return StateError(
+        f"the authorization of payment {payment.id} has expired",
+        code="authorization_expired",
+        param="payment_id",
+    )

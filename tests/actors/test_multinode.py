@@ -1,25 +1,24 @@
-"""paygrid on a multi-node Ray cluster (a head and two worker nodes on this machine): its actors
-are spread over every node, and when a worker node is lost under purchase and webhook load, its
-shards and dispatchers come back on the nodes that remain, every answered payment exists exactly
-once, every request retried with its Idempotency-Key gets one answer, the ledger agrees with the
-payments, and every event is delivered at least once.
+"""paygrid on a multi-node Ray cluster (the session's: a head and two worker nodes on this
+machine): its actors are dealt over every node, and when a worker node is lost under purchase
+and webhook load, its shards and dispatchers come back on the nodes that remain, every answered
+payment exists exactly once, every request retried with its Idempotency-Key gets one answer, the
+ledger agrees with the payments, and every event is delivered at least once.
 
-It runs its own cluster, so it runs before the session's single-node one starts (see the
-ordering in tests/conftest.py), and shuts it all down afterwards.
+It takes a node away, so it runs after every other test that uses the cluster (see the
+ordering in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 import ray
 from aiohttp import web
-from ray import serve
 from ray.cluster_utils import Cluster
 from ray.exceptions import RayError
 
@@ -27,26 +26,15 @@ from actors import fleet
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
-from engine.runtime import local
-from serve_app.app import build
-from serve_app.runner import stop_ray
 from tests.factories import Api
 from tests.local_server import serving
 from tests.purchase_load import PurchaseLoad
-from tests.ray_cluster import alive_nodes, shut_down
+from tests.ray_cluster import alive_nodes
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.multinode
 
-SHARDS = 3
-DISPATCHERS = 2
 CLIENTS = 8
-# Node loss is noticed after a few missed health checks, not the default 15 s.
-FAST_FAILURE_DETECTION = {
-    "health_check_initial_delay_ms": 0,
-    "health_check_period_ms": 500,
-    "health_check_failure_threshold": 4,
-}
 
 
 @dataclasses.dataclass
@@ -62,43 +50,6 @@ class Hooks:
 
 
 @pytest.fixture
-def three_nodes(migrated: Settings) -> Iterator[tuple[Cluster, Settings]]:
-    """A head and two workers, one CPU each, with paygrid deployed; all torn down after."""
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 1,
-            "gcs_server_port": local.free_port(),
-            "include_dashboard": False,
-            "_system_config": FAST_FAILURE_DETECTION,
-        },
-    )
-    settings = migrated.model_copy(
-        update={
-            "port": local.free_port(),
-            "replicas": 2,
-            "ledger_shards": SHARDS,
-            "webhook_dispatchers": DISPATCHERS,
-        }
-    )
-    try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1)
-        ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
-        # One HTTP entry point, on the head: every node of this cluster shares 127.0.0.1.
-        serve.start(
-            proxy_location="HeadOnly",
-            http_options={"host": "127.0.0.1", "port": settings.port},
-            logging_config={"enable_access_log": False},
-        )
-        serve.run(build(settings), name="paygrid", route_prefix="/", blocking=False)
-        yield cluster, settings
-    finally:
-        stop_ray()
-        shut_down(cluster)
-
-
-@pytest.fixture
 async def hooks() -> AsyncIterator[Hooks]:
     receiver = Hooks()
     async with serving(receiver.handle) as url:
@@ -106,19 +57,20 @@ async def hooks() -> AsyncIterator[Hooks]:
         yield receiver
 
 
-_NAMES = [f"ledger-shard-{i}" for i in range(SHARDS)] + [
-    f"webhook-dispatcher-{i}" for i in range(DISPATCHERS)
-]
+def _names(settings: Settings) -> list[str]:
+    """The shards and dispatchers of the deployment."""
+    shards = [f"ledger-shard-{i}" for i in range(settings.ledger_shards)]
+    return shards + [f"webhook-dispatcher-{i}" for i in range(settings.webhook_dispatchers)]
 
 
-async def _placements(*, not_on: str | None = None) -> dict[str, str]:
+async def _placements(settings: Settings, *, not_on: str | None = None) -> dict[str, str]:
     """Shard and dispatcher name → the node it runs on, once each answers `where` from a node
     other than `not_on` (an actor restarting after a node loss is unavailable for a moment, and
     its old process may answer until the node is declared dead)."""
     found: dict[str, str] = {}
 
     async def answered() -> bool:
-        for name in _NAMES:
+        for name in _names(settings):
             if name in found:
                 continue
             try:
@@ -199,9 +151,13 @@ async def _records_agree(db: asyncpg.Pool, load: PurchaseLoad, hooks: Hooks) -> 
 
 
 async def test_node_loss_moves_actors_and_loses_nothing(
-    three_nodes: tuple[Cluster, Settings], hooks: Hooks, db: asyncpg.Pool, keys: ApiKeyService
+    cluster: Settings,
+    ray_nodes: Cluster,
+    hooks: Hooks,
+    db: asyncpg.Pool,
+    keys: ApiKeyService,
 ) -> None:
-    cluster, settings = three_nodes
+    settings = cluster
     _, secret = await keys.create(
         name="multinode", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.WEBHOOKS})
     )
@@ -210,7 +166,7 @@ async def test_node_loss_moves_actors_and_loses_nothing(
         await _up(http)
         nodes = alive_nodes()
         assert len(nodes) == 3
-        placed = await _placements()
+        placed = await _placements(settings)
         assert set(placed.values()) == nodes, placed  # on every node, not only the head
 
         hook = {"url": hooks.url, "enabled_events": ["*"]}
@@ -220,13 +176,13 @@ async def test_node_loss_moves_actors_and_loses_nothing(
             customers = [str((await api.purchase(amount=100))["customer_id"]) for _ in range(6)]
             load = PurchaseLoad(api, customers, "multinode")
             load.start(CLIENTS)
-            await load.until_succeeded(30, timeout_s=120, what="purchases flowing")
-            victim = _lose_a_worker(cluster, placed)
+            await load.until_succeeded(20, timeout_s=120, what="purchases flowing")
+            victim = _lose_a_worker(ray_nodes, placed)
             served = load.succeeded()
-            await load.until_succeeded(served + 40, timeout_s=180, what="serving after the loss")
+            await load.until_succeeded(served + 25, timeout_s=180, what="serving after the loss")
             await load.stop()
 
-            moved = await _placements(not_on=victim)
+            moved = await _placements(settings, not_on=victim)
             assert set(moved.values()) <= nodes - {victim}, moved  # back, on surviving nodes
             errors = [s.response for s in load.sent if s.response is not None and s.status == 500]
             assert not errors, [(r.headers, r.text) for r in errors]
@@ -243,10 +199,10 @@ def _restart_retires_what_changed(settings: Settings) -> None:
     """What `paygrid serve` does before it deploys: actors running with the same settings stay;
     with other settings (here one shard fewer) every one is retired, the extra shard included."""
     assert fleet.retire_stale(settings) == []
-    fewer = settings.model_copy(update={"ledger_shards": SHARDS - 1})
+    fewer = settings.model_copy(update={"ledger_shards": settings.ledger_shards - 1})
     retired = fleet.retire_stale(fewer)
-    assert f"ledger-shard-{SHARDS - 1}" in retired
-    assert set(retired) >= set(_NAMES)
-    for name in _NAMES:
+    assert f"ledger-shard-{settings.ledger_shards - 1}" in retired
+    assert set(retired) >= set(_names(settings))
+    for name in _names(settings):
         with pytest.raises(ValueError, match="Failed to look up actor"):
             ray.get_actor(name, namespace=NAMESPACE)

@@ -397,7 +397,7 @@ ILLEGAL = [
     # (state, operation, amount, code, param)
     ("captured", "capture", None, "payment_already_captured", "payment_id"),
     ("voided", "capture", None, "payment_not_capturable", "payment_id"),
-    ("expired", "capture", None, "payment_not_capturable", "payment_id"),
+    ("expired", "capture", None, "authorization_expired", "payment_id"),
     ("succeeded", "capture", None, "payment_not_capturable", "payment_id"),
     ("refunded", "capture", None, "payment_not_capturable", "payment_id"),
     ("failed", "capture", None, "payment_not_capturable", "payment_id"),
