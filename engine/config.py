@@ -43,8 +43,12 @@ class Settings(BaseSettings):
 
     ledger_shards: int = Field(default=0, ge=0, le=1024)
     shard_max_batch: int = Field(default=64, ge=1, le=1000)
+    # A call answers when its slowest command has, so with a real gateway each call is out for
+    # a gateway round trip: with few calls allowed, requests queue behind full calls (at 300 ms
+    # and c=256, 16 calls gave 0.63 of the Little's-law bound, 64 gave 0.71). At 0 ms calls
+    # return quickly and batches still form; 64 measured no slower there.
     shard_calls_in_flight: int = Field(
-        default=16,
+        default=64,
         ge=1,
         le=256,
         description="Calls one replica keeps in flight to each shard (each carries a batch).",
