@@ -18,6 +18,7 @@ PUBLIC_MODULES = frozenset(
         "engine.errors",
         "engine.events.models",
         "engine.health",
+        "engine.keys.keyring",
         "engine.ledger.entries",
         "engine.ledger.reads",
         "engine.payments.commands",

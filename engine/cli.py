@@ -1,4 +1,4 @@
-"""Operator commands that need no cluster: migrations and API keys.
+"""Operator commands that need no cluster: migrations, API keys and the master key's rotation.
 
 Each works against explicit `DATABASE_URL`/`REDIS_URL` or, with no environment, against the
 instance `paygrid serve` (`make run`) published in the data directory.
@@ -17,6 +17,7 @@ from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import open_database
 from engine.errors import PaygridError
+from engine.keys.keyring import Keyring
 from engine.runtime.local import attach
 
 
@@ -24,7 +25,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     """Register `migrate` and `keys` on a subcommand parser."""
     migrate = sub.add_parser("migrate", help="apply pending migrations")
     migrate.add_argument("--status", action="store_true", help="list applied and pending")
-    keys = sub.add_parser("keys", help="manage API keys")
+    keys = sub.add_parser("keys", help="manage API keys; rotate the master key")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; prints it on the last line")
     create.add_argument("--name", required=True)
@@ -33,6 +34,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=UUID)
+    keys_sub.add_parser(
+        "rotate-master",
+        help="re-wrap every data key under PAYGRID_MASTER_KEY (the old one given as "
+        "PAYGRID_MASTER_KEY_PREVIOUS)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +77,11 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
     db = await open_database(settings.database_dsn, min_size=1, max_size=1)
     try:
         keys = ApiKeyService(db, secret=settings.secret_bytes)
-        if args.keys_command == "create":
+        if args.keys_command == "rotate-master":
+            keyring = Keyring.from_settings(settings)
+            moved = await keyring.rotate_master(db)
+            print(f"re-wrapped {moved} data key(s) under master key {keyring.master_key_id}")
+        elif args.keys_command == "create":
             key, secret = await keys.create(
                 name=args.name,
                 scopes=parse_scopes(args.scopes),

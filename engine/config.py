@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.keys.master import decode_master_key
 
 
 class Settings(BaseSettings):
@@ -27,6 +29,14 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr = Field(
         default=SecretStr(""), description="Keys the API-key hashes; set by the runtime."
+    )
+    master_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Wraps the data keys: 32 random bytes in base64; set by the runtime.",
+    )
+    master_key_previous: SecretStr = Field(
+        default=SecretStr(""),
+        description="The master key before a rotation: still unwraps until rotate-master ran.",
     )
     data_dir: str = Field(default=".data", description="Embedded servers keep their data here.")
 
@@ -112,6 +122,14 @@ class Settings(BaseSettings):
     scheduler_lease_s: float = Field(
         default=300.0, gt=0, le=24 * 3600, description="How long a job runs before it is retaken."
     )
+
+    @field_validator("master_key", "master_key_previous")
+    @classmethod
+    def _master_key(cls, value: SecretStr) -> SecretStr:
+        # A bad key stops start-up here, named, rather than at the first card saved.
+        if value.get_secret_value():
+            decode_master_key(value.get_secret_value())
+        return value
 
     def fitted(self, cpus: int) -> Settings:
         """These settings with every count left at 0 derived from `cpus`, the CPUs of the

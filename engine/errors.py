@@ -12,6 +12,7 @@
     ├── IdempotencyMismatch     422 idempotency_error
     ├── RateLimited             429 rate_limit_error
     ├── InternalError           500 api_error / internal_error (a bug: logged, never retried)
+    │   └── CryptoError         500 decryption_failed / key_unavailable
     └── UpstreamError           503 api_error               (retryable; `Retry-After`)
         ├── DatabaseUnavailable 503 database_unavailable    (connection lost, restarting, …)
         ├── ShardMoved          503 shard_moved             (the customer's slot moved on)
@@ -141,6 +142,14 @@ class InternalError(PaygridError):
     type = "api_error"
     default_code = "internal_error"
     http_status = 500
+
+
+class CryptoError(InternalError):
+    """A sealed value did not open (wrong key, moved to another row, altered), or its data key
+    is wrapped under a master key this process does not hold. Never retried: an operator must
+    look (the message names no secret)."""
+
+    default_code = "decryption_failed"
 
 
 class UpstreamError(PaygridError):

@@ -36,6 +36,7 @@ from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
+from engine.keys.master import new_master_key
 from engine.runtime import local
 from serve_app.app import build
 from serve_app.runner import stop_ray
@@ -125,6 +126,7 @@ def settings(infra: dict[str, str]) -> Settings:
         redis_url=infra["redis_url"],
         data_dir=infra["data_dir"],
         secret_key=SecretStr("test-secret-" + uuid.uuid4().hex),
+        master_key=SecretStr(new_master_key()),
         port=local.free_port(),
         ledger_shards=SHARDS,
         replicas=1,

@@ -23,9 +23,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from engine.config import Settings
+from engine.keys.master import new_master_key
 
 RUNTIME_FILE = "runtime.json"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+MASTER_KEY_FILE = "master_key"
 
 
 def free_port() -> int:
@@ -35,14 +37,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _secret(data_dir: Path) -> str:
-    """The API-key hashing secret: from the environment, else kept in the data dir."""
-    path = data_dir / SECRET_FILE
+def _kept(data_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """A secret kept in the data dir, made on first use (readable by its owner only)."""
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        path.touch(0o600)
+        path.write_text(make())
     return path.read_text().strip()
+
+
+def _secrets(settings: Settings, data_dir: Path) -> dict[str, SecretStr]:
+    """The API-key hashing secret and the master key that the environment left unset, kept in
+    the data dir."""
+    updates = {}
+    if not settings.secret_key.get_secret_value():
+        updates["secret_key"] = SecretStr(
+            _kept(data_dir, SECRET_FILE, lambda: secrets.token_urlsafe(48))
+        )
+    if not settings.master_key.get_secret_value():
+        updates["master_key"] = SecretStr(_kept(data_dir, MASTER_KEY_FILE, new_master_key))
+    return updates
 
 
 @dataclass
@@ -150,8 +165,7 @@ def start(settings: Settings) -> LocalRuntime:
         url, stop_redis = start_redis(data_dir)
         updates["redis_url"] = SecretStr(url)
         runtime._stops.append(stop_redis)
-    if not settings.secret_key.get_secret_value():
-        updates["secret_key"] = SecretStr(_secret(data_dir))
+    updates.update(_secrets(settings, data_dir))
     runtime.settings = settings.model_copy(update=updates)
     return runtime
 
@@ -187,8 +201,7 @@ def attach(settings: Settings) -> Settings:
         published = json.loads(path.read_text())
         updates["database_url"] = SecretStr(published["database_url"])
         updates["redis_url"] = SecretStr(settings.redis_dsn or published["redis_url"])
-    if not settings.secret_key.get_secret_value():
-        updates["secret_key"] = SecretStr(_secret(data_dir))
+    updates.update(_secrets(settings, data_dir))
     return settings.model_copy(update=updates)
 
 

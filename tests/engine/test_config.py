@@ -4,8 +4,10 @@ configurations apart; DSNs are secrets that never print."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from engine.config import Settings
+from engine.keys.master import new_master_key
 
 
 @pytest.mark.parametrize(
@@ -52,3 +54,15 @@ def test_dsns_are_secrets() -> None:
     for text in (str(settings), repr(settings), settings.model_dump_json()):
         assert "hunter2" not in text
         assert ":pw@" not in text
+
+
+def test_the_master_key_is_a_secret_of_32_bytes() -> None:
+    key = new_master_key()
+    settings = Settings(master_key=key)
+    for text in (str(settings), repr(settings), settings.model_dump_json()):
+        assert key not in text
+    for bad in ("too-short", "x" * 44):
+        with pytest.raises(ValidationError, match="master_key"):
+            Settings(master_key=bad)
+    with pytest.raises(ValidationError, match="master_key_previous"):
+        Settings(master_key=key, master_key_previous="too-short")
