@@ -21,6 +21,8 @@ PUBLIC_MODULES = frozenset(
         "engine.keys.keyring",
         "engine.ledger.entries",
         "engine.ledger.reads",
+        "engine.payment_methods.models",
+        "engine.payment_methods.service",
         "engine.payments.commands",
         "engine.payments.intake",
         "engine.payments.reads",

@@ -66,6 +66,13 @@ class IdempotencyStatus(StrEnum):
     COMPLETED = "completed"
 
 
+class PaymentMethodStatus(StrEnum):
+    """`payment_methods.status` (CHECK in migration 0005)."""
+
+    ATTACHED = "attached"
+    DETACHED = "detached"
+
+
 class EndpointStatus(StrEnum):
     """`webhook_endpoints.status` (CHECK in migration 0002)."""
 

@@ -16,7 +16,15 @@ from ray.serve import Application
 from engine.config import Settings
 from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
-from serve_app.routes import customers, events, health, payments, queues, webhooks
+from serve_app.routes import (
+    customers,
+    events,
+    health,
+    payment_methods,
+    payments,
+    queues,
+    webhooks,
+)
 from serve_app.state import open_state
 
 DEPLOYMENT_NAME = "PaygridAPI"
@@ -37,6 +45,7 @@ def create_app() -> FastAPI:
     for router in (
         health.router,
         payments.router,
+        payment_methods.router,
         customers.router,
         webhooks.router,
         queues.router,

@@ -42,6 +42,7 @@ def scoped(scope: Scope) -> object:
 
 
 PaymentsRead = Annotated[ApiKey, scoped(Scope.PAYMENTS_READ)]
+PaymentsWrite = Annotated[ApiKey, scoped(Scope.PAYMENTS_WRITE)]
 WebhooksKey = Annotated[ApiKey, scoped(Scope.WEBHOOKS)]
 AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]
 

@@ -25,17 +25,20 @@ def _param(loc: tuple[Any, ...], message: str) -> tuple[str | None, str]:
     parts = [str(p) for p in loc]
     if parts and parts[0] in _LOCATIONS:
         parts = parts[1:]
-    # Discriminated unions put the tag in the path: payment_method.card.number → .number
-    parts = [
-        p
-        for i, p in enumerate(parts)
-        if not (i > 0 and parts[i - 1] == "payment_method" and p in _UNION_TAGS)
-    ]
     # Model-level checks name their field as "field: message".
     head, sep, rest = message.partition(": ")
     if sep and head.replace("_", "").isalnum() and head.islower():
         parts.append(head)
         message = rest
+    # Discriminated unions put the tag in the path: payment_method.card.number → .number,
+    # and card.number → number where the body itself is the union (a saved payment method).
+    parts = [
+        p
+        for i, p in enumerate(parts)
+        if not (
+            p in _UNION_TAGS and (parts[i - 1] == "payment_method" if i > 0 else len(parts) > 1)
+        )
+    ]
     return (".".join(parts) or None), message
 
 

@@ -1,5 +1,6 @@
 """What one API replica holds: its database, Redis client and key service, the shard router,
-the engine services its routes call, and handles of the queue workers it made sure exist."""
+the engine services its routes call (the vault with its keyring among them), and handles of the
+queue workers it made sure exist."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from engine.auth.keys import ApiKeyService
 from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.health import HealthService
+from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
+from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
@@ -31,6 +34,7 @@ class AppState:
     shards: ShardRouter
     payments: PaymentRequests
     payment_reads: PaymentReads
+    payment_methods: PaymentMethodService
     ledgers: LedgerReads
     health: HealthService
     webhooks: WebhookRuntime
@@ -62,6 +66,7 @@ async def open_state(settings: Settings) -> AppState:
     schedulers = fleet.job_schedulers(settings)
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
+    methods = PaymentMethodService(db, Keyring.from_settings(settings))
     return AppState(
         settings=settings,
         db=db,
@@ -69,9 +74,12 @@ async def open_state(settings: Settings) -> AppState:
         keys=keys,
         shards=shards,
         payments=PaymentRequests(
-            execute=shards.execute, reads=reads, max_amount=settings.max_amount
+            execute=shards.execute,
+            reads=reads,
+            max_amount=settings.max_amount,
         ),
         payment_reads=reads,
+        payment_methods=methods,
         ledgers=LedgerReads(db, shards.balances),
         health=HealthService(db, redis),
         webhooks=open_webhook_runtime(settings, db),

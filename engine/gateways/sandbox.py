@@ -55,6 +55,12 @@ TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
 RECORD_TTL_S = 30 * 24 * 3600
 
 
+def token_card(token: str) -> CardSummary | None:
+    """The card a sandbox token stands for, or None for an unknown token."""
+    known = TOKENS.get(token)
+    return None if known is None else known[0]
+
+
 class SandboxGateway:
     """Approves every valid card but the declining test cards. With `timeout_rate` > 0 that
     share of calls takes effect and then raises an ambiguous `GatewayError`, as a gateway

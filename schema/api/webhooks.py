@@ -20,6 +20,8 @@ EVENT_TYPES = frozenset(
         "payment.refunded",
         "payment.failed",
         "payment.expired",
+        "payment_method.attached",
+        "payment_method.detached",
         "webhook.test",
         "webhook_endpoint.disabled",
     }

@@ -1,13 +1,17 @@
-"""Customers: the ledger summary (the seed's synchronous balance inquiry)."""
+"""Customers: the ledger summary (the seed's synchronous balance inquiry) and their saved
+payment methods."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from schema.api.common import ERROR_RESPONSES, Envelope
+from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
+from schema.api.payment_method_ids import PaymentMethodId
+from schema.api.payment_methods import SavedMethodPublic
 from schema.api.payments import LedgerBalancePublic, LedgerPublic
 from serve_app import responses
 from serve_app.deps import CorrelationId, PaymentsRead, State
@@ -33,3 +37,23 @@ async def ledger(
         ],
     )
     return responses.ok(summary.model_dump(mode="json"), cid)
+
+
+@router.get(
+    "/{customer_id}/payment-methods",
+    operation_id="list_customer_payment_methods",
+    response_model=ListEnvelope[SavedMethodPublic],
+)
+async def payment_methods(
+    customer_id: UUID,
+    key: PaymentsRead,
+    state: State,
+    cid: CorrelationId,
+    limit: Annotated[PageLimit, Query()] = 10,
+    starting_after: PaymentMethodId | None = None,
+) -> Response:
+    """The customer's attached payment methods, newest first."""
+    found, has_more = await state.payment_methods.page(
+        customer_id, limit=limit, starting_after=starting_after
+    )
+    return responses.page([m.public() for m in found], has_more, cid)

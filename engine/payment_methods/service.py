@@ -1,0 +1,189 @@
+"""Save, show, list and detach payment methods, and open a saved one for a charge.
+
+The card number and holder's name (or the gateway token) are sealed under the customer's
+`payment_methods` data key, bound to the row and its customer; brand, last4, expiry and a
+fingerprint (the number's keyed blind index: equal cards match, and nothing else can be read
+from it) stay in clear. Saving and detaching write their event in the same transaction.
+
+Opening a saved method for a charge happens in the API replica, so the number travels to the
+ledger shard exactly as a card in the request body does, and the same redactions keep it out
+of every log, row, event and answer. The CVC is never saved: a saved card is charged without it,
+as a card on file.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import orjson
+
+from engine.cards import CardDetails, CardSummary, CardToken
+from engine.customers.repository import CustomerRepository
+from engine.db.database import Database
+from engine.errors import InvalidRequest, NotFound, StateError
+from engine.events.outbox import Event, Outbox
+from engine.gateways import sandbox
+from engine.keys.cipher import row_binding
+from engine.keys.keyring import Keyring
+from engine.payment_methods.models import ChargeSource, NewCard, NewToken, PaymentMethod
+from engine.payment_methods.repository import PaymentMethodRepository
+from engine.payment_methods.states import PaymentMethodStatus
+from engine.principal import Principal
+from schema.api.payment_method_ids import format_payment_method_id
+
+# The data-key purpose of the vault, and the blind index of its fingerprints.
+KEY_PURPOSE = "payment_methods"
+FINGERPRINT_INDEX = "payment_method_fingerprint"
+_TABLE = "payment_methods"
+_FINGERPRINT_BYTES = 12
+_REF = "payment_method.id"
+
+
+def _aad(method_id: UUID, customer_id: UUID) -> bytes:
+    return row_binding(_TABLE, "ciphertext", method_id, customer_id)
+
+
+class PaymentMethodService:
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        *,
+        token_card: Callable[[str], CardSummary | None] = sandbox.token_card,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._token_card = token_card
+        self._repository = PaymentMethodRepository()
+        self._customers = CustomerRepository()
+        self._outbox = Outbox()
+
+    async def attach(
+        self, method: NewCard | NewToken, *, customer_id: UUID, principal: Principal
+    ) -> PaymentMethod:
+        """Save `method` for the customer (NotFound if there is no such customer)."""
+        secret: dict[str, Any]
+        if isinstance(method, NewCard):
+            card = CardDetails(method.number, method.exp_month, method.exp_year).summary()
+            secret = {"number": method.number, "holder_name": method.holder_name}
+            indexed = method.number
+        else:
+            found = self._token_card(method.token)
+            if found is None:
+                raise InvalidRequest("no such token", param="token")
+            card, secret, indexed = found, {"token": method.token}, method.token
+        method_id = uuid4()
+        async with self._db.transaction() as conn:
+            await self._require_customer(conn, customer_id)
+            key = await self._keyring.customer_key(
+                conn, purpose=KEY_PURPOSE, customer_id=customer_id
+            )
+            digest = await self._keyring.blind_index(conn, index=FINGERPRINT_INDEX, value=indexed)
+            saved = await self._repository.insert(
+                conn,
+                method_id=method_id,
+                customer_id=customer_id,
+                method_type="card" if isinstance(method, NewCard) else "token",
+                card=card,
+                fingerprint=_fingerprint(digest),
+                data_key_id=key.id,
+                ciphertext=key.encrypt(orjson.dumps(secret), aad=_aad(method_id, customer_id)),
+                principal=principal,
+            )
+            await self._outbox.add(
+                conn, events=[_event("payment_method.attached", saved, principal)]
+            )
+        return saved
+
+    async def get(self, method_id: UUID) -> PaymentMethod:
+        """An attached or detached method, or NotFound."""
+        async with self._db.connection() as conn:
+            found = await self._repository.get(conn, method_id=method_id)
+        if found is None:
+            raise NotFound(_missing(method_id), param="payment_method_id")
+        return found
+
+    async def page(
+        self, customer_id: UUID, *, limit: int, starting_after: UUID | None
+    ) -> tuple[list[PaymentMethod], bool]:
+        """The customer's attached methods, newest first, and whether more follow."""
+        async with self._db.connection() as conn:
+            await self._require_customer(conn, customer_id)
+            return await self._repository.page(
+                conn, customer_id=customer_id, limit=limit, starting_after=starting_after
+            )
+
+    async def detach(self, method_id: UUID, principal: Principal) -> PaymentMethod:
+        """Detach a method for good, dropping its ciphertext; detaching it again changes
+        nothing."""
+        async with self._db.transaction() as conn:
+            detached = await self._repository.detach(conn, method_id=method_id, principal=principal)
+            if detached is None:
+                current = await self._repository.get(conn, method_id=method_id)
+                if current is None:
+                    raise NotFound(_missing(method_id), param="payment_method_id")
+                return current
+            await self._outbox.add(
+                conn, events=[_event("payment_method.detached", detached, principal)]
+            )
+        return detached
+
+    async def charge_source(self, method_id: UUID, customer_id: UUID | None) -> ChargeSource:
+        """The card (or token) a saved method holds, for a charge of `customer_id`: refused
+        unless the method exists, is the customer's and is still attached."""
+        async with self._db.connection() as conn:
+            found = await self._repository.sealed(conn, method_id=method_id)
+            if found is None:
+                raise NotFound(_missing(method_id), param=_REF)
+            method = found.method
+            if method.customer_id != customer_id:
+                raise StateError(
+                    "the payment method belongs to another customer; a saved method pays only "
+                    "for its own customer (give its customer_id)",
+                    code="payment_method_customer_mismatch",
+                    param=_REF,
+                )
+            if (
+                method.status is not PaymentMethodStatus.ATTACHED
+                or found.data_key_id is None
+                or found.ciphertext is None
+            ):
+                raise StateError(
+                    "the payment method is detached and can no longer be charged",
+                    code="payment_method_detached",
+                    param=_REF,
+                )
+            key = await self._keyring.data_key(conn, key_id=found.data_key_id)
+        secret = orjson.loads(
+            key.decrypt(found.ciphertext, aad=_aad(method.id, method.customer_id))
+        )
+        if method.type == "token":
+            return CardToken(secret["token"])
+        return CardDetails(secret["number"], method.exp_month, method.exp_year)
+
+    async def _require_customer(self, conn: asyncpg.Connection, customer_id: UUID) -> None:
+        if not await self._customers.existing(conn, customer_ids=[customer_id]):
+            raise NotFound(f"no customer {customer_id}", param="customer_id")
+
+
+def _fingerprint(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest[:_FINGERPRINT_BYTES]).decode()
+
+
+def _missing(method_id: UUID) -> str:
+    return f"no payment method {format_payment_method_id(method_id)}"
+
+
+def _event(event_type: str, method: PaymentMethod, principal: Principal) -> Event:
+    return Event(
+        event_type,
+        "payment_method",
+        method.id,
+        method.public(),
+        principal.api_key_id,
+        principal.correlation_id,
+    )
