@@ -18,7 +18,7 @@ from serve_app.responses import error
 log = logging.getLogger("paygrid.api")
 
 _LOCATIONS = {"body", "query", "path", "header"}
-_UNION_TAGS = {"card", "token"}
+_UNION_TAGS = {"card", "token", "saved"}
 
 
 def _param(loc: tuple[Any, ...], message: str) -> tuple[str | None, str]:

@@ -77,6 +77,7 @@ async def open_state(settings: Settings) -> AppState:
             execute=shards.execute,
             reads=reads,
             max_amount=settings.max_amount,
+            open_saved=methods.charge_source,
         ),
         payment_reads=reads,
         payment_methods=methods,

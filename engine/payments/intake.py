@@ -31,6 +31,7 @@ from schema.api.payments import (
     CardCreate,
     PaymentCreate,
     RefundCreate,
+    TokenCreate,
     VoidCreate,
 )
 
@@ -60,9 +61,15 @@ def check_idempotency_key(key: str | None) -> str | None:
 
 
 def create_payment(
-    body: PaymentCreate, kind: TransactionType, ctx: RequestContext, *, max_amount: int
+    body: PaymentCreate,
+    kind: TransactionType,
+    ctx: RequestContext,
+    *,
+    max_amount: int,
+    saved: CardDetails | CardToken | None = None,
 ) -> CreatePayment:
-    """The command for a purchase or an authorization."""
+    """The command for a purchase or an authorization; `saved` is what the saved payment
+    method the body names holds, opened by the caller."""
     if body.amount > max_amount:
         raise InvalidRequest(f"amount may be at most {max_amount}", param="amount")
     new_customer = None
@@ -95,8 +102,11 @@ def create_payment(
             method.exp_year,
             None if method.cvc is None else method.cvc.get_secret_value(),
         )
-    else:
+    elif isinstance(method, TokenCreate):
         source = CardToken(method.token)
+    else:
+        assert saved is not None, "a saved payment method is opened before its command"
+        source = saved
     return CreatePayment(
         ctx=ctx,
         kind=kind,

@@ -1,25 +1,39 @@
 """The API's money requests: each becomes a shard command and runs on the shard that owns its
 customer. The executor is injected (the replica's shard router), so this module knows nothing of
-Ray and each route makes exactly one call here."""
+Ray and each route makes exactly one call here. A saved payment method named by a purchase or an
+authorization is opened here, in the replica, before its command is made."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from uuid import UUID
 
+from engine.cards import CardDetails, CardToken
 from engine.payments import intake
 from engine.payments.commands import Command, CommandResult, RequestContext
 from engine.payments.reads import PaymentReads
 from engine.payments.states import TransactionType
+from schema.api.payment_method_ids import SavedMethodRef
 from schema.api.payments import CaptureCreate, PaymentCreate, RefundCreate, VoidCreate
 
 Executor = Callable[[Command], Awaitable[CommandResult]]
+# Opens a saved payment method (by id) for a charge of a customer (None: one created inline).
+SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
 
 
 class PaymentRequests:
-    def __init__(self, *, execute: Executor, reads: PaymentReads, max_amount: int) -> None:
+    def __init__(
+        self,
+        *,
+        execute: Executor,
+        reads: PaymentReads,
+        max_amount: int,
+        open_saved: SavedMethodOpener,
+    ) -> None:
         self._execute = execute
         self._reads = reads
         self._max_amount = max_amount
+        self._open_saved = open_saved
 
     async def purchase(self, body: PaymentCreate, ctx: RequestContext) -> CommandResult:
         """Charge now."""
@@ -44,5 +58,8 @@ class PaymentRequests:
     async def _create(
         self, body: PaymentCreate, kind: TransactionType, ctx: RequestContext
     ) -> CommandResult:
-        command = intake.create_payment(body, kind, ctx, max_amount=self._max_amount)
+        method, saved = body.payment_method, None
+        if isinstance(method, SavedMethodRef):
+            saved = await self._open_saved(method.id, body.customer_id)
+        command = intake.create_payment(body, kind, ctx, max_amount=self._max_amount, saved=saved)
         return await self._execute(command)

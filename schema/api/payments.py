@@ -8,15 +8,17 @@ validation error can print them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    Discriminator,
     Field,
     SecretStr,
     StrictInt,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -30,6 +32,7 @@ from schema.api.common import (
     StrictModel,
     no_nul,
 )
+from schema.api.payment_method_ids import SavedMethodRef
 from schema.cards import expiry_passed, luhn_valid
 from schema.states import PaymentStatus, RefundStatus
 
@@ -90,7 +93,24 @@ class TokenCreate(StrictModel):
     token: Annotated[str, Field(pattern=r"^tok_[A-Za-z0-9_]{1,100}$")]
 
 
-PaymentMethodCreate = Annotated[CardCreate | TokenCreate, Field(discriminator="type")]
+def _method_kind(value: Any) -> str | None:
+    """A saved method is named by its id alone; a card or a token by its `type`."""
+    if isinstance(value, dict):
+        kind = "saved" if "id" in value else value.get("type")
+        return kind if isinstance(kind, str) else None
+    return "saved" if isinstance(value, SavedMethodRef) else getattr(value, "type", None)
+
+
+PaymentMethodCreate = Annotated[
+    Annotated[CardCreate, Tag("card")]
+    | Annotated[TokenCreate, Tag("token")]
+    | Annotated[SavedMethodRef, Tag("saved")],
+    Discriminator(
+        _method_kind,
+        custom_error_type="payment_method_type",
+        custom_error_message="give a card, a token or the id of a saved payment method",
+    ),
+]
 
 
 class PaymentCreate(StrictModel):

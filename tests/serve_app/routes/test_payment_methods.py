@@ -1,6 +1,7 @@
-"""Saved payment methods through the real stack: save, list, retrieve, detach; bad input named.
-The card number never comes back (and `tests/test_pci_scan.py` finds it nowhere in the database
-afterwards)."""
+"""Saved payment methods through the real stack: save, list, retrieve, detach; bad input named;
+a purchase or authorization paid with a saved method moves the ledger, and a method of another
+customer or a detached one is refused before any money moves. The card number never comes back
+(and `tests/test_pci_scan.py` finds it nowhere in the database afterwards)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
 from schema.api.payment_method_ids import parse_payment_method_id
-from tests.factories import VISA, Api, card
+from tests.factories import VISA, Api, card, payment_body
 
 # Appears nowhere but inside ciphertext: the PCI scan looks for it in every column.
 HOLDER = "Zephyrine Quillfeather"
@@ -48,6 +49,12 @@ async def _save(api: Api, body: dict[str, Any]) -> dict[str, Any]:
 
 async def _delete(api: Api, method_id: str) -> httpx.Response:
     return await api.http.delete(f"/api/payment-methods/{method_id}", headers=api.headers())
+
+
+def _pay(customer_id: str | None, method_id: str, amount: int = 1500) -> dict[str, Any]:
+    body = payment_body(amount, customer_id=customer_id)
+    body["payment_method"] = {"id": method_id}
+    return body
 
 
 async def test_save_list_retrieve_and_detach(api: Api) -> None:
@@ -157,3 +164,62 @@ async def test_saving_needs_payments_write(api: Api, keys: ApiKeyService) -> Non
         headers={"Authorization": f"Bearer {reader}"},
     )
     assert refused.status_code == 403
+
+
+async def test_paying_with_a_saved_method_moves_the_ledger(api: Api) -> None:
+    customer = await _customer(api)
+    saved = await _save(api, _saved_card(customer, "5555555555554444"))
+    token = await _save(api, {"type": "token", "token": "tok_visa", "customer_id": customer})
+
+    paid = await api.post("/api/payments/purchase", _pay(customer, saved["id"], 1500))
+    assert paid.status_code == 200, paid.text
+    payment = paid.json()["data"]
+    assert payment["status"] == "succeeded"
+    assert payment["payment_method"]["last4"] == "4444"
+    assert "5555555555554444" not in paid.text
+
+    held = await api.post("/api/payments/authorize", _pay(customer, token["id"], 700))
+    assert held.status_code == 200, held.text
+    assert held.json()["data"]["status"] == "authorized"
+
+    ledger = (await api.get(f"/api/customers/{customer}/ledger")).json()["data"]
+    [usd] = ledger["balances"]
+    assert (usd["captured"], usd["held"]) == (100 + 1500, 700)
+
+
+async def test_a_saved_declining_card_declines(api: Api) -> None:
+    customer = await _customer(api)
+    saved = await _save(api, _saved_card(customer, "4000000000000002"))
+    declined = await api.post("/api/payments/purchase", _pay(customer, saved["id"]))
+    assert declined.status_code == 402
+    assert declined.json()["error"]["decline_code"] == "generic_decline"
+
+
+async def test_another_customers_or_a_detached_method_is_refused(api: Api) -> None:
+    owner, stranger = await _customer(api), await _customer(api)
+    saved = await _save(api, _saved_card(owner))
+
+    theirs = await api.post("/api/payments/purchase", _pay(stranger, saved["id"]))
+    assert theirs.status_code == 422
+    assert theirs.json()["error"]["code"] == "payment_method_customer_mismatch"
+    assert theirs.json()["error"]["param"] == "payment_method.id"
+    inline = await api.post("/api/payments/purchase", _pay(None, saved["id"]))
+    assert inline.status_code == 422
+    assert inline.json()["error"]["code"] == "payment_method_customer_mismatch"
+
+    assert (await _delete(api, saved["id"])).status_code == 200
+    for path in ("/api/payments/purchase", "/api/payments/authorize"):
+        detached = await api.post(path, _pay(owner, saved["id"]))
+        assert detached.status_code == 422
+        assert detached.json()["error"]["code"] == "payment_method_detached"
+
+    unknown = await api.post("/api/payments/purchase", _pay(owner, "pm_" + "a" * 26))
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["param"] == "payment_method.id"
+    malformed = await api.post("/api/payments/purchase", _pay(owner, "pm_x"))
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["param"] == "payment_method.id"
+
+    # Only the first purchase (which made the customer) ever reached the owner's ledger.
+    listed = await api.get("/api/payments", customer_id=owner)
+    assert len(listed.json()["data"]) == 1
