@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
 from engine.config import Settings
+from engine.keys.keyring import Keyring
+from engine.keys.master import MasterKey, decode_master_key, new_master_key
+from tests.engine.rows import add_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +91,59 @@ def test_cli_refuses_unknown_scopes_and_missing_database(
     lost = cli({**env, "PAYGRID_DATA_DIR": str(tmp_path)}, "migrate")
     assert lost.returncode == 1
     assert "no running paygrid" in lost.stdout
+
+
+async def _seed_data_key(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_dsn)
+    try:
+        async with conn.transaction():
+            customer = await add_customer(conn)
+            await Keyring.from_settings(settings).customer_key(
+                conn, purpose="payment_methods", customer_id=customer
+            )
+    finally:
+        await conn.close()
+
+
+async def _master_key_ids(settings: Settings) -> set[str]:
+    conn = await asyncpg.connect(settings.database_dsn)
+    try:
+        rows = await conn.fetch("SELECT DISTINCT master_key_id FROM data_keys")
+    finally:
+        await conn.close()
+    return {r["master_key_id"] for r in rows}
+
+
+def test_rotate_master_rewraps_to_a_new_key_and_back(migrated: Settings) -> None:
+    asyncio.run(_seed_data_key(migrated))
+    current = migrated.master_key.get_secret_value()
+    new = new_master_key()
+    env = {
+        **os.environ,
+        "DATABASE_URL": migrated.database_dsn,
+        "PAYGRID_SECRET_KEY": migrated.secret_key.get_secret_value(),
+        "PAYGRID_DATA_DIR": migrated.data_dir,
+    }
+
+    def rotate(master: str, previous: str | None) -> subprocess.CompletedProcess[str]:
+        keys = {"PAYGRID_MASTER_KEY": master}
+        if previous is not None:
+            keys["PAYGRID_MASTER_KEY_PREVIOUS"] = previous
+        return cli({**env, **keys}, "keys", "rotate-master")
+
+    forward = rotate(new, current)
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    new_id = MasterKey(decode_master_key(new)).id
+    assert f"under master key {new_id}" in forward.stdout
+    assert asyncio.run(_master_key_ids(migrated)) == {new_id}
+    # Without the key they are wrapped under, nothing moves, and the error says what to set.
+    stuck = rotate(current, None)
+    assert stuck.returncode == 1
+    assert "PAYGRID_MASTER_KEY_PREVIOUS" in stuck.stdout
+    # Back under the session's key, for the tests that run after this one.
+    back = rotate(current, new)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert asyncio.run(_master_key_ids(migrated)) == {MasterKey(decode_master_key(current)).id}
 
 
 def test_serve_config_is_valid_and_autoscales() -> None:
