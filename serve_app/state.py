@@ -66,7 +66,9 @@ async def open_state(settings: Settings) -> AppState:
     schedulers = fleet.job_schedulers(settings)
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
-    methods = PaymentMethodService(db, Keyring.from_settings(settings))
+    methods = PaymentMethodService(
+        db, Keyring.from_settings(settings), idempotency_ttl_h=settings.idempotency_ttl_h
+    )
     return AppState(
         settings=settings,
         db=db,

@@ -9,6 +9,10 @@ Opening a saved method for a charge happens in the API replica, so the number tr
 ledger shard exactly as a card in the request body does, and the same redactions keep it out
 of every log, row, event and answer. The CVC is never saved: a saved card is charged without it,
 as a card on file.
+
+Saving honours an Idempotency-Key like a payment does, in the same `idempotency_keys` records:
+the key is claimed and answered in the transaction that saves the card, so a retry after a lost
+answer replays it instead of saving the card twice.
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ from engine.db.database import Database
 from engine.errors import InvalidRequest, NotFound, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways import sandbox
+from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
 from engine.keys.cipher import row_binding
 from engine.keys.keyring import Keyring
 from engine.payment_methods.models import ChargeSource, NewCard, NewToken, PaymentMethod
 from engine.payment_methods.repository import PaymentMethodRepository
 from engine.payment_methods.states import PaymentMethodStatus
+from engine.payments.commands import CommandResult, RequestContext
+from engine.payments.results import held_result
 from engine.principal import Principal
 from schema.api.payment_method_ids import format_payment_method_id
 
@@ -53,19 +60,24 @@ class PaymentMethodService:
         db: Database,
         keyring: Keyring,
         *,
+        idempotency_ttl_h: int,
         token_card: Callable[[str], CardSummary | None] = sandbox.token_card,
     ) -> None:
         self._db = db
         self._keyring = keyring
+        self._idempotency_ttl_h = idempotency_ttl_h
         self._token_card = token_card
         self._repository = PaymentMethodRepository()
+        self._idempotency = IdempotencyRepository()
         self._customers = CustomerRepository()
         self._outbox = Outbox()
 
     async def attach(
-        self, method: NewCard | NewToken, *, customer_id: UUID, principal: Principal
-    ) -> PaymentMethod:
-        """Save `method` for the customer (NotFound if there is no such customer)."""
+        self, method: NewCard | NewToken, *, customer_id: UUID, ctx: RequestContext
+    ) -> CommandResult:
+        """Save `method` for the customer (NotFound if there is no such customer); the answer
+        holds the saved method's public object. A repeat under the same Idempotency-Key replays
+        the first answer and saves nothing; the key with another request is 422."""
         secret: dict[str, Any]
         if isinstance(method, NewCard):
             card = CardDetails(method.number, method.exp_month, method.exp_year).summary()
@@ -77,7 +89,15 @@ class PaymentMethodService:
                 raise InvalidRequest("no such token", param="token")
             card, secret, indexed = found, {"token": method.token}, method.token
         method_id = uuid4()
+        principal = ctx.principal
         async with self._db.transaction() as conn:
+            if ctx.idempotency_key is not None:
+                claim = Claim(ctx.api_key_id, ctx.idempotency_key, ctx.request_hash, method_id)
+                held = await self._idempotency.claim_many(
+                    conn, claims=[claim], ttl_h=self._idempotency_ttl_h
+                )
+                if held:
+                    return held_result(next(iter(held.values())), ctx.request_hash)
             await self._require_customer(conn, customer_id)
             key = await self._keyring.customer_key(
                 conn, purpose=KEY_PURPOSE, customer_id=customer_id
@@ -97,7 +117,11 @@ class PaymentMethodService:
             await self._outbox.add(
                 conn, events=[_event("payment_method.attached", saved, principal)]
             )
-        return saved
+            result = CommandResult(200, saved.public())
+            if ctx.idempotency_key is not None:
+                answer = Answer(ctx.api_key_id, ctx.idempotency_key, 200, result.body)
+                await self._idempotency.complete_many(conn, answers=[answer])
+        return result
 
     async def get(self, method_id: UUID) -> PaymentMethod:
         """An attached or detached method, or NotFound."""

@@ -12,7 +12,7 @@ from schema.api.common import ERROR_RESPONSES, Envelope
 from schema.api.payment_method_ids import PaymentMethodId
 from schema.api.payment_methods import CardMethodCreate, PaymentMethodAttach, SavedMethodPublic
 from serve_app import responses
-from serve_app.deps import CorrelationId, PaymentsRead, PaymentsWrite, State
+from serve_app.deps import CorrelationId, MoneyContext, PaymentsRead, PaymentsWrite, State
 
 router = APIRouter(
     prefix="/api/payment-methods", tags=["payment methods"], responses=ERROR_RESPONSES
@@ -22,19 +22,16 @@ MethodEnvelope = Envelope[SavedMethodPublic]
 
 
 @router.post("", operation_id="attach_payment_method", response_model=MethodEnvelope)
-async def attach(
-    body: PaymentMethodAttach, key: PaymentsWrite, state: State, cid: CorrelationId
-) -> Response:
-    """Save a card (the CVC is checked, never kept) or a sandbox token for a customer."""
+async def attach(body: PaymentMethodAttach, ctx: MoneyContext, state: State) -> Response:
+    """Save a card (the CVC is checked, never kept) or a sandbox token for a customer; an
+    Idempotency-Key makes a retry replay the first answer."""
     method = (
         NewCard(body.number.get_secret_value(), body.exp_month, body.exp_year, body.holder_name)
         if isinstance(body, CardMethodCreate)
         else NewToken(body.token)
     )
-    saved = await state.payment_methods.attach(
-        method, customer_id=body.customer_id, principal=Principal(key.id, cid)
-    )
-    return responses.ok(saved.public(), cid)
+    result = await state.payment_methods.attach(method, customer_id=body.customer_id, ctx=ctx)
+    return responses.from_result(result, ctx.correlation_id)
 
 
 @router.get(

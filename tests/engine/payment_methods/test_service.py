@@ -13,20 +13,32 @@ from engine.db.database import Database
 from engine.errors import CryptoError, InvalidRequest, NotFound, StateError
 from engine.keys.keyring import Keyring
 from engine.keys.master import MasterKey
-from engine.payment_methods.models import NewCard, NewToken
+from engine.payment_methods.models import NewCard, NewToken, PaymentMethod
 from engine.payment_methods.service import PaymentMethodService
 from engine.payment_methods.states import PaymentMethodStatus
+from engine.payments.commands import RequestContext
 from engine.principal import Principal
+from schema.api.payment_method_ids import parse_payment_method_id
 from tests.engine.rows import add_customer
 
 VISA = "4242424242424242"
 HOLDER = "Zephyrine Quillfeather"
-WHO = Principal(uuid4(), "req-vault")
+API_KEY = uuid4()
+WHO = Principal(API_KEY, "req-vault")
+CTX = RequestContext(API_KEY, "req-vault")
 
 
 @pytest.fixture
 def vault(database: Database) -> PaymentMethodService:
-    return PaymentMethodService(database, Keyring(MasterKey(os.urandom(32))))
+    return PaymentMethodService(database, Keyring(MasterKey(os.urandom(32))), idempotency_ttl_h=24)
+
+
+async def _attach(
+    vault: PaymentMethodService, method: NewCard | NewToken, customer_id: UUID
+) -> PaymentMethod:
+    result = await vault.attach(method, customer_id=customer_id, ctx=CTX)
+    assert result.status_code == 200, result.body
+    return await vault.get(parse_payment_method_id(result.body["id"]))
 
 
 async def _customer(database: Database) -> UUID:
@@ -38,7 +50,7 @@ async def test_a_saved_card_is_ciphertext_at_rest(
     vault: PaymentMethodService, database: Database
 ) -> None:
     customer = await _customer(database)
-    saved = await vault.attach(NewCard(VISA, 12, 2034, HOLDER), customer_id=customer, principal=WHO)
+    saved = await _attach(vault, NewCard(VISA, 12, 2034, HOLDER), customer)
     assert (saved.type, saved.brand, saved.last4, saved.exp_month, saved.exp_year) == (
         "card",
         "visa",
@@ -84,9 +96,9 @@ async def test_the_fingerprint_matches_the_same_card_only(
     vault: PaymentMethodService, database: Database
 ) -> None:
     a, b = await _customer(database), await _customer(database)
-    first = await vault.attach(NewCard(VISA, 12, 2034), customer_id=a, principal=WHO)
-    same = await vault.attach(NewCard(VISA, 1, 2030), customer_id=b, principal=WHO)
-    other = await vault.attach(NewCard("5555555555554444", 12, 2034), customer_id=a, principal=WHO)
+    first = await _attach(vault, NewCard(VISA, 12, 2034), a)
+    same = await _attach(vault, NewCard(VISA, 1, 2030), b)
+    other = await _attach(vault, NewCard("5555555555554444", 12, 2034), a)
     assert first.fingerprint == same.fingerprint != other.fingerprint
     assert VISA not in first.fingerprint
 
@@ -95,8 +107,8 @@ async def test_a_saved_method_opens_for_its_own_customer_only(
     vault: PaymentMethodService, database: Database
 ) -> None:
     owner, stranger = await _customer(database), await _customer(database)
-    card = await vault.attach(NewCard(VISA, 12, 2034, HOLDER), customer_id=owner, principal=WHO)
-    token = await vault.attach(NewToken("tok_mastercard"), customer_id=owner, principal=WHO)
+    card = await _attach(vault, NewCard(VISA, 12, 2034, HOLDER), owner)
+    token = await _attach(vault, NewToken("tok_mastercard"), owner)
     assert token.brand == "mastercard"
     assert token.last4 == "4444"
 
@@ -118,8 +130,8 @@ async def test_a_detached_method_holds_nothing_and_cannot_be_charged(
     vault: PaymentMethodService, database: Database
 ) -> None:
     customer = await _customer(database)
-    kept = await vault.attach(NewCard(VISA, 12, 2034), customer_id=customer, principal=WHO)
-    gone = await vault.attach(NewToken("tok_visa"), customer_id=customer, principal=WHO)
+    kept = await _attach(vault, NewCard(VISA, 12, 2034), customer)
+    gone = await _attach(vault, NewToken("tok_visa"), customer)
     detached = await vault.detach(gone.id, WHO)
     assert detached.status is PaymentMethodStatus.DETACHED
     assert detached.detached_at is not None
@@ -149,8 +161,8 @@ async def test_a_ciphertext_moved_to_another_row_or_customer_does_not_open(
     vault: PaymentMethodService, database: Database
 ) -> None:
     owner, other = await _customer(database), await _customer(database)
-    a = await vault.attach(NewCard(VISA, 12, 2034), customer_id=owner, principal=WHO)
-    b = await vault.attach(NewCard("5555555555554444", 12, 2034), customer_id=owner, principal=WHO)
+    a = await _attach(vault, NewCard(VISA, 12, 2034), owner)
+    b = await _attach(vault, NewCard("5555555555554444", 12, 2034), owner)
     async with database.connection() as conn:
         await conn.execute(
             """UPDATE payment_methods SET ciphertext = (SELECT ciphertext FROM payment_methods
@@ -158,9 +170,7 @@ async def test_a_ciphertext_moved_to_another_row_or_customer_does_not_open(
             a.id,
             b.id,
         )
-        with_moved_owner = await vault.attach(
-            NewToken("tok_visa"), customer_id=owner, principal=WHO
-        )
+        with_moved_owner = await _attach(vault, NewToken("tok_visa"), owner)
         await conn.execute(
             "UPDATE payment_methods SET customer_id = $1 WHERE id = $2", other, with_moved_owner.id
         )
@@ -174,24 +184,41 @@ async def test_pages_unknown_customers_and_tokens(
     vault: PaymentMethodService, database: Database
 ) -> None:
     customer = await _customer(database)
-    saved = [
-        await vault.attach(NewToken("tok_visa"), customer_id=customer, principal=WHO)
-        for _ in range(3)
-    ]
+    saved = [await _attach(vault, NewToken("tok_visa"), customer) for _ in range(3)]
     first, more = await vault.page(customer, limit=2, starting_after=None)
     assert more
     rest, more = await vault.page(customer, limit=2, starting_after=first[-1].id)
     assert not more
     assert [m.id for m in first + rest] == [m.id for m in reversed(saved)]
     with pytest.raises(NotFound) as unknown:
-        await vault.attach(NewToken("tok_visa"), customer_id=uuid4(), principal=WHO)
+        await _attach(vault, NewToken("tok_visa"), uuid4())
     assert unknown.value.param == "customer_id"
     with pytest.raises(NotFound):
         await vault.page(uuid4(), limit=10, starting_after=None)
     with pytest.raises(InvalidRequest) as bad_token:
-        await vault.attach(NewToken("tok_nonesuch"), customer_id=customer, principal=WHO)
+        await _attach(vault, NewToken("tok_nonesuch"), customer)
     assert bad_token.value.param == "token"
     with pytest.raises(NotFound):
         await vault.get(uuid4())
     with pytest.raises(NotFound):
         await vault.detach(uuid4(), WHO)
+
+
+async def test_an_idempotency_key_saves_once_and_replays(
+    vault: PaymentMethodService, database: Database
+) -> None:
+    customer = await _customer(database)
+    card = NewCard(VISA, 12, 2034)
+    ctx = RequestContext(API_KEY, "req-1", "save-card-1", b"hash-of-the-request")
+    first = await vault.attach(card, customer_id=customer, ctx=ctx)
+    again = await vault.attach(card, customer_id=customer, ctx=ctx)
+    assert (first.status_code, first.replayed) == (200, False)
+    assert (again.status_code, again.replayed, again.body) == (200, True, first.body)
+    other = RequestContext(API_KEY, "req-2", "save-card-1", b"another request")
+    reused = await vault.attach(card, customer_id=customer, ctx=other)
+    assert reused.status_code == 422
+    assert reused.body["code"] == "idempotency_key_reused"
+    without_key = await vault.attach(card, customer_id=customer, ctx=CTX)
+    assert without_key.body["id"] != first.body["id"]
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM payment_methods") == 2

@@ -102,6 +102,21 @@ async def test_save_list_retrieve_and_detach(api: Api) -> None:
         assert HOLDER not in str(text)
 
 
+async def test_an_idempotency_key_saves_the_card_once(api: Api) -> None:
+    customer = await _customer(api)
+    key = f"save-{uuid.uuid4()}"
+    first = await api.post("/api/payment-methods", _saved_card(customer), key)
+    again = await api.post("/api/payment-methods", _saved_card(customer), key)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["data"] == first.json()["data"]
+    other = await api.post("/api/payment-methods", _saved_card(customer, exp_month=1), key)
+    assert other.status_code == 422
+    assert other.json()["error"]["type"] == "idempotency_error"
+    listed = await api.get(f"/api/customers/{customer}/payment-methods")
+    assert [m["id"] for m in listed.json()["data"]] == [first.json()["data"]["id"]]
+
+
 def _attach_cases() -> list[tuple[str, dict[str, Any], str]]:
     cid = str(uuid.uuid4())
     return [
