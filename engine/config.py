@@ -63,13 +63,22 @@ class Settings(BaseSettings):
         le=256,
         description="Calls one replica keeps in flight to each shard (each carries a batch).",
     )
+    shard_stage_transactions: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Transactions one shard keeps in flight per stage (begin, finalize).",
+    )
     shard_idle_evict_s: float = Field(default=300.0, gt=0)
 
     shard_db_pool_max: int = Field(
         default=4,
         ge=2,
         le=100,
-        description="Connections per shard: its begin and finalize stages, recovery, loads.",
+        description=(
+            "Connections per shard: its begin and finalize stages, recovery, loads; never "
+            "fewer than both stages' transactions plus two."
+        ),
     )
     shard_sweep_interval_s: float = Field(
         default=30.0, gt=0, le=3600, description="How often a shard runs recovery and expiry."
@@ -147,6 +156,11 @@ class Settings(BaseSettings):
         return self.model_copy(
             update={name: value for name, value in chosen.items() if not getattr(self, name)}
         )
+
+    def shard_db_pool(self) -> int:
+        """A shard's pool size: room for every stage transaction in flight, and two more for
+        recovery and balance loads, so a busy stage never makes them wait into a 503."""
+        return max(self.shard_db_pool_max, 2 * self.shard_stage_transactions + 2)
 
     def describe_counts(self) -> str:
         """The process counts, for the start-up banner."""

@@ -108,6 +108,7 @@ class PaymentService:
         book: LedgerBook,
         ownership: SlotOwnership,
         max_batch: int = 64,
+        stage_transactions: int = 1,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._db = db
@@ -117,10 +118,10 @@ class PaymentService:
         self._clock = clock
         self._turns: KeyedSequencer[UUID] = KeyedSequencer()
         self._begins: Coalescer[Command, Started | CommandResult] = Coalescer(
-            self._begin_batch, max_batch=max_batch
+            self._begin_batch, max_batch=max_batch, max_in_flight=stage_transactions
         )
         self._finals: Coalescer[Finalization, CommandResult] = Coalescer(
-            self._finalize_batch, max_batch=max_batch
+            self._finalize_batch, max_batch=max_batch, max_in_flight=stage_transactions
         )
         # The first request of each idempotency key in flight: its hash and its answer to be.
         self._keys: dict[IdempotencyScope, tuple[bytes, asyncio.Future[CommandResult]]] = {}

@@ -47,7 +47,7 @@ async def open_shard_runtime(
     db = await open_database(
         settings.database_dsn,
         min_size=1,
-        max_size=settings.shard_db_pool_max,
+        max_size=settings.shard_db_pool(),
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
@@ -67,6 +67,7 @@ async def open_shard_runtime(
         book=book,
         ownership=ownership,
         max_batch=settings.shard_max_batch,
+        stage_transactions=settings.shard_stage_transactions,
         clock=clock,
     )
     await service.start()

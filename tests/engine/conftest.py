@@ -99,7 +99,7 @@ async def module_dsn(infra: dict[str, str], migrated_template: str) -> AsyncIter
 @pytest.fixture(scope="module")
 async def module_database(module_dsn: str) -> AsyncIterator[Database]:
     """The application's `Database` on the module's shared database."""
-    db = await open_database(module_dsn, min_size=1, max_size=4)
+    db = await open_database(module_dsn, min_size=1, max_size=6)
     try:
         yield db
     finally:

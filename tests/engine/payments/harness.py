@@ -65,7 +65,14 @@ async def make_service(
         db, LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s, clock=clock.monotonic
     )
     ownership = SlotOwnership(name=f"ledger-shard-{shard}", slots=slots_of(shard, shards))
-    service = PaymentService(db=db, steps=steps, book=book, ownership=ownership, clock=clock.now)
+    service = PaymentService(
+        db=db,
+        steps=steps,
+        book=book,
+        ownership=ownership,
+        stage_transactions=settings.shard_stage_transactions,
+        clock=clock.now,
+    )
     await service.start()
     return ServiceUnderTest(service, book)
 
