@@ -13,6 +13,8 @@ PUBLIC_MODULES = frozenset(
         "engine.batching",
         "engine.cli",
         "engine.config",
+        "engine.customers.models",
+        "engine.customers.service",
         "engine.db.database",
         "engine.db.migrations",
         "engine.errors",

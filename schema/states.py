@@ -73,6 +73,14 @@ class PaymentMethodStatus(StrEnum):
     DETACHED = "detached"
 
 
+class TestClockStatus(StrEnum):
+    """`test_clocks.status` (CHECK in migration 0007): `advancing` while what became due on
+    the clock's customers runs."""
+
+    READY = "ready"
+    ADVANCING = "advancing"
+
+
 class EndpointStatus(StrEnum):
     """`webhook_endpoints.status` (CHECK in migration 0002)."""
 

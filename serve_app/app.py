@@ -18,6 +18,7 @@ from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.routes import (
     customers,
+    database_customers,
     events,
     health,
     payment_methods,
@@ -47,6 +48,7 @@ def create_app() -> FastAPI:
         payments.router,
         payment_methods.router,
         customers.router,
+        database_customers.router,
         webhooks.router,
         queues.router,
         events.router,

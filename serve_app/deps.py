@@ -44,6 +44,8 @@ def scoped(scope: Scope) -> object:
 PaymentsRead = Annotated[ApiKey, scoped(Scope.PAYMENTS_READ)]
 PaymentsWrite = Annotated[ApiKey, scoped(Scope.PAYMENTS_WRITE)]
 WebhooksKey = Annotated[ApiKey, scoped(Scope.WEBHOOKS)]
+CustomersKey = Annotated[ApiKey, scoped(Scope.CUSTOMERS)]
+SubscriptionsKey = Annotated[ApiKey, scoped(Scope.SUBSCRIPTIONS)]
 AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]
 
 

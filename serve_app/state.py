@@ -13,6 +13,7 @@ from actors import fleet
 from actors.fleet import Handle
 from engine.auth.keys import ApiKeyService
 from engine.config import Settings
+from engine.customers.service import CustomerService
 from engine.db.database import Database, open_database
 from engine.health import HealthService
 from engine.keys.keyring import Keyring
@@ -35,6 +36,7 @@ class AppState:
     payments: PaymentRequests
     payment_reads: PaymentReads
     payment_methods: PaymentMethodService
+    customers: CustomerService
     ledgers: LedgerReads
     health: HealthService
     webhooks: WebhookRuntime
@@ -66,9 +68,8 @@ async def open_state(settings: Settings) -> AppState:
     schedulers = fleet.job_schedulers(settings)
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
-    methods = PaymentMethodService(
-        db, Keyring.from_settings(settings), idempotency_ttl_h=settings.idempotency_ttl_h
-    )
+    keyring = Keyring.from_settings(settings)
+    methods = PaymentMethodService(db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h)
     return AppState(
         settings=settings,
         db=db,
@@ -83,6 +84,7 @@ async def open_state(settings: Settings) -> AppState:
         ),
         payment_reads=reads,
         payment_methods=methods,
+        customers=CustomerService(db, keyring),
         ledgers=LedgerReads(db, shards.balances),
         health=HealthService(db, redis),
         webhooks=open_webhook_runtime(settings, db),
