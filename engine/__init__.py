@@ -39,6 +39,7 @@ PUBLIC_MODULES = frozenset(
         "engine.runtime.workers",
         "engine.sharding",
         "engine.shared_state",
+        "engine.test_clocks.service",
         "engine.webhooks.models",
         "engine.webhooks.states",
     }

@@ -24,6 +24,7 @@ from serve_app.routes import (
     payment_methods,
     payments,
     queues,
+    test_clocks,
     webhooks,
 )
 from serve_app.state import open_state
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
         database_customers.router,
         webhooks.router,
         queues.router,
+        test_clocks.router,
         events.router,
     ):
         app.include_router(router)

@@ -23,6 +23,7 @@ from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
+from engine.test_clocks.service import TestClockService
 from serve_app.shards import ShardRouter
 
 
@@ -37,6 +38,7 @@ class AppState:
     payment_reads: PaymentReads
     payment_methods: PaymentMethodService
     customers: CustomerService
+    test_clocks: TestClockService
     ledgers: LedgerReads
     health: HealthService
     webhooks: WebhookRuntime
@@ -85,6 +87,7 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
+        test_clocks=TestClockService(db),
         ledgers=LedgerReads(db, shards.balances),
         health=HealthService(db, redis),
         webhooks=open_webhook_runtime(settings, db),
