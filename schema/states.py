@@ -73,6 +73,23 @@ class PaymentMethodStatus(StrEnum):
     DETACHED = "detached"
 
 
+class BillingInterval(StrEnum):
+    """The unit of a price's period (CHECKs on `plans.interval` and `subscriptions.interval`,
+    migrations 0008 and 0009)."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class PlanStatus(StrEnum):
+    """`plans.status` (CHECK in migration 0008): an archived plan takes no new subscriptions."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
 class TestClockStatus(StrEnum):
     """`test_clocks.status` (CHECK in migration 0007): `advancing` while what became due on
     the clock's customers runs."""

@@ -21,6 +21,7 @@ from engine.ledger.reads import LedgerReads
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
+from engine.plans.service import PlanService
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.test_clocks.service import TestClockService
@@ -39,6 +40,7 @@ class AppState:
     payment_methods: PaymentMethodService
     customers: CustomerService
     test_clocks: TestClockService
+    plans: PlanService
     ledgers: LedgerReads
     health: HealthService
     webhooks: WebhookRuntime
@@ -88,6 +90,7 @@ async def open_state(settings: Settings) -> AppState:
         payment_methods=methods,
         customers=CustomerService(db, keyring),
         test_clocks=TestClockService(db),
+        plans=PlanService(db, max_amount=settings.max_amount),
         ledgers=LedgerReads(db, shards.balances),
         health=HealthService(db, redis),
         webhooks=open_webhook_runtime(settings, db),

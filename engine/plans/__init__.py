@@ -1,0 +1,1 @@
+"""Plans: reusable prices subscriptions bill by."""
