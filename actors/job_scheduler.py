@@ -2,7 +2,8 @@
 
 Guarantees after a restart: nothing is lost (jobs live in PostgreSQL); jobs this incarnation had
 leased run again when their lease ends, so handlers are idempotent. Recurring jobs (housekeeping)
-are queued on start if missing, and each run queues the next. After a database restart the
+are queued on start if missing, and each run queues the next. Renewals charge through the
+ledger shards under keys that make a rerun replay the first charge. After a database restart the
 scheduler needs no restart of its own: its pool reconnects, and its LISTEN connection is opened
 again (polling covers the gap).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ray
 
 from actors.queue_worker import QueueWorker
+from actors.shard_calls import ShardCalls
 from engine.config import Settings
 from engine.runtime.workers import start_scheduler
 
@@ -22,4 +24,7 @@ class JobScheduler(QueueWorker):
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         self._index = index
         self._fingerprint = settings.fingerprint()
-        self._runtime = await start_scheduler(settings, f"job-scheduler-{index}")
+        shards = ShardCalls(settings.ledger_shards)
+        self._runtime = await start_scheduler(
+            settings, f"job-scheduler-{index}", execute=shards.execute
+        )

@@ -132,6 +132,28 @@ class Settings(BaseSettings):
         default=300.0, gt=0, le=24 * 3600, description="How long a job runs before it is retaken."
     )
 
+    subscription_retry_schedule_days: tuple[float, ...] = Field(
+        default=(1, 3, 5),
+        min_length=1,
+        max_length=10,
+        description="Dunning: retries of a declined renewal, days after it fell due.",
+    )
+    subscription_cancel_after_retries: bool = Field(
+        default=True,
+        description="After the last retry: cancel and mark the invoice uncollectible (true), "
+        "or leave the subscription past_due (false).",
+    )
+    subscription_trial_notice_days: int = Field(
+        default=3, ge=0, le=30, description="subscription.trial_will_end this long before."
+    )
+
+    @field_validator("subscription_retry_schedule_days")
+    @classmethod
+    def _retry_days(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in zip((0.0, *value), value, strict=False)) or value[-1] > 60:
+            raise ValueError("retry days must rise strictly, from above 0 to at most 60")
+        return value
+
     @field_validator("master_key", "master_key_previous")
     @classmethod
     def _master_key(cls, value: SecretStr) -> SecretStr:

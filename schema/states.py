@@ -90,6 +90,37 @@ class PlanStatus(StrEnum):
     ARCHIVED = "archived"
 
 
+class SubscriptionStatus(StrEnum):
+    """`subscriptions.status` (CHECK in migration 0009); transitions in
+    `engine/subscriptions/states.py`. `incomplete` is the seed's "created": the first
+    invoice's payment is under way."""
+
+    INCOMPLETE = "incomplete"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class InvoiceStatus(StrEnum):
+    """`invoices.status` (CHECK in migration 0009)."""
+
+    OPEN = "open"
+    PAID = "paid"
+    UNCOLLECTIBLE = "uncollectible"
+    VOID = "void"
+
+
+class BillingReason(StrEnum):
+    """`invoices.billing_reason` (CHECK in migration 0009)."""
+
+    SUBSCRIPTION_CREATE = "subscription_create"
+    SUBSCRIPTION_CYCLE = "subscription_cycle"
+    SUBSCRIPTION_UPDATE = "subscription_update"
+
+
 class TestClockStatus(StrEnum):
     """`test_clocks.status` (CHECK in migration 0007): `advancing` while what became due on
     the clock's customers runs."""

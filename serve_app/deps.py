@@ -75,3 +75,24 @@ async def money_context(
 
 
 MoneyContext = Annotated[RequestContext, Depends(money_context)]
+
+
+async def subscriptions_context(
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> RequestContext:
+    """Who is changing subscriptions (with `subscriptions`), under which idempotency key, with
+    the keyed hash of the request."""
+    state = await get_state(request)
+    key = await state.keys.authenticate(_presented_key(request))
+    key.require(Scope.SUBSCRIPTIONS)
+    checked = check_idempotency_key(idempotency_key)
+    digest = b""
+    if checked is not None:
+        digest = request_hash(
+            state.settings.secret_bytes, request.method, request.scope["path"], await request.body()
+        )
+    return RequestContext(key.id, correlation_id(request.scope), checked, digest)
+
+
+SubscriptionsContext = Annotated[RequestContext, Depends(subscriptions_context)]

@@ -22,8 +22,10 @@ from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
+from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
+from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
 from serve_app.shards import ShardRouter
 
@@ -41,6 +43,7 @@ class AppState:
     customers: CustomerService
     test_clocks: TestClockService
     plans: PlanService
+    subscriptions: SubscriptionService
     ledgers: LedgerReads
     health: HealthService
     webhooks: WebhookRuntime
@@ -74,6 +77,10 @@ async def open_state(settings: Settings) -> AppState:
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
     methods = PaymentMethodService(db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h)
+    plans = PlanService(db, max_amount=settings.max_amount)
+    subscriptions = open_subscriptions(
+        settings, db, execute=shards.execute, methods=methods, plans=plans
+    )
     return AppState(
         settings=settings,
         db=db,
@@ -89,8 +96,9 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
-        test_clocks=TestClockService(db),
-        plans=PlanService(db, max_amount=settings.max_amount),
+        test_clocks=subscriptions.clocks,
+        plans=plans,
+        subscriptions=subscriptions.service,
         ledgers=LedgerReads(db, shards.balances),
         health=HealthService(db, redis),
         webhooks=open_webhook_runtime(settings, db),

@@ -10,14 +10,19 @@ from typing import Any
 
 from engine.config import Settings
 from engine.db.database import Database, open_database
+from engine.keys.keyring import Keyring
+from engine.payment_methods.service import PaymentMethodService
+from engine.plans.service import PlanService
 from engine.queueing.loop import run_woken
 from engine.queueing.settings import scheduler_queue_settings, webhook_queue_settings
 from engine.queueing.waker import Waker
 from engine.queueing.worker import Worker
+from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.scheduler.handlers import HANDLERS, RECURRING
 from engine.scheduler.queue import JOBS
 from engine.scheduler.service import Scheduler
+from engine.subscriptions.billing import Executor
 from engine.webhooks.queue import DELIVERIES
 
 # A worker actor's own connections: claims, settles and the handler's reads.
@@ -79,11 +84,22 @@ async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
     return WorkerRuntime(db, worker, tasks, webhooks)
 
 
-async def start_scheduler(settings: Settings, name: str) -> WorkerRuntime:
-    """A job scheduler, running due jobs from now on; recurring jobs are queued if missing."""
+async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -> WorkerRuntime:
+    """A job scheduler, running due jobs from now on; recurring jobs are queued if missing.
+    Renewals charge through `execute` (the ledger shards)."""
     db = await _open_db(settings)
     queue = scheduler_queue_settings(settings)
-    scheduler = Scheduler(db, HANDLERS, queue, RECURRING)
+    methods = PaymentMethodService(
+        db, Keyring.from_settings(settings), idempotency_ttl_h=settings.idempotency_ttl_h
+    )
+    billing = open_subscriptions(
+        settings,
+        db,
+        execute=execute,
+        methods=methods,
+        plans=PlanService(db, max_amount=settings.max_amount),
+    )
+    scheduler = Scheduler(db, {**HANDLERS, **billing.handlers()}, queue, RECURRING)
     await scheduler.ensure_recurring()
     tasks = _start(settings, scheduler.worker, channel=JOBS.channel, poll_s=queue.poll_s, name=name)
     return WorkerRuntime(db, scheduler.worker, tasks)

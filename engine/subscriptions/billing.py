@@ -1,0 +1,572 @@
+"""Recurring billing: paying invoices through the customer's ledger shard, renewals, trials,
+dunning and resuming, each step run when it falls due on the customer's time.
+
+How an invoice is paid, so that no period is charged twice or skipped:
+1. begin (one transaction): the invoice's next attempt is numbered and marked pending;
+2. charge (no transaction open): a purchase through the existing command path, under the
+   idempotency key `subscription:<id>:period:<start>:attempt:<n>` and the subscription's own
+   API key, so the shard answers a repeat with the first charge's result;
+3. settle (one transaction): the pending attempt is settled only if it is still the pending
+   one, the subscription moves per the transition table, and events and the next job are
+   written beside it.
+A crash, a retried job or a second scheduler between the steps finds the attempt pending and
+charges again under the same key: the shard replays the first result and nothing moves twice.
+
+What is due is decided by `next_run_at` on the subscription, on its customer's clock. For a
+customer on real time a `subscription.run` job is queued at that time; for one on a test clock,
+advancing the clock runs `run_due` for its customers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from engine.cards import CardDetails, CardToken
+from engine.db.database import Database
+from engine.errors import StateError, UpstreamError
+from engine.events.outbox import Event, Outbox
+from engine.money import Money
+from engine.payments.commands import Command, CommandResult, CreatePayment, RequestContext
+from engine.payments.states import TransactionType
+from engine.principal import Principal
+from engine.scheduler.repository import JobRepository
+from engine.subscriptions.models import Invoice, InvoiceLine, NewInvoice, Subscription
+from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
+from engine.test_clocks.clock import BillingClock
+
+log = logging.getLogger("paygrid.subscriptions")
+
+RUN_JOB = "subscription.run"
+Executor = Callable[[Command], Awaitable[CommandResult]]
+SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
+
+# Work a billing run does on the scheduler's behalf is attributed to no API key.
+SYSTEM = Principal(None, "billing")
+# One subscription's steps in one run: a year of daily periods, and then some.
+_MAX_STEPS = 1000
+# Subscriptions of one test clock billed at once while it advances.
+_CLOCK_CONCURRENCY = 8
+_CLOCK_BATCH = 500
+
+S = SubscriptionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Dunning:
+    """When a declined invoice is retried (days after it fell due), and what the last
+    decline does: cancel the subscription and mark the invoice uncollectible, or leave the
+    subscription past_due."""
+
+    retry_days: tuple[float, ...]
+    cancel_after_retries: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    payment_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    code: str
+    message: str
+    payment_id: UUID | None
+
+
+Outcome = Paid | Declined
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An attempt begun on an invoice, and how its charge came out."""
+
+    invoice: Invoice
+    outcome: Outcome
+
+
+def charge_key(sub: Subscription, invoice: Invoice, attempt: int) -> str:
+    """The idempotency key of one attempt to pay an invoice: a period invoice by the
+    subscription and the period's start, anything else by the invoice."""
+    if invoice.billing_reason is BillingReason.SUBSCRIPTION_UPDATE:
+        return f"invoice:{invoice.id}:attempt:{attempt}"
+    start = int(invoice.period_start.timestamp())
+    return f"subscription:{sub.id}:period:{start}:attempt:{attempt}"
+
+
+def _outcome(result: CommandResult) -> Outcome:
+    body = result.body
+    if result.status_code == 200 and body.get("status") == "succeeded":
+        return Paid(UUID(body["id"]))
+    if result.status_code == 402:
+        payment = body.get("payment_id")
+        return Declined(
+            str(body.get("decline_code") or body.get("code")),
+            str(body.get("message", "declined")),
+            UUID(payment) if payment else None,
+        )
+    # Anything else (a gateway timeout, a moved shard) left the outcome unknown: the attempt
+    # stays pending and the next run asks again under the same key.
+    raise UpstreamError(
+        f"the charge answered {result.status_code} {body.get('code')}; retried under its key",
+        code="charge_unsettled",
+    )
+
+
+def subscription_event(kind: str, sub: Subscription, principal: Principal) -> Event:
+    return Event(
+        kind, "subscription", sub.id, sub.public(), principal.api_key_id, principal.correlation_id
+    )
+
+
+def invoice_event(kind: str, invoice: Invoice, principal: Principal) -> Event:
+    return Event(
+        kind,
+        "invoice",
+        invoice.id,
+        invoice.public(),
+        principal.api_key_id,
+        principal.correlation_id,
+    )
+
+
+def period_invoice(
+    sub: Subscription, index: int, reason: BillingReason, due: datetime
+) -> NewInvoice:
+    """The invoice of period `index`, due at `due`."""
+    start, end = sub.period(index)
+    line = InvoiceLine(
+        f"{sub.quantity} x subscription, every {sub.price.interval_count} {sub.price.interval}",
+        sub.period_amount,
+        sub.quantity,
+        start,
+        end,
+    )
+    return NewInvoice(
+        uuid4(), sub.id, sub.customer_id, reason, sub.price.currency, start, end, [line], due
+    )
+
+
+class Billing:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        execute: Executor,
+        open_saved: SavedMethodOpener,
+        clock: BillingClock,
+        dunning: Dunning,
+        trial_notice_days: int = 3,
+    ) -> None:
+        self._db = db
+        self._execute = execute
+        self._open_saved = open_saved
+        self._clock = clock
+        self._dunning = dunning
+        self._trial_notice = timedelta(days=trial_notice_days)
+        self.subscriptions = SubscriptionRepository()
+        self.invoices = InvoiceRepository()
+        self._outbox = Outbox()
+        self._jobs = JobRepository()
+
+    @property
+    def trial_notice(self) -> timedelta:
+        """How long before a trial ends `subscription.trial_will_end` is sent."""
+        return self._trial_notice
+
+    async def now_for(self, conn: asyncpg.Connection, customer_id: UUID) -> datetime:
+        """The time the customer lives at (its test clock's, or real time)."""
+        return await self._clock.customer_now(conn, customer_id=customer_id)
+
+    # -- paying an invoice ------------------------------------------------------------------
+
+    async def attempt(self, invoice_id: UUID, principal: Principal) -> Attempt | None:
+        """Begin (or take up again) an attempt to pay the invoice and charge it; None when
+        the invoice is no longer open."""
+        async with self._db.transaction() as conn:
+            invoice = await self.invoices.get(conn, invoice_id=invoice_id, for_update=True)
+            if invoice is None or invoice.status is not InvoiceStatus.OPEN:
+                return None
+            if not invoice.attempt_pending:
+                begun = await self.invoices.begin_attempt(
+                    conn, invoice_id=invoice_id, principal=principal
+                )
+                assert begun is not None  # locked above, open and not pending
+                invoice = begun
+            sub = await self.subscriptions.get(conn, subscription_id=invoice.subscription_id)
+            assert sub is not None
+        try:
+            source = await self._open_saved(sub.payment_method_id, sub.customer_id)
+        except StateError as exc:
+            # A detached method (or one moved to another customer) can never pay: the attempt
+            # is a decline, and dunning goes on as for a card that was refused.
+            return Attempt(invoice, Declined(exc.code, exc.message, None))
+        key = charge_key(sub, invoice, invoice.attempts)
+        digest = hashlib.sha256(f"{key}:{invoice.amount_due}:{invoice.currency}".encode())
+        ctx = RequestContext(
+            sub.owner_api_key_id,
+            principal.correlation_id or f"billing-{invoice.id}",
+            key,
+            digest.digest(),
+        )
+        result = await self._execute(
+            CreatePayment(
+                ctx=ctx,
+                kind=TransactionType.PURCHASE,
+                money=Money(invoice.amount_due, invoice.currency),
+                customer_id=sub.customer_id,
+                source=source,
+                description=f"Subscription {sub.id}",
+                metadata={"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+            )
+        )
+        return Attempt(invoice, _outcome(result))
+
+    async def settle(self, attempt: Attempt, principal: Principal) -> Subscription:
+        """Record how an attempt came out, move the subscription, write the events and queue
+        what comes next, in one transaction. An attempt another run settled first changes
+        nothing."""
+        invoice = attempt.invoice
+        async with self._db.transaction() as conn:
+            sub = await self.subscriptions.get(
+                conn, subscription_id=invoice.subscription_id, for_update=True
+            )
+            assert sub is not None
+            now = await self.now_for(conn, sub.customer_id)
+            if isinstance(attempt.outcome, Paid):
+                return await self._settle_paid(conn, sub, invoice, attempt.outcome, now, principal)
+            return await self._settle_declined(conn, sub, invoice, attempt.outcome, now, principal)
+
+    async def _settle_paid(
+        self,
+        conn: asyncpg.Connection,
+        sub: Subscription,
+        invoice: Invoice,
+        paid: Paid,
+        now: datetime,
+        principal: Principal,
+    ) -> Subscription:
+        settled = await self.invoices.settle_attempt(
+            conn,
+            invoice_id=invoice.id,
+            attempt=invoice.attempts,
+            status=InvoiceStatus.PAID,
+            payment_id=paid.payment_id,
+            paid_at=now,
+            decline_code=None,
+            next_attempt_at=None,
+            principal=principal,
+        )
+        if settled is None:
+            return sub
+        events = [invoice_event("invoice.paid", settled, principal)]
+        changes: dict[str, Any] = {"next_run_at": self._next_run(sub, sub.status)}
+        target = None
+        if sub.status in (S.INCOMPLETE, S.PAST_DUE, S.TRIALING):
+            target = S.ACTIVE
+            changes["next_run_at"] = sub.current_period_end
+        moved = await self.subscriptions.change(
+            conn, subscription_id=sub.id, principal=principal, status=target, **changes
+        )
+        if moved is None:
+            # Cancelled or paused while the charge ran: the invoice is paid all the same.
+            moved = sub
+        elif target is not None and sub.status is not S.INCOMPLETE:
+            events.append(subscription_event("subscription.updated", moved, principal))
+        await self._outbox.add(conn, events=events)
+        await self.schedule(conn, moved)
+        return moved
+
+    async def _settle_declined(
+        self,
+        conn: asyncpg.Connection,
+        sub: Subscription,
+        invoice: Invoice,
+        declined: Declined,
+        now: datetime,
+        principal: Principal,
+    ) -> Subscription:
+        first = invoice.billing_reason is BillingReason.SUBSCRIPTION_CREATE
+        retries = self._dunning.retry_days
+        retry_at = None
+        status = InvoiceStatus.OPEN
+        if first:
+            status = InvoiceStatus.VOID
+        elif invoice.attempts <= len(retries):
+            retry_at = invoice.period_start + timedelta(days=retries[invoice.attempts - 1])
+        else:
+            status = InvoiceStatus.UNCOLLECTIBLE
+        settled = await self.invoices.settle_attempt(
+            conn,
+            invoice_id=invoice.id,
+            attempt=invoice.attempts,
+            status=status,
+            payment_id=declined.payment_id,
+            paid_at=None,
+            decline_code=declined.code,
+            next_attempt_at=retry_at,
+            principal=principal,
+        )
+        if settled is None:
+            return sub
+        events = [invoice_event("invoice.payment_failed", settled, principal)]
+        past_due = None if sub.status is S.PAST_DUE else S.PAST_DUE
+        target: SubscriptionStatus | None
+        changes: dict[str, Any] = {}
+        if first:
+            target, changes["next_run_at"] = S.FAILED, None
+        elif status is InvoiceStatus.UNCOLLECTIBLE:
+            events.append(invoice_event("invoice.uncollectible", settled, principal))
+            if self._dunning.cancel_after_retries:
+                target, changes["next_run_at"], changes["cancelled_at"] = S.CANCELLED, None, now
+            else:
+                # Left past_due: the next period still renews, and a success revives it.
+                target, changes["next_run_at"] = past_due, sub.current_period_end
+        else:
+            target, changes["next_run_at"] = past_due, retry_at
+        moved = await self.subscriptions.change(
+            conn, subscription_id=sub.id, principal=principal, status=target, **changes
+        )
+        if moved is None:
+            moved = sub
+        elif target is S.PAST_DUE:
+            events.append(subscription_event("subscription.past_due", moved, principal))
+        elif target is S.CANCELLED:
+            events.append(subscription_event("subscription.cancelled", moved, principal))
+        await self._outbox.add(conn, events=events)
+        await self.schedule(conn, moved)
+        return moved
+
+    def _next_run(self, sub: Subscription, status: SubscriptionStatus) -> datetime | None:
+        """When billing must next look at a subscription in `status` with nothing pending."""
+        if status in (S.CANCELLED, S.FAILED):
+            return None
+        if status is S.PAUSED:
+            return sub.resume_at
+        if status is S.TRIALING and sub.trial_end is not None:
+            notice = sub.trial_end - self._trial_notice
+            return sub.trial_end if sub.trial_will_end_sent else min(notice, sub.trial_end)
+        return sub.current_period_end
+
+    async def schedule(self, conn: asyncpg.Connection, sub: Subscription) -> None:
+        """Queue the job that runs the subscription at `next_run_at`, for a customer on real
+        time (a test clock's advance runs the others). One job per time: the dedupe key
+        holds it."""
+        if sub.next_run_at is None or sub.test_clock_id is not None:
+            return
+        await self._jobs.enqueue(
+            conn,
+            kind=RUN_JOB,
+            payload={"subscription_id": str(sub.id)},
+            run_at=sub.next_run_at,
+            dedupe_key=f"{RUN_JOB}:{sub.id}:{sub.next_run_at.isoformat()}",
+        )
+
+    # -- running what is due ----------------------------------------------------------------
+
+    async def run(self, subscription_id: UUID, principal: Principal = SYSTEM) -> None:
+        """Do whatever is due for the subscription on its customer's time, step by step,
+        until nothing is (a renewal job, or a test clock's advance)."""
+        for _ in range(_MAX_STEPS):
+            if not await self._step(subscription_id, principal):
+                return
+        log.warning("subscription %s still due after %d steps", subscription_id, _MAX_STEPS)
+
+    async def run_due(self, clock_id: UUID, now: datetime) -> None:
+        """Run every subscription of the test clock's customers with work due by `now`."""
+        gate = asyncio.Semaphore(_CLOCK_CONCURRENCY)
+
+        async def one(subscription_id: UUID) -> None:
+            async with gate:
+                await self.run(subscription_id)
+
+        while True:
+            async with self._db.connection() as conn:
+                due = await self.subscriptions.due_on_clock(
+                    conn, clock_id=clock_id, now=now, limit=_CLOCK_BATCH
+                )
+            if not due:
+                return
+            await asyncio.gather(*(one(s) for s in due))
+
+    async def _step(self, subscription_id: UUID, principal: Principal) -> bool:
+        """One due step; whether one ran (and another may be due)."""
+        async with self._db.transaction() as conn:
+            sub = await self.subscriptions.get(
+                conn, subscription_id=subscription_id, for_update=True
+            )
+            if sub is None or sub.next_run_at is None:
+                return False
+            now = await self.now_for(conn, sub.customer_id)
+            if sub.next_run_at > now:
+                return False
+            to_pay = None
+            if sub.status is not S.PAUSED:
+                to_pay = await self.invoices.payable_of(conn, subscription_id=sub.id, now=now)
+            if to_pay is None:
+                to_pay = await self._advance(conn, sub, now, principal)
+        if to_pay is not None:
+            attempt = await self.attempt(to_pay, principal)
+            if attempt is not None:
+                await self.settle(attempt, principal)
+        return True
+
+    async def _advance(
+        self, conn: asyncpg.Connection, sub: Subscription, now: datetime, principal: Principal
+    ) -> UUID | None:
+        """Move a due subscription on (trial notice or end, period end, resume); the invoice
+        to pay now, if any."""
+        if sub.status is S.TRIALING and sub.trial_end is not None:
+            if now >= sub.trial_end and sub.cancel_at_period_end:
+                await self.cancel_in(conn, sub, sub.trial_end, principal)
+                return None
+            if now >= sub.trial_end:
+                return await self._renew(conn, sub, sub.period_index, S.ACTIVE, now, principal)
+            if not sub.trial_will_end_sent:
+                await self._trial_notice_sent(conn, sub, principal)
+                return None
+        if sub.status is S.PAUSED:
+            return await self.resume_in(conn, sub, now, principal)
+        if sub.status in (S.ACTIVE, S.PAST_DUE) and now >= sub.current_period_end:
+            if sub.cancel_at_period_end:
+                await self.cancel_in(conn, sub, sub.current_period_end, principal)
+                return None
+            return await self._renew(conn, sub, sub.period_index + 1, None, now, principal)
+        # Nothing to do yet (a retry whose invoice was paid meanwhile): look again later.
+        await self.subscriptions.change(
+            conn,
+            subscription_id=sub.id,
+            principal=principal,
+            next_run_at=self._next_run(sub, sub.status),
+        )
+        return None
+
+    async def _trial_notice_sent(
+        self, conn: asyncpg.Connection, sub: Subscription, principal: Principal
+    ) -> None:
+        moved = await self.subscriptions.change(
+            conn,
+            subscription_id=sub.id,
+            principal=principal,
+            trial_will_end_sent=True,
+            next_run_at=sub.trial_end,
+        )
+        assert moved is not None
+        await self._outbox.add(
+            conn, events=[subscription_event("subscription.trial_will_end", moved, principal)]
+        )
+        await self.schedule(conn, moved)
+
+    async def _renew(
+        self,
+        conn: asyncpg.Connection,
+        sub: Subscription,
+        index: int,
+        status: SubscriptionStatus | None,
+        now: datetime,
+        principal: Principal,
+    ) -> UUID | None:
+        """Start period `index` and invoice it, due now (once per period, whoever runs it)."""
+        start, end = sub.period(index)
+        moved = await self.subscriptions.change(
+            conn,
+            subscription_id=sub.id,
+            principal=principal,
+            status=status,
+            period_index=index,
+            current_period_start=start,
+            current_period_end=end,
+            next_run_at=now,
+        )
+        assert moved is not None
+        invoice = await self.invoices.insert(
+            conn,
+            invoice=period_invoice(moved, index, BillingReason.SUBSCRIPTION_CYCLE, now),
+            principal=principal,
+        )
+        if invoice is None:
+            return None
+        events = [invoice_event("invoice.created", invoice, principal)]
+        if status is not None:
+            events.append(subscription_event("subscription.updated", moved, principal))
+        await self._outbox.add(conn, events=events)
+        return invoice.id
+
+    async def cancel_in(
+        self, conn: asyncpg.Connection, sub: Subscription, at: datetime, principal: Principal
+    ) -> Subscription:
+        """Cancel in the caller's transaction: open invoices are voided, nothing runs again."""
+        moved = await self.subscriptions.change(
+            conn,
+            subscription_id=sub.id,
+            principal=principal,
+            status=S.CANCELLED,
+            cancelled_at=at,
+            next_run_at=None,
+        )
+        if moved is None:
+            raise StateError(
+                f"a {sub.status} subscription cannot be cancelled",
+                code="subscription_state_invalid",
+            )
+        voided = await self.invoices.close_open(
+            conn, subscription_id=sub.id, status=InvoiceStatus.VOID, principal=principal
+        )
+        await self._outbox.add(
+            conn,
+            events=[
+                subscription_event("subscription.cancelled", moved, principal),
+                *(invoice_event("invoice.voided", v, principal) for v in voided),
+            ],
+        )
+        return moved
+
+    async def resume_in(
+        self, conn: asyncpg.Connection, sub: Subscription, now: datetime, principal: Principal
+    ) -> UUID | None:
+        """Resume in the caller's transaction: a new period starts now (nothing is billed for
+        the pause) and its invoice is due at once."""
+        start, end = replace(sub, billing_anchor=now).period(0)
+        moved = await self.subscriptions.change(
+            conn,
+            subscription_id=sub.id,
+            principal=principal,
+            status=S.ACTIVE,
+            paused_at=None,
+            resume_at=None,
+            billing_anchor=now,
+            period_index=0,
+            current_period_start=start,
+            current_period_end=end,
+            next_run_at=now,
+        )
+        if moved is None:
+            raise StateError(
+                f"a {sub.status} subscription cannot be resumed", code="subscription_state_invalid"
+            )
+        invoice = await self.invoices.insert(
+            conn,
+            invoice=period_invoice(moved, 0, BillingReason.SUBSCRIPTION_CYCLE, now),
+            principal=principal,
+        )
+        events = [subscription_event("subscription.resumed", moved, principal)]
+        if invoice is not None:
+            events.append(invoice_event("invoice.created", invoice, principal))
+        await self._outbox.add(conn, events=events)
+        return None if invoice is None else invoice.id
+
+    async def run_invoice(self, invoice_id: UUID, principal: Principal) -> Subscription | None:
+        """Attempt the invoice now and settle it; None when it is no longer open."""
+        attempt = await self.attempt(invoice_id, principal)
+        if attempt is None:
+            return None
+        return await self.settle(attempt, principal)

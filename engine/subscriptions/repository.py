@@ -1,0 +1,415 @@
+"""SQL of `subscriptions` and `invoices` (migration 0009). Never commits.
+
+Status changes go through `move`, which changes a subscription only from a state the
+transition table allows (`states.allowed_from`), so two writers racing over one subscription
+cannot make an illegal move: the loser's update matches no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.plans.models import Price
+from engine.plans.states import BillingInterval
+from engine.principal import Principal
+from engine.subscriptions.models import Invoice, InvoiceLine, NewInvoice, Subscription
+from engine.subscriptions.states import (
+    BillingReason,
+    InvoiceStatus,
+    SubscriptionStatus,
+    allowed_from,
+)
+
+_SUB_COLUMNS = """id, customer_id, plan_id, amount, currency, interval, interval_count, quantity,
+    status, payment_method_id, billing_anchor, period_index, current_period_start,
+    current_period_end, trial_end, trial_will_end_sent, cancel_at_period_end, cancelled_at,
+    paused_at, resume_at, next_run_at, test_clock_id, metadata, owner_api_key_id, created_at"""
+
+_INVOICE_COLUMNS = """id, subscription_id, customer_id, billing_reason, status, currency,
+    amount_due, amount_paid, period_start, period_end, lines, attempts, attempt_pending,
+    next_attempt_at, last_decline_code, payment_ids, paid_at, created_at"""
+
+# What `change` may set: everything but identity, price history and ownership.
+_CHANGEABLE = frozenset(
+    {
+        "plan_id",
+        "amount",
+        "currency",
+        "interval",
+        "interval_count",
+        "quantity",
+        "payment_method_id",
+        "billing_anchor",
+        "period_index",
+        "current_period_start",
+        "current_period_end",
+        "trial_end",
+        "trial_will_end_sent",
+        "cancel_at_period_end",
+        "cancelled_at",
+        "paused_at",
+        "resume_at",
+        "next_run_at",
+        "metadata",
+    }
+)
+
+
+def _subscription(row: asyncpg.Record) -> Subscription:
+    price = Price(
+        row["amount"],
+        row["currency"].strip(),
+        BillingInterval(row["interval"]),
+        row["interval_count"],
+    )
+    return Subscription(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        plan_id=row["plan_id"],
+        price=price,
+        quantity=row["quantity"],
+        status=SubscriptionStatus(row["status"]),
+        payment_method_id=row["payment_method_id"],
+        billing_anchor=row["billing_anchor"],
+        period_index=row["period_index"],
+        current_period_start=row["current_period_start"],
+        current_period_end=row["current_period_end"],
+        trial_end=row["trial_end"],
+        trial_will_end_sent=row["trial_will_end_sent"],
+        cancel_at_period_end=row["cancel_at_period_end"],
+        cancelled_at=row["cancelled_at"],
+        paused_at=row["paused_at"],
+        resume_at=row["resume_at"],
+        next_run_at=row["next_run_at"],
+        test_clock_id=row["test_clock_id"],
+        metadata=row["metadata"],
+        owner_api_key_id=row["owner_api_key_id"],
+        created_at=row["created_at"],
+    )
+
+
+def _invoice(row: asyncpg.Record) -> Invoice:
+    return Invoice(
+        id=row["id"],
+        subscription_id=row["subscription_id"],
+        customer_id=row["customer_id"],
+        billing_reason=BillingReason(row["billing_reason"]),
+        status=InvoiceStatus(row["status"]),
+        currency=row["currency"].strip(),
+        amount_due=row["amount_due"],
+        amount_paid=row["amount_paid"],
+        period_start=row["period_start"],
+        period_end=row["period_end"],
+        lines=[InvoiceLine.from_stored(line) for line in row["lines"]],
+        attempts=row["attempts"],
+        attempt_pending=row["attempt_pending"],
+        next_attempt_at=row["next_attempt_at"],
+        last_decline_code=row["last_decline_code"],
+        payment_ids=list(row["payment_ids"]),
+        paid_at=row["paid_at"],
+        created_at=row["created_at"],
+    )
+
+
+class SubscriptionRepository:
+    async def insert(
+        self, conn: asyncpg.Connection, *, sub: Subscription, principal: Principal
+    ) -> Subscription:
+        p = sub.price
+        row = await conn.fetchrow(
+            f"""INSERT INTO subscriptions (id, customer_id, plan_id, amount, currency, interval,
+                    interval_count, quantity, status, payment_method_id, billing_anchor,
+                    period_index, current_period_start, current_period_end, trial_end,
+                    next_run_at, test_clock_id, metadata, owner_api_key_id, api_key_id,
+                    correlation_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                        $17, $18, $19, $20, $21)
+                RETURNING {_SUB_COLUMNS}""",
+            sub.id,
+            sub.customer_id,
+            sub.plan_id,
+            p.amount,
+            p.currency,
+            p.interval,
+            p.interval_count,
+            sub.quantity,
+            sub.status,
+            sub.payment_method_id,
+            sub.billing_anchor,
+            sub.period_index,
+            sub.current_period_start,
+            sub.current_period_end,
+            sub.trial_end,
+            sub.next_run_at,
+            sub.test_clock_id,
+            sub.metadata,
+            sub.owner_api_key_id,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return _subscription(row)
+
+    async def get(
+        self, conn: asyncpg.Connection, *, subscription_id: UUID, for_update: bool = False
+    ) -> Subscription | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await conn.fetchrow(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id = $1{lock}", subscription_id
+        )
+        return None if row is None else _subscription(row)
+
+    async def page(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        customer_id: UUID | None,
+        status: SubscriptionStatus | None,
+        limit: int,
+        starting_after: UUID | None,
+    ) -> tuple[list[Subscription], bool]:
+        """Subscriptions, newest first, and whether more follow."""
+        rows = await conn.fetch(
+            f"""SELECT {_SUB_COLUMNS} FROM subscriptions
+                WHERE ($1::uuid IS NULL OR customer_id = $1)
+                  AND ($2::text IS NULL OR status = $2)
+                  AND ($4::uuid IS NULL OR (created_at, id) < (
+                        SELECT created_at, id FROM subscriptions WHERE id = $4))
+                ORDER BY created_at DESC, id DESC LIMIT $3""",
+            customer_id,
+            status,
+            limit + 1,
+            starting_after,
+        )
+        return [_subscription(r) for r in rows[:limit]], len(rows) > limit
+
+    async def change(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        subscription_id: UUID,
+        principal: Principal,
+        status: SubscriptionStatus | None = None,
+        **changes: Any,
+    ) -> Subscription | None:
+        """Apply `changes` (and move to `status`, only from a state allowed to move there);
+        None when the subscription is in no such state."""
+        unknown = set(changes) - _CHANGEABLE
+        if unknown:
+            raise ValueError(f"not changeable: {sorted(unknown)}")
+        values: list[Any] = [subscription_id, principal.api_key_id, principal.correlation_id]
+        sets = ["updated_at = now()", "api_key_id = $2", "correlation_id = $3"]
+        for name in sorted(changes):
+            values.append(changes[name])
+            sets.append(f"{name} = ${len(values)}")
+        guard = ""
+        if status is not None:
+            values.append(status)
+            sets.append(f"status = ${len(values)}")
+            values.append([s.value for s in allowed_from(status)])
+            guard = f"AND status = ANY(${len(values)}::text[])"
+        row = await conn.fetchrow(
+            f"""UPDATE subscriptions SET {", ".join(sets)}
+                WHERE id = $1 {guard} RETURNING {_SUB_COLUMNS}""",
+            *values,
+        )
+        return None if row is None else _subscription(row)
+
+    async def due_on_clock(
+        self, conn: asyncpg.Connection, *, clock_id: UUID, now: datetime, limit: int
+    ) -> list[UUID]:
+        """Subscriptions on the test clock with work due by `now`, earliest first."""
+        rows = await conn.fetch(
+            """SELECT id FROM subscriptions
+               WHERE test_clock_id = $1 AND next_run_at <= $2
+               ORDER BY next_run_at, id LIMIT $3""",
+            clock_id,
+            now,
+            limit,
+        )
+        return [r["id"] for r in rows]
+
+
+class InvoiceRepository:
+    async def insert(
+        self, conn: asyncpg.Connection, *, invoice: NewInvoice, principal: Principal
+    ) -> Invoice | None:
+        """The new invoice; None when its period is already invoiced."""
+        row = await conn.fetchrow(
+            f"""INSERT INTO invoices (id, subscription_id, customer_id, billing_reason, currency,
+                    amount_due, period_start, period_end, lines, next_attempt_at, api_key_id,
+                    correlation_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                ON CONFLICT DO NOTHING
+                RETURNING {_INVOICE_COLUMNS}""",
+            invoice.id,
+            invoice.subscription_id,
+            invoice.customer_id,
+            invoice.billing_reason,
+            invoice.currency,
+            invoice.amount_due,
+            invoice.period_start,
+            invoice.period_end,
+            [line.stored() for line in invoice.lines],
+            invoice.next_attempt_at,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return None if row is None else _invoice(row)
+
+    async def get(
+        self, conn: asyncpg.Connection, *, invoice_id: UUID, for_update: bool = False
+    ) -> Invoice | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await conn.fetchrow(
+            f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE id = $1{lock}", invoice_id
+        )
+        return None if row is None else _invoice(row)
+
+    async def payable_of(
+        self, conn: asyncpg.Connection, *, subscription_id: UUID, now: datetime
+    ) -> UUID | None:
+        """The subscription's oldest open invoice with an attempt pending or due by `now`."""
+        found: UUID | None = await conn.fetchval(
+            """SELECT id FROM invoices
+               WHERE subscription_id = $1 AND status = 'open'
+                 AND (attempt_pending OR next_attempt_at <= $2)
+               ORDER BY created_at, id LIMIT 1""",
+            subscription_id,
+            now,
+        )
+        return found
+
+    async def latest(
+        self, conn: asyncpg.Connection, *, subscription_ids: Sequence[UUID]
+    ) -> dict[UUID, Invoice]:
+        rows = await conn.fetch(
+            f"""SELECT DISTINCT ON (subscription_id) {_INVOICE_COLUMNS} FROM invoices
+                WHERE subscription_id = ANY($1::uuid[])
+                ORDER BY subscription_id, created_at DESC, id DESC""",
+            list(subscription_ids),
+        )
+        return {r["subscription_id"]: _invoice(r) for r in rows}
+
+    async def page(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        subscription_id: UUID,
+        limit: int,
+        starting_after: UUID | None,
+    ) -> tuple[list[Invoice], bool]:
+        """The subscription's invoices, newest first, and whether more follow."""
+        rows = await conn.fetch(
+            f"""SELECT {_INVOICE_COLUMNS} FROM invoices
+                WHERE subscription_id = $1
+                  AND ($3::uuid IS NULL OR (created_at, id) < (
+                        SELECT created_at, id FROM invoices WHERE id = $3))
+                ORDER BY created_at DESC, id DESC LIMIT $2""",
+            subscription_id,
+            limit + 1,
+            starting_after,
+        )
+        return [_invoice(r) for r in rows[:limit]], len(rows) > limit
+
+    async def begin_attempt(
+        self, conn: asyncpg.Connection, *, invoice_id: UUID, principal: Principal
+    ) -> Invoice | None:
+        """Number the next attempt and mark it pending; None unless the invoice is open with
+        no attempt pending."""
+        row = await conn.fetchrow(
+            f"""UPDATE invoices SET attempts = attempts + 1, attempt_pending = true,
+                    updated_at = now(), api_key_id = $2, correlation_id = $3
+                WHERE id = $1 AND status = 'open' AND NOT attempt_pending
+                RETURNING {_INVOICE_COLUMNS}""",
+            invoice_id,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return None if row is None else _invoice(row)
+
+    async def settle_attempt(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        invoice_id: UUID,
+        attempt: int,
+        status: InvoiceStatus,
+        payment_id: UUID | None,
+        paid_at: datetime | None,
+        decline_code: str | None,
+        next_attempt_at: datetime | None,
+        principal: Principal,
+    ) -> Invoice | None:
+        """Settle pending attempt `attempt`; None if it is not the pending one (another
+        scheduler settled it first)."""
+        row = await conn.fetchrow(
+            f"""UPDATE invoices SET status = $3, attempt_pending = false,
+                    payment_ids = CASE WHEN $4::uuid IS NULL THEN payment_ids
+                                       ELSE array_append(payment_ids, $4::uuid) END,
+                    amount_paid = CASE WHEN $3 = 'paid' THEN amount_due ELSE 0 END,
+                    paid_at = $5, last_decline_code = $6, next_attempt_at = $7,
+                    updated_at = now(), api_key_id = $8, correlation_id = $9
+                WHERE id = $1 AND attempts = $2 AND attempt_pending
+                RETURNING {_INVOICE_COLUMNS}""",
+            invoice_id,
+            attempt,
+            status,
+            payment_id,
+            paid_at,
+            decline_code,
+            next_attempt_at,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return None if row is None else _invoice(row)
+
+    async def retry_now(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        subscription_id: UUID,
+        now: datetime,
+        principal: Principal,
+    ) -> UUID | None:
+        """Make the subscription's oldest open invoice due at `now` (a new payment method
+        retries it at once); its id, or None when none is open."""
+        found: UUID | None = await conn.fetchval(
+            """UPDATE invoices SET next_attempt_at = $2, updated_at = now(),
+                   api_key_id = $3, correlation_id = $4
+               WHERE id = (SELECT id FROM invoices
+                           WHERE subscription_id = $1 AND status = 'open'
+                           ORDER BY created_at, id LIMIT 1)
+               RETURNING id""",
+            subscription_id,
+            now,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return found
+
+    async def close_open(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        subscription_id: UUID,
+        status: InvoiceStatus,
+        principal: Principal,
+    ) -> list[Invoice]:
+        """Close (void or uncollectible) the subscription's open invoices with no attempt
+        in flight; returns them."""
+        rows = await conn.fetch(
+            f"""UPDATE invoices SET status = $2, next_attempt_at = NULL, updated_at = now(),
+                    api_key_id = $3, correlation_id = $4
+                WHERE subscription_id = $1 AND status = 'open' AND NOT attempt_pending
+                RETURNING {_INVOICE_COLUMNS}""",
+            subscription_id,
+            status,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return [_invoice(r) for r in rows]
