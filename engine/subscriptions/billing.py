@@ -271,7 +271,7 @@ class Billing:
         events = [invoice_event("invoice.paid", settled, principal)]
         changes: dict[str, Any] = {"next_run_at": self._next_run(sub, sub.status)}
         target = None
-        if sub.status in (S.INCOMPLETE, S.PAST_DUE, S.TRIALING):
+        if sub.status in (S.INCOMPLETE, S.PAST_DUE):
             target = S.ACTIVE
             changes["next_run_at"] = sub.current_period_end
         moved = await self.subscriptions.change(
@@ -435,7 +435,8 @@ class Billing:
                 await self._trial_notice_sent(conn, sub, principal)
                 return None
         if sub.status is S.PAUSED:
-            return await self.resume_in(conn, sub, now, principal)
+            # Resumed by the clock: the new period starts when it was due, not when it ran.
+            return await self.resume_in(conn, sub, sub.resume_at or now, principal)
         if sub.status in (S.ACTIVE, S.PAST_DUE) and now >= sub.current_period_end:
             if sub.cancel_at_period_end:
                 await self.cancel_in(conn, sub, sub.current_period_end, principal)

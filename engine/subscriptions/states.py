@@ -1,10 +1,10 @@
 """Subscription and invoice states, and the transitions a subscription may make.
 
     incomplete ──▶ active | trialing | failed          (the first invoice, or a trial)
-    trialing   ──▶ active | past_due | paused | cancelled
+    trialing   ──▶ active | paused | cancelled         (the trial's end bills as active)
     active     ──▶ past_due | paused | cancelled
     past_due   ──▶ active | cancelled
-    paused     ──▶ active | past_due | cancelled       (resuming bills a new period)
+    paused     ──▶ active | cancelled                  (resuming bills a new period)
     cancelled, failed: final
 
 The seed's diagram (created → active | failed; active → paused | past_due | cancelled;
@@ -30,10 +30,10 @@ S = SubscriptionStatus
 
 TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
     S.INCOMPLETE: frozenset({S.ACTIVE, S.TRIALING, S.FAILED}),
-    S.TRIALING: frozenset({S.ACTIVE, S.PAST_DUE, S.PAUSED, S.CANCELLED}),
+    S.TRIALING: frozenset({S.ACTIVE, S.PAUSED, S.CANCELLED}),
     S.ACTIVE: frozenset({S.PAST_DUE, S.PAUSED, S.CANCELLED}),
     S.PAST_DUE: frozenset({S.ACTIVE, S.CANCELLED}),
-    S.PAUSED: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED}),
+    S.PAUSED: frozenset({S.ACTIVE, S.CANCELLED}),
     S.CANCELLED: frozenset(),
     S.FAILED: frozenset(),
 }

@@ -23,7 +23,7 @@ from engine.plans.models import NewPlan, Plan, Price
 from engine.plans.service import PlanService
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
-from engine.subscriptions.billing import Billing, Dunning
+from engine.subscriptions.billing import Billing, Dunning, Executor
 from engine.subscriptions.service import NewSubscription, SubscriptionService
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock
@@ -51,6 +51,8 @@ class Billed:
     clocks: TestClockService
     customers: CustomerService
     api_key: UUID
+    # The shard's command path the billing charges through.
+    execute: Executor
     # How many charges reached the shard.
     executed: int = 0
 
@@ -131,5 +133,6 @@ async def build(
         clocks=TestClockService(db),
         customers=CustomerService(db, keyring),
         api_key=api_key,
+        execute=execute,
     )
     return billed

@@ -1,0 +1,107 @@
+"""No period charged twice or skipped: a run that dies after the charge (before settling it)
+is taken up by the next run, which replays the shard's answer under the same key; two
+schedulers running the same due subscriptions at once charge each period once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+
+from engine.db.database import Database
+from engine.payments.commands import Command, CommandResult
+from engine.subscriptions.billing import Billing, Dunning, Executor
+from engine.test_clocks.clock import BillingClock
+from engine.test_clocks.models import TestClock as Clock
+from tests.engine.payments.fakes import FakeGateway
+from tests.engine.subscriptions.harness import Billed, build
+
+START = datetime(2027, 1, 31, tzinfo=UTC)
+LATER = datetime(2027, 6, 1, tzinfo=UTC)
+# Period starts from Jan 31 to May 31: five invoices each.
+PERIODS = 5
+
+
+class Crash(Exception):
+    """The scheduler dying after the shard charged and before the run settled it."""
+
+
+async def _subscriptions(billed: Billed, count: int) -> tuple[Clock, list[UUID]]:
+    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
+    plan = await billed.plan()
+    subs = []
+    for _ in range(count):
+        customer = await billed.customer(clock)
+        created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
+        subs.append(UUID(created.body["id"]))
+    await billed.clocks.advance(clock.id, frozen_time=LATER, principal=billed.who)
+    return clock, subs
+
+
+async def _periods(db: Database) -> list[tuple[UUID, int, int]]:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            """SELECT subscription_id, count(*) AS n,
+                      count(*) FILTER (WHERE status = 'paid') AS paid
+               FROM invoices GROUP BY subscription_id"""
+        )
+    return [(r["subscription_id"], r["n"], r["paid"]) for r in rows]
+
+
+def _second_scheduler(billed: Billed, execute: Executor) -> Billing:
+    """Another scheduler's billing, on the same database and shards."""
+    return Billing(
+        billed.db,
+        execute=execute,
+        open_saved=billed.methods.charge_source,
+        clock=BillingClock(billed.wall.now),
+        dunning=Dunning((1, 3, 5)),
+    )
+
+
+@pytest.fixture
+async def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+async def test_a_run_killed_mid_renewal_is_finished_by_the_next(
+    database: Database, gateway: FakeGateway
+) -> None:
+    billed = await build(database, gateway=gateway)
+    _, [sub_id] = await _subscriptions(billed, 1)
+    crashes = 0
+
+    async def charge_then_crash(command: Command) -> CommandResult:
+        nonlocal crashes
+        await billed.execute(command)
+        crashes += 1
+        raise Crash
+
+    dying = _second_scheduler(billed, charge_then_crash)
+    with pytest.raises(Crash):
+        await dying.run(sub_id)
+    assert crashes == 1
+    # The renewal's invoice exists with its attempt pending; the next run settles it.
+    await billed.billing.run(sub_id)
+    assert await _periods(database) == [(sub_id, PERIODS, PERIODS)]
+    assert len(gateway.calls_to("purchase")) == PERIODS
+
+
+async def test_two_schedulers_at_once(database: Database, gateway: FakeGateway) -> None:
+    billed = await build(database, gateway=gateway)
+    clock, subs = await _subscriptions(billed, 20)
+    other = _second_scheduler(billed, billed.execute)
+    await asyncio.gather(
+        billed.billing.run_due(clock.id, LATER),
+        other.run_due(clock.id, LATER),
+        *(other.run(s) for s in subs),
+    )
+    assert sorted(await _periods(database)) == sorted((s, PERIODS, PERIODS) for s in subs)
+    assert len(gateway.calls_to("purchase")) == PERIODS * len(subs)
+    async with database.connection() as conn:
+        paid_events = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE event_type = 'invoice.paid'"
+        )
+    assert paid_events == PERIODS * len(subs)
