@@ -35,7 +35,13 @@ from engine.db.database import Database
 from engine.errors import StateError, UpstreamError
 from engine.events.outbox import Event, Outbox
 from engine.money import Money
-from engine.payments.commands import Command, CommandResult, CreatePayment, RequestContext
+from engine.payments.commands import (
+    Command,
+    CommandResult,
+    CreatePayment,
+    RefundPayment,
+    RequestContext,
+)
 from engine.payments.states import TransactionType
 from engine.principal import Principal
 from engine.scheduler.repository import JobRepository
@@ -564,6 +570,59 @@ class Billing:
             events.append(invoice_event("invoice.created", invoice, principal))
         await self._outbox.add(conn, events=events)
         return None if invoice is None else invoice.id
+
+    async def credit(
+        self, invoice_id: UUID, payment_id: UUID, principal: Principal
+    ) -> Invoice | None:
+        """Pay a credit invoice (a proration's negative amount) back as a refund of
+        `payment_id` through the shard, under the invoice's own idempotency key; None when it
+        is no longer open."""
+        async with self._db.transaction() as conn:
+            invoice = await self.invoices.get(conn, invoice_id=invoice_id, for_update=True)
+            if invoice is None or invoice.status is not InvoiceStatus.OPEN:
+                return None
+            if not invoice.attempt_pending:
+                begun = await self.invoices.begin_attempt(
+                    conn, invoice_id=invoice_id, principal=principal
+                )
+                assert begun is not None
+                invoice = begun
+            sub = await self.subscriptions.get(conn, subscription_id=invoice.subscription_id)
+            assert sub is not None
+        key = f"invoice:{invoice.id}:refund"
+        digest = hashlib.sha256(f"{key}:{payment_id}:{invoice.amount_due}".encode()).digest()
+        result = await self._execute(
+            RefundPayment(
+                RequestContext(sub.owner_api_key_id, principal.correlation_id or key, key, digest),
+                payment_id,
+                sub.customer_id,
+                -invoice.amount_due,
+                # A credit the merchant gave (a downgrade): the refund reasons' nearest fit.
+                "requested_by_customer",
+                {"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+            )
+        )
+        if result.is_error:
+            raise StateError(str(result.body.get("message")), code=result.body.get("code"))
+        refund_id = UUID(result.body["refunds"][-1]["id"])
+        async with self._db.transaction() as conn:
+            now = await self.now_for(conn, sub.customer_id)
+            settled = await self.invoices.settle_attempt(
+                conn,
+                invoice_id=invoice.id,
+                attempt=invoice.attempts,
+                status=InvoiceStatus.PAID,
+                payment_id=refund_id,
+                paid_at=now,
+                decline_code=None,
+                next_attempt_at=None,
+                principal=principal,
+            )
+            if settled is not None:
+                await self._outbox.add(
+                    conn, events=[invoice_event("invoice.paid", settled, principal)]
+                )
+        return settled
 
     async def run_invoice(self, invoice_id: UUID, principal: Principal) -> Subscription | None:
         """Attempt the invoice now and settle it; None when it is no longer open."""

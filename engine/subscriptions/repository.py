@@ -276,7 +276,7 @@ class InvoiceRepository:
         """The subscription's oldest open invoice with an attempt pending or due by `now`."""
         found: UUID | None = await conn.fetchval(
             """SELECT id FROM invoices
-               WHERE subscription_id = $1 AND status = 'open'
+               WHERE subscription_id = $1 AND status = 'open' AND amount_due > 0
                  AND (attempt_pending OR next_attempt_at <= $2)
                ORDER BY created_at, id LIMIT 1""",
             subscription_id,
@@ -368,6 +368,16 @@ class InvoiceRepository:
         )
         return None if row is None else _invoice(row)
 
+    async def last_payment(self, conn: asyncpg.Connection, *, subscription_id: UUID) -> UUID | None:
+        """The payment of the subscription's latest paid charge (what a credit refunds)."""
+        found: UUID | None = await conn.fetchval(
+            """SELECT payment_ids[cardinality(payment_ids)] FROM invoices
+               WHERE subscription_id = $1 AND status = 'paid' AND amount_due > 0
+               ORDER BY paid_at DESC, created_at DESC LIMIT 1""",
+            subscription_id,
+        )
+        return found
+
     async def retry_now(
         self,
         conn: asyncpg.Connection,
@@ -382,7 +392,7 @@ class InvoiceRepository:
             """UPDATE invoices SET next_attempt_at = $2, updated_at = now(),
                    api_key_id = $3, correlation_id = $4
                WHERE id = (SELECT id FROM invoices
-                           WHERE subscription_id = $1 AND status = 'open'
+                           WHERE subscription_id = $1 AND status = 'open' AND amount_due > 0
                            ORDER BY created_at, id LIMIT 1)
                RETURNING id""",
             subscription_id,

@@ -35,7 +35,8 @@ from engine.subscriptions.billing import (
     period_invoice,
     subscription_event,
 )
-from engine.subscriptions.models import Invoice, Subscription
+from engine.subscriptions.models import Invoice, NewInvoice, Subscription
+from engine.subscriptions.proration import proration_lines
 from engine.subscriptions.states import (
     LIVE,
     BillingReason,
@@ -77,6 +78,21 @@ class SubscriptionChange:
     metadata: dict[str, str] | None = None
     # Charge or credit the unused part of the current period now (else from the next one).
     prorate: bool = False
+
+
+def _check_same_schedule(sub: Subscription, fields: dict[str, Any]) -> None:
+    """A new price keeps the subscription's currency and period: its invoices and its
+    calendar stay one series (cancel and create another to change them)."""
+    for name, current in (
+        ("currency", sub.price.currency),
+        ("interval", sub.price.interval),
+        ("interval_count", sub.price.interval_count),
+    ):
+        if name in fields and fields[name] != current:
+            raise InvalidRequest(
+                f"a subscription's {name} cannot change; cancel it and create another",
+                param=name,
+            )
 
 
 def _ended(sub: Subscription) -> StateError:
@@ -354,15 +370,18 @@ class SubscriptionService:
             sub = await self._require(conn, subscription_id, for_update=True)
             if sub.status not in LIVE:
                 raise _ended(sub)
-            if "currency" in fields and fields["currency"] != sub.price.currency:
-                raise InvalidRequest(
-                    "a subscription's currency cannot change; cancel it and create another",
-                    param="currency",
-                )
+            _check_same_schedule(sub, fields)
             moved = await self._subs.change(
                 conn, subscription_id=sub.id, principal=principal, **fields
             )
             assert moved is not None
+            proration = None
+            if (
+                change.prorate
+                and sub.status is S.ACTIVE
+                and moved.period_amount != sub.period_amount
+            ):
+                proration = await self._prorate(conn, sub, moved, principal)
             if "payment_method_id" in fields and sub.status is S.PAST_DUE:
                 now = await self._billing.now_for(conn, sub.customer_id)
                 retry = await self._invoices.retry_now(
@@ -373,7 +392,55 @@ class SubscriptionService:
             )
         if retry is not None:
             await self._billing.run_invoice(retry, principal)
+        if proration is not None:
+            invoice_id, refund_of = proration
+            if refund_of is None:
+                await self._billing.run_invoice(invoice_id, principal)
+            else:
+                await self._billing.credit(invoice_id, refund_of, principal)
         return (await self.get(subscription_id))[0]
+
+    async def _prorate(
+        self,
+        conn: asyncpg.Connection,
+        before: Subscription,
+        after: Subscription,
+        principal: Principal,
+    ) -> tuple[UUID, UUID | None] | None:
+        """Invoice the change of the period's amount for the rest of the period, due now:
+        the invoice and, for a net credit, the payment it refunds; None when nothing is owed
+        either way (or no payment of the period is there to credit)."""
+        now = await self._billing.now_for(conn, before.customer_id)
+        lines = proration_lines(
+            old_total=before.period_amount,
+            new_total=after.period_amount,
+            old_quantity=before.quantity,
+            new_quantity=after.quantity,
+            start=before.current_period_start,
+            end=before.current_period_end,
+            now=now,
+        )
+        net = sum(line.amount for line in lines)
+        refund_of = None
+        if net < 0:
+            refund_of = await self._invoices.last_payment(conn, subscription_id=before.id)
+        if net == 0 or (net < 0 and refund_of is None):
+            return None
+        invoice = NewInvoice(
+            uuid4(),
+            before.id,
+            before.customer_id,
+            BillingReason.SUBSCRIPTION_UPDATE,
+            before.price.currency,
+            now,
+            before.current_period_end,
+            lines,
+            now if net > 0 else None,
+        )
+        created = await self._invoices.insert(conn, invoice=invoice, principal=principal)
+        assert created is not None  # update invoices are not one per period
+        await self._outbox.add(conn, events=[invoice_event("invoice.created", created, principal)])
+        return created.id, refund_of
 
     async def _changed_fields(
         self, sub: Subscription, change: SubscriptionChange, ctx: RequestContext

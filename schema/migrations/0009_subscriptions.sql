@@ -7,7 +7,9 @@
 -- has none. Each period is invoiced once (`invoices_one_per_period`), and each attempt to pay
 -- an invoice is a purchase through the customer's ledger shard under an idempotency key made
 -- of the subscription, the period's start and the attempt's number, so no period is charged
--- twice whoever retries.
+-- twice whoever retries. A change of price or quantity with prorations is invoiced at once:
+-- the unused part of the period credited, the new price's remaining part charged, and a net
+-- credit paid back as a refund of the period's payment.
 
 CREATE TABLE subscriptions (
     id                    uuid PRIMARY KEY,
@@ -66,7 +68,10 @@ CREATE TABLE invoices (
     status            text NOT NULL DEFAULT 'open'
                       CHECK (status IN ('open', 'paid', 'uncollectible', 'void')),
     currency          char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
-    amount_due        bigint NOT NULL CHECK (amount_due > 0),
+    -- Negative only for a proration's credit, paid back by a refund.
+    amount_due        bigint NOT NULL CHECK (
+        amount_due > 0 OR (amount_due < 0 AND billing_reason = 'subscription_update')
+    ),
     amount_paid       bigint NOT NULL DEFAULT 0,
     period_start      timestamptz NOT NULL,
     period_end        timestamptz NOT NULL,
