@@ -42,7 +42,9 @@ from engine.payments.commands import (
     RefundPayment,
     RequestContext,
 )
-from engine.payments.states import TransactionType
+from engine.payments.models import Payment
+from engine.payments.reads import PaymentReads
+from engine.payments.states import PaymentStatus, TransactionType
 from engine.principal import Principal
 from engine.scheduler.repository import JobRepository
 from engine.subscriptions.models import Invoice, InvoiceLine, NewInvoice, Subscription
@@ -109,7 +111,9 @@ def charge_key(sub: Subscription, invoice: Invoice, attempt: int) -> str:
     return f"subscription:{sub.id}:period:{start}:attempt:{attempt}"
 
 
-def _outcome(result: CommandResult) -> Outcome:
+def _outcome(result: CommandResult) -> Outcome | UUID:
+    """How a charge came out, or the id of a payment whose outcome the shard does not know
+    yet (a gateway timeout: its recovery settles it)."""
     body = result.body
     if result.status_code == 200 and body.get("status") == "succeeded":
         return Paid(UUID(body["id"]))
@@ -120,12 +124,27 @@ def _outcome(result: CommandResult) -> Outcome:
             str(body.get("message", "declined")),
             UUID(payment) if payment else None,
         )
-    # Anything else (a gateway timeout, a moved shard) left the outcome unknown: the attempt
-    # stays pending and the next run asks again under the same key.
-    raise UpstreamError(
-        f"the charge answered {result.status_code} {body.get('code')}; retried under its key",
-        code="charge_unsettled",
-    )
+    if result.status_code == 504 and body.get("payment_id"):
+        return UUID(body["payment_id"])
+    raise _unsettled(f"the charge answered {result.status_code} {body.get('code')}")
+
+
+def _unsettled(why: str) -> UpstreamError:
+    # The outcome is unknown: the attempt stays pending and the next run asks again under the
+    # same key (a job's retry, or the subscription's next run).
+    return UpstreamError(f"{why}; retried under the same key", code="charge_unsettled")
+
+
+def _settled_payment(payment: Payment) -> Outcome:
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return Paid(payment.id)
+    if payment.status is PaymentStatus.FAILED:
+        return Declined(
+            payment.decline_code or payment.failure_code or "generic_decline",
+            payment.failure_message or "declined",
+            payment.id,
+        )
+    raise _unsettled(f"payment {payment.id} is still {payment.status}")
 
 
 def subscription_event(kind: str, sub: Subscription, principal: Principal) -> Event:
@@ -183,6 +202,7 @@ class Billing:
         self.invoices = InvoiceRepository()
         self._outbox = Outbox()
         self._jobs = JobRepository()
+        self._payments = PaymentReads(db)
 
     @property
     def trial_notice(self) -> timedelta:
@@ -235,7 +255,12 @@ class Billing:
                 metadata={"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
             )
         )
-        return Attempt(invoice, _outcome(result))
+        outcome = _outcome(result)
+        if isinstance(outcome, UUID):
+            # The shard left the payment to its recovery; once settled, its row says how.
+            payment, _ = await self._payments.get(outcome)
+            outcome = _settled_payment(payment)
+        return Attempt(invoice, outcome)
 
     async def settle(self, attempt: Attempt, principal: Principal) -> Subscription:
         """Record how an attempt came out, move the subscription, write the events and queue

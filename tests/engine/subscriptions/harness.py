@@ -19,6 +19,7 @@ from engine.keys.master import MasterKey
 from engine.payment_methods.models import NewCard
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.commands import Command, CommandResult, RequestContext
+from engine.payments.service import PaymentService
 from engine.plans.models import NewPlan, Plan, Price
 from engine.plans.service import PlanService
 from engine.plans.states import BillingInterval
@@ -51,8 +52,9 @@ class Billed:
     clocks: TestClockService
     customers: CustomerService
     api_key: UUID
-    # The shard's command path the billing charges through.
+    # The shard's command path the billing charges through, and the shard.
     execute: Executor
+    shard: PaymentService
     # How many charges reached the shard.
     executed: int = 0
 
@@ -134,5 +136,6 @@ async def build(
         customers=CustomerService(db, keyring),
         api_key=api_key,
         execute=execute,
+        shard=shard,
     )
     return billed

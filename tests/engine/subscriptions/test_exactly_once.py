@@ -1,21 +1,24 @@
 """No period charged twice or skipped: a run that dies after the charge (before settling it)
-is taken up by the next run, which replays the shard's answer under the same key; two
-schedulers running the same due subscriptions at once charge each period once."""
+is taken up by the next run, which replays the shard's answer under the same key; a charge
+whose gateway answer was lost is settled from the payment once the shard's recovery has
+settled it; two schedulers running the same due subscriptions at once charge each period
+once."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
 
 from engine.db.database import Database
+from engine.errors import UpstreamError
 from engine.payments.commands import Command, CommandResult
 from engine.subscriptions.billing import Billing, Dunning, Executor
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock
-from tests.engine.payments.fakes import FakeGateway
+from tests.engine.payments.fakes import DROP, FakeGateway
 from tests.engine.subscriptions.harness import Billed, build
 
 START = datetime(2027, 1, 31, tzinfo=UTC)
@@ -84,6 +87,25 @@ async def test_a_run_killed_mid_renewal_is_finished_by_the_next(
         await dying.run(sub_id)
     assert crashes == 1
     # The renewal's invoice exists with its attempt pending; the next run settles it.
+    await billed.billing.run(sub_id)
+    assert await _periods(database) == [(sub_id, PERIODS, PERIODS)]
+    assert len(gateway.calls_to("purchase")) == PERIODS
+
+
+async def test_a_lost_gateway_answer_is_settled_after_recovery(
+    database: Database, gateway: FakeGateway
+) -> None:
+    billed = await build(database, gateway=gateway)
+    _, [sub_id] = await _subscriptions(billed, 1)
+    # The Feb 28 renewal's charge is approved, and its answer lost on the way back.
+    gateway.script(DROP)
+    with pytest.raises(UpstreamError):
+        await billed.billing.run(sub_id)
+    # Until the shard's recovery settles the payment, a rerun leaves the attempt pending.
+    with pytest.raises(UpstreamError):
+        await billed.billing.run(sub_id)
+    billed.wall.advance(timedelta(minutes=2))
+    assert await billed.shard.recover(older_than=billed.wall.now()) == 1
     await billed.billing.run(sub_id)
     assert await _periods(database) == [(sub_id, PERIODS, PERIODS)]
     assert len(gateway.calls_to("purchase")) == PERIODS
