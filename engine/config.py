@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         description="After the last retry: cancel and mark the invoice uncollectible (true), "
         "or leave the subscription past_due (false).",
     )
+    subscription_sweep_interval_s: float = Field(
+        default=300.0,
+        ge=1,
+        le=24 * 3600,
+        description="How often overdue subscriptions (a lost or dead-lettered job) are run.",
+    )
     subscription_trial_notice_days: int = Field(
         default=3, ge=0, le=30, description="subscription.trial_will_end this long before."
     )

@@ -13,7 +13,7 @@ from engine.db.database import Database
 from engine.payment_methods.service import PaymentMethodService
 from engine.plans.service import PlanService
 from engine.scheduler.handlers import Handler
-from engine.subscriptions.billing import RUN_JOB, Billing, Dunning, Executor
+from engine.subscriptions.billing import RUN_JOB, SWEEP_JOB, Billing, Dunning, Executor
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.clock import BillingClock, WallClock, utc_now
 from engine.test_clocks.service import ADVANCE_JOB, TestClockService
@@ -35,7 +35,15 @@ class SubscriptionRuntime:
         async def advance(db: Database, payload: dict[str, Any]) -> None:
             await self.clocks.run_advance(UUID(payload["test_clock_id"]), self.billing.run_due)
 
-        return {RUN_JOB: run, ADVANCE_JOB: advance}
+        async def sweep(db: Database, payload: dict[str, Any]) -> None:
+            await self.billing.run_overdue()
+
+        return {RUN_JOB: run, ADVANCE_JOB: advance, SWEEP_JOB: sweep}
+
+    @staticmethod
+    def recurring(sweep_every_s: float) -> dict[str, tuple[dict[str, Any], float]]:
+        """The sweep that runs overdue subscriptions, every `sweep_every_s`."""
+        return {SWEEP_JOB: ({}, sweep_every_s)}
 
 
 def open_subscriptions(

@@ -99,7 +99,12 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
         methods=methods,
         plans=PlanService(db, max_amount=settings.max_amount),
     )
-    scheduler = Scheduler(db, {**HANDLERS, **billing.handlers()}, queue, RECURRING)
+    scheduler = Scheduler(
+        db,
+        {**HANDLERS, **billing.handlers()},
+        queue,
+        {**RECURRING, **billing.recurring(settings.subscription_sweep_interval_s)},
+    )
     await scheduler.ensure_recurring()
     tasks = _start(settings, scheduler.worker, channel=JOBS.channel, poll_s=queue.poll_s, name=name)
     return WorkerRuntime(db, scheduler.worker, tasks)

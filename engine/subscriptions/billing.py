@@ -55,6 +55,7 @@ from engine.test_clocks.clock import BillingClock
 log = logging.getLogger("paygrid.subscriptions")
 
 RUN_JOB = "subscription.run"
+SWEEP_JOB = "subscriptions.sweep"
 Executor = Callable[[Command], Awaitable[CommandResult]]
 SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
 
@@ -62,9 +63,9 @@ SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardTo
 SYSTEM = Principal(None, "billing")
 # One subscription's steps in one run: a year of daily periods, and then some.
 _MAX_STEPS = 1000
-# Subscriptions of one test clock billed at once while it advances.
-_CLOCK_CONCURRENCY = 8
-_CLOCK_BATCH = 500
+# Subscriptions billed at once by a test clock's advance or the overdue sweep.
+_DUE_CONCURRENCY = 8
+_DUE_BATCH = 500
 
 S = SubscriptionStatus
 
@@ -414,20 +415,43 @@ class Billing:
 
     async def run_due(self, clock_id: UUID, now: datetime) -> None:
         """Run every subscription of the test clock's customers with work due by `now`."""
-        gate = asyncio.Semaphore(_CLOCK_CONCURRENCY)
+        await self._run_all_due(clock_id, now)
+
+    async def run_overdue(self) -> None:
+        """Run every subscription on real time whose work is due and was not done: its job
+        lost, or dead-lettered while a charge's outcome was unknown (the sweep's job)."""
+        await self._run_all_due(None, self._clock.now())
+
+    async def _run_all_due(self, clock_id: UUID | None, now: datetime) -> None:
+        gate = asyncio.Semaphore(_DUE_CONCURRENCY)
+        # Each runs once: a run goes on until nothing is due, or stops for good reason.
+        seen: set[UUID] = set()
+        unsettled = 0
 
         async def one(subscription_id: UUID) -> None:
+            nonlocal unsettled
             async with gate:
-                await self.run(subscription_id)
+                try:
+                    await self.run(subscription_id)
+                except UpstreamError:
+                    # Its charge's outcome is not known yet: the next run asks again.
+                    unsettled += 1
 
         while True:
             async with self._db.connection() as conn:
-                due = await self.subscriptions.due_on_clock(
-                    conn, clock_id=clock_id, now=now, limit=_CLOCK_BATCH
+                due = await self.subscriptions.due(
+                    conn, clock_id=clock_id, now=now, limit=_DUE_BATCH + len(seen)
                 )
-            if not due:
-                return
-            await asyncio.gather(*(one(s) for s in due))
+            fresh = [s for s in due if s not in seen]
+            if not fresh:
+                break
+            seen.update(fresh)
+            await asyncio.gather(*(one(s) for s in fresh))
+        if unsettled:
+            raise UpstreamError(
+                f"{unsettled} subscriptions could not settle a charge yet; retried",
+                code="charge_unsettled",
+            )
 
     async def _step(self, subscription_id: UUID, principal: Principal) -> bool:
         """One due step; whether one ran (and another may be due)."""

@@ -219,13 +219,14 @@ class SubscriptionRepository:
         )
         return None if row is None else _subscription(row)
 
-    async def due_on_clock(
-        self, conn: asyncpg.Connection, *, clock_id: UUID, now: datetime, limit: int
+    async def due(
+        self, conn: asyncpg.Connection, *, clock_id: UUID | None, now: datetime, limit: int
     ) -> list[UUID]:
-        """Subscriptions on the test clock with work due by `now`, earliest first."""
+        """Subscriptions with work due by `now`, earliest first: those on the test clock
+        `clock_id`, or (None) those on real time."""
         rows = await conn.fetch(
             """SELECT id FROM subscriptions
-               WHERE test_clock_id = $1 AND next_run_at <= $2
+               WHERE test_clock_id IS NOT DISTINCT FROM $1 AND next_run_at <= $2
                ORDER BY next_run_at, id LIMIT $3""",
             clock_id,
             now,

@@ -58,6 +58,8 @@ CREATE INDEX idx_subscriptions_created ON subscriptions (created_at DESC, id DES
 CREATE INDEX idx_subscriptions_customer ON subscriptions (customer_id, created_at DESC, id DESC);
 CREATE INDEX idx_subscriptions_clock_due ON subscriptions (test_clock_id, next_run_at)
     WHERE next_run_at IS NOT NULL;
+CREATE INDEX idx_subscriptions_due ON subscriptions (next_run_at)
+    WHERE next_run_at IS NOT NULL AND test_clock_id IS NULL;
 
 CREATE TABLE invoices (
     id                uuid PRIMARY KEY,
