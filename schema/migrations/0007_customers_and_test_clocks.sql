@@ -45,4 +45,25 @@ ALTER TABLE customers
     ADD CONSTRAINT consent_given_whole CHECK ((consent_version IS NULL) = (consent_at IS NULL));
 
 CREATE INDEX idx_customers_email_index ON customers (email_index) WHERE email_index IS NOT NULL;
+
+-- An email's blind index joins ciphertext and wrapped keys outside the audit trail: the trail
+-- outlives an erasure, and the index would still confirm a guessed address after it.
+CREATE OR REPLACE FUNCTION audit_trigger_function() RETURNS trigger AS $$
+DECLARE
+    hidden text[] := ARRAY['key_hash', 'secret', 'previous_secret', 'ciphertext', 'wrapped_key',
+                           'email_index'];
+    old_row jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) - hidden END;
+    new_row jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) - hidden END;
+    acting jsonb := coalesce(new_row, old_row);
+    actor uuid := coalesce((acting ->> 'api_key_id')::uuid,
+                           nullif(current_setting('paygrid.api_key_id', true), '')::uuid);
+    correlation text := coalesce(acting ->> 'correlation_id',
+                                 nullif(current_setting('paygrid.correlation_id', true), ''));
+BEGIN
+    INSERT INTO audit_logs (entity_type, entity_id, action, old_values, new_values,
+                            api_key_id, correlation_id)
+    VALUES (TG_TABLE_NAME, coalesce(NEW.id, OLD.id), TG_OP, old_row, new_row, actor, correlation);
+    RETURN coalesce(NEW, OLD);
+END;
+$$ LANGUAGE plpgsql;
 CREATE INDEX idx_customers_test_clock ON customers (test_clock_id) WHERE test_clock_id IS NOT NULL;

@@ -60,6 +60,8 @@ async def test_pii_is_ciphertext_at_rest_and_reads_back(
         assert secret.encode() not in raw
         assert all(secret not in a["v"] for a in audit)
     assert len(audit) == 1
+    assert "email_index" not in audit[0]["v"]
+    assert "ciphertext" not in audit[0]["v"]
 
 
 async def test_ciphertext_moved_to_another_customer_does_not_open(
