@@ -106,7 +106,11 @@ class SubscriptionPublic(BaseModel):
     test_clock: UUID | None
     metadata: dict[str, str]
     created_at: datetime
-    latest_invoice: dict[str, Any] | None = None
+    latest_invoice: dict[str, Any] | None = Field(
+        default=None,
+        description="The latest invoice: shown by create, retrieve and list; null in the "
+        "answers of changes (PUT, DELETE, pause, resume).",
+    )
 
 
 class InvoiceLinePublic(BaseModel):

@@ -137,3 +137,21 @@ async def test_left_past_due_after_the_last_retry(database: Database, redis: Red
     assert latest is not None
     assert latest.period_start == datetime(2027, 5, 1, tzinfo=UTC)
     assert (latest.status, latest.attempts) == (InvoiceStatus.OPEN, 1)
+
+
+async def test_a_detached_method_is_never_charged(database: Database, redis: Redis) -> None:
+    billed = await _billed(database, redis)
+    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
+    customer = await billed.customer(clock)
+    plan = await billed.plan()
+    method = await billed.card(customer)
+    created = await billed.subscribe(customer, method, plan_id=plan.id)
+    sub_id = UUID(created.body["id"])
+    await billed.methods.detach(method, billed.who)
+    charged = billed.executed
+    await _advance(billed, clock, RENEWAL + timedelta(hours=1))
+    sub, invoice = await billed.subscriptions.get(sub_id)
+    assert invoice is not None
+    assert sub.status is SubscriptionStatus.PAST_DUE
+    assert (invoice.attempts, invoice.last_decline_code) == (1, "payment_method_detached")
+    assert billed.executed == charged
