@@ -67,6 +67,11 @@ def open_subscriptions(
         trial_notice_days=settings.subscription_trial_notice_days,
     )
     service = SubscriptionService(
-        db, billing=billing, methods=methods, plans=plans, max_amount=settings.max_amount
+        db,
+        billing=billing,
+        methods=methods,
+        plans=plans,
+        max_amount=settings.max_amount,
+        idempotency_ttl_h=settings.idempotency_ttl_h,
     )
     return SubscriptionRuntime(billing, service, TestClockService(db))

@@ -6,8 +6,10 @@ are written together (`incomplete`), the invoice is paid through the customer's 
 (`engine/subscriptions/billing.py`), and the outcome moves it to `active` or `failed` (the
 decline shown, 402). Should the process die in between, the `subscription.run` job queued with
 it settles the same attempt under the same idempotency key. With an Idempotency-Key the
-subscription's id derives from the key and the request, so a retry meets the first attempt's
-subscription and answers with it.
+subscription's id derives from the key and the request and the key is held in the idempotency
+records like a payment's: a retry meets the first attempt's subscription (settling its first
+payment under the same charge key if it was cut short) and a finished one is replayed; the key
+with another request is 422.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from engine.customers.repository import CustomerRepository
 from engine.db.database import Database
 from engine.errors import CardDeclined, InvalidRequest, NotFound, StateError
 from engine.events.outbox import Outbox
+from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
 from engine.payment_methods.models import NewCard, NewToken
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.commands import CommandResult, RequestContext
+from engine.payments.results import held_result
 from engine.plans.models import Price
 from engine.plans.service import PlanService, check_price
 from engine.principal import Principal
@@ -111,12 +115,15 @@ class SubscriptionService:
         methods: PaymentMethodService,
         plans: PlanService,
         max_amount: int,
+        idempotency_ttl_h: int,
     ) -> None:
         self._db = db
         self._billing = billing
         self._methods = methods
         self._plans = plans
         self._max_amount = max_amount
+        self._idempotency_ttl_h = idempotency_ttl_h
+        self._idempotency = IdempotencyRepository()
         self._subs = billing.subscriptions
         self._invoices = billing.invoices
         self._customers = CustomerRepository()
@@ -128,23 +135,47 @@ class SubscriptionService:
         with the subscription, or 402 with the decline and the `failed` subscription."""
         principal = ctx.principal
         sub_id = uuid4()
-        if ctx.idempotency_key is not None:
+        key = ctx.idempotency_key
+        if key is not None:
             sub_id = uuid5(
-                _SUBSCRIPTION_NAMESPACE,
-                f"{ctx.api_key_id}:{ctx.idempotency_key}:{ctx.request_hash.hex()}",
+                _SUBSCRIPTION_NAMESPACE, f"{ctx.api_key_id}:{key}:{ctx.request_hash.hex()}"
             )
+            async with self._db.transaction() as conn:
+                held = await self._idempotency.claim_many(
+                    conn,
+                    claims=[Claim(ctx.api_key_id, key, ctx.request_hash, sub_id)],
+                    ttl_h=self._idempotency_ttl_h,
+                )
+            record = next(iter(held.values()), None)
+            # Another request under this key is refused, a finished one replayed; one still
+            # processing (in flight, or its process died) goes on with the same subscription.
+            if record is not None and (record.request_hash != ctx.request_hash or record.completed):
+                return held_result(record, ctx.request_hash)
         async with self._db.connection() as conn:
-            if await self._subs.get(conn, subscription_id=sub_id) is not None:
-                return await self._answer(sub_id)
-            price, trial_days = await self._price_of(conn, request)
-        method_id = await self._method_of(request.method, request.customer_id, ctx)
-        async with self._db.transaction() as conn:
-            invoice_id = await self._insert(
-                conn, sub_id, request, price, trial_days, method_id, ctx
-            )
-        if invoice_id is not None:
-            await self._billing.run_invoice(invoice_id, principal)
-        return await self._answer(sub_id)
+            existing = await self._subs.get(conn, subscription_id=sub_id)
+            if existing is None:
+                price, trial_days = await self._price_of(conn, request)
+            else:
+                pending = await self._invoices.payable_of(
+                    conn,
+                    subscription_id=sub_id,
+                    now=await self._billing.now_for(conn, existing.customer_id),
+                )
+        if existing is None:
+            method_id = await self._method_of(request.method, request.customer_id, ctx)
+            async with self._db.transaction() as conn:
+                pending = await self._insert(
+                    conn, sub_id, request, price, trial_days, method_id, ctx
+                )
+        if pending is not None:
+            await self._billing.run_invoice(pending, principal)
+        result = await self._answer(sub_id)
+        if key is not None and result.body.get("status") != S.INCOMPLETE:
+            async with self._db.transaction() as conn:
+                await self._idempotency.complete_many(
+                    conn, answers=[Answer(ctx.api_key_id, key, result.status_code, result.body)]
+                )
+        return result
 
     async def _price_of(
         self, conn: asyncpg.Connection, request: NewSubscription

@@ -128,7 +128,12 @@ async def build(
         wall=wall,
         billing=billing,
         subscriptions=SubscriptionService(
-            db, billing=billing, methods=methods, plans=plans, max_amount=99_999_999
+            db,
+            billing=billing,
+            methods=methods,
+            plans=plans,
+            max_amount=99_999_999,
+            idempotency_ttl_h=24,
         ),
         methods=methods,
         plans=plans,

@@ -5,6 +5,7 @@ Idempotency-Key meeting the first subscription and charging nothing more."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -147,7 +148,46 @@ async def test_a_retry_under_the_same_key_meets_the_first_subscription(billed: B
     first = await billed.subscriptions.create(request, ctx)
     again = await billed.subscriptions.create(request, ctx)
     assert first.status_code == again.status_code == 201
-    assert first.body["id"] == again.body["id"]
+    assert first.body == again.body
+    assert again.replayed
     assert billed.executed == 1
     assert await _count(billed.db, "SELECT count(*) FROM payment_methods") == 1
     assert first.body["latest_invoice"]["status"] == InvoiceStatus.PAID
+
+
+async def test_the_key_with_another_request_is_refused(billed: Billed) -> None:
+    customer = await billed.customer()
+    plan = await billed.plan()
+    request = NewSubscription(customer, NewCard("4242424242424242", 12, 2034), plan_id=plan.id)
+    await billed.subscriptions.create(
+        request, RequestContext(billed.api_key, "req-1", "sub-order-8", b"first body")
+    )
+    other = await billed.subscriptions.create(
+        replace(request, quantity=2),
+        RequestContext(billed.api_key, "req-2", "sub-order-8", b"second body"),
+    )
+    assert (other.status_code, other.body["code"]) == (422, "idempotency_key_reused")
+    assert billed.executed == 1
+
+
+async def test_a_retry_finishes_a_first_attempt_cut_short(
+    billed: Billed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await billed.customer()
+    plan = await billed.plan()
+    ctx = RequestContext(billed.api_key, "req-1", "sub-order-9", b"hash-of-the-body")
+    request = NewSubscription(customer, await billed.card(customer), plan_id=plan.id)
+
+    async def die(invoice_id: UUID, principal: object) -> None:
+        raise ConnectionError("the replica died before paying the first invoice")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(billed.billing, "run_invoice", die)
+        with pytest.raises(ConnectionError):
+            await billed.subscriptions.create(request, ctx)
+    retried = await billed.subscriptions.create(request, ctx)
+    assert retried.status_code == 201
+    assert retried.body["status"] == "active"
+    assert retried.body["latest_invoice"]["status"] == "paid"
+    assert billed.executed == 1
+    assert await _count(billed.db, "SELECT count(*) FROM subscriptions") == 1
