@@ -74,4 +74,4 @@ def open_subscriptions(
         max_amount=settings.max_amount,
         idempotency_ttl_h=settings.idempotency_ttl_h,
     )
-    return SubscriptionRuntime(billing, service, TestClockService(db))
+    return SubscriptionRuntime(billing, service, TestClockService(db, wall_clock=wall_clock))

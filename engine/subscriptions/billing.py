@@ -64,7 +64,8 @@ SYSTEM = Principal(None, "billing")
 # One subscription's steps in one run: a year of daily periods, and then some.
 _MAX_STEPS = 1000
 # Subscriptions billed at once by a test clock's advance or the overdue sweep.
-_DUE_CONCURRENCY = 8
+# (No more than a scheduler's pool holds connections: more would only queue for them.)
+_DUE_CONCURRENCY = 4
 _DUE_BATCH = 500
 
 S = SubscriptionStatus

@@ -9,18 +9,20 @@ again until then, so its customers' billing never runs at two times at once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from engine.db.database import Database
-from engine.errors import InvalidRequest, NotFound, StateError
+from engine.errors import InvalidRequest, NotFound, StateError, UpstreamError
 from engine.principal import Principal
 from engine.scheduler.repository import JobRepository
+from engine.test_clocks.clock import WallClock, utc_now
 from engine.test_clocks.models import TestClock
 from engine.test_clocks.repository import TestClockRepository
 from engine.test_clocks.states import TestClockStatus
 
 ADVANCE_JOB = "test_clock.advance"
+_RERUN_AFTER = timedelta(seconds=2)
 
 # Runs what became due for the clock's customers up to the clock's (new) time.
 DueRunner = Callable[[UUID, datetime], Awaitable[None]]
@@ -31,8 +33,9 @@ def from_unix(seconds: int) -> datetime:
 
 
 class TestClockService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, wall_clock: WallClock = utc_now) -> None:
         self._db = db
+        self._now = wall_clock
         self._repository = TestClockRepository()
         self._jobs = JobRepository()
 
@@ -89,11 +92,26 @@ class TestClockService:
 
     async def run_advance(self, clock_id: UUID, run_due: DueRunner) -> None:
         """The advance job: run what became due on the clock, then mark it ready. Idempotent,
-        as a job must be: a rerun finds nothing left due."""
+        as a job must be: a rerun finds nothing left due. While a charge's outcome is not
+        known yet (or the database or a shard is briefly away), the clock stays advancing and
+        the job queues its own rerun, a few seconds later, for as long as it takes: the
+        queue's retries would run out and leave the clock advancing for good."""
         clock = await self.get(clock_id)
         if clock.status is TestClockStatus.READY:
             return
-        await run_due(clock_id, clock.frozen_time)
+        try:
+            await run_due(clock_id, clock.frozen_time)
+        except UpstreamError:
+            again = self._now() + _RERUN_AFTER
+            async with self._db.transaction() as conn:
+                await self._jobs.enqueue(
+                    conn,
+                    kind=ADVANCE_JOB,
+                    payload={"test_clock_id": str(clock_id)},
+                    run_at=again,
+                    dedupe_key=f"{ADVANCE_JOB}:{clock_id}:{again.isoformat()}",
+                )
+            return
         async with self._db.transaction() as conn:
             await self._repository.move(
                 conn,

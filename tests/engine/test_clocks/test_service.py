@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from engine.db.database import Database
-from engine.errors import InvalidRequest, NotFound, StateError
+from engine.errors import InvalidRequest, NotFound, StateError, UpstreamError
 from engine.principal import Principal
 from engine.test_clocks.clock import BillingClock
 
@@ -52,6 +52,31 @@ async def test_advance_runs_what_is_due_then_is_ready(clocks: Clocks, database: 
     await clocks.run_advance(clock.id, run_due)
     await clocks.run_advance(clock.id, run_due)  # a rerun of the job finds it ready
     assert ran == [(clock.id, later)]
+    assert (await clocks.get(clock.id)).status is ClockStatus.READY
+
+
+async def test_an_unsettled_charge_keeps_the_clock_advancing_and_reruns(
+    clocks: Clocks, database: Database
+) -> None:
+    clock = await clocks.create(frozen_time=START, name=None, principal=WHO)
+    await clocks.advance(clock.id, frozen_time=START + timedelta(days=1), principal=WHO)
+
+    async def unsettled(clock_id: UUID, now: datetime) -> None:
+        raise UpstreamError("a charge's outcome is not known yet", code="charge_unsettled")
+
+    await clocks.run_advance(clock.id, unsettled)
+    assert (await clocks.get(clock.id)).status is ClockStatus.ADVANCING
+    async with database.connection() as conn:
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM scheduled_jobs WHERE kind = $1 AND status = 'pending'",
+            ADVANCE_JOB,
+        )
+    assert pending == 2  # the job that ran (settled by the queue, not here) and its rerun
+
+    async def settled(clock_id: UUID, now: datetime) -> None:
+        return None
+
+    await clocks.run_advance(clock.id, settled)
     assert (await clocks.get(clock.id)).status is ClockStatus.READY
 
 
