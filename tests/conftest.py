@@ -142,6 +142,8 @@ def settings(infra: dict[str, str]) -> Settings:
         webhook_jitter=0.0,
         webhook_poll_s=0.05,
         webhook_timeout_s=3,
+        # A killed job scheduler's jobs are taken over within seconds.
+        scheduler_lease_s=5,
     )
 
 
