@@ -1,16 +1,10 @@
-"""Recurring billing: paying invoices through the customer's ledger shard, renewals, trials,
-dunning and resuming, each step run when it falls due on the customer's time.
+"""Recurring billing: renewals, trials, dunning and resuming, each step run when it falls due
+on the customer's time, and how each attempt to pay an invoice settles.
 
-How an invoice is paid, so that no period is charged twice or skipped:
-1. begin (one transaction): the invoice's next attempt is numbered and marked pending;
-2. charge (no transaction open): a purchase through the existing command path, under the
-   idempotency key `subscription:<id>:period:<start>:attempt:<n>` and the subscription's own
-   API key, so the shard answers a repeat with the first charge's result;
-3. settle (one transaction): the pending attempt is settled only if it is still the pending
-   one, the subscription moves per the transition table, and events and the next job are
-   written beside it.
-A crash, a retried job or a second scheduler between the steps finds the attempt pending and
-charges again under the same key: the shard replays the first result and nothing moves twice.
+An invoice is paid by `engine/subscriptions/charging.py` (numbered attempt, charge under a key
+that makes any repeat a replay); settling it here happens in one transaction, only if the
+attempt is still the pending one: the invoice, the subscription's move per the transition
+table, the events and the next job together.
 
 What is due is decided by `next_run_at` on the subscription, on its customer's clock. For a
 customer on real time a `subscription.run` job is queued at that time; for one on a test clock,
@@ -20,44 +14,39 @@ advancing the clock runs `run_due` for its customers.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 
-from engine.cards import CardDetails, CardToken
 from engine.db.database import Database
 from engine.errors import StateError, UpstreamError
-from engine.events.outbox import Event, Outbox
-from engine.money import Money
-from engine.payments.commands import (
-    Command,
-    CommandResult,
-    CreatePayment,
-    RefundPayment,
-    RequestContext,
-)
-from engine.payments.models import Payment
-from engine.payments.reads import PaymentReads
-from engine.payments.states import PaymentStatus, TransactionType
+from engine.events.outbox import Outbox
 from engine.principal import Principal
 from engine.scheduler.repository import JobRepository
-from engine.subscriptions.models import Invoice, InvoiceLine, NewInvoice, Subscription
+from engine.subscriptions.charging import (
+    Attempt,
+    Declined,
+    Executor,
+    InvoiceCharger,
+    Paid,
+    SavedMethodOpener,
+)
+from engine.subscriptions.invoicing import invoice_event, period_invoice, subscription_event
+from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
 from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.clock import BillingClock
+
+__all__ = ["RUN_JOB", "SWEEP_JOB", "Billing", "Dunning", "Executor"]
 
 log = logging.getLogger("paygrid.subscriptions")
 
 RUN_JOB = "subscription.run"
 SWEEP_JOB = "subscriptions.sweep"
-Executor = Callable[[Command], Awaitable[CommandResult]]
-SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
 
 # Work a billing run does on the scheduler's behalf is attributed to no API key.
 SYSTEM = Principal(None, "billing")
@@ -81,108 +70,6 @@ class Dunning:
     cancel_after_retries: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Paid:
-    payment_id: UUID
-
-
-@dataclass(frozen=True, slots=True)
-class Declined:
-    code: str
-    message: str
-    payment_id: UUID | None
-
-
-Outcome = Paid | Declined
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """An attempt begun on an invoice, and how its charge came out."""
-
-    invoice: Invoice
-    outcome: Outcome
-
-
-def charge_key(sub: Subscription, invoice: Invoice, attempt: int) -> str:
-    """The idempotency key of one attempt to pay an invoice: a period invoice by the
-    subscription and the period's start, anything else by the invoice."""
-    if invoice.billing_reason is BillingReason.SUBSCRIPTION_UPDATE:
-        return f"invoice:{invoice.id}:attempt:{attempt}"
-    start = int(invoice.period_start.timestamp())
-    return f"subscription:{sub.id}:period:{start}:attempt:{attempt}"
-
-
-def _outcome(result: CommandResult) -> Outcome | UUID:
-    """How a charge came out, or the id of a payment whose outcome the shard does not know
-    yet (a gateway timeout: its recovery settles it)."""
-    body = result.body
-    if result.status_code == 200 and body.get("status") == "succeeded":
-        return Paid(UUID(body["id"]))
-    if result.status_code == 402:
-        payment = body.get("payment_id")
-        return Declined(
-            str(body.get("decline_code") or body.get("code")),
-            str(body.get("message", "declined")),
-            UUID(payment) if payment else None,
-        )
-    if result.status_code == 504 and body.get("payment_id"):
-        return UUID(body["payment_id"])
-    raise _unsettled(f"the charge answered {result.status_code} {body.get('code')}")
-
-
-def _unsettled(why: str) -> UpstreamError:
-    # The outcome is unknown: the attempt stays pending and the next run asks again under the
-    # same key (a job's retry, or the subscription's next run).
-    return UpstreamError(f"{why}; retried under the same key", code="charge_unsettled")
-
-
-def _settled_payment(payment: Payment) -> Outcome:
-    if payment.status is PaymentStatus.SUCCEEDED:
-        return Paid(payment.id)
-    if payment.status is PaymentStatus.FAILED:
-        return Declined(
-            payment.decline_code or payment.failure_code or "generic_decline",
-            payment.failure_message or "declined",
-            payment.id,
-        )
-    raise _unsettled(f"payment {payment.id} is still {payment.status}")
-
-
-def subscription_event(kind: str, sub: Subscription, principal: Principal) -> Event:
-    return Event(
-        kind, "subscription", sub.id, sub.public(), principal.api_key_id, principal.correlation_id
-    )
-
-
-def invoice_event(kind: str, invoice: Invoice, principal: Principal) -> Event:
-    return Event(
-        kind,
-        "invoice",
-        invoice.id,
-        invoice.public(),
-        principal.api_key_id,
-        principal.correlation_id,
-    )
-
-
-def period_invoice(
-    sub: Subscription, index: int, reason: BillingReason, due: datetime
-) -> NewInvoice:
-    """The invoice of period `index`, due at `due`."""
-    start, end = sub.period(index)
-    line = InvoiceLine(
-        f"{sub.quantity} x subscription, every {sub.price.interval_count} {sub.price.interval}",
-        sub.period_amount,
-        sub.quantity,
-        start,
-        end,
-    )
-    return NewInvoice(
-        uuid4(), sub.id, sub.customer_id, reason, sub.price.currency, start, end, [line], due
-    )
-
-
 class Billing:
     def __init__(
         self,
@@ -195,8 +82,6 @@ class Billing:
         trial_notice_days: int = 3,
     ) -> None:
         self._db = db
-        self._execute = execute
-        self._open_saved = open_saved
         self._clock = clock
         self._dunning = dunning
         self._trial_notice = timedelta(days=trial_notice_days)
@@ -204,7 +89,13 @@ class Billing:
         self.invoices = InvoiceRepository()
         self._outbox = Outbox()
         self._jobs = JobRepository()
-        self._payments = PaymentReads(db)
+        self._charger = InvoiceCharger(
+            db,
+            execute=execute,
+            open_saved=open_saved,
+            subscriptions=self.subscriptions,
+            invoices=self.invoices,
+        )
 
     @property
     def trial_notice(self) -> timedelta:
@@ -216,53 +107,6 @@ class Billing:
         return await self._clock.customer_now(conn, customer_id=customer_id)
 
     # -- paying an invoice ------------------------------------------------------------------
-
-    async def attempt(self, invoice_id: UUID, principal: Principal) -> Attempt | None:
-        """Begin (or take up again) an attempt to pay the invoice and charge it; None when
-        the invoice is no longer open."""
-        async with self._db.transaction() as conn:
-            invoice = await self.invoices.get(conn, invoice_id=invoice_id, for_update=True)
-            if invoice is None or invoice.status is not InvoiceStatus.OPEN:
-                return None
-            if not invoice.attempt_pending:
-                begun = await self.invoices.begin_attempt(
-                    conn, invoice_id=invoice_id, principal=principal
-                )
-                assert begun is not None  # locked above, open and not pending
-                invoice = begun
-            sub = await self.subscriptions.get(conn, subscription_id=invoice.subscription_id)
-            assert sub is not None
-        try:
-            source = await self._open_saved(sub.payment_method_id, sub.customer_id)
-        except StateError as exc:
-            # A detached method (or one moved to another customer) can never pay: the attempt
-            # is a decline, and dunning goes on as for a card that was refused.
-            return Attempt(invoice, Declined(exc.code, exc.message, None))
-        key = charge_key(sub, invoice, invoice.attempts)
-        digest = hashlib.sha256(f"{key}:{invoice.amount_due}:{invoice.currency}".encode())
-        ctx = RequestContext(
-            sub.owner_api_key_id,
-            principal.correlation_id or f"billing-{invoice.id}",
-            key,
-            digest.digest(),
-        )
-        result = await self._execute(
-            CreatePayment(
-                ctx=ctx,
-                kind=TransactionType.PURCHASE,
-                money=Money(invoice.amount_due, invoice.currency),
-                customer_id=sub.customer_id,
-                source=source,
-                description=f"Subscription {sub.id}",
-                metadata={"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
-            )
-        )
-        outcome = _outcome(result)
-        if isinstance(outcome, UUID):
-            # The shard left the payment to its recovery; once settled, its row says how.
-            payment, _ = await self._payments.get(outcome)
-            outcome = _settled_payment(payment)
-        return Attempt(invoice, outcome)
 
     async def settle(self, attempt: Attempt, principal: Principal) -> Subscription:
         """Record how an attempt came out, move the subscription, write the events and queue
@@ -471,7 +315,7 @@ class Billing:
             if to_pay is None:
                 to_pay = await self._advance(conn, sub, now, principal)
         if to_pay is not None:
-            attempt = await self.attempt(to_pay, principal)
+            attempt = await self._charger.attempt(to_pay, principal)
             if attempt is not None:
                 await self.settle(attempt, principal)
         return True
@@ -624,45 +468,19 @@ class Billing:
     async def credit(
         self, invoice_id: UUID, payment_id: UUID, principal: Principal
     ) -> Invoice | None:
-        """Pay a credit invoice (a proration's negative amount) back as a refund of
-        `payment_id` through the shard, under the invoice's own idempotency key; None when it
-        is no longer open."""
+        """Pay a credit invoice back as a refund of `payment_id` and settle it; None when it
+        is no longer open (or another run settled it)."""
+        refunded = await self._charger.refund(invoice_id, payment_id, principal)
+        if refunded is None:
+            return None
         async with self._db.transaction() as conn:
-            invoice = await self.invoices.get(conn, invoice_id=invoice_id, for_update=True)
-            if invoice is None or invoice.status is not InvoiceStatus.OPEN:
-                return None
-            if not invoice.attempt_pending:
-                begun = await self.invoices.begin_attempt(
-                    conn, invoice_id=invoice_id, principal=principal
-                )
-                assert begun is not None
-                invoice = begun
-            sub = await self.subscriptions.get(conn, subscription_id=invoice.subscription_id)
-            assert sub is not None
-        key = f"invoice:{invoice.id}:refund"
-        digest = hashlib.sha256(f"{key}:{payment_id}:{invoice.amount_due}".encode()).digest()
-        result = await self._execute(
-            RefundPayment(
-                RequestContext(sub.owner_api_key_id, principal.correlation_id or key, key, digest),
-                payment_id,
-                sub.customer_id,
-                -invoice.amount_due,
-                # A credit the merchant gave (a downgrade): the refund reasons' nearest fit.
-                "requested_by_customer",
-                {"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
-            )
-        )
-        if result.is_error:
-            raise StateError(str(result.body.get("message")), code=result.body.get("code"))
-        refund_id = UUID(result.body["refunds"][-1]["id"])
-        async with self._db.transaction() as conn:
-            now = await self.now_for(conn, sub.customer_id)
+            now = await self.now_for(conn, refunded.customer_id)
             settled = await self.invoices.settle_attempt(
                 conn,
-                invoice_id=invoice.id,
-                attempt=invoice.attempts,
+                invoice_id=invoice_id,
+                attempt=refunded.invoice.attempts,
                 status=InvoiceStatus.PAID,
-                payment_id=refund_id,
+                payment_id=refunded.refund_id,
                 paid_at=now,
                 decline_code=None,
                 next_attempt_at=None,
@@ -676,7 +494,7 @@ class Billing:
 
     async def run_invoice(self, invoice_id: UUID, principal: Principal) -> Subscription | None:
         """Attempt the invoice now and settle it; None when it is no longer open."""
-        attempt = await self.attempt(invoice_id, principal)
+        attempt = await self._charger.attempt(invoice_id, principal)
         if attempt is None:
             return None
         return await self.settle(attempt, principal)

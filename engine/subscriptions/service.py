@@ -33,12 +33,8 @@ from engine.payments.results import held_result
 from engine.plans.models import Price
 from engine.plans.service import PlanService, check_price
 from engine.principal import Principal
-from engine.subscriptions.billing import (
-    Billing,
-    invoice_event,
-    period_invoice,
-    subscription_event,
-)
+from engine.subscriptions.billing import Billing
+from engine.subscriptions.invoicing import invoice_event, period_invoice, subscription_event
 from engine.subscriptions.models import Invoice, NewInvoice, Subscription
 from engine.subscriptions.proration import proration_lines
 from engine.subscriptions.states import (

@@ -1,0 +1,223 @@
+"""Paying one invoice through the customer's ledger shard, so that no period is charged twice.
+
+1. begin (one transaction): the invoice's next attempt is numbered and marked pending (or the
+   pending one is taken up again);
+2. charge (no transaction open): a purchase through the existing command path, under the
+   idempotency key `subscription:<id>:period:<start>:attempt:<n>` and the subscription's own
+   API key, so the shard answers a repeat with the first charge's result; a credit is a refund
+   of the period's payment under `invoice:<id>:refund`;
+3. settle (`engine/subscriptions/billing.py`, one transaction): the pending attempt is settled
+   only if it is still the pending one.
+A crash, a retried job or a second scheduler between the steps finds the attempt pending and
+charges again under the same key: the shard replays the first result and nothing moves twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from engine.cards import CardDetails, CardToken
+from engine.db.database import Database
+from engine.errors import StateError, UpstreamError
+from engine.money import Money
+from engine.payments.commands import (
+    Command,
+    CommandResult,
+    CreatePayment,
+    RefundPayment,
+    RequestContext,
+)
+from engine.payments.models import Payment
+from engine.payments.reads import PaymentReads
+from engine.payments.states import PaymentStatus, TransactionType
+from engine.principal import Principal
+from engine.subscriptions.models import Invoice, Subscription
+from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.states import BillingReason, InvoiceStatus
+
+Executor = Callable[[Command], Awaitable[CommandResult]]
+SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    payment_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    code: str
+    message: str
+    payment_id: UUID | None
+
+
+Outcome = Paid | Declined
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An attempt begun on an invoice, and how its charge came out."""
+
+    invoice: Invoice
+    outcome: Outcome
+
+
+def charge_key(sub: Subscription, invoice: Invoice, attempt: int) -> str:
+    """The idempotency key of one attempt to pay an invoice: a period invoice by the
+    subscription and the period's start, anything else by the invoice."""
+    if invoice.billing_reason is BillingReason.SUBSCRIPTION_UPDATE:
+        return f"invoice:{invoice.id}:attempt:{attempt}"
+    start = int(invoice.period_start.timestamp())
+    return f"subscription:{sub.id}:period:{start}:attempt:{attempt}"
+
+
+def _outcome(result: CommandResult) -> Outcome | UUID:
+    """How a charge came out, or the id of a payment whose outcome the shard does not know
+    yet (a gateway timeout: its recovery settles it)."""
+    body = result.body
+    if result.status_code == 200 and body.get("status") == "succeeded":
+        return Paid(UUID(body["id"]))
+    if result.status_code == 402:
+        payment = body.get("payment_id")
+        return Declined(
+            str(body.get("decline_code") or body.get("code")),
+            str(body.get("message", "declined")),
+            UUID(payment) if payment else None,
+        )
+    if result.status_code == 504 and body.get("payment_id"):
+        return UUID(body["payment_id"])
+    raise _unsettled(f"the charge answered {result.status_code} {body.get('code')}")
+
+
+def _unsettled(why: str) -> UpstreamError:
+    # The outcome is unknown: the attempt stays pending and the next run asks again under the
+    # same key (a job's retry, or the subscription's next run).
+    return UpstreamError(f"{why}; retried under the same key", code="charge_unsettled")
+
+
+def _settled_payment(payment: Payment) -> Outcome:
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return Paid(payment.id)
+    if payment.status is PaymentStatus.FAILED:
+        return Declined(
+            payment.decline_code or payment.failure_code or "generic_decline",
+            payment.failure_message or "declined",
+            payment.id,
+        )
+    raise _unsettled(f"payment {payment.id} is still {payment.status}")
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    """A credit invoice paid back: the invoice (its attempt pending) and the refund."""
+
+    invoice: Invoice
+    customer_id: UUID
+    refund_id: UUID
+
+
+class InvoiceCharger:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        execute: Executor,
+        open_saved: SavedMethodOpener,
+        subscriptions: SubscriptionRepository,
+        invoices: InvoiceRepository,
+    ) -> None:
+        self._db = db
+        self._execute = execute
+        self._open_saved = open_saved
+        self._subscriptions = subscriptions
+        self._invoices = invoices
+        self._payments = PaymentReads(db)
+
+    async def _begin(
+        self, invoice_id: UUID, principal: Principal
+    ) -> tuple[Invoice, Subscription] | None:
+        """The invoice with its attempt pending (numbered now, or the one a run before left),
+        and its subscription; None when the invoice is no longer open."""
+        async with self._db.transaction() as conn:
+            invoice = await self._invoices.get(conn, invoice_id=invoice_id, for_update=True)
+            if invoice is None or invoice.status is not InvoiceStatus.OPEN:
+                return None
+            if not invoice.attempt_pending:
+                begun = await self._invoices.begin_attempt(
+                    conn, invoice_id=invoice_id, principal=principal
+                )
+                assert begun is not None  # locked above, open and not pending
+                invoice = begun
+            sub = await self._subscriptions.get(conn, subscription_id=invoice.subscription_id)
+            assert sub is not None
+        return invoice, sub
+
+    async def attempt(self, invoice_id: UUID, principal: Principal) -> Attempt | None:
+        """Begin (or take up again) an attempt to pay the invoice and charge it; None when
+        the invoice is no longer open."""
+        begun = await self._begin(invoice_id, principal)
+        if begun is None:
+            return None
+        invoice, sub = begun
+        try:
+            source = await self._open_saved(sub.payment_method_id, sub.customer_id)
+        except StateError as exc:
+            # A detached method (or one moved to another customer) can never pay: the attempt
+            # is a decline, and dunning goes on as for a card that was refused.
+            return Attempt(invoice, Declined(exc.code, exc.message, None))
+        key = charge_key(sub, invoice, invoice.attempts)
+        digest = hashlib.sha256(f"{key}:{invoice.amount_due}:{invoice.currency}".encode())
+        ctx = RequestContext(
+            sub.owner_api_key_id,
+            principal.correlation_id or f"billing-{invoice.id}",
+            key,
+            digest.digest(),
+        )
+        result = await self._execute(
+            CreatePayment(
+                ctx=ctx,
+                kind=TransactionType.PURCHASE,
+                money=Money(invoice.amount_due, invoice.currency),
+                customer_id=sub.customer_id,
+                source=source,
+                description=f"Subscription {sub.id}",
+                metadata={"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+            )
+        )
+        outcome = _outcome(result)
+        if isinstance(outcome, UUID):
+            # The shard left the payment to its recovery; once settled, its row says how.
+            payment, _ = await self._payments.get(outcome)
+            outcome = _settled_payment(payment)
+        return Attempt(invoice, outcome)
+
+    async def refund(
+        self, invoice_id: UUID, payment_id: UUID, principal: Principal
+    ) -> Refunded | None:
+        """Pay a credit invoice (a proration's negative amount) back as a refund of
+        `payment_id` through the shard, under the invoice's own idempotency key; None when it
+        is no longer open."""
+        begun = await self._begin(invoice_id, principal)
+        if begun is None:
+            return None
+        invoice, sub = begun
+        key = f"invoice:{invoice.id}:refund"
+        digest = hashlib.sha256(f"{key}:{payment_id}:{invoice.amount_due}".encode()).digest()
+        result = await self._execute(
+            RefundPayment(
+                RequestContext(sub.owner_api_key_id, principal.correlation_id or key, key, digest),
+                payment_id,
+                sub.customer_id,
+                -invoice.amount_due,
+                # A credit the merchant gave (a downgrade): the refund reasons' nearest fit.
+                "requested_by_customer",
+                {"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+            )
+        )
+        if result.is_error:
+            raise StateError(str(result.body.get("message")), code=result.body.get("code"))
+        refund_id = UUID(result.body["refunds"][-1]["id"])
+        return Refunded(invoice, sub.customer_id, refund_id)
