@@ -59,6 +59,13 @@ _DUE_BATCH = 500
 
 S = SubscriptionStatus
 
+# The event of each move a decline makes.
+_DECLINE_MOVES = {
+    S.PAST_DUE: "subscription.past_due",
+    S.CANCELLED: "subscription.cancelled",
+    S.FAILED: "subscription.updated",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Dunning:
@@ -157,7 +164,7 @@ class Billing:
         if moved is None:
             # Cancelled or paused while the charge ran: the invoice is paid all the same.
             moved = sub
-        elif target is not None and sub.status is not S.INCOMPLETE:
+        elif target is not None:
             events.append(subscription_event("subscription.updated", moved, principal))
         await self._outbox.add(conn, events=events)
         await self.schedule(conn, moved)
@@ -215,10 +222,8 @@ class Billing:
         )
         if moved is None:
             moved = sub
-        elif target is S.PAST_DUE:
-            events.append(subscription_event("subscription.past_due", moved, principal))
-        elif target is S.CANCELLED:
-            events.append(subscription_event("subscription.cancelled", moved, principal))
+        elif target is not None:
+            events.append(subscription_event(_DECLINE_MOVES[target], moved, principal))
         await self._outbox.add(conn, events=events)
         await self.schedule(conn, moved)
         return moved

@@ -71,6 +71,7 @@ async def test_first_invoice_paid_at_once(billed: Billed) -> None:
         "invoice.paid",
         "payment.succeeded",
         "subscription.created",
+        "subscription.updated",
     ]
 
 
@@ -89,6 +90,11 @@ async def test_decline_fails_the_subscription_and_shows_the_decline(billed: Bill
     assert sub["status"] == "failed"
     assert sub["latest_invoice"]["status"] == "void"
     assert result.body["payment_id"] == sub["latest_invoice"]["payments"][0]
+    async with billed.db.connection() as conn:
+        updates = await conn.fetch(
+            "SELECT payload FROM events WHERE event_type = 'subscription.updated'"
+        )
+    assert [u["payload"]["status"] for u in updates] == ["failed"]
     stored, _ = await billed.subscriptions.get(UUID(result.body["subscription_id"]))
     assert stored.status is SubscriptionStatus.FAILED
     assert stored.next_run_at is None
