@@ -49,6 +49,10 @@ class CreatePayment:
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     order_id: UUID | None = None
+    # An id the caller derives deterministically (a subscription invoice's attempt): a command
+    # naming an id some payment already has is refused (409 `payment_exists`), so one such id
+    # can never yield a second payment, even after its idempotency key expired.
+    payment_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

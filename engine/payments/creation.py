@@ -18,7 +18,7 @@ from engine.cards import CardDetails
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.states import OrderStatus
-from engine.errors import InvalidRequest, NotFound, PaygridError, StateError
+from engine.errors import Conflict, InvalidRequest, NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
@@ -67,7 +67,7 @@ class CreationSteps:
         self, conn: asyncpg.Connection, commands: list[CreatePayment]
     ) -> list[Started | CommandResult]:
         """Begin every command; a refused one gets its answer (also stored under its key)."""
-        ids = [uuid4() for _ in commands]
+        ids = [c.payment_id or uuid4() for c in commands]
         answers: dict[int, CommandResult] = {}
         claims = [
             Claim(c.ctx.api_key_id, c.ctx.idempotency_key, c.ctx.request_hash, ids[i])
@@ -113,9 +113,28 @@ class CreationSteps:
         self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
     ) -> dict[int, PaygridError]:
         """Commands (by index) naming a customer or an order that does not fit, and why."""
-        refusals = await self._unknown_customers(conn, commands)
+        refusals = await self._taken_ids(conn, commands)
+        refusals.update(await self._unknown_customers(conn, commands))
         fitting = {i: c for i, c in commands.items() if i not in refusals}
         refusals.update(await self._unfit_orders(conn, fitting))
+        return refusals
+
+    async def _taken_ids(
+        self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
+    ) -> dict[int, PaygridError]:
+        """Commands naming a payment id that a payment (or an earlier command of the batch)
+        already has."""
+        chosen = {i: c.payment_id for i, c in commands.items() if c.payment_id is not None}
+        if not chosen:
+            return {}
+        taken = await self._payments.existing_ids(conn, payment_ids=list(chosen.values()))
+        refusals: dict[int, PaygridError] = {}
+        for i, payment_id in sorted(chosen.items()):
+            if payment_id in taken:
+                refusals[i] = Conflict(
+                    f"a payment {payment_id} exists already", code="payment_exists"
+                )
+            taken.add(payment_id)
         return refusals
 
     async def _unknown_customers(

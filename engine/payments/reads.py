@@ -29,6 +29,14 @@ class PaymentReads:
         # A payment's customer never changes, so it is cached (bounded, oldest out first).
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
 
+    async def settled(self, payment_id: UUID) -> Payment | None:
+        """The payment if it exists and succeeded or failed (None if absent or in flight)."""
+        async with self._db.connection() as conn:
+            payment = await self._repository.get(conn, payment_id=payment_id)
+        if payment is None or payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED):
+            return None
+        return payment
+
     async def get(self, payment_id: UUID) -> tuple[Payment, list[Refund]]:
         """The payment and its refunds, or NotFound."""
         async with self._db.connection() as conn:

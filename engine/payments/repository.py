@@ -124,6 +124,13 @@ class PaymentRepository:
         )
         return {r["id"]: _payment(r) for r in rows}
 
+    async def existing_ids(self, conn: asyncpg.Connection, *, payment_ids: list[UUID]) -> set[UUID]:
+        """Which of `payment_ids` some transaction row already has."""
+        rows = await conn.fetch(
+            "SELECT id FROM transactions WHERE id = ANY($1::uuid[])", payment_ids
+        )
+        return {r["id"] for r in rows}
+
     async def get(
         self, conn: asyncpg.Connection, *, payment_id: UUID, for_update: bool = False
     ) -> Payment | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from engine.cards import CardDetails, CardToken
 from engine.db.database import Database
@@ -72,6 +72,17 @@ def charge_key(sub: Subscription, invoice: Invoice, attempt: int) -> str:
         return f"invoice:{invoice.id}:attempt:{attempt}"
     start = int(invoice.period_start.timestamp())
     return f"subscription:{sub.id}:period:{start}:attempt:{attempt}"
+
+
+# The namespace of the payment ids of invoice attempts.
+_ATTEMPT_PAYMENTS = UUID("5b0f3c2e-7d4a-4e61-9a8c-1f2e3d4c5b6a")
+
+
+def attempt_payment_id(invoice: Invoice, attempt: int) -> UUID:
+    """The id of the one payment attempt `attempt` of `invoice` may ever make: looked up
+    before any charge and given to the shard, which refuses a second payment with it, so an
+    attempt left pending past its idempotency key's lifetime is never charged twice."""
+    return uuid5(_ATTEMPT_PAYMENTS, f"invoice:{invoice.id}:attempt:{attempt}")
 
 
 def _outcome(result: CommandResult) -> Outcome | UUID:
@@ -168,6 +179,12 @@ class InvoiceCharger:
             # A detached method (or one moved to another customer) can never pay: the attempt
             # is a decline, and dunning goes on as for a card that was refused.
             return Attempt(invoice, Declined(exc.code, exc.message, None))
+        payment_id = attempt_payment_id(invoice, invoice.attempts)
+        earlier = await self._payments.settled(payment_id)
+        if earlier is not None:
+            # Charged before (a run cut short, a key since expired): its row says how. One
+            # still processing goes to the shard under the same key and id, which replays it.
+            return Attempt(invoice, _settled_payment(earlier))
         key = charge_key(sub, invoice, invoice.attempts)
         digest = hashlib.sha256(f"{key}:{invoice.amount_due}:{invoice.currency}".encode())
         ctx = RequestContext(
@@ -185,14 +202,20 @@ class InvoiceCharger:
                 source=source,
                 description=f"Subscription {sub.id}",
                 metadata={"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+                payment_id=payment_id,
             )
         )
+        if result.status_code == 409 and result.body.get("code") == "payment_exists":
+            return Attempt(invoice, await self._settled(payment_id))
         outcome = _outcome(result)
         if isinstance(outcome, UUID):
             # The shard left the payment to its recovery; once settled, its row says how.
-            payment, _ = await self._payments.get(outcome)
-            outcome = _settled_payment(payment)
+            outcome = await self._settled(outcome)
         return Attempt(invoice, outcome)
+
+    async def _settled(self, payment_id: UUID) -> Outcome:
+        payment, _ = await self._payments.get(payment_id)
+        return _settled_payment(payment)
 
     async def refund(
         self, invoice_id: UUID, payment_id: UUID, principal: Principal

@@ -127,3 +127,46 @@ async def test_two_schedulers_at_once(database: Database, gateway: FakeGateway) 
             "SELECT count(*) FROM events WHERE event_type = 'invoice.paid'"
         )
     assert paid_events == PERIODS * len(subs)
+
+
+async def test_a_pending_attempt_past_its_keys_lifetime_is_not_charged_again(
+    database: Database, gateway: FakeGateway
+) -> None:
+    # The renewal is charged, the run dies before settling it, and the attempt stays pending
+    # longer than the idempotency key lives (a paused scheduler queue over a weekend).
+    billed = await build(database, gateway=gateway)
+    _, [sub_id] = await _subscriptions(billed, 1)
+
+    async def charge_then_crash(command: Command) -> CommandResult:
+        await billed.execute(command)
+        raise Crash
+
+    with pytest.raises(Crash):
+        await _second_scheduler(billed, charge_then_crash).run(sub_id)
+    async with database.connection() as conn:
+        await conn.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'")
+    await billed.billing.run(sub_id)
+    assert await _periods(database) == [(sub_id, PERIODS, PERIODS)]
+    assert len(gateway.calls_to("purchase")) == PERIODS
+
+
+async def test_the_shard_refuses_a_second_payment_with_an_attempts_id(
+    database: Database, gateway: FakeGateway
+) -> None:
+    # Even past the lookup (two runs racing after the key expired), the shard refuses a
+    # payment whose id an invoice attempt's payment already has.
+    billed = await build(database, gateway=gateway)
+    _, [sub_id] = await _subscriptions(billed, 1)
+    commands: list[Command] = []
+
+    async def keep(command: Command) -> CommandResult:
+        commands.append(command)
+        return await billed.execute(command)
+
+    await _second_scheduler(billed, keep).run(sub_id)
+    async with database.connection() as conn:
+        await conn.execute("DELETE FROM idempotency_keys")
+    again = await billed.execute(commands[0])
+    assert again.status_code == 409
+    assert again.body["code"] == "payment_exists"
+    assert len(gateway.calls_to("purchase")) == PERIODS
