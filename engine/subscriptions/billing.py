@@ -38,7 +38,12 @@ from engine.subscriptions.charging import (
 from engine.subscriptions.invoicing import invoice_event, period_invoice, subscription_event
 from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
-from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
+from engine.subscriptions.states import (
+    CHARGEABLE,
+    BillingReason,
+    InvoiceStatus,
+    SubscriptionStatus,
+)
 from engine.test_clocks.clock import BillingClock
 
 __all__ = ["RUN_JOB", "SWEEP_JOB", "Billing", "Dunning", "Executor"]
@@ -126,9 +131,52 @@ class Billing:
             )
             assert sub is not None
             now = await self.now_for(conn, sub.customer_id)
+            if sub.status not in CHARGEABLE:
+                return await self._settle_unattended(conn, sub, invoice, attempt, now, principal)
             if isinstance(attempt.outcome, Paid):
                 return await self._settle_paid(conn, sub, invoice, attempt.outcome, now, principal)
             return await self._settle_declined(conn, sub, invoice, attempt.outcome, now, principal)
+
+    async def _settle_unattended(
+        self,
+        conn: asyncpg.Connection,
+        sub: Subscription,
+        invoice: Invoice,
+        attempt: Attempt,
+        now: datetime,
+        principal: Principal,
+    ) -> Subscription:
+        """An attempt that outlived its subscription's chargeable state (paused, cancelled or
+        failed while it ran): a payment that went through pays the invoice, a decline voids
+        it (nothing is retried), and every other open invoice is voided; the subscription
+        does not move."""
+        outcome = attempt.outcome
+        paid = isinstance(outcome, Paid)
+        settled = await self.invoices.settle_attempt(
+            conn,
+            invoice_id=invoice.id,
+            attempt=invoice.attempts,
+            status=InvoiceStatus.PAID if paid else InvoiceStatus.VOID,
+            payment_id=outcome.payment_id,
+            paid_at=now if paid else None,
+            decline_code=None if isinstance(outcome, Paid) else outcome.code,
+            next_attempt_at=None,
+            principal=principal,
+        )
+        if settled is None:
+            return sub
+        events = [invoice_event("invoice.paid", settled, principal)]
+        if not paid:
+            events = [
+                invoice_event("invoice.payment_failed", settled, principal),
+                invoice_event("invoice.voided", settled, principal),
+            ]
+        voided = await self.invoices.close_open(
+            conn, subscription_id=sub.id, status=InvoiceStatus.VOID, principal=principal
+        )
+        events += [invoice_event("invoice.voided", v, principal) for v in voided]
+        await self._outbox.add(conn, events=events)
+        return sub
 
     async def _settle_paid(
         self,
@@ -224,6 +272,12 @@ class Billing:
             moved = sub
         elif target is not None:
             events.append(subscription_event(_DECLINE_MOVES[target], moved, principal))
+            if target in (S.CANCELLED, S.FAILED):
+                # Nothing is charged again: whatever else is open is void.
+                voided = await self.invoices.close_open(
+                    conn, subscription_id=sub.id, status=InvoiceStatus.VOID, principal=principal
+                )
+                events += [invoice_event("invoice.voided", v, principal) for v in voided]
         await self._outbox.add(conn, events=events)
         await self.schedule(conn, moved)
         return moved
@@ -297,6 +351,22 @@ class Billing:
                 break
             seen.update(fresh)
             await asyncio.gather(*(one(s) for s in fresh))
+        # Attempts left pending on subscriptions no run looks at again (paused or ended
+        # while their charge ran, and the run cut short): settled from their payments.
+        async with self._db.connection() as conn:
+            stranded = await self.invoices.pending_unattended(
+                conn, clock_id=clock_id, limit=_DUE_BATCH
+            )
+
+        async def settle_one(invoice_id: UUID) -> None:
+            nonlocal unsettled
+            async with gate:
+                try:
+                    await self.run_invoice(invoice_id, SYSTEM)
+                except UpstreamError:
+                    unsettled += 1
+
+        await asyncio.gather(*(settle_one(i) for i in stranded))
         if unsettled:
             raise UpstreamError(
                 f"{unsettled} subscriptions could not settle a charge yet; retried",

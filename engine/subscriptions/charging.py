@@ -22,6 +22,7 @@ from uuid import UUID, uuid5
 from engine.cards import CardDetails, CardToken
 from engine.db.database import Database
 from engine.errors import StateError, UpstreamError
+from engine.events.outbox import Outbox
 from engine.money import Money
 from engine.payments.commands import (
     Command,
@@ -34,9 +35,10 @@ from engine.payments.models import Payment
 from engine.payments.reads import PaymentReads
 from engine.payments.states import PaymentStatus, TransactionType
 from engine.principal import Principal
+from engine.subscriptions.invoicing import invoice_event
 from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
-from engine.subscriptions.states import BillingReason, InvoiceStatus
+from engine.subscriptions.states import CHARGEABLE, BillingReason, InvoiceStatus
 
 Executor = Callable[[Command], Awaitable[CommandResult]]
 SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
@@ -146,24 +148,44 @@ class InvoiceCharger:
         self._subscriptions = subscriptions
         self._invoices = invoices
         self._payments = PaymentReads(db)
+        self._outbox = Outbox()
 
     async def _begin(
         self, invoice_id: UUID, principal: Principal
     ) -> tuple[Invoice, Subscription] | None:
         """The invoice with its attempt pending (numbered now, or the one a run before left),
-        and its subscription; None when the invoice is no longer open."""
+        and its subscription; None when the invoice is no longer open, or its subscription
+        may not be charged (paused or ended: the invoice is voided then). The subscription is
+        locked first (as settling does), so a pause or cancel either commits before the
+        attempt begins, and no new attempt begins, or waits for it. An attempt already
+        pending is taken up whatever the subscription's state: its charge may have reached
+        the shard, and only its payment's id tells."""
         async with self._db.transaction() as conn:
+            subscription_id = await self._invoices.subscription_of(conn, invoice_id=invoice_id)
+            if subscription_id is None:
+                return None
+            sub = await self._subscriptions.get(
+                conn, subscription_id=subscription_id, for_update=True
+            )
+            assert sub is not None
             invoice = await self._invoices.get(conn, invoice_id=invoice_id, for_update=True)
             if invoice is None or invoice.status is not InvoiceStatus.OPEN:
                 return None
             if not invoice.attempt_pending:
+                if sub.status not in CHARGEABLE:
+                    voided = await self._invoices.close(
+                        conn, invoice_id=invoice.id, status=InvoiceStatus.VOID, principal=principal
+                    )
+                    if voided is not None:
+                        await self._outbox.add(
+                            conn, events=[invoice_event("invoice.voided", voided, principal)]
+                        )
+                    return None
                 begun = await self._invoices.begin_attempt(
                     conn, invoice_id=invoice_id, principal=principal
                 )
                 assert begun is not None  # locked above, open and not pending
                 invoice = begun
-            sub = await self._subscriptions.get(conn, subscription_id=invoice.subscription_id)
-            assert sub is not None
         return invoice, sub
 
     async def attempt(self, invoice_id: UUID, principal: Principal) -> Attempt | None:

@@ -271,6 +271,49 @@ class InvoiceRepository:
         )
         return None if row is None else _invoice(row)
 
+    async def subscription_of(self, conn: asyncpg.Connection, *, invoice_id: UUID) -> UUID | None:
+        found: UUID | None = await conn.fetchval(
+            "SELECT subscription_id FROM invoices WHERE id = $1", invoice_id
+        )
+        return found
+
+    async def close(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        invoice_id: UUID,
+        status: InvoiceStatus,
+        principal: Principal,
+    ) -> Invoice | None:
+        """Close (void or uncollectible) one open invoice with no attempt in flight."""
+        row = await conn.fetchrow(
+            f"""UPDATE invoices SET status = $2, next_attempt_at = NULL, updated_at = now(),
+                    api_key_id = $3, correlation_id = $4
+                WHERE id = $1 AND status = 'open' AND NOT attempt_pending
+                RETURNING {_INVOICE_COLUMNS}""",
+            invoice_id,
+            status,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return None if row is None else _invoice(row)
+
+    async def pending_unattended(
+        self, conn: asyncpg.Connection, *, clock_id: UUID | None, limit: int
+    ) -> list[UUID]:
+        """Open invoices with an attempt pending whose subscription no run will look at
+        again (paused, cancelled or failed): each must still be settled from its payment."""
+        rows = await conn.fetch(
+            """SELECT i.id FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+               WHERE i.status = 'open' AND i.attempt_pending
+                 AND s.status IN ('paused', 'cancelled', 'failed')
+                 AND s.test_clock_id IS NOT DISTINCT FROM $1
+               ORDER BY i.created_at, i.id LIMIT $2""",
+            clock_id,
+            limit,
+        )
+        return [r["id"] for r in rows]
+
     async def payable_of(
         self, conn: asyncpg.Connection, *, subscription_id: UUID, now: datetime
     ) -> UUID | None:

@@ -18,6 +18,7 @@ from engine.errors import StateError
 from schema.states import BillingReason, InvoiceStatus, SubscriptionStatus
 
 __all__ = [
+    "CHARGEABLE",
     "TRANSITIONS",
     "BillingReason",
     "InvoiceStatus",
@@ -39,6 +40,8 @@ TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
 }
 
 LIVE = frozenset({S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED})
+# The states in which an invoice's new attempt may charge the customer.
+CHARGEABLE = frozenset({S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE})
 
 
 def allowed_from(target: SubscriptionStatus) -> frozenset[SubscriptionStatus]:
