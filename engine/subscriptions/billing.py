@@ -201,7 +201,7 @@ class Billing:
         if settled is None:
             return sub
         events = [invoice_event("invoice.paid", settled, principal)]
-        changes: dict[str, Any] = {"next_run_at": self._next_run(sub, sub.status)}
+        changes: dict[str, Any] = {"next_run_at": self.next_run(sub, sub.status)}
         target = None
         if sub.status in (S.INCOMPLETE, S.PAST_DUE):
             target = S.ACTIVE
@@ -282,11 +282,15 @@ class Billing:
         await self.schedule(conn, moved)
         return moved
 
-    def _next_run(self, sub: Subscription, status: SubscriptionStatus) -> datetime | None:
+    def next_run(self, sub: Subscription, status: SubscriptionStatus) -> datetime | None:
         """When billing must next look at a subscription in `status` with nothing pending."""
         if status in (S.CANCELLED, S.FAILED):
             return None
         if status is S.PAUSED:
+            if sub.cancel_at_period_end:
+                # Cancelled when its period ends, unless resumed before then.
+                ends = sub.current_period_end
+                return ends if sub.resume_at is None else min(sub.resume_at, ends)
             return sub.resume_at
         if status is S.TRIALING and sub.trial_end is not None:
             notice = sub.trial_end - self._trial_notice
@@ -422,7 +426,7 @@ class Billing:
             conn,
             subscription_id=sub.id,
             principal=principal,
-            next_run_at=self._next_run(sub, sub.status),
+            next_run_at=self.next_run(sub, sub.status),
         )
         return None
 
@@ -487,6 +491,8 @@ class Billing:
             principal=principal,
             status=S.CANCELLED,
             cancelled_at=at,
+            paused_at=None,
+            resume_at=None,
             next_run_at=None,
         )
         if moved is None:
@@ -510,7 +516,11 @@ class Billing:
         self, conn: asyncpg.Connection, sub: Subscription, now: datetime, principal: Principal
     ) -> UUID | None:
         """Resume in the caller's transaction: a new period starts now (nothing is billed for
-        the pause) and its invoice is due at once."""
+        the pause) and its invoice is due at once. One marked to cancel at its period's end
+        is cancelled instead once that end has passed."""
+        if sub.cancel_at_period_end and now >= sub.current_period_end:
+            await self.cancel_in(conn, sub, sub.current_period_end, principal)
+            return None
         start, end = replace(sub, billing_anchor=now).period(0)
         moved = await self.subscriptions.change(
             conn,

@@ -326,12 +326,21 @@ class SubscriptionService:
                 now = await self._billing.now_for(conn, sub.customer_id)
                 return await self._billing.cancel_in(conn, sub, now, principal)
             moved = await self._subs.change(
-                conn, subscription_id=sub.id, principal=principal, cancel_at_period_end=True
+                conn,
+                subscription_id=sub.id,
+                principal=principal,
+                cancel_at_period_end=True,
+                next_run_at=self._billing.next_run(
+                    replace(sub, cancel_at_period_end=True), sub.status
+                )
+                if sub.status is S.PAUSED
+                else sub.next_run_at,
             )
             assert moved is not None
             await self._outbox.add(
                 conn, events=[subscription_event("subscription.updated", moved, principal)]
             )
+            await self._billing.schedule(conn, moved)
             return moved
 
     async def pause(
@@ -353,7 +362,7 @@ class SubscriptionService:
                 status=S.PAUSED,
                 paused_at=now,
                 resume_at=resume_at,
-                next_run_at=resume_at,
+                next_run_at=self._billing.next_run(replace(sub, resume_at=resume_at), S.PAUSED),
             )
             assert moved is not None
             await self._outbox.add(

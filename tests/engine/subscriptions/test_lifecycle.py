@@ -131,3 +131,35 @@ async def test_trial_notice_then_first_charge(billed: Billed) -> None:
     assert (latest.period_start, latest.status) == (START + timedelta(days=14), InvoiceStatus.PAID)
     assert sub.current_period_end == datetime(2027, 2, 24, tzinfo=UTC)
     assert billed.executed == 1
+
+
+async def test_a_paused_subscription_marked_to_cancel_is_cancelled_not_resumed(
+    billed: Billed,
+) -> None:
+    clock, sub_id = await _start(billed)
+    await billed.subscriptions.pause(
+        sub_id, resume_at=datetime(2027, 3, 1, tzinfo=UTC), principal=billed.who
+    )
+    await billed.subscriptions.cancel(sub_id, at_period_end=True, principal=billed.who)
+    await _advance(billed, clock, datetime(2027, 4, 1, tzinfo=UTC))
+    sub, _ = await billed.subscriptions.get(sub_id)
+    assert (sub.status, sub.cancelled_at) == (S.CANCELLED, datetime(2027, 2, 10, tzinfo=UTC))
+    assert await _invoices(billed, sub_id) == [(START, InvoiceStatus.PAID)]
+    assert billed.executed == 1
+
+
+async def test_resuming_by_hand_after_a_marked_period_ended_cancels(billed: Billed) -> None:
+    clock, sub_id = await _start(billed)
+    await billed.subscriptions.pause(sub_id, resume_at=None, principal=billed.who)
+    await billed.subscriptions.cancel(sub_id, at_period_end=True, principal=billed.who)
+    # The clock moves past the period's end before any run looked at it.
+    await billed.clocks.advance(
+        clock.id, frozen_time=datetime(2027, 3, 1, tzinfo=UTC), principal=billed.who
+    )
+    resumed = await billed.subscriptions.resume(sub_id, billed.who)
+    assert (resumed.status, resumed.cancelled_at) == (
+        S.CANCELLED,
+        datetime(2027, 2, 10, tzinfo=UTC),
+    )
+    assert await _invoices(billed, sub_id) == [(START, InvoiceStatus.PAID)]
+    assert billed.executed == 1
