@@ -515,11 +515,36 @@ class Billing:
     async def resume_in(
         self, conn: asyncpg.Connection, sub: Subscription, now: datetime, principal: Principal
     ) -> UUID | None:
-        """Resume in the caller's transaction: a new period starts now (nothing is billed for
-        the pause) and its invoice is due at once. One marked to cancel at its period's end
+        """Resume in the caller's transaction. Within a period already paid, that period goes
+        on; otherwise a new period starts now (nothing is billed for the pause) and its
+        invoice is due at once. One marked to cancel at its period's end
         is cancelled instead once that end has passed."""
         if sub.cancel_at_period_end and now >= sub.current_period_end:
             await self.cancel_in(conn, sub, sub.current_period_end, principal)
+            return None
+        if now < sub.current_period_end and await self.invoices.period_paid(
+            conn, subscription_id=sub.id, period_start=sub.current_period_start
+        ):
+            # Resumed within a period already paid: that period goes on (its paid time is
+            # not billed again) and the next renews at its end.
+            moved = await self.subscriptions.change(
+                conn,
+                subscription_id=sub.id,
+                principal=principal,
+                status=S.ACTIVE,
+                paused_at=None,
+                resume_at=None,
+                next_run_at=sub.current_period_end,
+            )
+            if moved is None:
+                raise StateError(
+                    f"a {sub.status} subscription cannot be resumed",
+                    code="subscription_state_invalid",
+                )
+            await self._outbox.add(
+                conn, events=[subscription_event("subscription.resumed", moved, principal)]
+            )
+            await self.schedule(conn, moved)
             return None
         start, end = replace(sub, billing_anchor=now).period(0)
         moved = await self.subscriptions.change(

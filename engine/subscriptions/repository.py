@@ -314,6 +314,20 @@ class InvoiceRepository:
         )
         return [r["id"] for r in rows]
 
+    async def period_paid(
+        self, conn: asyncpg.Connection, *, subscription_id: UUID, period_start: datetime
+    ) -> bool:
+        """Whether the invoice of the period starting at `period_start` is paid."""
+        return bool(
+            await conn.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM invoices
+                       WHERE subscription_id = $1 AND period_start = $2 AND status = 'paid'
+                         AND billing_reason IN ('subscription_create', 'subscription_cycle'))""",
+                subscription_id,
+                period_start,
+            )
+        )
+
     async def payable_of(
         self, conn: asyncpg.Connection, *, subscription_id: UUID, now: datetime
     ) -> UUID | None:

@@ -163,3 +163,25 @@ async def test_resuming_by_hand_after_a_marked_period_ended_cancels(billed: Bill
     )
     assert await _invoices(billed, sub_id) == [(START, InvoiceStatus.PAID)]
     assert billed.executed == 1
+
+
+async def test_resuming_within_the_paid_period_continues_it(billed: Billed) -> None:
+    # Paid Jan 10 - Feb 10, paused Jan 11, resumed Jan 12: nothing is billed at once, the
+    # paid period goes on and the next renews on Feb 10 as before.
+    clock, sub_id = await _start(billed)
+    await _advance(billed, clock, datetime(2027, 1, 11, tzinfo=UTC))
+    await billed.subscriptions.pause(sub_id, resume_at=None, principal=billed.who)
+    await _advance(billed, clock, datetime(2027, 1, 12, tzinfo=UTC))
+    resumed = await billed.subscriptions.resume(sub_id, billed.who)
+    assert resumed.status is S.ACTIVE
+    assert (resumed.current_period_start, resumed.current_period_end) == (
+        START,
+        datetime(2027, 2, 10, tzinfo=UTC),
+    )
+    assert billed.executed == 1
+    await _advance(billed, clock, datetime(2027, 2, 11, tzinfo=UTC))
+    assert await _invoices(billed, sub_id) == [
+        (START, InvoiceStatus.PAID),
+        (datetime(2027, 2, 10, tzinfo=UTC), InvoiceStatus.PAID),
+    ]
+    assert billed.executed == 2
