@@ -72,6 +72,21 @@ _DECLINE_MOVES = {
 }
 
 
+def _pending_applied(sub: Subscription) -> dict[str, Any]:
+    """The columns that make a change waiting for the next period the current price, as a
+    new period starts (nothing when none waits)."""
+    if sub.pending_amount is None:
+        return {}
+    return {
+        "plan_id": sub.pending_plan_id,
+        "amount": sub.pending_amount,
+        "quantity": sub.pending_quantity,
+        "pending_plan_id": None,
+        "pending_amount": None,
+        "pending_quantity": None,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Dunning:
     """When a declined invoice is retried (days after it fell due), and what the last
@@ -157,7 +172,7 @@ class Billing:
             invoice_id=invoice.id,
             attempt=invoice.attempts,
             status=InvoiceStatus.PAID if paid else InvoiceStatus.VOID,
-            payment_id=outcome.payment_id,
+            payment_ids=[] if outcome.payment_id is None else [outcome.payment_id],
             paid_at=now if paid else None,
             decline_code=None if isinstance(outcome, Paid) else outcome.code,
             next_attempt_at=None,
@@ -192,7 +207,7 @@ class Billing:
             invoice_id=invoice.id,
             attempt=invoice.attempts,
             status=InvoiceStatus.PAID,
-            payment_id=paid.payment_id,
+            payment_ids=[paid.payment_id],
             paid_at=now,
             decline_code=None,
             next_attempt_at=None,
@@ -242,7 +257,7 @@ class Billing:
             invoice_id=invoice.id,
             attempt=invoice.attempts,
             status=status,
-            payment_id=declined.payment_id,
+            payment_ids=[] if declined.payment_id is None else [declined.payment_id],
             paid_at=None,
             decline_code=declined.code,
             next_attempt_at=retry_at,
@@ -389,10 +404,14 @@ class Billing:
             if sub.next_run_at > now:
                 return False
             to_pay = None
+            # Credits owed (a change's, its refunds cut short) are paid back first.
+            credits = await self.invoices.credits_of(conn, subscription_id=sub.id)
             if sub.status is not S.PAUSED:
                 to_pay = await self.invoices.payable_of(conn, subscription_id=sub.id, now=now)
-            if to_pay is None:
+            if to_pay is None and not credits:
                 to_pay = await self._advance(conn, sub, now, principal)
+        for credit in credits:
+            await self.credit(credit, principal)
         if to_pay is not None:
             attempt = await self._charger.attempt(to_pay, principal)
             if attempt is not None:
@@ -466,6 +485,7 @@ class Billing:
             current_period_start=start,
             current_period_end=end,
             next_run_at=now,
+            **_pending_applied(sub),
         )
         assert moved is not None
         invoice = await self.invoices.insert(
@@ -559,6 +579,7 @@ class Billing:
             current_period_start=start,
             current_period_end=end,
             next_run_at=now,
+            **_pending_applied(sub),
         )
         if moved is None:
             raise StateError(
@@ -575,12 +596,10 @@ class Billing:
         await self._outbox.add(conn, events=events)
         return None if invoice is None else invoice.id
 
-    async def credit(
-        self, invoice_id: UUID, payment_id: UUID, principal: Principal
-    ) -> Invoice | None:
-        """Pay a credit invoice back as a refund of `payment_id` and settle it; None when it
-        is no longer open (or another run settled it)."""
-        refunded = await self._charger.refund(invoice_id, payment_id, principal)
+    async def credit(self, invoice_id: UUID, principal: Principal) -> Invoice | None:
+        """Pay a credit invoice back as the refunds planned with it and settle it; None when
+        it is no longer open (or another run settled it)."""
+        refunded = await self._charger.refund(invoice_id, principal)
         if refunded is None:
             return None
         async with self._db.transaction() as conn:
@@ -590,7 +609,7 @@ class Billing:
                 invoice_id=invoice_id,
                 attempt=refunded.invoice.attempts,
                 status=InvoiceStatus.PAID,
-                payment_id=refunded.refund_id,
+                payment_ids=refunded.refund_ids,
                 paid_at=now,
                 decline_code=None,
                 next_attempt_at=None,
@@ -603,7 +622,13 @@ class Billing:
         return settled
 
     async def run_invoice(self, invoice_id: UUID, principal: Principal) -> Subscription | None:
-        """Attempt the invoice now and settle it; None when it is no longer open."""
+        """Attempt the invoice now and settle it (a credit: pay it back); None when it is no
+        longer open."""
+        async with self._db.connection() as conn:
+            invoice = await self.invoices.get(conn, invoice_id=invoice_id)
+        if invoice is not None and invoice.amount_due < 0:
+            await self.credit(invoice_id, principal)
+            return None
         attempt = await self._charger.attempt(invoice_id, principal)
         if attempt is None:
             return None

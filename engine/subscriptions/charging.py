@@ -125,11 +125,11 @@ def _settled_payment(payment: Payment) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Refunded:
-    """A credit invoice paid back: the invoice (its attempt pending) and the refund."""
+    """A credit invoice paid back: the invoice (its attempt pending) and the refunds."""
 
     invoice: Invoice
     customer_id: UUID
-    refund_id: UUID
+    refund_ids: list[UUID]
 
 
 class InvoiceCharger:
@@ -151,7 +151,7 @@ class InvoiceCharger:
         self._outbox = Outbox()
 
     async def _begin(
-        self, invoice_id: UUID, principal: Principal
+        self, invoice_id: UUID, principal: Principal, *, credit: bool = False
     ) -> tuple[Invoice, Subscription] | None:
         """The invoice with its attempt pending (numbered now, or the one a run before left),
         and its subscription; None when the invoice is no longer open, or its subscription
@@ -172,7 +172,7 @@ class InvoiceCharger:
             if invoice is None or invoice.status is not InvoiceStatus.OPEN:
                 return None
             if not invoice.attempt_pending:
-                if sub.status not in CHARGEABLE:
+                if sub.status not in CHARGEABLE and not credit:
                     voided = await self._invoices.close(
                         conn, invoice_id=invoice.id, status=InvoiceStatus.VOID, principal=principal
                     )
@@ -239,30 +239,32 @@ class InvoiceCharger:
         payment, _ = await self._payments.get(payment_id)
         return _settled_payment(payment)
 
-    async def refund(
-        self, invoice_id: UUID, payment_id: UUID, principal: Principal
-    ) -> Refunded | None:
-        """Pay a credit invoice (a proration's negative amount) back as a refund of
-        `payment_id` through the shard, under the invoice's own idempotency key; None when it
-        is no longer open."""
-        begun = await self._begin(invoice_id, principal)
+    async def refund(self, invoice_id: UUID, principal: Principal) -> Refunded | None:
+        """Pay a credit invoice (a proration's negative amount) back through the shard as
+        the refunds planned with it, each of its payment under the invoice's own idempotency
+        key; None when it is no longer open."""
+        begun = await self._begin(invoice_id, principal, credit=True)
         if begun is None:
             return None
         invoice, sub = begun
-        key = f"invoice:{invoice.id}:refund"
-        digest = hashlib.sha256(f"{key}:{payment_id}:{invoice.amount_due}".encode()).digest()
-        result = await self._execute(
-            RefundPayment(
-                RequestContext(sub.owner_api_key_id, principal.correlation_id or key, key, digest),
-                payment_id,
-                sub.customer_id,
-                -invoice.amount_due,
-                # A credit the merchant gave (a downgrade): the refund reasons' nearest fit.
-                "requested_by_customer",
-                {"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+        refund_ids = []
+        for payment_id, amount in invoice.refund_plan:
+            key = f"invoice:{invoice.id}:refund:{payment_id}"
+            digest = hashlib.sha256(f"{key}:{amount}".encode()).digest()
+            result = await self._execute(
+                RefundPayment(
+                    RequestContext(
+                        sub.owner_api_key_id, principal.correlation_id or key, key, digest
+                    ),
+                    payment_id,
+                    sub.customer_id,
+                    amount,
+                    # A credit the merchant gave (a downgrade): the refund reasons' nearest fit.
+                    "requested_by_customer",
+                    {"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+                )
             )
-        )
-        if result.is_error:
-            raise StateError(str(result.body.get("message")), code=result.body.get("code"))
-        refund_id = UUID(result.body["refunds"][-1]["id"])
-        return Refunded(invoice, sub.customer_id, refund_id)
+            if result.is_error:
+                raise StateError(str(result.body.get("message")), code=result.body.get("code"))
+            refund_ids.append(UUID(result.body["refunds"][-1]["id"]))
+        return Refunded(invoice, sub.customer_id, refund_ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +37,10 @@ class Subscription:
     metadata: dict[str, str]
     owner_api_key_id: UUID
     created_at: datetime
+    # A change of price or quantity waiting for the next period (proration_behavior none).
+    pending_plan_id: UUID | None = None
+    pending_amount: int | None = None
+    pending_quantity: int | None = None
 
     def period(self, index: int) -> tuple[datetime, datetime]:
         """Start and end of period `index`, counted from the billing anchor."""
@@ -74,6 +78,13 @@ class Subscription:
             test_clock=self.test_clock_id,
             metadata=self.metadata,
             created_at=self.created_at,
+            pending_update=None
+            if self.pending_amount is None
+            else {
+                "plan_id": None if self.pending_plan_id is None else str(self.pending_plan_id),
+                "amount": self.pending_amount,
+                "quantity": self.pending_quantity,
+            },
             latest_invoice=None if latest_invoice is None else latest_invoice.public(),
         ).model_dump(mode="json")
 
@@ -120,6 +131,7 @@ class NewInvoice:
     period_end: datetime
     lines: list[InvoiceLine]
     next_attempt_at: datetime | None
+    refund_plan: list[tuple[UUID, int]] = field(default_factory=list)
 
     @property
     def amount_due(self) -> int:
@@ -146,6 +158,8 @@ class Invoice:
     payment_ids: list[UUID]
     paid_at: datetime | None
     created_at: datetime
+    # A credit's refunds: (payment, amount) each, planned when it was invoiced.
+    refund_plan: list[tuple[UUID, int]] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """The API's invoice object as JSON-ready values."""

@@ -27,12 +27,16 @@ def proration_lines(
     start: datetime,
     end: datetime,
     now: datetime,
+    credit_cap: int | None = None,
 ) -> list[InvoiceLine]:
-    """The credit for the unused time at the old price and the charge for it at the new one
-    (lines of zero left out)."""
+    """The credit for the unused time at the old price (at most `credit_cap`: what was paid
+    for the period less earlier credits) and the charge for it at the new one (lines of zero
+    left out)."""
     whole_s = int((end - start).total_seconds())
     left_s = min(max(int((end - now).total_seconds()), 0), whole_s)
     credit = share(old_total, left_s, whole_s)
+    if credit_cap is not None:
+        credit = min(credit, credit_cap)
     charge = share(new_total, left_s, whole_s)
     lines = []
     if credit:

@@ -28,11 +28,12 @@ from engine.subscriptions.states import (
 _SUB_COLUMNS = """id, customer_id, plan_id, amount, currency, interval, interval_count, quantity,
     status, payment_method_id, billing_anchor, period_index, current_period_start,
     current_period_end, trial_end, trial_will_end_sent, cancel_at_period_end, cancelled_at,
-    paused_at, resume_at, next_run_at, test_clock_id, metadata, owner_api_key_id, created_at"""
+    paused_at, resume_at, next_run_at, test_clock_id, metadata, owner_api_key_id, created_at,
+    pending_plan_id, pending_amount, pending_quantity"""
 
 _INVOICE_COLUMNS = """id, subscription_id, customer_id, billing_reason, status, currency,
     amount_due, amount_paid, period_start, period_end, lines, attempts, attempt_pending,
-    next_attempt_at, last_decline_code, payment_ids, paid_at, created_at"""
+    next_attempt_at, last_decline_code, payment_ids, paid_at, created_at, refund_plan"""
 
 # What `change` may set: everything but identity, price history and ownership.
 _CHANGEABLE = frozenset(
@@ -56,6 +57,9 @@ _CHANGEABLE = frozenset(
         "resume_at",
         "next_run_at",
         "metadata",
+        "pending_plan_id",
+        "pending_amount",
+        "pending_quantity",
     }
 )
 
@@ -90,6 +94,9 @@ def _subscription(row: asyncpg.Record) -> Subscription:
         metadata=row["metadata"],
         owner_api_key_id=row["owner_api_key_id"],
         created_at=row["created_at"],
+        pending_plan_id=row["pending_plan_id"],
+        pending_amount=row["pending_amount"],
+        pending_quantity=row["pending_quantity"],
     )
 
 
@@ -113,6 +120,7 @@ def _invoice(row: asyncpg.Record) -> Invoice:
         payment_ids=list(row["payment_ids"]),
         paid_at=row["paid_at"],
         created_at=row["created_at"],
+        refund_plan=[(UUID(r["payment_id"]), r["amount"]) for r in row["refund_plan"]],
     )
 
 
@@ -243,8 +251,8 @@ class InvoiceRepository:
         row = await conn.fetchrow(
             f"""INSERT INTO invoices (id, subscription_id, customer_id, billing_reason, currency,
                     amount_due, period_start, period_end, lines, next_attempt_at, api_key_id,
-                    correlation_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    correlation_id, refund_plan)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                 ON CONFLICT DO NOTHING
                 RETURNING {_INVOICE_COLUMNS}""",
             invoice.id,
@@ -259,6 +267,7 @@ class InvoiceRepository:
             invoice.next_attempt_at,
             principal.api_key_id,
             principal.correlation_id,
+            [{"payment_id": str(p), "amount": a} for p, a in invoice.refund_plan],
         )
         return None if row is None else _invoice(row)
 
@@ -305,7 +314,7 @@ class InvoiceRepository:
         again (paused, cancelled or failed): each must still be settled from its payment."""
         rows = await conn.fetch(
             """SELECT i.id FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-               WHERE i.status = 'open' AND i.attempt_pending
+               WHERE i.status = 'open' AND (i.attempt_pending OR i.amount_due < 0)
                  AND s.status IN ('paused', 'cancelled', 'failed')
                  AND s.test_clock_id IS NOT DISTINCT FROM $1
                ORDER BY i.created_at, i.id LIMIT $2""",
@@ -397,7 +406,7 @@ class InvoiceRepository:
         invoice_id: UUID,
         attempt: int,
         status: InvoiceStatus,
-        payment_id: UUID | None,
+        payment_ids: list[UUID],
         paid_at: datetime | None,
         decline_code: str | None,
         next_attempt_at: datetime | None,
@@ -407,8 +416,7 @@ class InvoiceRepository:
         scheduler settled it first)."""
         row = await conn.fetchrow(
             f"""UPDATE invoices SET status = $3, attempt_pending = false,
-                    payment_ids = CASE WHEN $4::uuid IS NULL THEN payment_ids
-                                       ELSE array_append(payment_ids, $4::uuid) END,
+                    payment_ids = payment_ids || $4::uuid[],
                     amount_paid = CASE WHEN $3 = 'paid' THEN amount_due ELSE 0 END,
                     paid_at = $5, last_decline_code = $6, next_attempt_at = $7,
                     updated_at = now(), api_key_id = $8, correlation_id = $9
@@ -417,7 +425,7 @@ class InvoiceRepository:
             invoice_id,
             attempt,
             status,
-            payment_id,
+            payment_ids,
             paid_at,
             decline_code,
             next_attempt_at,
@@ -426,15 +434,55 @@ class InvoiceRepository:
         )
         return None if row is None else _invoice(row)
 
-    async def last_payment(self, conn: asyncpg.Connection, *, subscription_id: UUID) -> UUID | None:
-        """The payment of the subscription's latest paid charge (what a credit refunds)."""
-        found: UUID | None = await conn.fetchval(
-            """SELECT payment_ids[cardinality(payment_ids)] FROM invoices
-               WHERE subscription_id = $1 AND status = 'paid' AND amount_due > 0
-               ORDER BY paid_at DESC, created_at DESC LIMIT 1""",
+    async def period_paid_net(
+        self, conn: asyncpg.Connection, *, subscription_id: UUID, period_end: datetime
+    ) -> int:
+        """What was paid for the period ending at `period_end`: its invoice and the charges
+        of its changes, less the credits paid back."""
+        total = await conn.fetchval(
+            """SELECT coalesce(sum(amount_paid), 0) FROM invoices
+               WHERE subscription_id = $1 AND period_end = $2 AND status = 'paid'""",
+            subscription_id,
+            period_end,
+        )
+        return int(total)
+
+    async def has_open(self, conn: asyncpg.Connection, *, subscription_id: UUID) -> bool:
+        return bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM invoices WHERE subscription_id = $1"
+                " AND status = 'open')",
+                subscription_id,
+            )
+        )
+
+    async def refundable_payments(
+        self, conn: asyncpg.Connection, *, subscription_id: UUID, period_end: datetime
+    ) -> list[tuple[UUID, int]]:
+        """The payments that paid the period ending at `period_end` (its invoice, then its
+        changes' charges, oldest first) with what each can still refund."""
+        rows = await conn.fetch(
+            """SELECT t.id, t.amount_captured - t.amount_refunded - t.amount_refund_pending
+                      AS refundable
+               FROM invoices i
+               JOIN transactions t ON t.id = i.payment_ids[cardinality(i.payment_ids)]
+               WHERE i.subscription_id = $1 AND i.period_end = $2 AND i.status = 'paid'
+                 AND i.amount_due > 0
+               ORDER BY i.paid_at, i.created_at""",
+            subscription_id,
+            period_end,
+        )
+        return [(r["id"], int(r["refundable"])) for r in rows if r["refundable"] > 0]
+
+    async def credits_of(self, conn: asyncpg.Connection, *, subscription_id: UUID) -> list[UUID]:
+        """The subscription's open credit invoices (to pay back)."""
+        rows = await conn.fetch(
+            """SELECT id FROM invoices
+               WHERE subscription_id = $1 AND status = 'open' AND amount_due < 0
+               ORDER BY created_at, id""",
             subscription_id,
         )
-        return found
+        return [r["id"] for r in rows]
 
     async def retry_now(
         self,
@@ -468,12 +516,13 @@ class InvoiceRepository:
         status: InvoiceStatus,
         principal: Principal,
     ) -> list[Invoice]:
-        """Close (void or uncollectible) the subscription's open invoices with no attempt
-        in flight; returns them."""
+        """Close (void or uncollectible) the subscription's open charges with no attempt
+        in flight (credits owed stay open, to be paid back); returns them."""
         rows = await conn.fetch(
             f"""UPDATE invoices SET status = $2, next_attempt_at = NULL, updated_at = now(),
                     api_key_id = $3, correlation_id = $4
                 WHERE subscription_id = $1 AND status = 'open' AND NOT attempt_pending
+                  AND amount_due > 0
                 RETURNING {_INVOICE_COLUMNS}""",
             subscription_id,
             status,

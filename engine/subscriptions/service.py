@@ -392,32 +392,50 @@ class SubscriptionService:
     async def update(
         self, subscription_id: UUID, change: SubscriptionChange, ctx: RequestContext
     ) -> Subscription:
-        """Change quantity, price or plan (from the next period), the payment method (a
-        past_due subscription's open invoice is retried with it at once), cancel at period end
-        or the metadata."""
+        """Change quantity, price or plan (from the next period, or now with prorations),
+        the payment method (a past_due subscription's open invoice is retried with it at
+        once), cancel at period end or the metadata."""
         principal = ctx.principal
         async with self._db.connection() as conn:
             sub = await self._require(conn, subscription_id)
         if sub.status not in LIVE:
             raise _ended(sub)
-        fields = await self._changed_fields(sub, change, ctx)
+        # What needs I/O of its own (a plan's price, a card saved) is resolved first; the
+        # fields are built from the row read under the lock, so two changes at once each
+        # keep what the other set.
+        price = await self._new_price(sub, change)
+        method_id = None
+        if change.method is not None:
+            method_id = await self._method_of(change.method, sub.customer_id, ctx)
         retry = None
+        proration = None
         async with self._db.transaction() as conn:
             sub = await self._require(conn, subscription_id, for_update=True)
             if sub.status not in LIVE:
                 raise _ended(sub)
+            fields = self._changed_fields(sub, change, price, method_id)
             _check_same_schedule(sub, fields)
+            target = replace(
+                sub,
+                plan_id=fields.get("plan_id", sub.plan_id),
+                price=Price(
+                    fields.get("amount", sub.price.amount),
+                    sub.price.currency,
+                    sub.price.interval,
+                    sub.price.interval_count,
+                ),
+                quantity=fields.get("quantity", sub.quantity),
+            )
+            for name in ("plan_id", "amount", "currency", "interval", "interval_count"):
+                fields.pop(name, None)
+            fields.pop("quantity", None)
+            priced = price is not None or change.quantity is not None
+            if priced:
+                proration = await self._price_change(conn, sub, target, change, fields, principal)
             moved = await self._subs.change(
                 conn, subscription_id=sub.id, principal=principal, **fields
             )
             assert moved is not None
-            proration = None
-            if (
-                change.prorate
-                and sub.status is S.ACTIVE
-                and moved.period_amount != sub.period_amount
-            ):
-                proration = await self._prorate(conn, sub, moved, principal)
             if "payment_method_id" in fields and sub.status is S.PAST_DUE:
                 now = await self._billing.now_for(conn, sub.customer_id)
                 retry = await self._invoices.retry_now(
@@ -426,15 +444,56 @@ class SubscriptionService:
             await self._outbox.add(
                 conn, events=[subscription_event("subscription.updated", moved, principal)]
             )
+            await self._billing.schedule(conn, moved)
         if retry is not None:
             await self._billing.run_invoice(retry, principal)
         if proration is not None:
-            invoice_id, refund_of = proration
-            if refund_of is None:
-                await self._billing.run_invoice(invoice_id, principal)
+            invoice_id, is_credit = proration
+            if is_credit:
+                await self._billing.credit(invoice_id, principal)
             else:
-                await self._billing.credit(invoice_id, refund_of, principal)
+                await self._billing.run_invoice(invoice_id, principal)
         return (await self.get(subscription_id))[0]
+
+    async def _price_change(
+        self,
+        conn: asyncpg.Connection,
+        sub: Subscription,
+        target: Subscription,
+        change: SubscriptionChange,
+        fields: dict[str, Any],
+        principal: Principal,
+    ) -> tuple[UUID, bool] | None:
+        """Add to `fields` a change of price or quantity: now with prorations (an active
+        subscription; the proration invoice returned), else from the next period."""
+        if change.prorate and sub.status is S.ACTIVE:
+            proration = None
+            if target.period_amount != sub.period_amount:
+                proration = await self._prorate(conn, sub, target, principal)
+            fields.update(
+                plan_id=target.plan_id,
+                amount=target.price.amount,
+                quantity=target.quantity,
+                pending_plan_id=None,
+                pending_amount=None,
+                pending_quantity=None,
+            )
+            if proration is not None and proration[1]:
+                # A credit owed: should its refunds be cut short, the next run pays it back.
+                fields["next_run_at"] = await self._billing.now_for(conn, sub.customer_id)
+            return proration
+        # From the next period: the current one stays at the price it was paid at.
+        same = (target.price.amount, target.quantity, target.plan_id) == (
+            sub.price.amount,
+            sub.quantity,
+            sub.plan_id,
+        )
+        fields.update(
+            pending_plan_id=None if same else target.plan_id,
+            pending_amount=None if same else target.price.amount,
+            pending_quantity=None if same else target.quantity,
+        )
+        return None
 
     async def _prorate(
         self,
@@ -442,10 +501,27 @@ class SubscriptionService:
         before: Subscription,
         after: Subscription,
         principal: Principal,
-    ) -> tuple[UUID, UUID | None] | None:
+    ) -> tuple[UUID, bool] | None:
         """Invoice the change of the period's amount for the rest of the period, due now:
-        the invoice and, for a net credit, the payment it refunds; None when nothing is owed
-        either way (or no payment of the period is there to credit)."""
+        the invoice and whether it is a credit; None when nothing is owed either way.
+
+        The period must be paid (422 `subscription_period_unpaid` otherwise, with nothing
+        changed): the credit is of what was paid for it, at most what was paid less the
+        credits already given, and is paid back by refunds of the period's payments planned
+        now (422 `credit_not_refundable` when they cannot cover it)."""
+        unpaid = StateError(
+            "the current period is not paid; prorations wait until it is",
+            code="subscription_period_unpaid",
+        )
+        if await self._invoices.has_open(conn, subscription_id=before.id):
+            raise unpaid
+        if not await self._invoices.period_paid(
+            conn, subscription_id=before.id, period_start=before.current_period_start
+        ):
+            raise unpaid
+        paid = await self._invoices.period_paid_net(
+            conn, subscription_id=before.id, period_end=before.current_period_end
+        )
         now = await self._billing.now_for(conn, before.customer_id)
         lines = proration_lines(
             old_total=before.period_amount,
@@ -455,13 +531,27 @@ class SubscriptionService:
             start=before.current_period_start,
             end=before.current_period_end,
             now=now,
+            credit_cap=max(paid, 0),
         )
         net = sum(line.amount for line in lines)
-        refund_of = None
-        if net < 0:
-            refund_of = await self._invoices.last_payment(conn, subscription_id=before.id)
-        if net == 0 or (net < 0 and refund_of is None):
+        if net == 0:
             return None
+        plan: list[tuple[UUID, int]] = []
+        if net < 0:
+            owed = -net
+            for payment_id, refundable in await self._invoices.refundable_payments(
+                conn, subscription_id=before.id, period_end=before.current_period_end
+            ):
+                take = min(owed, refundable)
+                plan.append((payment_id, take))
+                owed -= take
+                if owed == 0:
+                    break
+            if owed:
+                raise StateError(
+                    "the period's payments cannot refund this credit",
+                    code="credit_not_refundable",
+                )
         invoice = NewInvoice(
             uuid4(),
             before.id,
@@ -472,40 +562,56 @@ class SubscriptionService:
             before.current_period_end,
             lines,
             now if net > 0 else None,
+            refund_plan=plan,
         )
         created = await self._invoices.insert(conn, invoice=invoice, principal=principal)
         assert created is not None  # update invoices are not one per period
         await self._outbox.add(conn, events=[invoice_event("invoice.created", created, principal)])
-        return created.id, refund_of
+        return created.id, net < 0
 
-    async def _changed_fields(
-        self, sub: Subscription, change: SubscriptionChange, ctx: RequestContext
-    ) -> dict[str, Any]:
-        """The columns a change sets, each checked as on creation."""
-        fields: dict[str, Any] = {}
-        quantity = change.quantity or sub.quantity
+    async def _new_price(self, sub: Subscription, change: SubscriptionChange) -> Price | None:
+        """The new price a change names (a plan's, or inline), checked as on creation with
+        the quantity it will have; None when it names none."""
         priced = change.plan_id is not None or change.price is not None
-        if priced or change.quantity is not None:
-            checked = NewSubscription(
-                sub.customer_id,
-                sub.payment_method_id,
+        if not priced and change.quantity is None:
+            return None
+        checked = NewSubscription(
+            sub.customer_id,
+            sub.payment_method_id,
+            plan_id=change.plan_id,
+            price=change.price if priced else sub.price,
+            quantity=change.quantity or sub.quantity,
+        )
+        async with self._db.connection() as conn:
+            price, _ = await self._price_of(conn, checked)
+        return price if priced else None
+
+    def _changed_fields(
+        self,
+        sub: Subscription,
+        change: SubscriptionChange,
+        price: Price | None,
+        method_id: UUID | None,
+    ) -> dict[str, Any]:
+        """The columns a change sets, from the subscription as it is now."""
+        fields: dict[str, Any] = {}
+        if change.quantity is not None:
+            fields["quantity"] = change.quantity
+        if price is not None:
+            fields.update(
                 plan_id=change.plan_id,
-                price=change.price if priced else sub.price,
-                quantity=quantity,
+                amount=price.amount,
+                currency=price.currency,
+                interval=price.interval,
+                interval_count=price.interval_count,
             )
-            async with self._db.connection() as conn:
-                price, _ = await self._price_of(conn, checked)
-            fields["quantity"] = quantity
-            if priced:
-                fields.update(
-                    plan_id=change.plan_id,
-                    amount=price.amount,
-                    currency=price.currency,
-                    interval=price.interval,
-                    interval_count=price.interval_count,
-                )
-        if change.method is not None:
-            fields["payment_method_id"] = await self._method_of(change.method, sub.customer_id, ctx)
+        amount = price.amount if price is not None else sub.price.amount
+        if amount * fields.get("quantity", sub.quantity) > self._max_amount:
+            raise InvalidRequest(
+                f"amount times quantity may be at most {self._max_amount}", param="quantity"
+            )
+        if method_id is not None:
+            fields["payment_method_id"] = method_id
         if change.cancel_at_period_end is not None:
             fields["cancel_at_period_end"] = change.cancel_at_period_end
         if change.metadata is not None:

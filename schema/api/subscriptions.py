@@ -106,6 +106,11 @@ class SubscriptionPublic(BaseModel):
     test_clock: UUID | None
     metadata: dict[str, str]
     created_at: datetime
+    pending_update: dict[str, Any] | None = Field(
+        default=None,
+        description="A change of price or quantity made with proration_behavior none: "
+        "`plan_id`, `amount` and `quantity` from the next period on.",
+    )
     latest_invoice: dict[str, Any] | None = Field(
         default=None,
         description="The latest invoice: shown by create, retrieve and list; null in the "

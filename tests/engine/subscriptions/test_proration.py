@@ -11,9 +11,11 @@ from uuid import UUID
 import pytest
 
 from engine.db.database import Database
-from engine.errors import InvalidRequest
+from engine.errors import InvalidRequest, StateError
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
+from engine.principal import Principal
+from engine.subscriptions.billing import Billing
 from engine.subscriptions.proration import share
 from engine.subscriptions.service import SubscriptionChange
 from engine.subscriptions.states import BillingReason, InvoiceStatus
@@ -124,3 +126,80 @@ async def test_a_new_price_keeps_currency_and_period(billed: Billed) -> None:
         with pytest.raises(InvalidRequest) as refused:
             await billed.subscriptions.update(sub_id, SubscriptionChange(price=price), billed.ctx)
         assert refused.value.param == param
+
+
+async def test_a_change_for_the_next_period_is_not_prorated_as_paid(billed: Billed) -> None:
+    # Quantity 3 from the next period; a prorated change to 2 later in the period prorates
+    # from the quantity paid for (1), not from the 3 nobody paid for.
+    clock, sub_id = await _monthly(billed)
+    await _move(billed, clock, UPGRADE_AT)
+    later = await billed.subscriptions.update(sub_id, SubscriptionChange(quantity=3), billed.ctx)
+    assert later.quantity == 1
+    assert later.pending_quantity == 3
+    await _move(billed, clock, DOWNGRADE_AT)
+    now = SubscriptionChange(quantity=2, prorate=True)
+    changed = await billed.subscriptions.update(sub_id, now, billed.ctx)
+    assert (changed.quantity, changed.pending_quantity) == (2, None)
+    _, invoice = await billed.subscriptions.get(sub_id)
+    assert invoice is not None
+    assert [line.amount for line in invoice.lines] == [-633, 1266]
+    assert (invoice.amount_due, invoice.status) == (633, InvoiceStatus.PAID)
+
+
+async def test_a_credit_beyond_the_last_payment_is_refunded_from_the_periods_payments(
+    billed: Billed,
+) -> None:
+    clock, sub_id = await _monthly(billed)
+    await _move(billed, clock, DOWNGRADE_AT)
+    up = SubscriptionChange(quantity=2, prorate=True)
+    await billed.subscriptions.update(sub_id, up, billed.ctx)
+    _, upgrade = await billed.subscriptions.get(sub_id)
+    assert upgrade is not None
+    assert upgrade.amount_due == 633
+    # A cheaper price: the credit (1266 - 316 = 950) is more than the upgrade's 633.
+    cheaper = Price(999, "USD", BillingInterval.MONTH, 1)
+    down = SubscriptionChange(quantity=1, price=cheaper, prorate=True)
+    changed = await billed.subscriptions.update(sub_id, down, billed.ctx)
+    assert (changed.price.amount, changed.quantity) == (999, 1)
+    _, credit = await billed.subscriptions.get(sub_id)
+    assert credit is not None
+    assert (credit.amount_due, credit.status) == (-950, InvoiceStatus.PAID)
+    assert credit.payment_ids
+    async with billed.db.connection() as conn:
+        refunded = await conn.fetchval(
+            "SELECT sum(amount) FROM transactions WHERE id = ANY($1::uuid[])",
+            credit.payment_ids,
+        )
+    assert refunded == 950
+
+
+async def test_a_credit_cut_short_is_paid_back_and_blocks_prorations_meanwhile(
+    billed: Billed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, sub_id = await _monthly(billed)
+    await _move(billed, clock, UPGRADE_AT)
+    await billed.subscriptions.update(
+        sub_id, SubscriptionChange(quantity=3, prorate=True), billed.ctx
+    )
+
+    async def crash(self: Billing, invoice_id: UUID, principal: Principal) -> None:
+        raise RuntimeError("the replica died before the refund")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Billing, "credit", crash)
+        with pytest.raises(RuntimeError):
+            await billed.subscriptions.update(
+                sub_id, SubscriptionChange(quantity=1, prorate=True), billed.ctx
+            )
+    _, credit = await billed.subscriptions.get(sub_id)
+    assert credit is not None
+    assert (credit.amount_due, credit.status) == (-2632, InvoiceStatus.OPEN)
+    with pytest.raises(StateError) as refused:
+        await billed.subscriptions.update(
+            sub_id, SubscriptionChange(quantity=2, prorate=True), billed.ctx
+        )
+    assert refused.value.code == "subscription_period_unpaid"
+    # The next run pays the credit back.
+    await billed.billing.run(sub_id)
+    paid = await billed.subscriptions.invoice(credit.id)
+    assert (paid.status, paid.amount_paid) == (InvoiceStatus.PAID, -2632)

@@ -175,7 +175,9 @@ async def test_pause_resume_cancel_and_list(subs_api: Api) -> None:
     updated = await subs_api.http.put(
         f"/api/subscriptions/{sub}", json={"quantity": 2}, headers=subs_api.headers()
     )
-    assert (await _ok(updated))["quantity"] == 2
+    # Without prorations the change waits for the next period.
+    changed = await _ok(updated)
+    assert (changed["quantity"], changed["pending_update"]["quantity"]) == (1, 2)
     cancelled = await _ok(
         await subs_api.http.delete(f"/api/subscriptions/{sub}", headers=subs_api.headers())
     )
