@@ -415,16 +415,19 @@ class SubscriptionService:
                 raise _ended(sub)
             fields = self._changed_fields(sub, change, price, method_id)
             _check_same_schedule(sub, fields)
+            # The change on top of the latest intent: a change waiting for the next period
+            # keeps what this one leaves as it is.
+            waiting = sub.pending_amount is not None
             target = replace(
                 sub,
-                plan_id=fields.get("plan_id", sub.plan_id),
+                plan_id=fields.get("plan_id", sub.pending_plan_id if waiting else sub.plan_id),
                 price=Price(
-                    fields.get("amount", sub.price.amount),
+                    fields.get("amount", sub.pending_amount or sub.price.amount),
                     sub.price.currency,
                     sub.price.interval,
                     sub.price.interval_count,
                 ),
-                quantity=fields.get("quantity", sub.quantity),
+                quantity=fields.get("quantity", sub.pending_quantity or sub.quantity),
             )
             for name in ("plan_id", "amount", "currency", "interval", "interval_count"):
                 fields.pop(name, None)

@@ -6,6 +6,7 @@ next period."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -17,7 +18,7 @@ from engine.plans.states import BillingInterval
 from engine.principal import Principal
 from engine.subscriptions.billing import Billing
 from engine.subscriptions.proration import share
-from engine.subscriptions.service import SubscriptionChange
+from engine.subscriptions.service import SubscriptionChange, SubscriptionService
 from engine.subscriptions.states import BillingReason, InvoiceStatus
 from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway
@@ -203,3 +204,29 @@ async def test_a_credit_cut_short_is_paid_back_and_blocks_prorations_meanwhile(
     await billed.billing.run(sub_id)
     paid = await billed.subscriptions.invoice(credit.id)
     assert (paid.status, paid.amount_paid) == (InvoiceStatus.PAID, -2632)
+
+
+async def test_concurrent_changes_keep_each_others_fields(
+    billed: Billed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A price change reads the subscription, and a quantity change commits before it
+    # locks it: the price change must not write back the quantity it read.
+    _, sub_id = await _monthly(billed)
+    price_of = SubscriptionService._price_of
+    raced = False
+
+    async def racing(self: SubscriptionService, conn: Any, request: Any) -> Any:
+        nonlocal raced
+        if not raced:
+            raced = True
+            await billed.subscriptions.update(sub_id, SubscriptionChange(quantity=3), billed.ctx)
+        return await price_of(self, conn, request)
+
+    monkeypatch.setattr(SubscriptionService, "_price_of", racing)
+    cheaper = Price(999, "USD", BillingInterval.MONTH, 1)
+    done = await billed.subscriptions.update(sub_id, SubscriptionChange(price=cheaper), billed.ctx)
+    effective = (
+        done.pending_amount or done.price.amount,
+        done.pending_quantity or done.quantity,
+    )
+    assert effective == (999, 3)
