@@ -159,10 +159,24 @@ class SubscriptionService:
                 )
         if existing is None:
             method_id = await self._method_of(request.method, request.customer_id, ctx)
-            async with self._db.transaction() as conn:
-                pending = await self._insert(
-                    conn, sub_id, request, price, trial_days, method_id, ctx
-                )
+            try:
+                async with self._db.transaction() as conn:
+                    pending = await self._insert(
+                        conn, sub_id, request, price, trial_days, method_id, ctx
+                    )
+            except asyncpg.UniqueViolationError:
+                # The same request under the same key, at the same moment, wrote it first:
+                # this one goes on with that subscription (its first invoice is paid once,
+                # under the same charge key) and answers as the first does.
+                async with self._db.connection() as conn:
+                    first = await self._subs.get(conn, subscription_id=sub_id)
+                    if first is None:
+                        raise
+                    pending = await self._invoices.payable_of(
+                        conn,
+                        subscription_id=sub_id,
+                        now=await self._billing.now_for(conn, first.customer_id),
+                    )
         if pending is not None:
             await self._billing.run_invoice(pending, principal)
         result = await self._answer(sub_id)

@@ -5,8 +5,10 @@ Idempotency-Key meeting the first subscription and charging nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,7 +19,7 @@ from engine.payment_methods.models import NewCard
 from engine.payments.commands import RequestContext
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
-from engine.subscriptions.service import NewSubscription
+from engine.subscriptions.service import NewSubscription, SubscriptionService
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from tests.engine.payments.fakes import FakeClock, FakeGateway
 from tests.engine.subscriptions.harness import Billed, build
@@ -197,3 +199,29 @@ async def test_a_retry_finishes_a_first_attempt_cut_short(
     assert retried.body["latest_invoice"]["status"] == "paid"
     assert billed.executed == 1
     assert await _count(billed.db, "SELECT count(*) FROM subscriptions") == 1
+
+
+async def test_the_same_keyed_request_twice_at_once_makes_one_subscription(
+    billed: Billed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both requests find no subscription yet before either writes it.
+    both_looked = asyncio.Barrier(2)
+    method_of = SubscriptionService._method_of
+
+    async def after_both(self: SubscriptionService, *args: Any) -> UUID:
+        await both_looked.wait()
+        return await method_of(self, *args)
+
+    monkeypatch.setattr(SubscriptionService, "_method_of", after_both)
+    customer = await billed.customer()
+    method = await billed.card(customer)
+    plan = await billed.plan()
+    request = NewSubscription(customer, method, plan_id=plan.id)
+    ctx = RequestContext(billed.api_key, "dup", f"sub-{uuid4()}", b"same request")
+    first, second = await asyncio.gather(
+        billed.subscriptions.create(request, ctx), billed.subscriptions.create(request, ctx)
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.body["id"] == second.body["id"]
+    assert await _count(billed.db, "SELECT count(*) FROM subscriptions") == 1
+    assert await _count(billed.db, "SELECT count(*) FROM transactions") == 1
