@@ -49,12 +49,22 @@ def request_hash(secret: bytes, method: str, path: str, body: bytes) -> bytes:
     return hmac.new(secret, f"{method} {path}\n".encode() + canonical, hashlib.sha256).digest()
 
 
+# The scope of the keys paygrid makes itself (a subscription's charges and refunds): a
+# merchant's key may not start with it, so none can guess or collide with one.
+INTERNAL_KEY_PREFIX = "paygrid:"
+
+
 def check_idempotency_key(key: str | None) -> str | None:
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+            param="Idempotency-Key",
+        )
+    if key.lower().startswith(INTERNAL_KEY_PREFIX):
+        raise InvalidRequest(
+            f"Idempotency-Key may not start with {INTERNAL_KEY_PREFIX!r} (reserved)",
             param="Idempotency-Key",
         )
     return key

@@ -359,6 +359,10 @@ class Billing:
                 except UpstreamError:
                     # Its charge's outcome is not known yet: the next run asks again.
                     unsettled += 1
+                except Exception:
+                    # One subscription's failure stops neither the others nor the run (a
+                    # test clock's advance): it stays due, and the next run tries again.
+                    log.exception("subscription %s failed its due run", subscription_id)
 
         while True:
             async with self._db.connection() as conn:
@@ -384,6 +388,8 @@ class Billing:
                     await self.run_invoice(invoice_id, SYSTEM)
                 except UpstreamError:
                     unsettled += 1
+                except Exception:
+                    log.exception("invoice %s failed to settle", invoice_id)
 
         await asyncio.gather(*(settle_one(i) for i in stranded))
         if unsettled:

@@ -3,9 +3,10 @@
 1. begin (one transaction): the invoice's next attempt is numbered and marked pending (or the
    pending one is taken up again);
 2. charge (no transaction open): a purchase through the existing command path, under the
-   idempotency key `subscription:<id>:period:<start>:attempt:<n>` and the subscription's own
+   idempotency key `paygrid:subscription:<id>:period:<start>:attempt:<n>` (the reserved
+   `paygrid:` scope, which merchants' keys cannot use) and the subscription's own
    API key, so the shard answers a repeat with the first charge's result; a credit is a refund
-   of the period's payment under `invoice:<id>:refund`;
+   of the period's payments under `paygrid:invoice:<id>:refund:<payment>`;
 3. settle (`engine/subscriptions/billing.py`, one transaction): the pending attempt is settled
    only if it is still the pending one.
 A crash, a retried job or a second scheduler between the steps finds the attempt pending and
@@ -31,6 +32,7 @@ from engine.payments.commands import (
     RefundPayment,
     RequestContext,
 )
+from engine.payments.intake import INTERNAL_KEY_PREFIX
 from engine.payments.models import Payment
 from engine.payments.reads import PaymentReads
 from engine.payments.states import PaymentStatus, TransactionType
@@ -71,9 +73,9 @@ def charge_key(sub: Subscription, invoice: Invoice, attempt: int) -> str:
     """The idempotency key of one attempt to pay an invoice: a period invoice by the
     subscription and the period's start, anything else by the invoice."""
     if invoice.billing_reason is BillingReason.SUBSCRIPTION_UPDATE:
-        return f"invoice:{invoice.id}:attempt:{attempt}"
+        return f"{INTERNAL_KEY_PREFIX}invoice:{invoice.id}:attempt:{attempt}"
     start = int(invoice.period_start.timestamp())
-    return f"subscription:{sub.id}:period:{start}:attempt:{attempt}"
+    return f"{INTERNAL_KEY_PREFIX}subscription:{sub.id}:period:{start}:attempt:{attempt}"
 
 
 # The namespace of the payment ids of invoice attempts.
@@ -85,6 +87,10 @@ def attempt_payment_id(invoice: Invoice, attempt: int) -> UUID:
     before any charge and given to the shard, which refuses a second payment with it, so an
     attempt left pending past its idempotency key's lifetime is never charged twice."""
     return uuid5(_ATTEMPT_PAYMENTS, f"invoice:{invoice.id}:attempt:{attempt}")
+
+
+# Answers that may change on asking again: a key in use by a request in flight, a rate limit.
+_TRANSIENT = frozenset({408, 409, 425, 429})
 
 
 def _outcome(result: CommandResult) -> Outcome | UUID:
@@ -102,6 +108,14 @@ def _outcome(result: CommandResult) -> Outcome | UUID:
         )
     if result.status_code == 504 and body.get("payment_id"):
         return UUID(body["payment_id"])
+    if 400 <= result.status_code < 500 and result.status_code not in _TRANSIENT:
+        # Refused for good (the customer, the method or the request does not fit): as a
+        # decline, so dunning goes on instead of asking again forever.
+        return Declined(
+            str(body.get("code") or "charge_refused"),
+            str(body.get("message", "refused")),
+            None,
+        )
     raise _unsettled(f"the charge answered {result.status_code} {body.get('code')}")
 
 
@@ -249,7 +263,7 @@ class InvoiceCharger:
         invoice, sub = begun
         refund_ids = []
         for payment_id, amount in invoice.refund_plan:
-            key = f"invoice:{invoice.id}:refund:{payment_id}"
+            key = f"{INTERNAL_KEY_PREFIX}invoice:{invoice.id}:refund:{payment_id}"
             digest = hashlib.sha256(f"{key}:{amount}".encode()).digest()
             result = await self._execute(
                 RefundPayment(
