@@ -150,6 +150,10 @@ class Billing:
                 return await self._settle_unattended(conn, sub, invoice, attempt, now, principal)
             if isinstance(attempt.outcome, Paid):
                 return await self._settle_paid(conn, sub, invoice, attempt.outcome, now, principal)
+            if invoice.billing_reason is BillingReason.SUBSCRIPTION_UPDATE:
+                return await self._settle_declined_change(
+                    conn, sub, invoice, attempt.outcome, principal
+                )
             return await self._settle_declined(conn, sub, invoice, attempt.outcome, now, principal)
 
     async def _settle_unattended(
@@ -217,6 +221,18 @@ class Billing:
             return sub
         events = [invoice_event("invoice.paid", settled, principal)]
         changes: dict[str, Any] = {"next_run_at": self.next_run(sub, sub.status)}
+        if settled.applies is not None and settled.period_end == sub.current_period_end:
+            # A prorated upgrade, paid: its change takes effect now.
+            changes.update(
+                plan_id=None
+                if settled.applies["plan_id"] is None
+                else UUID(settled.applies["plan_id"]),
+                amount=settled.applies["amount"],
+                quantity=settled.applies["quantity"],
+                pending_plan_id=None,
+                pending_amount=None,
+                pending_quantity=None,
+            )
         target = None
         if sub.status in (S.INCOMPLETE, S.PAST_DUE):
             target = S.ACTIVE
@@ -232,6 +248,37 @@ class Billing:
         await self._outbox.add(conn, events=events)
         await self.schedule(conn, moved)
         return moved
+
+    async def _settle_declined_change(
+        self,
+        conn: asyncpg.Connection,
+        sub: Subscription,
+        invoice: Invoice,
+        declined: Declined,
+        principal: Principal,
+    ) -> Subscription:
+        """A change's proration declined: never dunned. The invoice is void, the change it
+        would have applied is not, and the paid period goes on as it was."""
+        settled = await self.invoices.settle_attempt(
+            conn,
+            invoice_id=invoice.id,
+            attempt=invoice.attempts,
+            status=InvoiceStatus.VOID,
+            payment_ids=[] if declined.payment_id is None else [declined.payment_id],
+            paid_at=None,
+            decline_code=declined.code,
+            next_attempt_at=None,
+            principal=principal,
+        )
+        if settled is not None:
+            await self._outbox.add(
+                conn,
+                events=[
+                    invoice_event("invoice.payment_failed", settled, principal),
+                    invoice_event("invoice.voided", settled, principal),
+                ],
+            )
+        return sub
 
     async def _settle_declined(
         self,

@@ -132,6 +132,7 @@ class NewInvoice:
     lines: list[InvoiceLine]
     next_attempt_at: datetime | None
     refund_plan: list[tuple[UUID, int]] = field(default_factory=list)
+    applies: dict[str, Any] | None = None
 
     @property
     def amount_due(self) -> int:
@@ -160,6 +161,8 @@ class Invoice:
     created_at: datetime
     # A credit's refunds: (payment, amount) each, planned when it was invoiced.
     refund_plan: list[tuple[UUID, int]] = field(default_factory=list)
+    # An upgrade's change ({"plan_id", "amount", "quantity"}), applied once it is paid.
+    applies: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
         """The API's invoice object as JSON-ready values."""

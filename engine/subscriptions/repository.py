@@ -33,7 +33,8 @@ _SUB_COLUMNS = """id, customer_id, plan_id, amount, currency, interval, interval
 
 _INVOICE_COLUMNS = """id, subscription_id, customer_id, billing_reason, status, currency,
     amount_due, amount_paid, period_start, period_end, lines, attempts, attempt_pending,
-    next_attempt_at, last_decline_code, payment_ids, paid_at, created_at, refund_plan"""
+    next_attempt_at, last_decline_code, payment_ids, paid_at, created_at, refund_plan,
+    applies"""
 
 # What `change` may set: everything but identity, price history and ownership.
 _CHANGEABLE = frozenset(
@@ -121,6 +122,7 @@ def _invoice(row: asyncpg.Record) -> Invoice:
         paid_at=row["paid_at"],
         created_at=row["created_at"],
         refund_plan=[(UUID(r["payment_id"]), r["amount"]) for r in row["refund_plan"]],
+        applies=row["applies"],
     )
 
 
@@ -251,8 +253,8 @@ class InvoiceRepository:
         row = await conn.fetchrow(
             f"""INSERT INTO invoices (id, subscription_id, customer_id, billing_reason, currency,
                     amount_due, period_start, period_end, lines, next_attempt_at, api_key_id,
-                    correlation_id, refund_plan)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    correlation_id, refund_plan, applies)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                 ON CONFLICT DO NOTHING
                 RETURNING {_INVOICE_COLUMNS}""",
             invoice.id,
@@ -268,6 +270,7 @@ class InvoiceRepository:
             principal.api_key_id,
             principal.correlation_id,
             [{"payment_id": str(p), "amount": a} for p, a in invoice.refund_plan],
+            invoice.applies,
         )
         return None if row is None else _invoice(row)
 

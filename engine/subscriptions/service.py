@@ -40,6 +40,7 @@ from engine.subscriptions.proration import proration_lines
 from engine.subscriptions.states import (
     LIVE,
     BillingReason,
+    InvoiceStatus,
     SubscriptionStatus,
     check_transition,
 )
@@ -465,12 +466,24 @@ class SubscriptionService:
         if retry is not None:
             await self._billing.run_invoice(retry, principal)
         if proration is not None:
-            invoice_id, is_credit = proration
-            if is_credit:
-                await self._billing.credit(invoice_id, principal)
-            else:
-                await self._billing.run_invoice(invoice_id, principal)
+            await self._settle_proration(*proration, principal)
         return (await self.get(subscription_id))[0]
+
+    async def _settle_proration(
+        self, invoice_id: UUID, is_credit: bool, principal: Principal
+    ) -> None:
+        """Pay a change's proration within its request: a credit back, a charge now (402
+        when declined: the change is not applied)."""
+        if is_credit:
+            await self._billing.credit(invoice_id, principal)
+            return
+        await self._billing.run_invoice(invoice_id, principal)
+        charged = await self.invoice(invoice_id)
+        if charged.status is InvoiceStatus.VOID:
+            raise CardDeclined(
+                "The change's proration was declined; the change was not applied.",
+                decline_code=charged.last_decline_code or "generic_decline",
+            )
 
     async def _price_change(
         self,
@@ -487,16 +500,19 @@ class SubscriptionService:
             proration = None
             if target.period_amount != sub.period_amount:
                 proration = await self._prorate(conn, sub, target, principal)
-            fields.update(
-                plan_id=target.plan_id,
-                amount=target.price.amount,
-                quantity=target.quantity,
-                pending_plan_id=None,
-                pending_amount=None,
-                pending_quantity=None,
-            )
-            if proration is not None and proration[1]:
-                # A credit owed: should its refunds be cut short, the next run pays it back.
+            if proration is None or proration[1]:
+                # Nothing to charge (or a credit to pay back): the change applies now. A
+                # charge applies it once paid.
+                fields.update(
+                    plan_id=target.plan_id,
+                    amount=target.price.amount,
+                    quantity=target.quantity,
+                    pending_plan_id=None,
+                    pending_amount=None,
+                    pending_quantity=None,
+                )
+            if proration is not None:
+                # Owed either way: should the request be cut short, the next run settles it.
                 fields["next_run_at"] = await self._billing.now_for(conn, sub.customer_id)
             return proration
         # From the next period: the current one stays at the price it was paid at.
@@ -580,6 +596,13 @@ class SubscriptionService:
             lines,
             now if net > 0 else None,
             refund_plan=plan,
+            applies=None
+            if net < 0
+            else {
+                "plan_id": None if after.plan_id is None else str(after.plan_id),
+                "amount": after.price.amount,
+                "quantity": after.quantity,
+            },
         )
         created = await self._invoices.insert(conn, invoice=invoice, principal=principal)
         assert created is not None  # update invoices are not one per period

@@ -12,16 +12,16 @@ from uuid import UUID
 import pytest
 
 from engine.db.database import Database
-from engine.errors import InvalidRequest, StateError
+from engine.errors import CardDeclined, InvalidRequest, StateError
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
 from engine.subscriptions.billing import Billing
 from engine.subscriptions.proration import share
 from engine.subscriptions.service import SubscriptionChange, SubscriptionService
-from engine.subscriptions.states import BillingReason, InvoiceStatus
+from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.models import TestClock as Clock
-from tests.engine.payments.fakes import FakeGateway
+from tests.engine.payments.fakes import FakeGateway, decline
 from tests.engine.subscriptions.harness import Billed, build
 
 START = datetime(2027, 4, 1, tzinfo=UTC)  # April: 2,592,000 seconds
@@ -230,3 +230,29 @@ async def test_concurrent_changes_keep_each_others_fields(
         done.pending_quantity or done.quantity,
     )
     assert effective == (999, 3)
+
+
+async def test_a_declined_upgrade_is_refused_and_never_dunned(billed: Billed) -> None:
+    clock, sub_id = await _monthly(billed)
+    await _move(billed, clock, UPGRADE_AT)
+    assert isinstance(billed.gateway, FakeGateway)
+    billed.gateway.script(decline("insufficient_funds"))
+    with pytest.raises(CardDeclined) as refused:
+        await billed.subscriptions.update(
+            sub_id, SubscriptionChange(quantity=3, prorate=True), billed.ctx
+        )
+    assert refused.value.decline_code == "insufficient_funds"
+    sub, invoice = await billed.subscriptions.get(sub_id)
+    assert (sub.status, sub.quantity) == (SubscriptionStatus.ACTIVE, 1)
+    assert invoice is not None
+    assert (invoice.billing_reason, invoice.status) == (
+        BillingReason.SUBSCRIPTION_UPDATE,
+        InvoiceStatus.VOID,
+    )
+    assert invoice.next_attempt_at is None
+    # Nothing is retried; the next period renews at the quantity paid for.
+    await _move(billed, clock, datetime(2027, 5, 1, 1, tzinfo=UTC))
+    sub, renewal = await billed.subscriptions.get(sub_id)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    assert renewal is not None
+    assert (renewal.amount_due, renewal.status) == (1999, InvoiceStatus.PAID)
