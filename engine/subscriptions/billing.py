@@ -234,9 +234,14 @@ class Billing:
                 pending_quantity=None,
             )
         target = None
+        retry_at = await self.invoices.next_attempt(conn, subscription_id=sub.id)
         if sub.status in (S.INCOMPLETE, S.PAST_DUE):
-            target = S.ACTIVE
             changes["next_run_at"] = sub.current_period_end
+            if retry_at is None:
+                # Active again only once nothing else is left open.
+                target = S.ACTIVE
+        if retry_at is not None and changes["next_run_at"] is not None:
+            changes["next_run_at"] = min(changes["next_run_at"], retry_at)
         moved = await self.subscriptions.change(
             conn, subscription_id=sub.id, principal=principal, status=target, **changes
         )
@@ -326,7 +331,11 @@ class Billing:
                 # Left past_due: the next period still renews, and a success revives it.
                 target, changes["next_run_at"] = past_due, sub.current_period_end
         else:
-            target, changes["next_run_at"] = past_due, retry_at
+            # The retry, or the period's end if sooner (the next period still renews on
+            # time), or another open invoice's retry if sooner still.
+            others = await self.invoices.next_attempt(conn, subscription_id=sub.id)
+            soonest = min(t for t in (retry_at, sub.current_period_end, others) if t is not None)
+            target, changes["next_run_at"] = past_due, soonest
         moved = await self.subscriptions.change(
             conn, subscription_id=sub.id, principal=principal, status=target, **changes
         )
@@ -493,12 +502,17 @@ class Billing:
                 await self.cancel_in(conn, sub, sub.current_period_end, principal)
                 return None
             return await self._renew(conn, sub, sub.period_index + 1, None, now, principal)
-        # Nothing to do yet (a retry whose invoice was paid meanwhile): look again later.
+        # Nothing to do yet (a retry whose invoice was paid meanwhile): look again later, at
+        # the next renewal or the next retry of an invoice still open.
+        later = self.next_run(sub, sub.status)
+        retry_at = await self.invoices.next_attempt(conn, subscription_id=sub.id)
+        if later is not None and retry_at is not None:
+            later = min(later, retry_at)
         await self.subscriptions.change(
             conn,
             subscription_id=sub.id,
             principal=principal,
-            next_run_at=self.next_run(sub, sub.status),
+            next_run_at=later,
         )
         return None
 

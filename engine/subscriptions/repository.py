@@ -340,6 +340,18 @@ class InvoiceRepository:
             )
         )
 
+    async def next_attempt(
+        self, conn: asyncpg.Connection, *, subscription_id: UUID
+    ) -> datetime | None:
+        """The soonest retry of the subscription's open charges (None: none is open with
+        one to come)."""
+        found: datetime | None = await conn.fetchval(
+            """SELECT min(next_attempt_at) FROM invoices
+               WHERE subscription_id = $1 AND status = 'open' AND amount_due > 0""",
+            subscription_id,
+        )
+        return found
+
     async def payable_of(
         self, conn: asyncpg.Connection, *, subscription_id: UUID, now: datetime
     ) -> UUID | None:

@@ -19,12 +19,14 @@ from engine.subscriptions.billing import Dunning
 from engine.subscriptions.service import SubscriptionChange
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.models import TestClock as Clock
+from tests.engine.payments.fakes import FakeGateway, decline
 from tests.engine.subscriptions.harness import Billed, build
 
 INSUFFICIENT_FUNDS = "4000000000009995"
 GENERIC_DECLINE = "4000000000000002"
 START = datetime(2027, 3, 1, tzinfo=UTC)
 RENEWAL = datetime(2027, 4, 1, tzinfo=UTC)
+JAN_10 = datetime(2027, 1, 10, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -155,3 +157,56 @@ async def test_a_detached_method_is_never_charged(database: Database, redis: Red
     assert sub.status is SubscriptionStatus.PAST_DUE
     assert (invoice.attempts, invoice.last_decline_code) == (1, "payment_method_detached")
     assert billed.executed == charged
+
+
+async def _dunned(database: Database, cancel: bool) -> tuple[Billed, FakeGateway, Clock, UUID]:
+    gateway = FakeGateway()
+    billed = await build(database, gateway=gateway, dunning=Dunning((1, 3, 40), cancel))
+    clock = await billed.clocks.create(frozen_time=JAN_10, name=None, principal=billed.who)
+    customer = await billed.customer(clock)
+    plan = await billed.plan()
+    created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
+    return billed, gateway, clock, UUID(created.body["id"])
+
+
+async def _to(billed: Billed, clock: Clock, when: datetime) -> None:
+    await billed.clocks.advance(clock.id, frozen_time=when, principal=billed.who)
+    await billed.clocks.run_advance(clock.id, billed.billing.run_due)
+
+
+async def test_a_late_retry_does_not_delay_the_next_renewal(database: Database) -> None:
+    billed, gateway, clock, sub_id = await _dunned(database, cancel=True)
+    # The Feb 10 renewal and its first two retries are declined; the last retry is Mar 22.
+    gateway.script(*(decline("card_declined") for _ in range(3)))
+    await _to(billed, clock, datetime(2027, 3, 11, tzinfo=UTC))
+    found, _ = await billed.subscriptions.invoices(sub_id, limit=10, starting_after=None)
+    periods = sorted((i.period_start, i.status) for i in found)
+    assert periods == [
+        (JAN_10, InvoiceStatus.PAID),
+        (datetime(2027, 2, 10, tzinfo=UTC), InvoiceStatus.OPEN),
+        (datetime(2027, 3, 10, tzinfo=UTC), InvoiceStatus.PAID),
+    ]
+    # One invoice is still open: the subscription stays past_due until it is paid.
+    sub, _ = await billed.subscriptions.get(sub_id)
+    assert sub.status is SubscriptionStatus.PAST_DUE
+    await _to(billed, clock, datetime(2027, 3, 23, tzinfo=UTC))
+    sub, _ = await billed.subscriptions.get(sub_id)
+    assert sub.status is SubscriptionStatus.ACTIVE
+
+
+async def test_cancelling_after_the_last_retry_voids_other_open_invoices(
+    database: Database,
+) -> None:
+    billed, gateway, clock, sub_id = await _dunned(database, cancel=True)
+    gateway.script(*(decline("card_declined") for _ in range(20)))
+    await _to(billed, clock, datetime(2027, 3, 11, tzinfo=UTC))
+    await _to(billed, clock, datetime(2027, 3, 25, tzinfo=UTC))
+    sub, _ = await billed.subscriptions.get(sub_id)
+    assert sub.status is SubscriptionStatus.CANCELLED
+    found, _ = await billed.subscriptions.invoices(sub_id, limit=10, starting_after=None)
+    statuses = sorted((i.period_start, i.status) for i in found)
+    assert statuses == [
+        (JAN_10, InvoiceStatus.PAID),
+        (datetime(2027, 2, 10, tzinfo=UTC), InvoiceStatus.UNCOLLECTIBLE),
+        (datetime(2027, 3, 10, tzinfo=UTC), InvoiceStatus.VOID),
+    ]
