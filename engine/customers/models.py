@@ -15,11 +15,11 @@ class NewCustomer:
     """A customer to create, inline with a payment or on its own."""
 
     id: UUID
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    address: dict[str, Any] | None = None
+    email: str = field(repr=False)
+    first_name: str | None = field(default=None, repr=False)
+    last_name: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    address: dict[str, Any] | None = field(default=None, repr=False)
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -35,11 +35,11 @@ class Consent:
 class Profile:
     """A customer's PII: what is sealed at rest under the customer's data key."""
 
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    address: dict[str, Any] | None = None
+    email: str = field(repr=False)
+    first_name: str | None = field(default=None, repr=False)
+    last_name: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    address: dict[str, Any] | None = field(default=None, repr=False)
 
     def sealed_form(self) -> dict[str, Any]:
         return {
@@ -55,7 +55,7 @@ class Profile:
 class CustomerRecord:
     """A customer created through the customers API: profile, consent and test clock."""
 
-    profile: Profile
+    profile: Profile = field(repr=False)
     consent: Consent
     metadata: dict[str, str] = field(default_factory=dict)
     test_clock_id: UUID | None = None
@@ -67,7 +67,7 @@ class Customer:
     purchase created inline)."""
 
     id: UUID
-    profile: Profile
+    profile: Profile = field(repr=False)
     consent: Consent | None
     metadata: dict[str, str]
     test_clock_id: UUID | None
