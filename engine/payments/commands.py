@@ -78,6 +78,9 @@ class RefundPayment:
     amount: int | None = None
     reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # An id the caller derives deterministically (a credit invoice's refund of one payment):
+    # a refund naming an id some row already has is refused (409 `refund_exists`).
+    refund_id: UUID | None = None
 
 
 Command = CreatePayment | CapturePayment | VoidPayment | RefundPayment

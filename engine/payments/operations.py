@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from engine.errors import NotFound, PaygridError, StateError
+from engine.errors import Conflict, NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Claim, IdempotencyRepository
@@ -67,6 +67,8 @@ class OperationSteps:
         """Claim the key, lock the payment, check the transition and write the operation
         `processing`; or the refusal (stored under the key) or replay when it must not proceed."""
         op_id = uuid4()
+        if isinstance(command, RefundPayment) and command.refund_id is not None:
+            op_id = command.refund_id
         ctx = command.ctx
         if ctx.idempotency_key is not None:
             claim = Claim(ctx.api_key_id, ctx.idempotency_key, ctx.request_hash, op_id)
@@ -76,6 +78,9 @@ class OperationSteps:
             if held:
                 return held_result(next(iter(held.values())), ctx.request_hash)
         try:
+            chosen = isinstance(command, RefundPayment) and command.refund_id is not None
+            if chosen and await self._payments.existing_ids(conn, payment_ids=[op_id]):
+                raise Conflict(f"a refund {op_id} exists already", code="refund_exists")
             payment = await self._payments.get(conn, payment_id=command.payment_id, for_update=True)
             if payment is None:
                 raise NotFound(f"no payment {command.payment_id}", param="payment_id")

@@ -37,6 +37,11 @@ class PaymentReads:
             return None
         return payment
 
+    async def refund_succeeded(self, refund_id: UUID) -> bool:
+        """Whether the refund with this id exists and succeeded."""
+        async with self._db.connection() as conn:
+            return await self._repository.refund_succeeded(conn, refund_id=refund_id)
+
     async def get(self, payment_id: UUID) -> tuple[Payment, list[Refund]]:
         """The payment and its refunds, or NotFound."""
         async with self._db.connection() as conn:

@@ -368,6 +368,14 @@ class PaymentRepository:
             principal.correlation_id,
         )
 
+    async def refund_succeeded(self, conn: asyncpg.Connection, *, refund_id: UUID) -> bool:
+        return bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM refunds WHERE id = $1 AND status = 'succeeded')",
+                refund_id,
+            )
+        )
+
     async def refunds_of(self, conn: asyncpg.Connection, *, payment_id: UUID) -> list[Refund]:
         rows = await conn.fetch(
             """SELECT id, transaction_id, amount, currency, reason, status, created_at

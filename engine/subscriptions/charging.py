@@ -263,6 +263,11 @@ class InvoiceCharger:
         invoice, sub = begun
         refund_ids = []
         for payment_id, amount in invoice.refund_plan:
+            refund_id = uuid5(_ATTEMPT_PAYMENTS, f"invoice:{invoice.id}:refund:{payment_id}")
+            refund_ids.append(refund_id)
+            if await self._payments.refund_succeeded(refund_id):
+                # Refunded before (a run cut short, a key since expired): never again.
+                continue
             key = f"{INTERNAL_KEY_PREFIX}invoice:{invoice.id}:refund:{payment_id}"
             digest = hashlib.sha256(f"{key}:{amount}".encode()).digest()
             result = await self._execute(
@@ -276,9 +281,13 @@ class InvoiceCharger:
                     # A credit the merchant gave (a downgrade): the refund reasons' nearest fit.
                     "requested_by_customer",
                     {"subscription_id": str(sub.id), "invoice_id": str(invoice.id)},
+                    refund_id=refund_id,
                 )
             )
+            if result.status_code == 409 and result.body.get("code") == "refund_exists":
+                if await self._payments.refund_succeeded(refund_id):
+                    continue
+                raise _unsettled(f"refund {refund_id} is not settled yet")
             if result.is_error:
                 raise StateError(str(result.body.get("message")), code=result.body.get("code"))
-            refund_ids.append(UUID(result.body["refunds"][-1]["id"]))
         return Refunded(invoice, sub.customer_id, refund_ids)

@@ -13,13 +13,15 @@ import pytest
 
 from engine.db.database import Database
 from engine.errors import CardDeclined, InvalidRequest, StateError
+from engine.payments.commands import Command, CommandResult
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
-from engine.subscriptions.billing import Billing
+from engine.subscriptions.billing import Billing, Dunning
 from engine.subscriptions.proration import share
 from engine.subscriptions.service import SubscriptionChange, SubscriptionService
 from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
+from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway, decline
 from tests.engine.subscriptions.harness import Billed, build
@@ -256,3 +258,49 @@ async def test_a_declined_upgrade_is_refused_and_never_dunned(billed: Billed) ->
     assert sub.status is SubscriptionStatus.ACTIVE
     assert renewal is not None
     assert (renewal.amount_due, renewal.status) == (1999, InvoiceStatus.PAID)
+
+
+async def test_a_credit_refunded_before_a_crash_is_not_refunded_again(
+    billed: Billed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refund goes through, the run dies before settling the credit, and the run that
+    # takes it up comes after the refund's idempotency key expired.
+    clock, sub_id = await _monthly(billed)
+    await _move(billed, clock, UPGRADE_AT)
+    await billed.subscriptions.update(
+        sub_id, SubscriptionChange(quantity=3, prorate=True), billed.ctx
+    )
+    credit_back = Billing.credit
+
+    async def later(self: Billing, invoice_id: UUID, principal: Principal) -> None:
+        return None
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Billing, "credit", later)
+        await billed.subscriptions.update(
+            sub_id, SubscriptionChange(quantity=1, prorate=True), billed.ctx
+        )
+    _, credit = await billed.subscriptions.get(sub_id)
+    assert credit is not None
+
+    async def refund_then_crash(command: Command) -> CommandResult:
+        await billed.execute(command)
+        raise RuntimeError("the scheduler died after the refund")
+
+    dying = Billing(
+        billed.db,
+        execute=refund_then_crash,
+        open_saved=billed.methods.charge_source,
+        clock=BillingClock(billed.wall.now),
+        dunning=Dunning((1, 3, 5)),
+    )
+    with pytest.raises(RuntimeError):
+        await credit_back(dying, credit.id, billed.who)
+    async with billed.db.connection() as conn:
+        await conn.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'")
+    await billed.billing.run(sub_id)
+    paid = await billed.subscriptions.invoice(credit.id)
+    assert (paid.status, paid.amount_paid) == (InvoiceStatus.PAID, -2632)
+    async with billed.db.connection() as conn:
+        refunded = await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM refunds")
+    assert refunded == 2632
