@@ -633,6 +633,10 @@ class Billing:
             )
             await self.schedule(conn, moved)
             return None
+        # Whatever the pause left open (a renewal whose charge never began) is not billed.
+        stale = await self.invoices.close_open(
+            conn, subscription_id=sub.id, status=InvoiceStatus.VOID, principal=principal
+        )
         start, end = replace(sub, billing_anchor=now).period(0)
         moved = await self.subscriptions.change(
             conn,
@@ -657,7 +661,10 @@ class Billing:
             invoice=period_invoice(moved, 0, BillingReason.SUBSCRIPTION_CYCLE, now),
             principal=principal,
         )
-        events = [subscription_event("subscription.resumed", moved, principal)]
+        events = [
+            *(invoice_event("invoice.voided", v, principal) for v in stale),
+            subscription_event("subscription.resumed", moved, principal),
+        ]
         if invoice is not None:
             events.append(invoice_event("invoice.created", invoice, principal))
         await self._outbox.add(conn, events=events)

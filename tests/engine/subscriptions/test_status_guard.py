@@ -131,3 +131,38 @@ async def test_a_pending_attempt_on_a_cancelled_subscription_is_settled(
     assert latest is not None
     assert latest.status is InvoiceStatus.PAID
     assert len(gateway.calls_to("purchase")) == 2
+
+
+async def test_a_renewal_left_open_by_a_crash_is_not_billed_after_the_pause(
+    database: Database, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billed = await build(database, gateway=gateway)
+    clock, sub_id = await _start(billed)
+
+    async def crash(self: InvoiceCharger, invoice_id: UUID, principal: Principal) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patched:
+        patched.setattr(InvoiceCharger, "attempt", crash)
+        with pytest.raises(Crash):
+            await billed.billing.run(sub_id)
+
+    # The Feb 10 renewal is invoiced, its charge never began; then the merchant pauses.
+    async def nothing_more(clock_id: UUID, now: datetime) -> None:
+        return None
+
+    await billed.clocks.run_advance(clock.id, nothing_more)
+    await billed.subscriptions.pause(sub_id, resume_at=None, principal=billed.who)
+    await billed.clocks.advance(
+        clock.id, frozen_time=datetime(2027, 5, 1, tzinfo=UTC), principal=billed.who
+    )
+    await billed.clocks.run_advance(clock.id, billed.billing.run_due)
+    resumed = await billed.subscriptions.resume(sub_id, billed.who)
+    assert resumed.status is S.ACTIVE
+    found, _ = await billed.subscriptions.invoices(sub_id, limit=10, starting_after=None)
+    assert sorted((i.period_start, i.status) for i in found) == [
+        (START, InvoiceStatus.PAID),
+        (RENEWAL, InvoiceStatus.VOID),
+        (datetime(2027, 5, 1, tzinfo=UTC), InvoiceStatus.PAID),
+    ]
+    assert len(gateway.calls_to("purchase")) == 2
