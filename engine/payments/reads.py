@@ -30,10 +30,12 @@ class PaymentReads:
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
 
     async def settled(self, payment_id: UUID) -> Payment | None:
-        """The payment if it exists and succeeded or failed (None if absent or in flight)."""
+        """The purchase if it exists and its outcome is known: succeeded (or refunded since) or
+        failed; None if absent or in flight."""
         async with self._db.connection() as conn:
             payment = await self._repository.get(conn, payment_id=payment_id)
-        if payment is None or payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED):
+        final = (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REFUNDED)
+        if payment is None or payment.status not in final:
             return None
         return payment
 

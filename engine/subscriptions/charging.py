@@ -126,7 +126,8 @@ def _unsettled(why: str) -> UpstreamError:
 
 
 def _settled_payment(payment: Payment) -> Outcome:
-    if payment.status is PaymentStatus.SUCCEEDED:
+    # Refunded since (by the merchant, while the attempt was pending): it was paid all the same.
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
         return Paid(payment.id)
     if payment.status is PaymentStatus.FAILED:
         return Declined(

@@ -14,7 +14,7 @@ import pytest
 
 from engine.db.database import Database
 from engine.errors import UpstreamError
-from engine.payments.commands import Command, CommandResult
+from engine.payments.commands import Command, CommandResult, RefundPayment, RequestContext
 from engine.subscriptions.billing import Billing, Dunning, Executor
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock
@@ -169,4 +169,31 @@ async def test_the_shard_refuses_a_second_payment_with_an_attempts_id(
     again = await billed.execute(commands[0])
     assert again.status_code == 409
     assert again.body["code"] == "payment_exists"
+    assert len(gateway.calls_to("purchase")) == PERIODS
+
+
+async def test_a_pending_attempt_whose_payment_was_refunded_meanwhile_settles(
+    database: Database, gateway: FakeGateway
+) -> None:
+    billed = await build(database, gateway=gateway)
+    _, [sub_id] = await _subscriptions(billed, 1)
+    charged: list[CommandResult] = []
+
+    async def charge_then_crash(command: Command) -> CommandResult:
+        charged.append(await billed.execute(command))
+        raise Crash
+
+    with pytest.raises(Crash):
+        await _second_scheduler(billed, charge_then_crash).run(sub_id)
+    payment = UUID(charged[0].body["id"])
+    refund = RefundPayment(
+        RequestContext(billed.api_key, "merchant"),
+        payment,
+        UUID(charged[0].body["customer_id"]),
+    )
+    assert (await billed.execute(refund)).status_code == 200
+    async with database.connection() as conn:
+        await conn.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'")
+    await billed.billing.run(sub_id)
+    assert await _periods(database) == [(sub_id, PERIODS, PERIODS)]
     assert len(gateway.calls_to("purchase")) == PERIODS
