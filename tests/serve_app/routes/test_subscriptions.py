@@ -186,3 +186,38 @@ async def test_pause_resume_cancel_and_list(subs_api: Api) -> None:
     assert (again.status_code, again.json()["error"]["code"]) == (422, "subscription_state_invalid")
     listed = await subs_api.get("/api/subscriptions", customer_id=customer, status="cancelled")
     assert [s["id"] for s in listed.json()["data"]] == [sub]
+
+
+async def test_reserved_keys_and_a_declined_upgrade(subs_api: Api) -> None:
+    clock = await _clock(subs_api)
+    customer = await _customer(subs_api, clock)
+    plan = await _plan(subs_api)
+    # paygrid's own charges' keys are out of merchants' reach.
+    body = {"customer_id": customer, "plan_id": plan["id"], "payment_method": card()}
+    reserved = await subs_api.post(
+        "/api/subscriptions", body, idempotency_key=f"paygrid:subscription:{uuid.uuid4()}"
+    )
+    assert (reserved.status_code, reserved.json()["error"]["param"]) == (400, "Idempotency-Key")
+    created = await _ok(await _subscribe(subs_api, customer, plan["id"]), 201)
+    # A prorated upgrade whose charge is declined: 402, nothing changed, no dunning.
+    declining = await _ok(
+        await subs_api.post(
+            "/api/payment-methods",
+            {**card("4000000000000002"), "customer_id": customer},
+        )
+    )
+    await _ok(
+        await subs_api.http.put(
+            f"/api/subscriptions/{created['id']}",
+            json={"payment_method": {"id": declining["id"]}},
+            headers=subs_api.headers(),
+        )
+    )
+    upgrade = await subs_api.http.put(
+        f"/api/subscriptions/{created['id']}",
+        json={"quantity": 3, "proration_behavior": "create_prorations"},
+        headers=subs_api.headers(),
+    )
+    assert upgrade.status_code == 402, upgrade.text
+    after = await _ok(await subs_api.get(f"/api/subscriptions/{created['id']}"))
+    assert (after["status"], after["quantity"]) == ("active", 1)
