@@ -470,10 +470,15 @@ class Billing:
             credits = await self.invoices.credits_of(conn, subscription_id=sub.id)
             if sub.status is not S.PAUSED:
                 to_pay = await self.invoices.payable_of(conn, subscription_id=sub.id, now=now)
-            if to_pay is None and not credits:
+            if to_pay is None:
                 to_pay = await self._advance(conn, sub, now, principal)
         for credit in credits:
-            await self.credit(credit, principal)
+            try:
+                await self.credit(credit, principal)
+            except StateError:
+                # Refused for good (its payments refunded some other way meanwhile): it stays
+                # open for an operator, and the subscription's billing goes on.
+                log.warning("credit invoice %s could not be paid back", credit, exc_info=True)
         if to_pay is not None:
             attempt = await self._charger.attempt(to_pay, principal)
             if attempt is not None:

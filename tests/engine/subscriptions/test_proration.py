@@ -13,7 +13,7 @@ import pytest
 
 from engine.db.database import Database
 from engine.errors import CardDeclined, InvalidRequest, StateError
-from engine.payments.commands import Command, CommandResult
+from engine.payments.commands import Command, CommandResult, RefundPayment, RequestContext
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
@@ -304,3 +304,38 @@ async def test_a_credit_refunded_before_a_crash_is_not_refunded_again(
     async with billed.db.connection() as conn:
         refunded = await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM refunds")
     assert refunded == 2632
+
+
+async def test_a_credit_that_cannot_be_paid_back_does_not_stop_renewals(
+    billed: Billed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, sub_id = await _monthly(billed)
+    await _move(billed, clock, UPGRADE_AT)
+    await billed.subscriptions.update(
+        sub_id, SubscriptionChange(quantity=3, prorate=True), billed.ctx
+    )
+
+    async def later(self: Billing, invoice_id: UUID, principal: Principal) -> None:
+        return None
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Billing, "credit", later)
+        await billed.subscriptions.update(
+            sub_id, SubscriptionChange(quantity=1, prorate=True), billed.ctx
+        )
+    # The merchant refunds the period's payments in full some other way meanwhile.
+    found, _ = await billed.subscriptions.invoices(sub_id, limit=10, starting_after=None)
+    sub, _ = await billed.subscriptions.get(sub_id)
+    for invoice in found:
+        if invoice.status is InvoiceStatus.PAID and invoice.amount_due > 0:
+            refund = RefundPayment(
+                RequestContext(billed.api_key, "merchant"), invoice.payment_ids[-1], sub.customer_id
+            )
+            assert (await billed.execute(refund)).status_code == 200
+    await _move(billed, clock, datetime(2027, 5, 1, 1, tzinfo=UTC))
+    _, renewal = await billed.subscriptions.get(sub_id)
+    assert renewal is not None
+    assert (renewal.period_start, renewal.status) == (
+        datetime(2027, 5, 1, tzinfo=UTC),
+        InvoiceStatus.PAID,
+    )
