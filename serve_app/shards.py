@@ -4,9 +4,9 @@ honest answer for each way a shard call can fail.
 Each shard gets a Coalescer, so requests that arrive while a call to that shard is in flight
 travel together in the next call: one actor hop for many payments.
 
-How a failed call answers:
+How a failed call answers (`actors.shard_calls.call_shard`, shared with the job schedulers):
 - the shard raised a `PaygridError` (a refusal, the database unavailable): that error, as is;
-- the shard raised anything else (a bug): logged here with the shard's traceback, answered 500
+- the shard raised anything else (a bug): logged with the shard's traceback, answered 500
   `internal_error` (the correlation id in the answer finds the log line);
 - the shard died or could not be reached: 503 `shard_unavailable`; whatever it committed stands
   and its successor settles the rest, so the client retries with its Idempotency-Key.
@@ -16,43 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from ray.exceptions import RayError, RayTaskError
-
 from actors.fleet import Handle
+from actors.shard_calls import call_shard
 from engine.batching import Coalescer
-from engine.errors import InternalError, PaygridError, UpstreamError
 from engine.ledger.entries import Balance
 from engine.payments.commands import Command, CommandResult
 from engine.sharding import shard_of
 
 log = logging.getLogger("paygrid.api.shards")
-
-T = TypeVar("T")
-
-
-async def call_shard(index: int, call: Awaitable[T]) -> T:
-    """Await a shard call, turning its failure into the one error the client should see."""
-    try:
-        return await call
-    except RayTaskError as exc:
-        cause = exc.cause
-        if isinstance(cause, PaygridError):
-            # Rebuilt from its args on this side of the process boundary: its own status and
-            # code, without the remote traceback.
-            raise cause from None
-        log.error("ledger shard %d failed: %s", index, exc)
-        raise InternalError("an internal error occurred") from None
-    except RayError as exc:
-        log.warning("ledger shard %d unreachable: %s", index, type(exc).__name__)
-        raise UpstreamError(
-            "the ledger shard restarted mid-request; retry with the same Idempotency-Key",
-            code="shard_unavailable",
-        ) from exc
 
 
 class ShardRouter:
@@ -90,12 +66,12 @@ class ShardRouter:
         """The customer's balances per currency, from the shard's book."""
         index = shard_of(customer_id, self.count)
         raw: dict[str, Any] = await call_shard(
-            index, self._handles[index].balances.remote(customer_id)
+            index, self._handles[index].balances.remote(customer_id), logger=log
         )
         return {c: Balance(*v) for c, v in raw.items()}
 
     async def _send(self, index: int, commands: list[Command]) -> list[CommandResult]:
         results: list[CommandResult] = await call_shard(
-            index, self._handles[index].execute.remote(commands)
+            index, self._handles[index].execute.remote(commands), logger=log
         )
         return results
