@@ -24,7 +24,11 @@ class JobScheduler(QueueWorker):
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         self._index = index
         self._fingerprint = settings.fingerprint()
-        shards = ShardCalls(settings.ledger_shards)
+        shards = ShardCalls(
+            settings.ledger_shards,
+            max_batch=settings.shard_max_batch,
+            calls_in_flight=settings.shard_calls_in_flight,
+        )
         self._runtime = await start_scheduler(
             settings, f"job-scheduler-{index}", execute=shards.execute
         )

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import ray
+from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from actors.options import NAMESPACE
+from engine.batching import Coalescer
 from engine.errors import InternalError, PaygridError, UpstreamError
 from engine.payments.commands import Command, CommandResult
 from engine.sharding import shard_of
@@ -57,20 +60,50 @@ async def call_shard(
 
 
 class ShardCalls:
-    """Runs money commands on the shard that owns their customer, for an engine `Executor`."""
+    """Runs money commands on the shard that owns their customer, for an engine `Executor`.
 
-    def __init__(self, shard_count: int) -> None:
+    Commands for one shard that arrive while calls to it are out ride together in the next call
+    (a Coalescer per shard, as the API replicas' router does): one actor hop for many renewals.
+    Each command still gets its own answer; only a call that fails as a whole (the shard dead or
+    unreachable) fails every command it carried, each retried by its job under the same key.
+    """
+
+    def __init__(self, shard_count: int, *, max_batch: int, calls_in_flight: int) -> None:
         self._count = shard_count
+        # Looked up once per shard: `ray.get_actor` is a blocking GCS round trip, too slow for
+        # every call. Dropped when a call fails at the actor level, so that a shard restarted
+        # under its name is found again.
+        self._handles: dict[int, ActorHandle[Any]] = {}
+        self._batches: list[Coalescer[Command, CommandResult]] = [
+            Coalescer(partial(self._send, i), max_batch=max_batch, max_in_flight=calls_in_flight)
+            for i in range(shard_count)
+        ]
 
     async def execute(self, command: Command) -> CommandResult:
         """Run `command` on its customer's shard; a dead or missing shard is 503."""
         index = shard_of(command.customer_id, self._count)
+        return await self._batches[index].submit(command)
+
+    def _handle(self, index: int) -> ActorHandle[Any]:
+        handle = self._handles.get(index)
+        if handle is None:
+            try:
+                handle = ray.get_actor(f"ledger-shard-{index}", namespace=NAMESPACE)
+            except ValueError as exc:
+                raise UpstreamError(
+                    _RETRY_JOB.format(index=index), code="shard_unavailable"
+                ) from exc
+            self._handles[index] = handle
+        return handle
+
+    async def _send(self, index: int, commands: list[Command]) -> list[CommandResult]:
+        handle = self._handle(index)
         try:
-            # Looked up per call: a shard restarted under its name is found again.
-            handle = ray.get_actor(f"ledger-shard-{index}", namespace=NAMESPACE)
-        except ValueError as exc:
-            raise UpstreamError(_RETRY_JOB.format(index=index), code="shard_unavailable") from exc
-        results: list[CommandResult] = await call_shard(
-            index, handle.execute.remote([command]), unavailable=_RETRY_JOB.format(index=index)
-        )
-        return results[0]
+            results: list[CommandResult] = await call_shard(
+                index, handle.execute.remote(commands), unavailable=_RETRY_JOB.format(index=index)
+            )
+        except UpstreamError as exc:
+            if isinstance(exc.__cause__, RayError) and self._handles.get(index) is handle:
+                del self._handles[index]
+            raise
+        return results
