@@ -17,6 +17,12 @@ from actors.shard_calls import ShardCalls
 from engine.config import Settings
 from engine.runtime.workers import start_scheduler
 
+# Renewals wait for the one call out to their shard and then ride the next together, so the
+# scheduler pays one actor hop per batch instead of one per renewal. Measured (2,000 due, 2
+# cores): 16 renewals at once with 64 calls in flight 140/s, with 2 166/s; 32 at once with 64
+# calls 134/s, with 1 229/s.
+_SHARD_CALLS_IN_FLIGHT = 1
+
 
 @ray.remote
 class JobScheduler(QueueWorker):
@@ -27,7 +33,7 @@ class JobScheduler(QueueWorker):
         shards = ShardCalls(
             settings.ledger_shards,
             max_batch=settings.shard_max_batch,
-            calls_in_flight=settings.shard_calls_in_flight,
+            calls_in_flight=_SHARD_CALLS_IN_FLIGHT,
         )
         self._runtime = await start_scheduler(
             settings, f"job-scheduler-{index}", execute=shards.execute

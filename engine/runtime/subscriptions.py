@@ -65,6 +65,7 @@ def open_subscriptions(
             settings.subscription_retry_schedule_days, settings.subscription_cancel_after_retries
         ),
         trial_notice_days=settings.subscription_trial_notice_days,
+        due_concurrency=settings.subscription_due_concurrency,
     )
     service = SubscriptionService(
         db,

@@ -54,11 +54,11 @@ class WorkerRuntime:
         await self.db.close()
 
 
-async def _open_db(settings: Settings) -> Database:
+async def _open_db(settings: Settings, *, max_size: int = _WORKER_POOL_MAX) -> Database:
     return await open_database(
         settings.database_dsn,
         min_size=1,
-        max_size=_WORKER_POOL_MAX,
+        max_size=max_size,
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
 
@@ -87,7 +87,7 @@ async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
 async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -> WorkerRuntime:
     """A job scheduler, running due jobs from now on; recurring jobs are queued if missing.
     Renewals charge through `execute` (the ledger shards)."""
-    db = await _open_db(settings)
+    db = await _open_db(settings, max_size=settings.scheduler_db_pool())
     queue = scheduler_queue_settings(settings)
     methods = PaymentMethodService(
         db, Keyring.from_settings(settings), idempotency_ttl_h=settings.idempotency_ttl_h

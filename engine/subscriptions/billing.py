@@ -57,9 +57,6 @@ SWEEP_JOB = "subscriptions.sweep"
 SYSTEM = Principal(None, "billing")
 # One subscription's steps in one run: a year of daily periods, and then some.
 _MAX_STEPS = 1000
-# Subscriptions billed at once by a test clock's advance or the overdue sweep.
-# (No more than a scheduler's pool holds connections: more would only queue for them.)
-_DUE_CONCURRENCY = 4
 _DUE_BATCH = 500
 
 S = SubscriptionStatus
@@ -107,11 +104,15 @@ class Billing:
         clock: BillingClock,
         dunning: Dunning,
         trial_notice_days: int = 3,
+        due_concurrency: int = 4,
     ) -> None:
         self._db = db
         self._clock = clock
         self._dunning = dunning
         self._trial_notice = timedelta(days=trial_notice_days)
+        # Subscriptions billed at once by a test clock's advance or the overdue sweep (no more
+        # than the scheduler's pool holds connections: more would only queue for them).
+        self._due_concurrency = due_concurrency
         self.subscriptions = SubscriptionRepository()
         self.invoices = InvoiceRepository()
         self._outbox = Outbox()
@@ -402,7 +403,7 @@ class Billing:
         await self._run_all_due(None, self._clock.now())
 
     async def _run_all_due(self, clock_id: UUID | None, now: datetime) -> None:
-        gate = asyncio.Semaphore(_DUE_CONCURRENCY)
+        gate = asyncio.Semaphore(self._due_concurrency)
         # Each runs once: a run goes on until nothing is due, or stops for good reason.
         seen: set[UUID] = set()
         unsettled = 0
