@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import time
 
@@ -66,6 +67,9 @@ def stop_ray() -> None:
         cmdline = " ".join(proc.info["cmdline"] or [])
         if proc.info["name"] == "haproxy" and run_dir in cmdline:
             proc.terminate()
+    # The run directory lives in /tmp, outside the data directory: without this, every
+    # instance ever started (each test session, each benchmark) leaves one behind.
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def deploy(settings: Settings) -> Settings:
