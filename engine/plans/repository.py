@@ -14,17 +14,22 @@ _COLUMNS = """id, name, amount, currency, interval, interval_count, trial_period
     metadata, created_at, archived_at"""
 
 
-def _plan(row: asyncpg.Record) -> Plan:
-    price = Price(
+def price_of_row(row: asyncpg.Record) -> Price:
+    """The price held in a row's `amount`, `currency`, `interval` and `interval_count` columns
+    (plans and subscriptions store a price the same way)."""
+    return Price(
         row["amount"],
         row["currency"].strip(),
         BillingInterval(row["interval"]),
         row["interval_count"],
     )
+
+
+def _plan(row: asyncpg.Record) -> Plan:
     return Plan(
         id=row["id"],
         name=row["name"],
-        price=price,
+        price=price_of_row(row),
         trial_period_days=row["trial_period_days"],
         status=PlanStatus(row["status"]),
         metadata=row["metadata"],

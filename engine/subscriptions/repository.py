@@ -14,8 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.plans.models import Price
-from engine.plans.states import BillingInterval
+from engine.plans.repository import price_of_row
 from engine.principal import Principal
 from engine.subscriptions.models import Invoice, InvoiceLine, NewInvoice, Subscription
 from engine.subscriptions.states import (
@@ -66,17 +65,11 @@ _CHANGEABLE = frozenset(
 
 
 def _subscription(row: asyncpg.Record) -> Subscription:
-    price = Price(
-        row["amount"],
-        row["currency"].strip(),
-        BillingInterval(row["interval"]),
-        row["interval_count"],
-    )
     return Subscription(
         id=row["id"],
         customer_id=row["customer_id"],
         plan_id=row["plan_id"],
-        price=price,
+        price=price_of_row(row),
         quantity=row["quantity"],
         status=SubscriptionStatus(row["status"]),
         payment_method_id=row["payment_method_id"],
