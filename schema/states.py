@@ -164,3 +164,11 @@ class ClearableState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD = "dead"
+
+
+class AuditAction(StrEnum):
+    """`audit_logs.action` (CHECK in migration 0001): the statement the audit trigger saw."""
+
+    INSERT = "INSERT"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"

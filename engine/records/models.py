@@ -1,0 +1,145 @@
+"""The records as the read side sees them: a transaction row, an audit row, a page of either,
+and their projections to the API's objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from engine.payments.models import Refund
+from schema.api.payments import PaymentMethodPublic, RefundPublic
+from schema.api.records import AuditLogPublic, TransactionRecordPublic
+from schema.states import AuditAction, PaymentStatus, TransactionType
+
+T = TypeVar("T")
+
+REDACTED = "[redacted]"
+# Columns that hold personal data in clear (customers a purchase created inline). The audit
+# trail keeps their row images; reading the trail must not be a way around the audited PII
+# reads, so their values never leave through it. Ciphertext and keys never reach the trail.
+_PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
+    "customers": frozenset({"email", "first_name", "last_name", "phone", "address"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    """A `transactions` row: a payment, or an operation on one (`parent_id` set)."""
+
+    id: UUID
+    parent_id: UUID | None
+    type: TransactionType
+    status: PaymentStatus
+    amount: int
+    currency: str
+    amount_capturable: int
+    amount_captured: int
+    amount_refunded: int
+    amount_refund_pending: int
+    customer_id: UUID
+    order_id: UUID | None
+    payment_method: dict[str, Any] | None
+    gateway: str
+    gateway_transaction_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    decline_code: str | None
+    description: str | None
+    metadata: dict[str, str]
+    authorization_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def public(self, refunds: list[Refund] | None = None) -> dict[str, Any]:
+        """The API transaction object as JSON-ready values: brand, last4 and expiry of the
+        card, never its BIN or number."""
+        method = None
+        if self.payment_method is not None:
+            pm = self.payment_method
+            method = PaymentMethodPublic(
+                brand=pm["brand"],
+                last4=pm["last4"],
+                exp_month=pm["exp_month"],
+                exp_year=pm["exp_year"],
+            )
+        return TransactionRecordPublic(
+            id=self.id,
+            parent_id=self.parent_id,
+            type=self.type,
+            status=self.status,
+            amount=self.amount,
+            amount_capturable=self.amount_capturable,
+            amount_captured=self.amount_captured,
+            amount_refunded=self.amount_refunded,
+            amount_refund_pending=self.amount_refund_pending,
+            currency=self.currency,
+            customer_id=self.customer_id,
+            order_id=self.order_id,
+            payment_method=method,
+            gateway=self.gateway,
+            gateway_transaction_id=self.gateway_transaction_id,
+            failure_code=self.failure_code,
+            failure_message=self.failure_message,
+            decline_code=self.decline_code,
+            description=self.description,
+            metadata=self.metadata,
+            authorization_expires_at=self.authorization_expires_at,
+            refunds=[
+                RefundPublic(
+                    id=r.id,
+                    payment_id=r.payment_id,
+                    amount=r.amount,
+                    currency=r.currency,
+                    reason=r.reason,
+                    status=r.status,
+                    created_at=r.created_at,
+                )
+                for r in refunds or []
+            ],
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        ).model_dump(mode="json")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An `audit_logs` row, written by the audit trigger."""
+
+    id: UUID
+    entity_type: str
+    entity_id: UUID
+    action: AuditAction
+    old_values: dict[str, Any] | None
+    new_values: dict[str, Any] | None
+    api_key_id: UUID | None
+    correlation_id: str | None
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        """The API audit object, personal data redacted."""
+        return AuditLogPublic(
+            id=self.id,
+            entity_type=self.entity_type,
+            entity_id=self.entity_id,
+            action=self.action,
+            api_key_id=self.api_key_id,
+            correlation_id=self.correlation_id,
+            old_values=_redacted(self.entity_type, self.old_values),
+            new_values=_redacted(self.entity_type, self.new_values),
+            created_at=self.created_at,
+        ).model_dump(mode="json")
+
+
+def _redacted(entity_type: str, values: dict[str, Any] | None) -> dict[str, Any] | None:
+    personal = _PERSONAL_COLUMNS.get(entity_type)
+    if values is None or personal is None:
+        return values
+    return {k: REDACTED if k in personal and v is not None else v for k, v in values.items()}

@@ -1,0 +1,142 @@
+"""Reading the records: transactions as the database holds them (payments and their captures,
+voids and refunds), and the audit trail.
+
+The list filters are query-parameter models: every parameter is typed (enums, UUIDs, bounded
+integers and times), unknown parameters are refused, and a reversed range names its upper end.
+Sorting is an allow-list (`TransactionSort`); nothing a caller writes reaches SQL as text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+
+from schema.api.common import Currency, PageLimit, StrictModel, no_nul
+from schema.api.payments import PaymentMethodPublic, RefundPublic
+from schema.states import AuditAction, PaymentStatus, TransactionType
+
+MAX_AMOUNT = 2**63 - 1  # bigint
+
+
+def _utc(value: datetime) -> datetime:
+    # A time without an offset is read as UTC rather than as the server's local time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Instant = Annotated[datetime, AfterValidator(_utc)]
+AmountBound = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+
+
+class TransactionSort(StrEnum):
+    """The orders a transaction list may be sorted in; `-` is descending."""
+
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+    AMOUNT = "amount"
+    AMOUNT_DESC = "-amount"
+
+
+class _TimeRange(StrictModel):
+    created_gte: Instant | None = None
+    created_lt: Instant | None = None
+    limit: PageLimit = 10
+    starting_after: UUID | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if (
+            self.created_gte is not None
+            and self.created_lt is not None
+            and self.created_lt <= self.created_gte
+        ):
+            raise ValueError("created_lt: must be later than created_gte")
+        return self
+
+
+class TransactionQuery(_TimeRange):
+    """Filters, order and page of `GET /api/database/transactions`."""
+
+    type: TransactionType | None = None
+    status: PaymentStatus | None = None
+    currency: Currency | None = None
+    customer_id: UUID | None = None
+    amount_gte: AmountBound | None = None
+    amount_lte: AmountBound | None = None
+    sort: TransactionSort = TransactionSort.CREATED_AT_DESC
+
+    @model_validator(mode="after")
+    def _amounts_ordered(self) -> Self:
+        if (
+            self.amount_gte is not None
+            and self.amount_lte is not None
+            and self.amount_lte < self.amount_gte
+        ):
+            raise ValueError("amount_lte: must not be less than amount_gte")
+        return self
+
+
+EntityType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,62}$")]
+CorrelationFilter = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(no_nul)
+]
+
+
+class AuditLogQuery(_TimeRange):
+    """Filters and page of `GET /api/audit-logs`, newest first."""
+
+    entity_type: EntityType | None = None
+    entity_id: UUID | None = None
+    action: AuditAction | None = None
+    api_key_id: UUID | None = None
+    correlation_id: CorrelationFilter | None = None
+
+
+class TransactionRecordPublic(BaseModel):
+    """One `transactions` row: a payment (purchase, authorize) or one of its operations
+    (capture, void, refund, with `parent_id` naming the payment)."""
+
+    id: UUID
+    object: Literal["transaction"] = "transaction"
+    parent_id: UUID | None
+    type: TransactionType
+    status: PaymentStatus
+    amount: int
+    amount_capturable: int
+    amount_captured: int
+    amount_refunded: int
+    amount_refund_pending: int
+    currency: str
+    customer_id: UUID
+    order_id: UUID | None
+    payment_method: PaymentMethodPublic | None
+    gateway: str
+    gateway_transaction_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    decline_code: str | None
+    description: str | None
+    metadata: dict[str, str]
+    authorization_expires_at: datetime | None
+    refunds: list[RefundPublic] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class AuditLogPublic(BaseModel):
+    """One audit row: which row changed, how, by which API key, under which correlation id.
+    Clear-text personal data in the row images reads as `"[redacted]"`."""
+
+    id: UUID
+    object: Literal["audit_log"] = "audit_log"
+    entity_type: str
+    entity_id: UUID
+    action: AuditAction
+    api_key_id: UUID | None
+    correlation_id: str | None
+    old_values: dict[str, Any] | None
+    new_values: dict[str, Any] | None
+    created_at: datetime
