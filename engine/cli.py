@@ -65,7 +65,8 @@ async def _migrate(settings: Settings, *, show_status: bool) -> None:
         if show_status:
             for item in await migrations.status(conn):
                 when = item.applied_at.isoformat() if item.applied_at else "pending"
-                print(f"{item.version}_{item.name}\t{when}")
+                name = item.name or "(no file here: applied by a newer release)"
+                print(f"{item.version}_{name}\t{when}")
             return
         applied = await migrations.migrate(conn)
         print(f"applied {', '.join(applied)}" if applied else "up to date")

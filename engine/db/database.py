@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -42,6 +43,20 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.InterfaceError):
         return any(text in str(exc) for text in _CLOSED_MESSAGES)
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """How many connections this process's pool holds, and how many are free."""
+
+    size: int
+    idle: int
+    min_size: int
+    max_size: int
+
+    @property
+    def in_use(self) -> int:
+        return self.size - self.idle
 
 
 class Database:
@@ -79,6 +94,13 @@ class Database:
         """One round trip; raises `DatabaseUnavailable` if there is none."""
         async with self.connection() as conn:
             await conn.fetchval("SELECT 1")
+
+    def pool_state(self) -> PoolState:
+        """The pool's connections now (this process only)."""
+        pool = self._pool
+        return PoolState(
+            pool.get_size(), pool.get_idle_size(), pool.get_min_size(), pool.get_max_size()
+        )
 
     async def close(self) -> None:
         await self._pool.close()

@@ -37,9 +37,20 @@ class Migration:
 
 @dataclass(frozen=True, slots=True)
 class MigrationStatus:
+    """A migration as this release ships it and as the database recorded it. `name` is None
+    for a version the database holds but this release has no file for (a newer release
+    applied it); `checksum` is the recorded one once applied, the file's while pending."""
+
     version: str
-    name: str
+    name: str | None
     applied_at: datetime | None
+    checksum: str
+    file_checksum: str | None
+
+    @property
+    def changed(self) -> bool:
+        """Applied, but its file differs from what was applied (start-up refuses to run)."""
+        return self.applied_at is not None and self.file_checksum not in (None, self.checksum)
 
 
 def load_migrations() -> list[Migration]:
@@ -94,13 +105,28 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
 
 
 async def status(conn: asyncpg.Connection) -> list[MigrationStatus]:
-    """Every known migration with when it was applied (None while pending)."""
+    """Every migration, shipped or recorded, in version order: when it was applied (None while
+    pending) and its checksum."""
     await _ensure_table(conn)
     applied = {
-        r["version"]: r["applied_at"]
-        for r in await conn.fetch("SELECT version, applied_at FROM schema_migrations")
+        r["version"]: r
+        for r in await conn.fetch("SELECT version, checksum, applied_at FROM schema_migrations")
     }
-    return [MigrationStatus(m.version, m.name, applied.get(m.version)) for m in load_migrations()]
+    shipped = {m.version: m for m in load_migrations()}
+    found = []
+    for version in sorted(shipped.keys() | applied.keys()):
+        migration, row = shipped.get(version), applied.get(version)
+        found.append(
+            MigrationStatus(
+                version=version,
+                name=None if migration is None else migration.name,
+                applied_at=None if row is None else row["applied_at"],
+                # A version is recorded, shipped, or both: with no row, the file is here.
+                checksum=row["checksum"] if row is not None else shipped[version].checksum,
+                file_checksum=None if migration is None else migration.checksum,
+            )
+        )
+    return found
 
 
 async def migrate_dsn(dsn: str) -> list[str]:
