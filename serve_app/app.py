@@ -17,8 +17,11 @@ from engine.config import Settings
 from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.routes import (
+    audit_logs,
     customers,
+    database_admin,
     database_customers,
+    database_transactions,
     events,
     health,
     invoices,
@@ -53,6 +56,9 @@ def create_app() -> FastAPI:
         payment_methods.router,
         customers.router,
         database_customers.router,
+        database_transactions.router,
+        database_admin.router,
+        audit_logs.router,
         webhooks.router,
         plans.router,
         subscriptions.router,

@@ -14,6 +14,7 @@ from actors.fleet import Handle
 from engine.auth.keys import ApiKeyService
 from engine.config import Settings
 from engine.customers.service import CustomerService
+from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
 from engine.health import HealthService
 from engine.keys.keyring import Keyring
@@ -22,6 +23,7 @@ from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
+from engine.records.service import RecordsService
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
@@ -45,7 +47,9 @@ class AppState:
     plans: PlanService
     subscriptions: SubscriptionService
     ledgers: LedgerReads
+    records: RecordsService
     health: HealthService
+    database_admin: DatabaseAdmin
     webhooks: WebhookRuntime
     dispatchers: list[Handle]
     schedulers: list[Handle]
@@ -100,7 +104,9 @@ async def open_state(settings: Settings) -> AppState:
         plans=plans,
         subscriptions=subscriptions.service,
         ledgers=LedgerReads(db, shards.balances),
+        records=RecordsService(db),
         health=HealthService(db, redis),
+        database_admin=DatabaseAdmin(db),
         webhooks=open_webhook_runtime(settings, db),
         dispatchers=dispatchers,
         schedulers=schedulers,

@@ -1,0 +1,45 @@
+"""Transactions as the database holds them (the seed's `/api/database/transactions`): one row
+with its refunds, or filtered, sorted pages of rows. Read with `payments:read`, the scope that
+reads payments: these are the same rows, with their operations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope
+from schema.api.records import TransactionQuery, TransactionRecordPublic
+from serve_app import responses
+from serve_app.deps import CorrelationId, PaymentsRead, State
+
+router = APIRouter(
+    prefix="/api/database/transactions", tags=["database"], responses=ERROR_RESPONSES
+)
+
+
+@router.get(
+    "/{transaction_id}",
+    operation_id="retrieve_transaction",
+    response_model=Envelope[TransactionRecordPublic],
+)
+async def retrieve(
+    transaction_id: UUID, key: PaymentsRead, state: State, cid: CorrelationId
+) -> Response:
+    """A payment or operation row; a payment comes with its refunds."""
+    record, refunds = await state.records.transaction(transaction_id)
+    return responses.ok(record.public(refunds), cid)
+
+
+@router.get(
+    "", operation_id="list_transactions", response_model=ListEnvelope[TransactionRecordPublic]
+)
+async def list_transactions(
+    query: Annotated[TransactionQuery, Query()], key: PaymentsRead, state: State, cid: CorrelationId
+) -> Response:
+    """Rows matching every filter given, in `sort` order (newest first by default), `limit` at
+    a time; pass the last id as `starting_after` for the next page."""
+    found = await state.records.transactions(query)
+    return responses.page([r.public() for r in found.items], found.has_more, cid)
