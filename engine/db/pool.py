@@ -14,6 +14,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a connection without asyncpg's reset query (advisory unlock, CLOSE ALL,
+    UNLISTEN, RESET ALL): one more round trip per transaction, for session state paygrid never
+    leaves on a pooled connection. LISTEN runs on dedicated connections, settings are
+    `SET LOCAL`, and the migrations' session lock is released in their own `finally`. A
+    transaction left open is still rolled back: asyncpg does that before calling this."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
     """Open a pool on `dsn`; json/jsonb columns read and write as Python values."""
     pool = await asyncpg.create_pool(
@@ -21,6 +29,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyn
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
     )
     assert pool is not None
