@@ -40,6 +40,7 @@ PUBLIC_MODULES = frozenset(
         "engine.queueing.states",
         "engine.records.models",
         "engine.records.service",
+        "engine.runtime.gateway",
         "engine.runtime.local",
         "engine.runtime.shard",
         "engine.runtime.subscriptions",

@@ -24,6 +24,7 @@ from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
 from engine.records.service import RecordsService
+from engine.runtime.gateway import open_gateway
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
@@ -80,7 +81,12 @@ async def open_state(settings: Settings) -> AppState:
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
-    methods = PaymentMethodService(db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h)
+    methods = PaymentMethodService(
+        db,
+        keyring,
+        idempotency_ttl_h=settings.idempotency_ttl_h,
+        gateway=open_gateway(settings, redis),
+    )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(
         settings, db, execute=shards.execute, methods=methods, plans=plans

@@ -36,6 +36,16 @@ class OperationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    """An account verification of a card about to be saved: the issuer checks the number,
+    expiry and CVC, and no money is held or moved (a zero-amount authorization). The only use
+    a saved card's CVC ever gets. `reference` is our id for the check."""
+
+    reference: UUID
+    card: CardDetails
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayResult:
     approved: bool
     gateway_transaction_id: str | None
@@ -64,6 +74,8 @@ class Gateway(Protocol):
     lookup_grace_s: float
 
     async def charge(self, request: ChargeRequest) -> GatewayResult: ...
+
+    async def verify(self, request: VerifyRequest) -> GatewayResult: ...
 
     async def capture(self, request: OperationRequest) -> GatewayResult: ...
 

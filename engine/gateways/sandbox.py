@@ -15,7 +15,13 @@ from uuid import UUID, uuid4
 from redis.asyncio import Redis
 
 from engine.cards import CardDetails, CardSummary, CardToken
-from engine.gateways.base import ChargeRequest, GatewayError, GatewayResult, OperationRequest
+from engine.gateways.base import (
+    ChargeRequest,
+    GatewayError,
+    GatewayResult,
+    OperationRequest,
+    VerifyRequest,
+)
 
 DECLINING_CARDS: dict[str, tuple[str, str]] = {
     "4000000000000002": ("generic_decline", "Your card was declined."),
@@ -89,6 +95,16 @@ class SandboxGateway:
             result = GatewayResult(True, f"sb_ch_{uuid4().hex[:24]}", card=card)
         else:
             result = GatewayResult(False, f"sb_ch_{uuid4().hex[:24]}", decline[0], decline[1], card)
+        return await self._respond(request.reference, result)
+
+    async def verify(self, request: VerifyRequest) -> GatewayResult:
+        """A declining test card fails its verification as it would its charge (4000…0127 as
+        `incorrect_cvc`); every other valid card passes."""
+        card, decline = self._card_outcome(request.card)
+        reference = f"sb_vf_{uuid4().hex[:24]}"
+        if decline is None:
+            return await self._respond(request.reference, GatewayResult(True, reference, card=card))
+        result = GatewayResult(False, reference, decline[0], decline[1], card)
         return await self._respond(request.reference, result)
 
     async def capture(self, request: OperationRequest) -> GatewayResult:

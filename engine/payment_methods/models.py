@@ -16,12 +16,14 @@ MethodType = Literal["card", "token"]
 
 @dataclass(frozen=True, slots=True)
 class NewCard:
-    """A card to save: the number and holder's name are sealed, never stored in clear."""
+    """A card to save: the number and holder's name are sealed, never stored in clear; the CVC,
+    when given, is checked with the gateway and then dropped."""
 
     number: str = field(repr=False)
     exp_month: int
     exp_year: int
     holder_name: str | None = field(default=None, repr=False)
+    cvc: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ from it) stay in clear. Saving and detaching write their event in the same trans
 
 Opening a saved method for a charge happens in the API replica, so the number travels to the
 ledger shard exactly as a card in the request body does, and the same redactions keep it out
-of every log, row, event and answer. The CVC is never saved: a saved card is charged without it,
-as a card on file.
+of every log, row, event and answer. The CVC is never saved: a card given with one is verified
+with the gateway before it is saved (an account verification, no money held; a decline saves
+nothing and answers 402), and from then on it is charged without it, as a card on file.
 
 Saving honours an Idempotency-Key like a payment does, in the same `idempotency_keys` records:
 the key is claimed and answered in the transaction that saves the card, so a retry after a lost
@@ -28,9 +29,17 @@ import orjson
 from engine.cards import CardDetails, CardSummary, CardToken
 from engine.customers.repository import CustomerRepository
 from engine.db.database import Database
-from engine.errors import InvalidRequest, NotFound, StateError
+from engine.errors import (
+    CardDeclined,
+    GatewayUnavailable,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    StateError,
+)
 from engine.events.outbox import Event, Outbox
 from engine.gateways import sandbox
+from engine.gateways.base import Gateway, GatewayError, VerifyRequest
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
 from engine.keys.cipher import row_binding
 from engine.keys.keyring import Keyring
@@ -62,8 +71,12 @@ class PaymentMethodService:
         *,
         idempotency_ttl_h: int,
         token_card: Callable[[str], CardSummary | None] = sandbox.token_card,
+        gateway: Gateway | None = None,
     ) -> None:
+        """`gateway` verifies the cards saved with a CVC; a process that never saves cards
+        (it only opens saved ones for charges) needs none."""
         self._db = db
+        self._gateway = gateway
         self._keyring = keyring
         self._idempotency_ttl_h = idempotency_ttl_h
         self._token_card = token_card
@@ -80,7 +93,12 @@ class PaymentMethodService:
         the first answer and saves nothing; the key with another request is 422."""
         secret: dict[str, Any]
         if isinstance(method, NewCard):
-            card = CardDetails(method.number, method.exp_month, method.exp_year).summary()
+            details = CardDetails(method.number, method.exp_month, method.exp_year, method.cvc)
+            card = details.summary()
+            if method.cvc is not None:
+                # Outside any transaction: a gateway call holds no connection or lock. A retry
+                # of a save verifies again, which moves no money.
+                await self._verify(details)
             secret = {"number": method.number, "holder_name": method.holder_name}
             indexed = method.number
         else:
@@ -188,6 +206,23 @@ class PaymentMethodService:
         if method.type == "token":
             return CardToken(secret["token"])
         return CardDetails(secret["number"], method.exp_month, method.exp_year)
+
+    async def _verify(self, card: CardDetails) -> None:
+        if self._gateway is None:
+            raise InternalError("this process has no gateway to verify cards with")
+        try:
+            result = await self._gateway.verify(VerifyRequest(uuid4(), card))
+        except GatewayError as exc:
+            raise GatewayUnavailable(
+                f"the card could not be verified: {exc.args[0]}; nothing was saved, retry"
+            ) from exc
+        if not result.approved:
+            code = result.decline_code or "generic_decline"
+            raise CardDeclined(
+                result.message or "The card was declined.",
+                decline_code=code,
+                param="cvc" if code == "incorrect_cvc" else "number",
+            )
 
     async def _require_customer(self, conn: asyncpg.Connection, customer_id: UUID) -> None:
         if not await self._customers.existing(conn, customer_ids=[customer_id]):

@@ -12,11 +12,11 @@ from redis.asyncio import Redis
 from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.fencing.ownership import SlotOwnership
-from engine.gateways.sandbox import SandboxGateway
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
+from engine.runtime.gateway import open_gateway
 from engine.sharding import slots_of
 from engine.shared_state import connect_redis
 
@@ -51,11 +51,7 @@ async def open_shard_runtime(
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    gateway = SandboxGateway(
-        redis,
-        latency_ms=settings.sandbox_latency_ms,
-        timeout_rate=settings.sandbox_timeout_rate,
-    )
+    gateway = open_gateway(settings, redis)
     steps = PaymentSteps(settings=settings, gateway=gateway, shard=index, clock=clock)
     book = LedgerBook(db, LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s)
     ownership = SlotOwnership(

@@ -26,7 +26,13 @@ async def attach(body: PaymentMethodAttach, ctx: MoneyContext, state: State) -> 
     """Save a card (the CVC is checked, never kept) or a sandbox token for a customer; an
     Idempotency-Key makes a retry replay the first answer."""
     method = (
-        NewCard(body.number.get_secret_value(), body.exp_month, body.exp_year, body.holder_name)
+        NewCard(
+            body.number.get_secret_value(),
+            body.exp_month,
+            body.exp_year,
+            body.holder_name,
+            None if body.cvc is None else body.cvc.get_secret_value(),
+        )
         if isinstance(body, CardMethodCreate)
         else NewToken(body.token)
     )

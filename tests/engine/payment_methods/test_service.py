@@ -4,13 +4,24 @@ customer; it opens for a charge of its own customer only, and never once detache
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import pytest
+from redis.asyncio import Redis
 
 from engine.cards import CardDetails, CardToken
 from engine.db.database import Database
-from engine.errors import CryptoError, InvalidRequest, NotFound, StateError
+from engine.errors import (
+    CardDeclined,
+    CryptoError,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    StateError,
+)
+from engine.gateways.base import GatewayResult, VerifyRequest
+from engine.gateways.sandbox import SandboxGateway
 from engine.keys.keyring import Keyring
 from engine.keys.master import MasterKey
 from engine.payment_methods.models import NewCard, NewToken, PaymentMethod
@@ -222,3 +233,59 @@ async def test_an_idempotency_key_saves_once_and_replays(
     assert without_key.body["id"] != first.body["id"]
     async with database.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM payment_methods") == 2
+
+
+class _Verifying(SandboxGateway):
+    """The sandbox, noting which cards it was asked to verify."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.verified: list[CardDetails] = []
+
+    async def verify(self, request: VerifyRequest) -> GatewayResult:
+        self.verified.append(request.card)
+        return await super().verify(request)
+
+
+@pytest.fixture
+async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
+    client = Redis.from_url(infra["redis_url"])
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_a_card_with_a_cvc_is_verified_once_and_the_cvc_dropped(
+    database: Database, redis: Redis
+) -> None:
+    gateway = _Verifying(redis)
+    vault = PaymentMethodService(
+        database, Keyring(MasterKey(os.urandom(32))), idempotency_ttl_h=24, gateway=gateway
+    )
+    customer = await _customer(database)
+    saved = await _attach(vault, NewCard(VISA, 12, 2034, HOLDER, cvc="731"), customer)
+    assert [(c.number, c.cvc) for c in gateway.verified] == [(VISA, "731")]
+    opened = await vault.charge_source(saved.id, customer)
+    assert isinstance(opened, CardDetails)
+    assert opened.cvc is None  # charged later as a card on file
+    await _attach(vault, NewCard(VISA, 12, 2034), customer)
+    assert len(gateway.verified) == 1  # no CVC given: nothing to verify
+
+    before = await vault.page(customer, limit=10, starting_after=None)
+    for number, code, param in (
+        ("4000000000000127", "incorrect_cvc", "cvc"),
+        ("4000000000000002", "generic_decline", "number"),
+    ):
+        with pytest.raises(CardDeclined) as declined:
+            await vault.attach(NewCard(number, 12, 2034, cvc="731"), customer_id=customer, ctx=CTX)
+        assert (declined.value.decline_code, declined.value.param) == (code, param)
+    assert await vault.page(customer, limit=10, starting_after=None) == before
+
+
+async def test_a_vault_without_a_gateway_refuses_to_skip_the_check(
+    vault: PaymentMethodService, database: Database
+) -> None:
+    customer = await _customer(database)
+    with pytest.raises(InternalError):
+        await vault.attach(NewCard(VISA, 12, 2034, cvc="731"), customer_id=customer, ctx=CTX)

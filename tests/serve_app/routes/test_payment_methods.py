@@ -202,9 +202,29 @@ async def test_paying_with_a_saved_method_moves_the_ledger(api: Api) -> None:
     assert (usd["captured"], usd["held"]) == (100 + 1500, 700)
 
 
+async def test_a_card_given_with_a_cvc_is_verified_before_it_is_saved(api: Api) -> None:
+    customer = await _customer(api)
+    bad_cvc = await api.post("/api/payment-methods", _saved_card(customer, "4000000000000127"))
+    assert bad_cvc.status_code == 402, bad_cvc.text
+    error = bad_cvc.json()["error"]
+    assert (error["type"], error["decline_code"], error["param"]) == (
+        "card_error",
+        "incorrect_cvc",
+        "cvc",
+    )
+    declined = await api.post("/api/payment-methods", _saved_card(customer, "4000000000000002"))
+    assert declined.status_code == 402
+    assert declined.json()["error"]["decline_code"] == "generic_decline"
+    listed = await api.get(f"/api/customers/{customer}/payment-methods")
+    assert listed.json()["data"] == []  # a failed verification saves nothing
+    assert (await api.post("/api/payment-methods", _saved_card(customer))).status_code == 200
+
+
 async def test_a_saved_declining_card_declines(api: Api) -> None:
     customer = await _customer(api)
-    saved = await _save(api, _saved_card(customer, "4000000000000002"))
+    # Saved without a CVC (a card on file, not verified): its charges decline.
+    on_file = {k: v for k, v in _saved_card(customer, "4000000000000002").items() if k != "cvc"}
+    saved = await _save(api, on_file)
     declined = await api.post("/api/payments/purchase", _pay(customer, saved["id"]))
     assert declined.status_code == 402
     assert declined.json()["error"]["decline_code"] == "generic_decline"
