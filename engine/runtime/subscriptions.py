@@ -13,8 +13,11 @@ from engine.db.database import Database
 from engine.payment_methods.service import PaymentMethodService
 from engine.plans.service import PlanService
 from engine.scheduler.handlers import Handler
-from engine.subscriptions.billing import RUN_JOB, SWEEP_JOB, Billing, Dunning, Executor
+from engine.subscriptions.billing import Billing
+from engine.subscriptions.charging import Executor
+from engine.subscriptions.schedule import RUN_JOB, SWEEP_JOB
 from engine.subscriptions.service import SubscriptionService
+from engine.subscriptions.settlement import Dunning
 from engine.test_clocks.clock import BillingClock, WallClock, utc_now
 from engine.test_clocks.service import ADVANCE_JOB, TestClockService
 

@@ -22,7 +22,7 @@ from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.scheduler.handlers import HANDLERS, RECURRING
 from engine.scheduler.queue import JOBS
 from engine.scheduler.service import Scheduler
-from engine.subscriptions.billing import Executor
+from engine.subscriptions.charging import Executor
 from engine.webhooks.queue import DELIVERIES
 
 # A worker actor's own connections: claims, settles and the handler's reads.

@@ -7,7 +7,7 @@
    `paygrid:` scope, which merchants' keys cannot use) and the subscription's own
    API key, so the shard answers a repeat with the first charge's result; a credit is a refund
    of the period's payments under `paygrid:invoice:<id>:refund:<payment>`;
-3. settle (`engine/subscriptions/billing.py`, one transaction): the pending attempt is settled
+3. settle (`engine/subscriptions/settlement.py`, one transaction): the pending attempt is settled
    only if it is still the pending one.
 A crash, a retried job or a second scheduler between the steps finds the attempt pending and
 charges again under the same key: the shard replays the first result and nothing moves twice.

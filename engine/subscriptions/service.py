@@ -156,7 +156,7 @@ class SubscriptionService:
                 pending = await self._invoices.payable_of(
                     conn,
                     subscription_id=sub_id,
-                    now=await self._billing.now_for(conn, existing.customer_id),
+                    now=await self._billing.schedule.now_for(conn, existing.customer_id),
                 )
         if existing is None:
             method_id = await self._method_of(request.method, request.customer_id, ctx)
@@ -176,7 +176,7 @@ class SubscriptionService:
                     pending = await self._invoices.payable_of(
                         conn,
                         subscription_id=sub_id,
-                        now=await self._billing.now_for(conn, first.customer_id),
+                        now=await self._billing.schedule.now_for(conn, first.customer_id),
                     )
         if pending is not None:
             await self._billing.run_invoice(pending, principal)
@@ -239,7 +239,7 @@ class SubscriptionService:
         """Write the subscription, its first invoice (unless it starts with a trial) and
         their events; the invoice to pay now."""
         principal = ctx.principal
-        now = await self._billing.now_for(conn, request.customer_id)
+        now = await self._billing.schedule.now_for(conn, request.customer_id)
         clock_id = await self._customers.test_clock_of(conn, customer_id=request.customer_id)
         trial_end = now + timedelta(days=trial_days) if trial_days else None
         draft = Subscription(
@@ -269,7 +269,7 @@ class SubscriptionService:
         end = trial_end or draft.period(0)[1]
         next_run = now + _SETTLE_AFTER
         if trial_end is not None:
-            next_run = min(trial_end - self._billing.trial_notice, trial_end)
+            next_run = min(trial_end - self._billing.schedule.trial_notice, trial_end)
         draft = replace(draft, current_period_end=end, next_run_at=max(next_run, now))
         sub = await self._subs.insert(conn, sub=draft, principal=principal)
         events = [subscription_event("subscription.created", sub, principal)]
@@ -281,7 +281,7 @@ class SubscriptionService:
             events.append(invoice_event("invoice.created", created, principal))
             invoice_id = created.id
         await self._outbox.add(conn, events=events)
-        await self._billing.schedule(conn, sub)
+        await self._billing.schedule.queue(conn, sub)
         return invoice_id
 
     async def _answer(self, sub_id: UUID) -> CommandResult:
@@ -338,14 +338,14 @@ class SubscriptionService:
             if sub.status not in LIVE:
                 raise _ended(sub)
             if not at_period_end:
-                now = await self._billing.now_for(conn, sub.customer_id)
-                return await self._billing.cancel_in(conn, sub, now, principal)
+                now = await self._billing.schedule.now_for(conn, sub.customer_id)
+                return await self._billing.periods.cancel_in(conn, sub, now, principal)
             moved = await self._subs.change(
                 conn,
                 subscription_id=sub.id,
                 principal=principal,
                 cancel_at_period_end=True,
-                next_run_at=self._billing.next_run(
+                next_run_at=self._billing.schedule.next_run(
                     replace(sub, cancel_at_period_end=True), sub.status
                 )
                 if sub.status is S.PAUSED
@@ -355,7 +355,7 @@ class SubscriptionService:
             await self._outbox.add(
                 conn, events=[subscription_event("subscription.updated", moved, principal)]
             )
-            await self._billing.schedule(conn, moved)
+            await self._billing.schedule.queue(conn, moved)
             return moved
 
     async def pause(
@@ -367,7 +367,7 @@ class SubscriptionService:
             if sub.status not in LIVE:
                 raise _ended(sub)
             check_transition(sub.status, S.PAUSED)
-            now = await self._billing.now_for(conn, sub.customer_id)
+            now = await self._billing.schedule.now_for(conn, sub.customer_id)
             if resume_at is not None and resume_at <= now:
                 raise InvalidRequest("resume_at must be in the future", param="resume_at")
             moved = await self._subs.change(
@@ -377,13 +377,15 @@ class SubscriptionService:
                 status=S.PAUSED,
                 paused_at=now,
                 resume_at=resume_at,
-                next_run_at=self._billing.next_run(replace(sub, resume_at=resume_at), S.PAUSED),
+                next_run_at=self._billing.schedule.next_run(
+                    replace(sub, resume_at=resume_at), S.PAUSED
+                ),
             )
             assert moved is not None
             await self._outbox.add(
                 conn, events=[subscription_event("subscription.paused", moved, principal)]
             )
-            await self._billing.schedule(conn, moved)
+            await self._billing.schedule.queue(conn, moved)
             return moved
 
     async def resume(self, subscription_id: UUID, principal: Principal) -> Subscription:
@@ -398,8 +400,8 @@ class SubscriptionService:
                     f"only a paused subscription resumes; this one is {sub.status}",
                     code="subscription_state_invalid",
                 )
-            now = await self._billing.now_for(conn, sub.customer_id)
-            invoice_id = await self._billing.resume_in(conn, sub, now, principal)
+            now = await self._billing.schedule.now_for(conn, sub.customer_id)
+            invoice_id = await self._billing.periods.resume_in(conn, sub, now, principal)
         if invoice_id is not None:
             await self._billing.run_invoice(invoice_id, principal)
         return (await self.get(subscription_id))[0]
@@ -455,14 +457,14 @@ class SubscriptionService:
             )
             assert moved is not None
             if "payment_method_id" in fields and sub.status is S.PAST_DUE:
-                now = await self._billing.now_for(conn, sub.customer_id)
+                now = await self._billing.schedule.now_for(conn, sub.customer_id)
                 retry = await self._invoices.retry_now(
                     conn, subscription_id=sub.id, now=now, principal=principal
                 )
             await self._outbox.add(
                 conn, events=[subscription_event("subscription.updated", moved, principal)]
             )
-            await self._billing.schedule(conn, moved)
+            await self._billing.schedule.queue(conn, moved)
         if retry is not None:
             await self._billing.run_invoice(retry, principal)
         if proration is not None:
@@ -513,7 +515,7 @@ class SubscriptionService:
                 )
             if proration is not None:
                 # Owed either way: should the request be cut short, the next run settles it.
-                fields["next_run_at"] = await self._billing.now_for(conn, sub.customer_id)
+                fields["next_run_at"] = await self._billing.schedule.now_for(conn, sub.customer_id)
             return proration
         # From the next period: the current one stays at the price it was paid at.
         same = (target.price.amount, target.quantity, target.plan_id) == (
@@ -555,7 +557,7 @@ class SubscriptionService:
         paid = await self._invoices.period_paid_net(
             conn, subscription_id=before.id, period_end=before.current_period_end
         )
-        now = await self._billing.now_for(conn, before.customer_id)
+        now = await self._billing.schedule.now_for(conn, before.customer_id)
         lines = proration_lines(
             old_total=before.period_amount,
             new_total=after.period_amount,

@@ -24,8 +24,10 @@ from engine.plans.models import NewPlan, Plan, Price
 from engine.plans.service import PlanService
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
-from engine.subscriptions.billing import Billing, Dunning, Executor
+from engine.subscriptions.billing import Billing
+from engine.subscriptions.charging import Executor
 from engine.subscriptions.service import NewSubscription, SubscriptionService
+from engine.subscriptions.settlement import Dunning
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock
 from engine.test_clocks.service import TestClockService

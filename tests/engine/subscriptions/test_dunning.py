@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 
 from engine.db.database import Database
 from engine.gateways.sandbox import SandboxGateway
-from engine.subscriptions.billing import Dunning
 from engine.subscriptions.service import SubscriptionChange
+from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway, decline

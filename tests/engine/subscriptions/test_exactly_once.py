@@ -15,7 +15,9 @@ import pytest
 from engine.db.database import Database
 from engine.errors import UpstreamError
 from engine.payments.commands import Command, CommandResult, RefundPayment, RequestContext
-from engine.subscriptions.billing import Billing, Dunning, Executor
+from engine.subscriptions.billing import Billing
+from engine.subscriptions.charging import Executor
+from engine.subscriptions.settlement import Dunning
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import DROP, FakeGateway

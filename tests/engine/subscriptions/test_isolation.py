@@ -14,7 +14,9 @@ from engine.db.database import Database
 from engine.errors import InvalidRequest, NotFound
 from engine.payments.commands import Command, CommandResult, CreatePayment
 from engine.payments.intake import check_idempotency_key
-from engine.subscriptions.billing import Billing, Dunning, Executor
+from engine.subscriptions.billing import Billing
+from engine.subscriptions.charging import Executor
+from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import SubscriptionStatus
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock

@@ -17,9 +17,10 @@ from engine.payments.commands import Command, CommandResult, RefundPayment, Requ
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
-from engine.subscriptions.billing import Billing, Dunning
+from engine.subscriptions.billing import Billing
 from engine.subscriptions.proration import share
 from engine.subscriptions.service import SubscriptionChange, SubscriptionService
+from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock

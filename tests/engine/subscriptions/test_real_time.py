@@ -12,7 +12,7 @@ import pytest
 from engine.config import Settings
 from engine.db.database import Database
 from engine.runtime.subscriptions import open_subscriptions
-from engine.subscriptions.billing import RUN_JOB, SWEEP_JOB
+from engine.subscriptions.schedule import RUN_JOB, SWEEP_JOB
 from engine.subscriptions.states import InvoiceStatus
 from tests.engine.payments.fakes import FakeClock, FakeGateway
 from tests.engine.subscriptions.harness import Billed, build

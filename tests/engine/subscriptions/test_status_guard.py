@@ -12,8 +12,9 @@ import pytest
 from engine.db.database import Database
 from engine.payments.commands import Command, CommandResult
 from engine.principal import Principal
-from engine.subscriptions.billing import Billing, Dunning
+from engine.subscriptions.billing import Billing
 from engine.subscriptions.charging import Attempt, InvoiceCharger
+from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock
