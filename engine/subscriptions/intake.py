@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.payment_methods.models import NewCard, NewToken
 from engine.plans.models import Price
-from engine.subscriptions.service import MethodChoice, NewSubscription, SubscriptionChange
+from engine.subscriptions.commands import MethodChoice, NewSubscription, SubscriptionChange
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.api.payments import CardCreate, PaymentMethodCreate
 from schema.api.subscriptions import PriceChoice, SubscriptionCreate, SubscriptionUpdate

@@ -24,6 +24,7 @@ __all__ = [
     "InvoiceStatus",
     "SubscriptionStatus",
     "allowed_from",
+    "check_live",
     "check_transition",
 ]
 
@@ -54,5 +55,14 @@ def check_transition(current: SubscriptionStatus, target: SubscriptionStatus) ->
     if target not in TRANSITIONS[current]:
         raise StateError(
             f"a {current} subscription cannot become {target}",
+            code="subscription_state_invalid",
+        )
+
+
+def check_live(current: SubscriptionStatus) -> None:
+    """Refuse (422 `subscription_state_invalid`) any change to an ended subscription."""
+    if current not in LIVE:
+        raise StateError(
+            f"the subscription is {current}; nothing can change it any more",
             code="subscription_state_invalid",
         )

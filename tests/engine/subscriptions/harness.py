@@ -26,7 +26,8 @@ from engine.plans.states import BillingInterval
 from engine.principal import Principal
 from engine.subscriptions.billing import Billing
 from engine.subscriptions.charging import Executor
-from engine.subscriptions.service import NewSubscription, SubscriptionService
+from engine.subscriptions.commands import NewSubscription
+from engine.subscriptions.service import SubscriptionService
 from engine.subscriptions.settlement import Dunning
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock

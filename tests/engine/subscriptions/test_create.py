@@ -19,8 +19,9 @@ from engine.payment_methods.models import NewCard
 from engine.payments.commands import RequestContext
 from engine.plans.models import Price
 from engine.plans.states import BillingInterval
-from engine.subscriptions.service import NewSubscription, SubscriptionService
+from engine.subscriptions.commands import NewSubscription
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
+from engine.subscriptions.terms import Terms
 from tests.engine.payments.fakes import FakeClock, FakeGateway
 from tests.engine.subscriptions.harness import Billed, build
 
@@ -206,13 +207,13 @@ async def test_the_same_keyed_request_twice_at_once_makes_one_subscription(
 ) -> None:
     # Both requests find no subscription yet before either writes it.
     both_looked = asyncio.Barrier(2)
-    method_of = SubscriptionService._method_of
+    method_of = Terms.method_of
 
-    async def after_both(self: SubscriptionService, *args: Any) -> UUID:
+    async def after_both(self: Terms, *args: Any) -> UUID:
         await both_looked.wait()
         return await method_of(self, *args)
 
-    monkeypatch.setattr(SubscriptionService, "_method_of", after_both)
+    monkeypatch.setattr(Terms, "method_of", after_both)
     customer = await billed.customer()
     method = await billed.card(customer)
     plan = await billed.plan()

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from engine.db.database import Database
 from engine.gateways.sandbox import SandboxGateway
-from engine.subscriptions.service import SubscriptionChange
+from engine.subscriptions.commands import SubscriptionChange
 from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.models import TestClock as Clock

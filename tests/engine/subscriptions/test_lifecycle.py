@@ -12,7 +12,7 @@ import pytest
 
 from engine.db.database import Database
 from engine.errors import InvalidRequest, StateError
-from engine.subscriptions.service import SubscriptionChange
+from engine.subscriptions.commands import SubscriptionChange
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway

@@ -18,10 +18,11 @@ from engine.plans.models import Price
 from engine.plans.states import BillingInterval
 from engine.principal import Principal
 from engine.subscriptions.billing import Billing
+from engine.subscriptions.commands import SubscriptionChange
 from engine.subscriptions.proration import share
-from engine.subscriptions.service import SubscriptionChange, SubscriptionService
 from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
+from engine.subscriptions.terms import Terms
 from engine.test_clocks.clock import BillingClock
 from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway, decline
@@ -215,17 +216,17 @@ async def test_concurrent_changes_keep_each_others_fields(
     # A price change reads the subscription, and a quantity change commits before it
     # locks it: the price change must not write back the quantity it read.
     _, sub_id = await _monthly(billed)
-    price_of = SubscriptionService._price_of
+    price_of = Terms.price_of
     raced = False
 
-    async def racing(self: SubscriptionService, conn: Any, request: Any) -> Any:
+    async def racing(self: Terms, conn: Any, request: Any) -> Any:
         nonlocal raced
         if not raced:
             raced = True
             await billed.subscriptions.update(sub_id, SubscriptionChange(quantity=3), billed.ctx)
         return await price_of(self, conn, request)
 
-    monkeypatch.setattr(SubscriptionService, "_price_of", racing)
+    monkeypatch.setattr(Terms, "price_of", racing)
     cheaper = Price(999, "USD", BillingInterval.MONTH, 1)
     done = await billed.subscriptions.update(sub_id, SubscriptionChange(price=cheaper), billed.ctx)
     effective = (
