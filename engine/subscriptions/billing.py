@@ -20,10 +20,11 @@ from engine.errors import StateError, UpstreamError
 from engine.events.outbox import Outbox
 from engine.principal import Principal
 from engine.subscriptions.charging import Executor, InvoiceCharger, SavedMethodOpener
+from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.invoicing import invoice_event
 from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.periods import Periods
-from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.repository import SubscriptionRepository
 from engine.subscriptions.schedule import Schedule
 from engine.subscriptions.settlement import Dunning, Settlement
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus

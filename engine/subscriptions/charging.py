@@ -37,9 +37,10 @@ from engine.payments.models import Payment
 from engine.payments.reads import PaymentReads
 from engine.payments.states import PaymentStatus, TransactionType
 from engine.principal import Principal
+from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.invoicing import invoice_event
 from engine.subscriptions.models import Invoice, Subscription
-from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.repository import SubscriptionRepository
 from engine.subscriptions.states import CHARGEABLE, BillingReason, InvoiceStatus
 
 Executor = Callable[[Command], Awaitable[CommandResult]]

@@ -15,9 +15,10 @@ import asyncpg
 from engine.errors import StateError
 from engine.events.outbox import Outbox
 from engine.principal import Principal
+from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.invoicing import invoice_event, period_invoice, subscription_event
 from engine.subscriptions.models import Subscription
-from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.repository import SubscriptionRepository
 from engine.subscriptions.schedule import Schedule
 from engine.subscriptions.states import BillingReason, InvoiceStatus, SubscriptionStatus
 

@@ -9,8 +9,9 @@ import asyncpg
 
 from engine.db.database import Database
 from engine.errors import NotFound
+from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.models import Invoice, Subscription
-from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.repository import SubscriptionRepository
 from engine.subscriptions.states import SubscriptionStatus
 
 

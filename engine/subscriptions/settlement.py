@@ -19,10 +19,11 @@ from engine.db.database import Database
 from engine.events.outbox import Outbox
 from engine.principal import Principal
 from engine.subscriptions.charging import Attempt, Declined, Paid
+from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.invoicing import invoice_event, subscription_event
 from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.periods import price_columns
-from engine.subscriptions.repository import InvoiceRepository, SubscriptionRepository
+from engine.subscriptions.repository import SubscriptionRepository
 from engine.subscriptions.schedule import Schedule
 from engine.subscriptions.states import CHARGEABLE, BillingReason, InvoiceStatus, SubscriptionStatus
 

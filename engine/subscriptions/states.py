@@ -9,7 +9,7 @@
 
 The seed's diagram (created → active | failed; active → paused | past_due | cancelled;
 paused → active; past_due → active | cancelled), plus trials and cancelling from any live
-state. `SubscriptionRepository.move` changes a status only from a state allowed here.
+state. `SubscriptionRepository.change` changes a status only from a state allowed here.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ class Terms:
     async def price_of(
         self, conn: asyncpg.Connection, request: NewSubscription
     ) -> tuple[Price, int]:
+        """The price a new subscription is sold at and its trial days: its customer must
+        exist, a plan be active, the amount times the quantity at most `max_amount`."""
         if not await self._customers.existing(conn, customer_ids=[request.customer_id]):
             raise NotFound(f"no customer {request.customer_id}", param="customer_id")
         if request.plan_id is not None:

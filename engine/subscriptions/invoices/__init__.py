@@ -1,0 +1,1 @@
+"""Invoices of subscriptions: their SQL (`repository.py`), apart from the subscriptions' own."""
