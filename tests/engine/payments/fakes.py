@@ -20,7 +20,13 @@ from enum import StrEnum
 from uuid import UUID, uuid4
 
 from engine.cards import CardDetails, CardSummary
-from engine.gateways.base import ChargeRequest, GatewayError, GatewayResult, OperationRequest
+from engine.gateways.base import (
+    ChargeRequest,
+    GatewayError,
+    GatewayResult,
+    OperationRequest,
+    VerifyRequest,
+)
 
 TOKEN_CARD = CardSummary("visa", "424242", "4242", 12, 2034)
 
@@ -132,6 +138,14 @@ class FakeGateway:
         if isinstance(source, CardDetails) and source.number in self.declining_cards:
             unscripted = decline(self.declining_cards[source.number])
         return await self._act(call, f"fk_ch_{uuid4().hex[:20]}", card, unscripted)
+
+    async def verify(self, request: VerifyRequest) -> GatewayResult:
+        card = request.card
+        call = Call("verify", request.reference, 0, "")
+        unscripted = APPROVE
+        if card.number in self.declining_cards:
+            unscripted = decline(self.declining_cards[card.number])
+        return await self._act(call, f"fk_vf_{uuid4().hex[:20]}", card.summary(), unscripted)
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
         return await self._operation("capture", request, request.gateway_transaction_id)
