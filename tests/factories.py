@@ -22,6 +22,12 @@ def card(number: str = VISA, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def card_on_file(number: str = VISA) -> dict[str, Any]:
+    """A card to save without its CVC: saved unverified, as a card on file (a declining test
+    card saved so is refused only when charged)."""
+    return {k: v for k, v in card(number).items() if k != "cvc"}
+
+
 def payment_body(
     amount: int = 1000,
     currency: str = "USD",

@@ -14,8 +14,9 @@ def _method(method: PaymentMethodCreate) -> MethodChoice:
     if isinstance(method, SavedMethodRef):
         return method.id
     if isinstance(method, CardCreate):
-        # The CVC was checked by the model; a subscription's card is kept without it.
-        return NewCard(method.number.get_secret_value(), method.exp_month, method.exp_year)
+        # Its CVC, if given, is verified with the gateway when the card is saved, then dropped.
+        cvc = None if method.cvc is None else method.cvc.get_secret_value()
+        return NewCard(method.number.get_secret_value(), method.exp_month, method.exp_year, cvc=cvc)
     return NewToken(method.token)
 
 

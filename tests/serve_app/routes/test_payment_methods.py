@@ -13,7 +13,7 @@ import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
 from schema.api.payment_method_ids import parse_payment_method_id
-from tests.factories import VISA, Api, card, payment_body
+from tests.factories import VISA, Api, card, card_on_file, payment_body
 
 # Appears nowhere but inside ciphertext: the PCI scan looks for it in every column.
 HOLDER = "Zephyrine Quillfeather"
@@ -223,8 +223,8 @@ async def test_a_card_given_with_a_cvc_is_verified_before_it_is_saved(api: Api) 
 async def test_a_saved_declining_card_declines(api: Api) -> None:
     customer = await _customer(api)
     # Saved without a CVC (a card on file, not verified): its charges decline.
-    on_file = {k: v for k, v in _saved_card(customer, "4000000000000002").items() if k != "cvc"}
-    saved = await _save(api, on_file)
+    on_file = card_on_file("4000000000000002")
+    saved = await _save(api, {**on_file, "customer_id": customer, "holder_name": HOLDER})
     declined = await api.post("/api/payments/purchase", _pay(customer, saved["id"]))
     assert declined.status_code == 402
     assert declined.json()["error"]["decline_code"] == "generic_decline"

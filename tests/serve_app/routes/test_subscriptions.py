@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
-from tests.factories import Api, card
+from tests.factories import Api, card, card_on_file
 from tests.serve_app.routes.test_customers import customer_body
 from tests.waiting import wait_until
 
@@ -98,8 +98,23 @@ async def test_a_year_on_a_test_clock(subs_api: Api, db: asyncpg.Pool) -> None:
 async def test_decline_and_refusals(subs_api: Api) -> None:
     customer = await _customer(subs_api)
     plan = await _plan(subs_api)
-    declined = await _subscribe(
+    # A card given with its CVC is verified as it is saved: a decline creates nothing.
+    unverified = await _subscribe(
         subs_api, customer, plan["id"], payment_method=card("4000000000000002")
+    )
+    assert unverified.status_code == 402
+    assert unverified.json()["error"]["decline_code"] == "generic_decline"
+    listed = await subs_api.get("/api/subscriptions", customer_id=customer)
+    assert listed.json()["data"] == []
+    # A card on file that declines its first charge: the subscription is recorded failed.
+    on_file = await _ok(
+        await subs_api.post(
+            "/api/payment-methods",
+            {**card_on_file("4000000000000002"), "customer_id": customer},
+        )
+    )
+    declined = await _subscribe(
+        subs_api, customer, plan["id"], payment_method={"id": on_file["id"]}
     )
     assert declined.status_code == 402
     error = declined.json()["error"]
@@ -203,7 +218,7 @@ async def test_reserved_keys_and_a_declined_upgrade(subs_api: Api) -> None:
     declining = await _ok(
         await subs_api.post(
             "/api/payment-methods",
-            {**card("4000000000000002"), "customer_id": customer},
+            {**card_on_file("4000000000000002"), "customer_id": customer},
         )
     )
     await _ok(
