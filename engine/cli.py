@@ -14,6 +14,7 @@ import asyncpg
 
 from engine.auth.keys import ApiKeyService, parse_scopes
 from engine.config import Settings
+from engine.customers.sealing import seal_clear_rows
 from engine.db import migrations
 from engine.db.database import open_database
 from engine.errors import PaygridError
@@ -72,6 +73,14 @@ async def _migrate(settings: Settings, *, show_status: bool) -> None:
         print(f"applied {', '.join(applied)}" if applied else "up to date")
     finally:
         await conn.close()
+    if settings.master_key.get_secret_value():
+        db = await open_database(settings.database_dsn, min_size=1, max_size=1)
+        try:
+            sealed = await seal_clear_rows(db, Keyring.from_settings(settings))
+        finally:
+            await db.close()
+        if sealed:
+            print(f"sealed {sealed} customer profile(s) left in clear by an earlier release")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:

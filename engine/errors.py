@@ -6,7 +6,8 @@
     ├── PermissionDenied        403 permission_error
     ├── NotFound                404 invalid_request_error / resource_missing
     ├── Conflict                409 idempotency_error
-    │   └── ConcurrentUpdate    409 api_error               (a row moved on under us)
+    │   ├── ConcurrentUpdate    409 api_error               (a row moved on under us)
+    │   └── StillInUse          409 invalid_request_error   (e.g. erasing a subscribed customer)
     ├── CardDeclined            402 card_error             (decline_code)
     ├── StateError              422 invalid_request_error   (illegal transition, amount limits)
     ├── IdempotencyMismatch     422 idempotency_error
@@ -115,6 +116,14 @@ class ConcurrentUpdate(Conflict):
 
     type = "api_error"
     default_code = "concurrent_update"
+
+
+class StillInUse(Conflict):
+    """A resource cannot be changed so while something live depends on it (a customer's
+    erasure while it has an active subscription or a payment in flight)."""
+
+    type = "invalid_request_error"
+    default_code = "resource_in_use"
 
 
 class StateError(PaygridError):

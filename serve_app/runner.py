@@ -17,8 +17,10 @@ from ray import serve
 from actors import fleet
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.customers.sealing import seal_clear_rows
 from engine.db import migrations
 from engine.db.database import open_database
+from engine.keys.keyring import Keyring
 from engine.runtime import local
 from serve_app.app import build, cluster_cpus, fit
 
@@ -28,12 +30,14 @@ APP_NAME = "paygrid"
 
 
 async def prepare(settings: Settings) -> str | None:
-    """Apply migrations; on an instance with no admin key, create one and return it."""
+    """Apply migrations and seal any customer an earlier release left in clear; on an
+    instance with no admin key, create one and return it."""
     applied = await migrations.migrate_dsn(settings.database_dsn)
     if applied:
         log.info("applied migrations %s", ", ".join(applied))
     db = await open_database(settings.database_dsn, min_size=1, max_size=2)
     try:
+        await seal_clear_rows(db, Keyring.from_settings(settings))
         keys = ApiKeyService(db, secret=settings.secret_bytes)
         if await keys.has_live_admin():
             return None

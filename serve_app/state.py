@@ -23,6 +23,7 @@ from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
+from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
 from engine.runtime.gateway import open_gateway
 from engine.runtime.subscriptions import open_subscriptions
@@ -44,6 +45,7 @@ class AppState:
     payment_reads: PaymentReads
     payment_methods: PaymentMethodService
     customers: CustomerService
+    privacy: PrivacyService
     test_clocks: TestClockService
     plans: PlanService
     subscriptions: SubscriptionService
@@ -106,6 +108,7 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
+        privacy=PrivacyService(db, keyring),
         test_clocks=subscriptions.clocks,
         plans=plans,
         subscriptions=subscriptions.service,

@@ -22,6 +22,11 @@ class NewCustomer:
     address: dict[str, Any] | None = field(default=None, repr=False)
     metadata: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def profile(self) -> Profile:
+        """The PII this customer is created with, to be sealed."""
+        return Profile(self.email, self.first_name, self.last_name, self.phone, self.address)
+
 
 @dataclass(frozen=True, slots=True)
 class Consent:
@@ -41,6 +46,17 @@ class Profile:
     phone: str | None = field(default=None, repr=False)
     address: dict[str, Any] | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_sealed_form(cls, fields: dict[str, Any]) -> Profile:
+        """The profile `sealed_form` wrote."""
+        return cls(
+            email=fields["email"],
+            first_name=fields["first_name"],
+            last_name=fields["last_name"],
+            phone=fields["phone"],
+            address=fields["address"],
+        )
+
     def sealed_form(self) -> dict[str, Any]:
         return {
             "email": self.email,
@@ -49,6 +65,15 @@ class Profile:
             "phone": self.phone,
             "address": self.address,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SealedProfile:
+    """A profile as stored: its ciphertext, the key that seals it and its email's index."""
+
+    data_key_id: UUID
+    ciphertext: bytes = field(repr=False)
+    email_index: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +87,38 @@ class CustomerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileChange:
+    """A rectification: the profile fields given replace the customer's, the rest stay.
+    `fields` names those given (an optional one given as None is cleared)."""
+
+    fields: frozenset[str]
+    email: str | None = field(default=None, repr=False)
+    first_name: str | None = field(default=None, repr=False)
+    last_name: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    address: dict[str, Any] | None = field(default=None, repr=False)
+
+    def applied_to(self, profile: Profile) -> Profile:
+        """`profile` with the given fields replaced."""
+        current = profile.sealed_form()
+        given = {name: getattr(self, name) for name in self.fields}
+        return Profile.from_sealed_form({**current, **given})
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
-    """A customer as read back: its profile opened (or read in clear, for customers a
-    purchase created inline)."""
+    """A customer as read back: its profile opened, or None once erased."""
 
     id: UUID
-    profile: Profile = field(repr=False)
+    profile: Profile | None = field(repr=False)
     consent: Consent | None
     metadata: dict[str, str]
     test_clock_id: UUID | None
     created_at: datetime
+    erased_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
-        """The API's customer object as JSON-ready values."""
+        """The API's customer object as JSON-ready values; an erased one's PII is null."""
         p = self.profile
         consent = (
             None
@@ -83,13 +127,15 @@ class Customer:
         )
         return CustomerPublic(
             id=self.id,
-            email=p.email,
-            first_name=p.first_name,
-            last_name=p.last_name,
-            phone=p.phone,
-            address=p.address,
+            email=None if p is None else p.email,
+            first_name=None if p is None else p.first_name,
+            last_name=None if p is None else p.last_name,
+            phone=None if p is None else p.phone,
+            address=None if p is None else p.address,
             consent=consent,
             metadata=self.metadata,
             test_clock=self.test_clock_id,
+            erased=self.erased_at is not None,
+            erased_at=self.erased_at,
             created_at=self.created_at,
         ).model_dump(mode="json")

@@ -81,6 +81,28 @@ class Keyring:
         key, _ = await self._owned(conn, purpose, customer_id)
         return key
 
+    async def customer_keys(
+        self, conn: asyncpg.Connection, *, purpose: str, customer_ids: list[UUID]
+    ) -> dict[UUID, DataKey]:
+        """Each customer's data key for `purpose`, made on first use: two statements however
+        many customers, so a batch pays per batch. A key made here commits or rolls back with
+        the caller's transaction (nothing of it is cached)."""
+        if not customer_ids:
+            return {}
+        made = [self._wrap(uuid4(), purpose, c, os.urandom(KEY_BYTES)) for c in set(customer_ids)]
+        await self._repository.insert_many(conn, keys=made)
+        found = await self._repository.owned_by(
+            conn, purpose=purpose, customer_ids=list(set(customer_ids))
+        )
+        # Ours, or those of an earlier attempt (an idempotent retry) or a concurrent first use.
+        assert len(found) == len(made)
+        return {c: self._unwrap(k) for c, k in found.items()}
+
+    async def destroy_customer_keys(self, conn: asyncpg.Connection, *, customer_id: UUID) -> int:
+        """Destroy every data key of the customer, whatever its purpose: what they sealed can
+        no longer be opened by anyone (crypto-shredding). Returns how many were destroyed."""
+        return await self._repository.destroy_customer_keys(conn, customer_id=customer_id)
+
     async def data_key(self, conn: asyncpg.Connection, *, key_id: UUID) -> DataKey:
         """The data key `key_id`, unwrapped."""
         wrapped = await self._repository.get(conn, key_id=key_id)
@@ -98,6 +120,20 @@ class Keyring:
             if not made_now:
                 self._index_keys[index] = key
         return blind_index(key, value)
+
+    async def blind_indexes(
+        self, conn: asyncpg.Connection, *, index: str, values: list[str]
+    ) -> list[bytes]:
+        """`blind_index` of each of `values`, the index's key read at most once."""
+        if not values:
+            return []
+        first = await self.blind_index(conn, index=index, value=values[0])
+        key = self._index_keys.get(index)
+        if key is None:
+            # Made in this (uncommitted) transaction, so not cached: read once for the batch.
+            found, _ = await self._owned(conn, f"{_INDEX_PURPOSE}.{index}", None)
+            key = found.secret
+        return [first, *(blind_index(key, v) for v in values[1:])]
 
     async def rotate_master(self, db: Database, *, batch: int = 500) -> int:
         """Re-wrap every data key still under an earlier master key under the current one, a

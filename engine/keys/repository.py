@@ -42,6 +42,38 @@ class DataKeyRepository:
             key.wrapped,
         )
 
+    async def insert_many(self, conn: asyncpg.Connection, *, keys: list[WrappedKey]) -> None:
+        """`insert` for many keys in one statement."""
+        await conn.execute(
+            """INSERT INTO data_keys (id, purpose, customer_id, master_key_id, wrapped_key)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bytea[])
+               ON CONFLICT (purpose, customer_id) DO NOTHING""",
+            [k.id for k in keys],
+            [k.purpose for k in keys],
+            [k.customer_id for k in keys],
+            [k.master_key_id for k in keys],
+            [k.wrapped for k in keys],
+        )
+
+    async def owned_by(
+        self, conn: asyncpg.Connection, *, purpose: str, customer_ids: list[UUID]
+    ) -> dict[UUID, WrappedKey]:
+        """The keys of `purpose` of each of `customer_ids` that has one, in one statement."""
+        rows = await conn.fetch(
+            f"""SELECT {_COLUMNS} FROM data_keys
+                WHERE purpose = $1 AND customer_id = ANY($2::uuid[])""",
+            purpose,
+            customer_ids,
+        )
+        return {r["customer_id"]: _key(r) for r in rows}
+
+    async def destroy_customer_keys(self, conn: asyncpg.Connection, *, customer_id: UUID) -> int:
+        """Delete every data key of the customer (crypto-shredding); returns how many."""
+        result: str = await conn.execute(
+            "DELETE FROM data_keys WHERE customer_id = $1", customer_id
+        )
+        return int(result.split()[-1])
+
     async def owned(
         self, conn: asyncpg.Connection, *, purpose: str, customer_id: UUID | None
     ) -> WrappedKey | None:

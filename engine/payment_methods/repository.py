@@ -121,3 +121,30 @@ class PaymentMethodRepository:
             principal.correlation_id,
         )
         return None if row is None else _method(row)
+
+    async def detach_all(
+        self, conn: asyncpg.Connection, *, customer_id: UUID, principal: Principal
+    ) -> list[PaymentMethod]:
+        """Detach every attached method of the customer in one statement (an erasure: their
+        ciphertext goes before the key that sealed it)."""
+        rows = await conn.fetch(
+            f"""UPDATE payment_methods
+                SET status = 'detached', ciphertext = NULL, data_key_id = NULL,
+                    detached_at = now(), updated_at = now(),
+                    api_key_id = $2, correlation_id = $3
+                WHERE customer_id = $1 AND status = 'attached'
+                RETURNING {_COLUMNS}""",
+            customer_id,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return [_method(r) for r in rows]
+
+    async def all_of(self, conn: asyncpg.Connection, *, customer_id: UUID) -> list[PaymentMethod]:
+        """Every method the customer ever saved, attached or detached, oldest first."""
+        rows = await conn.fetch(
+            f"""SELECT {_COLUMNS} FROM payment_methods WHERE customer_id = $1
+                ORDER BY created_at, id""",
+            customer_id,
+        )
+        return [_method(r) for r in rows]

@@ -1,9 +1,10 @@
 """Purchase and authorize, a batch at a time: each step is a fixed number of statements however
 many payments the batch holds, so a busy shard pays per batch, not per payment.
 
-begin: claim the idempotency keys, create inline customers, check the others exist and any
-orders fit, write the payments `processing`. finalize: every outcome, ledger entry, outbox event
-and idempotency answer, one statement each.
+begin: claim the idempotency keys, create inline customers (their profiles sealed under their
+own data keys: three statements for any number, none when the batch creates no customer),
+check the others exist and any orders fit, write the payments `processing`. finalize: every
+outcome, ledger entry, outbox event and idempotency answer, one statement each.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncpg
 from engine.cards import CardDetails
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
+from engine.customers.sealing import ProfileSealer
 from engine.customers.states import OrderStatus
 from engine.errors import Conflict, InvalidRequest, NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
@@ -45,6 +47,7 @@ class CreationSteps:
         settings: Settings,
         payments: PaymentRepository,
         customers: CustomerRepository,
+        sealer: ProfileSealer,
         idempotency: IdempotencyRepository,
         outbox: Outbox,
         shard: int,
@@ -54,6 +57,7 @@ class CreationSteps:
         self._settings = settings
         self._payments = payments
         self._customers = customers
+        self._sealer = sealer
         self._idempotency = idempotency
         self._outbox = outbox
         self._shard = shard
@@ -88,7 +92,9 @@ class CreationSteps:
             customer = commands[i].new_customer
             if customer is not None:
                 new_customers.append((customer, commands[i].ctx.principal))
-        await self._customers.insert_many(conn, customers=new_customers)
+        if new_customers:
+            sealed = await self._sealer.seal(conn, {c.id: c.profile for c, _ in new_customers})
+            await self._customers.insert_many(conn, customers=new_customers, sealed=sealed)
         refusals = await self._refusals(conn, {i: commands[i] for i in live})
         for i, error in refusals.items():
             answers[i] = CommandResult.from_error(error)

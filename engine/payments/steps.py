@@ -20,6 +20,7 @@ import asyncpg
 
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
+from engine.customers.sealing import ProfileSealer
 from engine.events.outbox import Outbox
 from engine.gateways.base import (
     ChargeRequest,
@@ -29,6 +30,7 @@ from engine.gateways.base import (
     OperationRequest,
 )
 from engine.idempotency.repository import IdempotencyRepository
+from engine.keys.keyring import Keyring
 from engine.ledger.book import Write
 from engine.ledger.entries import Entry, LedgerRepository
 from engine.money import Money
@@ -59,6 +61,7 @@ class PaymentSteps:
         gateway: Gateway,
         shard: int,
         clock: Callable[[], datetime],
+        keyring: Keyring,
     ) -> None:
         self._gateway = gateway
         self.payments = PaymentRepository()
@@ -69,6 +72,7 @@ class PaymentSteps:
             settings=settings,
             payments=self.payments,
             customers=CustomerRepository(),
+            sealer=ProfileSealer(keyring),
             idempotency=self.idempotency,
             outbox=outbox,
             shard=shard,

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.fencing.ownership import SlotOwnership
+from engine.keys.keyring import Keyring
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
 from engine.payments.service import PaymentService
@@ -52,7 +53,13 @@ async def open_shard_runtime(
     )
     redis = connect_redis(settings.redis_dsn)
     gateway = open_gateway(settings, redis)
-    steps = PaymentSteps(settings=settings, gateway=gateway, shard=index, clock=clock)
+    steps = PaymentSteps(
+        settings=settings,
+        gateway=gateway,
+        shard=index,
+        clock=clock,
+        keyring=Keyring.from_settings(settings),
+    )
     book = LedgerBook(db, LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s)
     ownership = SlotOwnership(
         name=f"ledger-shard-{index}", slots=slots_of(index, settings.ledger_shards)

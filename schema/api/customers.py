@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from schema.api.common import Email, Metadata, ShortText, StrictModel
 from schema.api.payments import AddressCreate
@@ -35,18 +42,42 @@ class CustomerRecordCreate(StrictModel):
     test_clock: UUID | None = None
 
 
+class CustomerUpdate(StrictModel):
+    """A rectification: the fields given replace the customer's (phone and address may be
+    given as null to clear them); fields not given stay."""
+
+    email: Email | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    phone: Phone | None = None
+    address: AddressCreate | None = None
+
+    @field_validator("email", "first_name", "last_name", mode="before")
+    @classmethod
+    def _replaced_not_cleared(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be replaced, not cleared")
+        return value
+
+    @model_validator(mode="after")
+    def _something_given(self) -> CustomerUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to replace")
+        return self
+
+
 class ConsentPublic(BaseModel):
     version: str
     accepted_at: datetime
 
 
 class CustomerPublic(BaseModel):
-    """A customer as the API shows it. Customers created inline with a purchase before this
-    API existed have no consent on record."""
+    """A customer as the API shows it. Customers created inline with a purchase have no
+    consent on record; an erased customer (`erased`) shows its ids and dates, its PII null."""
 
     id: UUID
     object: Literal["customer"] = "customer"
-    email: str
+    email: str | None
     first_name: str | None
     last_name: str | None
     phone: str | None
@@ -54,4 +85,24 @@ class CustomerPublic(BaseModel):
     consent: ConsentPublic | None
     metadata: dict[str, str]
     test_clock: UUID | None
+    erased: bool
+    erased_at: datetime | None
     created_at: datetime
+
+
+class CustomerExportPublic(BaseModel):
+    """Everything held about a customer (`GET /api/customers/{id}/export`): the customer as
+    the API shows it (PII null once erased), then each table's rows about it as stored, less
+    secrets and internal columns; cards as brand and last4 only; `events` are the outbox rows
+    about the customer and its orders, payments, methods, subscriptions and invoices."""
+
+    object: Literal["customer_export"] = "customer_export"
+    customer: CustomerPublic
+    erased: bool
+    orders: list[dict[str, Any]]
+    transactions: list[dict[str, Any]]
+    refunds: list[dict[str, Any]]
+    payment_methods: list[dict[str, Any]]
+    subscriptions: list[dict[str, Any]]
+    invoices: list[dict[str, Any]]
+    events: list[dict[str, Any]]

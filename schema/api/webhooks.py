@@ -20,6 +20,8 @@ EVENT_TYPES = frozenset(
         "payment.refunded",
         "payment.failed",
         "payment.expired",
+        "customer.updated",
+        "customer.erased",
         "payment_method.attached",
         "payment_method.detached",
         "subscription.created",

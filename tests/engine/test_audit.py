@@ -56,8 +56,8 @@ async def test_row_actors_win_and_are_attributed_row_by_row(conn: asyncpg.Connec
         for actor, correlation in ((first, "req-1"), (second, "req-2")):
             ids.append(
                 await conn.fetchval(
-                    """INSERT INTO customers (email, api_key_id, correlation_id)
-                       VALUES ('a@example.com', $1, $2) RETURNING id""",
+                    """INSERT INTO customers (erased_at, api_key_id, correlation_id)
+                       VALUES (now(), $1, $2) RETURNING id""",
                     actor,
                     correlation,
                 )

@@ -79,7 +79,7 @@ async def test_a_transaction_cut_mid_way_is_503_and_commits_nothing(
 ) -> None:
     async def insert_then_lose_the_connection() -> None:
         async with db.transaction() as conn:
-            await conn.execute("INSERT INTO customers (email) VALUES ('cut@example.com')")
+            await conn.execute("INSERT INTO customers (erased_at) VALUES (now())")
             proxy.sever()
             await conn.execute("SELECT 1")
 

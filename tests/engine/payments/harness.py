@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pydantic import SecretStr
+
 from engine.config import Settings
 from engine.db.database import Database
 from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import Gateway
+from engine.keys.keyring import Keyring
+from engine.keys.master import new_master_key
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
 from engine.payments.commands import Command, CommandResult
@@ -25,6 +29,9 @@ from tests.engine.payments.fakes import FakeClock, FakeGateway
 
 AUTHORIZATION_WINDOW_H = 168
 IDLE_EVICT_S = 300.0
+# One master key for every engine test of the money path, so a restarted shard (and a test's
+# own keyring) opens what an earlier one sealed.
+MASTER_KEY = new_master_key()
 
 
 def engine_settings(
@@ -40,6 +47,7 @@ def engine_settings(
         idempotency_ttl_h=idempotency_ttl_h,
         shard_idle_evict_s=shard_idle_evict_s,
         max_amount=99_999_999,
+        master_key=SecretStr(MASTER_KEY),
     )
 
 
@@ -60,7 +68,13 @@ async def make_service(
     """Shard `shard` of `shards` (its slots claimed, as a starting shard claims them): its
     payment service and ledger book, both on `clock`."""
     settings = settings or engine_settings()
-    steps = PaymentSteps(settings=settings, gateway=gateway, shard=shard, clock=clock.now)
+    steps = PaymentSteps(
+        settings=settings,
+        gateway=gateway,
+        shard=shard,
+        clock=clock.now,
+        keyring=Keyring.from_settings(settings),
+    )
     book = LedgerBook(
         db, LedgerRepository(), idle_evict_s=settings.shard_idle_evict_s, clock=clock.monotonic
     )

@@ -1,0 +1,49 @@
+"""SQL of `audit_logs` entries written by the application (migrations 0001, 0013). Never
+commits. Row changes are audited by the database's trigger; what no trigger sees (a read of a
+customer's PII, an export, an erasure) is written here, in the transaction of the read, so
+nothing is shown that was not audited. Entries name what was read, never its values."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.principal import Principal
+
+
+class AuditAction(StrEnum):
+    """The actions the application records itself (`audit_logs_action_check`, 0013)."""
+
+    READ = "READ"
+    EXPORT = "EXPORT"
+    ERASE = "ERASE"
+
+
+class AuditRepository:
+    async def record(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        entity_type: str,
+        entity_ids: list[UUID],
+        action: AuditAction,
+        details: dict[str, Any],
+        principal: Principal,
+    ) -> None:
+        """One entry per entity, all in one statement; `details` (no PII) says what was done."""
+        if not entity_ids:
+            return
+        await conn.execute(
+            """INSERT INTO audit_logs (entity_type, entity_id, action, new_values, api_key_id,
+                    correlation_id)
+               SELECT $1, e, $3, $4, $5, $6 FROM unnest($2::uuid[]) AS e""",
+            entity_type,
+            entity_ids,
+            action.value,
+            details,
+            principal.api_key_id,
+            principal.correlation_id,
+        )

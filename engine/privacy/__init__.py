@@ -1,0 +1,1 @@
+"""A data subject's rights over what paygrid holds about a customer: export and erasure."""
