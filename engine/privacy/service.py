@@ -31,6 +31,7 @@ from engine.keys.keyring import Keyring
 from engine.payment_methods.repository import PaymentMethodRepository
 from engine.principal import Principal
 from engine.privacy.repository import ExportRepository
+from schema.api.payment_method_ids import format_payment_method_id
 
 
 class PrivacyService:
@@ -62,6 +63,9 @@ class PrivacyService:
                 principal=principal,
             )
         customer = _customer(row, profile)
+        # Saved methods are known by their public `pm_…` ids, as the API shows them.
+        for method in held["payment_methods"]:
+            method["id"] = format_payment_method_id(UUID(method["id"]))
         return {
             "object": "customer_export",
             "customer": customer.public(),

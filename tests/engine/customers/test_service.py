@@ -46,7 +46,8 @@ async def test_pii_is_ciphertext_at_rest_and_reads_back(
     async with database.connection() as conn:
         row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", created.id)
         audit = await conn.fetch(
-            "SELECT new_values::text AS v, action FROM audit_logs WHERE entity_id = $1 ORDER BY created_at",
+            """SELECT new_values::text AS v, action FROM audit_logs WHERE entity_id = $1
+               ORDER BY created_at""",
             created.id,
         )
         purpose = await conn.fetchval(

@@ -157,3 +157,41 @@ async def test_the_database_refuses_a_malformed_key_row(database: Database) -> N
                    VALUES ($1, 'x', '0123456789abcdef', '\\x00')""",
                 uuid4(),
             )
+
+
+async def test_batch_keys_and_indexes_roll_back_with_their_transaction(
+    database: Database,
+) -> None:
+    keyring = Keyring(_master())
+    async with database.connection() as conn:
+        customers = [await add_customer(conn) for _ in range(3)]
+
+    class Rollback(Exception):
+        pass
+
+    made, first = {}, []
+
+    async def made_then_rolled_back() -> None:
+        async with database.transaction() as conn:
+            made.update(await keyring.customer_keys(conn, purpose="pii", customer_ids=customers))
+            first.extend(await keyring.blind_indexes(conn, index="batch", values=["a", "b", "a"]))
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        await made_then_rolled_back()
+    assert first[0] == first[2] != first[1]
+    async with database.transaction() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM data_keys") == 0
+        again = await keyring.customer_keys(conn, purpose="pii", customer_ids=customers)
+        second = await keyring.blind_indexes(conn, index="batch", values=["a", "b"])
+        # Nothing of the rolled-back keys was kept: new ones, one per customer.
+        assert set(again) == set(customers)
+        assert {k.id for k in again.values()}.isdisjoint(k.id for k in made.values())
+        assert second != first[:2]
+        assert await keyring.customer_keys(conn, purpose="pii", customer_ids=customers) == again
+        destroyed = await keyring.destroy_customer_keys(conn, customer_id=customers[0])
+    assert destroyed == 1
+    async with database.connection() as conn:
+        with pytest.raises(CryptoError):
+            await keyring.data_key(conn, key_id=again[customers[0]].id)
+        assert await keyring.data_key(conn, key_id=again[customers[1]].id) == again[customers[1]]
