@@ -8,7 +8,7 @@ import asyncpg
 _SCANNED_TYPES = ("text", "character varying", "character", "json", "jsonb", "bytea", "ARRAY")
 
 
-async def readable(conn: asyncpg.Connection, needles: list[str]) -> list[str]:
+async def readable(conn: asyncpg.Connection | asyncpg.Pool, needles: list[str]) -> list[str]:
     """`table.column: needle` for each column holding one of `needles` (any case, in text,
     JSON, arrays or raw bytes)."""
     columns = await conn.fetch(

@@ -79,9 +79,9 @@ async def test_clear_rows_of_an_earlier_release_are_sealed_and_then_refused(
         assert await seal_clear_rows(db, keyring) == 0
         customers = CustomerService(db, keyring)
         who = Principal(uuid4(), "req-sealed")
-        first = await customers.get(ids[0], who)
-        assert first.profile is not None
-        assert (first.profile.email, first.profile.address) == (
+        opened = await customers.get(ids[0], who)
+        assert opened.profile is not None
+        assert (opened.profile.email, opened.profile.address) == (
             LEGACY[0][0],
             {"line1": "Larkspur Yard"},
         )
