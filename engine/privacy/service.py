@@ -6,12 +6,12 @@ transaction (a consistent snapshot), with an `EXPORT` audit entry written in it.
 Erasure destroys every data key of the customer (its profile's and its saved cards'), so no
 copy of a ciphertext, in a backup or anywhere, can be opened again; its email index and
 metadata go, its attached payment methods are detached (their ciphertext dropped, brand and
-last4 kept). Its financial rows (orders, payments, refunds, ledger entries, invoices) stay
-under its id, with amounts, dates and last4, as retention law requires: they never held its
-PII (event payloads name customers by id only). An `ERASE` audit entry and a `customer.erased`
-event are written in the same transaction. Refused (409) while the customer has a
-subscription not ended or a payment `processing`; erasing an erased customer answers the same
-and writes nothing.
+last4 kept; each with its `payment_method.detached` event). Its financial rows (orders,
+payments, refunds, ledger entries, invoices) stay under its id, with amounts, dates and last4,
+as retention law requires: they never held its PII (event payloads name customers by id
+only). An `ERASE` audit entry and a `customer.erased` event are written in the same
+transaction. Refused (409) while the customer has a subscription not ended or a payment
+`processing`; erasing an erased customer answers the same and writes nothing.
 """
 
 from __future__ import annotations
@@ -121,15 +121,13 @@ class PrivacyService:
                 "erased_at": erased.erased_at.isoformat() if erased.erased_at else None,
                 **details,
             }
-            event = Event(
-                "customer.erased",
-                "customer",
-                customer_id,
-                payload,
-                principal.api_key_id,
-                principal.correlation_id,
-            )
-            await self._outbox.add(conn, events=[event])
+            who = (principal.api_key_id, principal.correlation_id)
+            events = [
+                Event("payment_method.detached", "payment_method", m.id, m.public(), *who)
+                for m in detached
+            ]
+            events.append(Event("customer.erased", "customer", customer_id, payload, *who))
+            await self._outbox.add(conn, events=events)
         return _customer(erased, None)
 
 

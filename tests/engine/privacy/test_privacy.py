@@ -226,6 +226,13 @@ async def test_no_pii_readable_anywhere_export_holds_all_and_erasure_shreds(
     ]
     assert [a["new_values"]["data_keys_destroyed"] for a in audit] == [2]
     assert [e["payload"]["erased"] for e in events] == [True]
+    async with database.connection() as conn:
+        detached = await conn.fetch(
+            "SELECT payload FROM events WHERE event_type = 'payment_method.detached'"
+        )
+    assert [e["payload"]["id"] for e in detached if e["payload"]["customer_id"] == str(api.id)] == [
+        method["id"]
+    ]
     assert {c: await _totals(database, c) for c in (api.id, inline_id)} == before
 
     # Everywhere it reads as erased: detail, lookup, export; a rectification is refused.
