@@ -167,8 +167,13 @@ class ClearableState(StrEnum):
 
 
 class AuditAction(StrEnum):
-    """`audit_logs.action` (CHECK in migration 0001): the statement the audit trigger saw."""
+    """`audit_logs.action` (CHECK in migrations 0001, 0014): the statement the audit trigger
+    saw, or what the application recorded itself where no trigger sees it (a read of a
+    customer's PII, an export, an erasure)."""
 
     INSERT = "INSERT"
     UPDATE = "UPDATE"
     DELETE = "DELETE"
+    READ = "READ"
+    EXPORT = "EXPORT"
+    ERASE = "ERASE"

@@ -1,25 +1,17 @@
-"""SQL of `audit_logs` entries written by the application (migrations 0001, 0013). Never
+"""SQL of `audit_logs` entries written by the application (migrations 0001, 0014). Never
 commits. Row changes are audited by the database's trigger; what no trigger sees (a read of a
 customer's PII, an export, an erasure) is written here, in the transaction of the read, so
 nothing is shown that was not audited. Entries name what was read, never its values."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from engine.principal import Principal
-
-
-class AuditAction(StrEnum):
-    """The actions the application records itself (`audit_logs_action_check`, 0013)."""
-
-    READ = "READ"
-    EXPORT = "EXPORT"
-    ERASE = "ERASE"
+from schema.states import AuditAction
 
 
 class AuditRepository:

@@ -1,4 +1,4 @@
-"""SQL of customers (migrations 0001, 0007, 0013) and orders. Never commits; never reads or
+"""SQL of customers (migrations 0001, 0007, 0014) and orders. Never commits; never reads or
 writes PII in clear, except `clear_rows`, which reads what an earlier release left to seal it."""
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ class CustomerRepository:
         )
 
     async def validate_sealed(self, conn: asyncpg.Connection) -> None:
-        """Validate `pii_sealed_or_erased` (migration 0013) if it is not yet: from then on the
+        """Validate `pii_sealed_or_erased` (migration 0014) if it is not yet: from then on the
         database has checked every row, old ones included."""
         validated = await conn.fetchval(
             "SELECT convalidated FROM pg_constraint WHERE conname = 'pii_sealed_or_erased'"

@@ -8,7 +8,7 @@ creation both seal here, a batch at a time: two statements for the keys of any n
 customers, none for the index once its key is cached.
 
 Rows an earlier release wrote in clear are sealed by `seal_clear_rows`, which `paygrid migrate`
-and start-up run after the migrations (migration 0013 cannot: the master key never reaches the
+and start-up run after the migrations (migration 0014 cannot: the master key never reaches the
 database).
 """
 
@@ -96,7 +96,7 @@ def _sealed(key: DataKey, customer_id: UUID, profile: Profile, index: bytes) -> 
 
 async def seal_clear_rows(db: Database, keyring: Keyring, *, batch: int = 500) -> int:
     """Seal every customer an earlier release left with PII in clear, a batch per transaction,
-    then validate migration 0013's constraint so the database refuses clear PII for good.
+    then validate migration 0014's constraint so the database refuses clear PII for good.
     Returns how many were sealed; safe to run again (and beside live traffic)."""
     repository = CustomerRepository()
     sealer = ProfileSealer(keyring)

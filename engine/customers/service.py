@@ -2,7 +2,7 @@
 
 Every customer keeps its profile (email, names, phone, address) only as ciphertext under its
 own `customer_pii` data key, and its email as a keyed blind index (`engine/customers/sealing.py`);
-the database refuses PII in clear (migration 0013). Each read that opens a profile writes a
+the database refuses PII in clear (migration 0014). Each read that opens a profile writes a
 `READ` audit entry (who, which customer, how) in the transaction that reads it, so nothing is
 shown that was not audited. An erased customer reads with its PII null
 (`engine/privacy/erasure.py`).
@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from engine.audit.repository import AuditAction, AuditRepository
+from engine.audit.repository import AuditRepository
 from engine.customers.models import Customer, CustomerRecord, Profile, ProfileChange
 from engine.customers.repository import CustomerRepository, CustomerRow
 from engine.customers.sealing import ProfileSealer
@@ -24,6 +24,7 @@ from engine.events.outbox import Event, Outbox
 from engine.keys.keyring import Keyring
 from engine.principal import Principal
 from engine.test_clocks.repository import TestClockRepository
+from schema.states import AuditAction
 
 ENTITY = "customers"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from engine.audit.repository import AuditAction, AuditRepository
+from engine.audit.repository import AuditRepository
 from engine.customers.models import Customer, Profile
 from engine.customers.repository import CustomerRepository, CustomerRow
 from engine.customers.sealing import ProfileSealer
@@ -32,6 +32,7 @@ from engine.payment_methods.repository import PaymentMethodRepository
 from engine.principal import Principal
 from engine.privacy.repository import ExportRepository
 from schema.api.payment_method_ids import format_payment_method_id
+from schema.states import AuditAction
 
 
 class PrivacyService:

@@ -1,4 +1,4 @@
-"""Customers an earlier release left with PII in clear: migration 0013 scrubs the audit trail's
+"""Customers an earlier release left with PII in clear: migration 0014 scrubs the audit trail's
 copies and makes the database refuse new clear PII; `seal_clear_rows` (run by `paygrid migrate`
 and start-up) seals the old rows and validates the constraint."""
 
@@ -19,7 +19,7 @@ from engine.keys.master import MasterKey
 from engine.principal import Principal
 from tests.pii_scan import readable
 
-SEALING = "0013"
+SEALING = "0014"
 LEGACY = [
     ("Drusilla.Fenwick@example.com", "Drusilla", "Fenwick", "+44 1632 960111", "Larkspur Yard"),
     ("hobart.quill@example.com", "Hobart", "Quill", None, None),
