@@ -15,14 +15,6 @@ from schema.states import AuditAction, PaymentStatus, TransactionType
 
 T = TypeVar("T")
 
-REDACTED = "[redacted]"
-# Columns that hold personal data in clear (customers a purchase created inline). The audit
-# trail keeps their row images; reading the trail must not be a way around the audited PII
-# reads, so their values never leave through it. Ciphertext and keys never reach the trail.
-_PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
-    "customers": frozenset({"email", "first_name", "last_name", "phone", "address"}),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -124,7 +116,8 @@ class AuditEntry:
     created_at: datetime
 
     def public(self) -> dict[str, Any]:
-        """The API audit object, personal data redacted."""
+        """The API audit object. It holds no personal data: customers' PII is only ever
+        ciphertext, which the audit trigger leaves out (migration 0014)."""
         return AuditLogPublic(
             id=self.id,
             entity_type=self.entity_type,
@@ -132,14 +125,7 @@ class AuditEntry:
             action=self.action,
             api_key_id=self.api_key_id,
             correlation_id=self.correlation_id,
-            old_values=_redacted(self.entity_type, self.old_values),
-            new_values=_redacted(self.entity_type, self.new_values),
+            old_values=self.old_values,
+            new_values=self.new_values,
             created_at=self.created_at,
         ).model_dump(mode="json")
-
-
-def _redacted(entity_type: str, values: dict[str, Any] | None) -> dict[str, Any] | None:
-    personal = _PERSONAL_COLUMNS.get(entity_type)
-    if values is None or personal is None:
-        return values
-    return {k: REDACTED if k in personal and v is not None else v for k, v in values.items()}
