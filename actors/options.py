@@ -50,3 +50,10 @@ def webhook_dispatcher_options(index: int, node_id: str | None = None) -> dict[s
 
 def job_scheduler_options(index: int, node_id: str | None = None) -> dict[str, Any]:
     return _detached(f"job-scheduler-{index}", node_id)
+
+
+def summary_partition_options() -> dict[str, Any]:
+    """A transaction-summary partition task: one CPU (it decodes a slice's aggregate and the
+    database does the scan), so a cluster runs as many at once as it has CPUs. Retried: it
+    only reads."""
+    return {"num_cpus": 1, "max_retries": 3}

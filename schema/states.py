@@ -177,3 +177,13 @@ class AuditAction(StrEnum):
     READ = "READ"
     EXPORT = "EXPORT"
     ERASE = "ERASE"
+
+
+class ReportStatus(StrEnum):
+    """A report's batch job, as Ray's job API reports it (no table: reports are Ray jobs)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"

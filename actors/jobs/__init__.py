@@ -1,0 +1,1 @@
+"""Ray drivers of paygrid's batch jobs; the work itself is in `engine/jobs/`."""
