@@ -23,6 +23,7 @@ PUBLIC_MODULES = frozenset(
         "engine.errors",
         "engine.events.models",
         "engine.health",
+        "engine.jobs.manifest",
         "engine.jobs.output",
         "engine.jobs.partials",
         "engine.jobs.ranges",

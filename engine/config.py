@@ -162,6 +162,25 @@ class Settings(BaseSettings):
         "overdue sweep; its pool is sized to fit.",
     )
 
+    # Off by default: Ray's dashboard measured +226 MiB idle PSS (11 more processes), which
+    # takes `make run` past its 1.5 GiB idle budget (1.30 -> 1.51 GiB in the same run).
+    jobs_api: bool = Field(
+        default=False,
+        description="`paygrid serve` runs Ray's dashboard on 127.0.0.1 for its job submission "
+        "API (`ray job submit`, the reports API).",
+    )
+    jobs_api_port: int = Field(
+        default=0, ge=0, le=65535, description="The dashboard's port; 0 picks a free one."
+    )
+    jobs_api_url: str = Field(
+        default="",
+        description="Where the reports API submits jobs (Ray's dashboard URL); `paygrid serve` "
+        "sets it; empty answers 503.",
+    )
+    reports_dir: str = Field(
+        default="", description="Where report jobs write their files; empty: <data_dir>/reports."
+    )
+
     @field_validator("subscription_retry_schedule_days")
     @classmethod
     def _retry_days(cls, value: tuple[float, ...]) -> tuple[float, ...]:
@@ -221,6 +240,11 @@ class Settings(BaseSettings):
         }
         encoded = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()[:16]
+
+    @property
+    def reports_path(self) -> str:
+        """The directory report jobs write into."""
+        return self.reports_dir or f"{self.data_dir}/reports"
 
     @property
     def database_dsn(self) -> str:

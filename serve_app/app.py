@@ -29,6 +29,7 @@ from serve_app.routes import (
     payments,
     plans,
     queues,
+    reports,
     subscriptions,
     test_clocks,
     webhooks,
@@ -66,6 +67,7 @@ def create_app() -> FastAPI:
         queues.router,
         test_clocks.router,
         events.router,
+        reports.router,
     ):
         app.include_router(router)
     return app

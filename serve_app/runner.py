@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import time
+from pathlib import Path
 
 import psutil
 import ray
@@ -47,15 +48,32 @@ async def prepare(settings: Settings) -> str | None:
         await db.close()
 
 
-def start_ray() -> None:
-    """A local Ray on an explicit free GCS port (its default, 6379, is Redis's)."""
+def start_ray(jobs_api_port: int | None = None) -> str | None:
+    """A local Ray on an explicit free GCS port (its default, 6379, is Redis's). With
+    `jobs_api_port`, Ray's dashboard runs on 127.0.0.1 at that port for its job submission API
+    (`ray job submit`, the reports API); its URL is returned."""
     os.environ.setdefault("RAY_GCS_SERVER_PORT", str(local.free_port()))
     ray.init(
         namespace="paygrid",
-        include_dashboard=False,
+        include_dashboard=jobs_api_port is not None,
+        dashboard_host="127.0.0.1",
+        dashboard_port=jobs_api_port,
         log_to_driver=False,
         configure_logging=False,
     )
+    return None if jobs_api_port is None else f"http://127.0.0.1:{jobs_api_port}"
+
+
+def start_jobs_api(settings: Settings) -> Settings:
+    """Start Ray for `paygrid serve`; returns `settings` with the job API's URL (when enabled)
+    and an absolute data directory. Jobs submitted to this Ray (whatever their working
+    directory) find the instance's database through `PAYGRID_DATA_DIR`, which Ray's processes
+    inherit from here."""
+    data_dir = str(Path(settings.data_dir).resolve())
+    os.environ["PAYGRID_DATA_DIR"] = data_dir
+    port = (settings.jobs_api_port or local.free_port()) if settings.jobs_api else None
+    url = start_ray(port)
+    return settings.model_copy(update={"data_dir": data_dir, "jobs_api_url": url or ""})
 
 
 def stop_ray() -> None:
@@ -103,8 +121,7 @@ def serve_forever(settings: Settings) -> int:
     try:
         settings = runtime.settings
         admin_key = asyncio.run(prepare(settings))
-        start_ray()
-        settings = deploy(settings)
+        settings = deploy(start_jobs_api(settings))
         local.publish(settings, url=f"http://{settings.host}:{settings.port}")
         print(
             f"paygrid is up on http://{settings.host}:{settings.port} "
@@ -116,6 +133,19 @@ def serve_forever(settings: Settings) -> int:
             "(PAYGRID_REPLICAS, PAYGRID_LEDGER_SHARDS, PAYGRID_WEBHOOK_DISPATCHERS override)",
             flush=True,
         )
+        if settings.jobs_api_url:
+            print(
+                f"Ray job submission API on {settings.jobs_api_url}: RAY_AUTH_MODE=token ray job "
+                f"submit --address {settings.jobs_api_url} --working-dir . -- python -m "
+                "actors.jobs.transaction_summary --from DATE --to DATE --out DIR",
+                flush=True,
+            )
+        else:
+            print(
+                "Ray job submission API off (PAYGRID_JOBS_API=1 starts it, about 230 MiB more); "
+                "the reports API answers 503 without it",
+                flush=True,
+            )
         if admin_key:
             print("first admin API key (shown once; keep it):", flush=True)
             print(admin_key, flush=True)

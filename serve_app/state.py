@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -17,6 +18,7 @@ from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
 from engine.health import HealthService
+from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
 from engine.payment_methods.service import PaymentMethodService
@@ -31,6 +33,7 @@ from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
+from serve_app.report_jobs import RayReportJobs
 from serve_app.shards import ShardRouter
 
 
@@ -53,6 +56,7 @@ class AppState:
     records: RecordsService
     health: HealthService
     database_admin: DatabaseAdmin
+    reports: ReportService
     webhooks: WebhookRuntime
     dispatchers: list[Handle]
     schedulers: list[Handle]
@@ -116,6 +120,10 @@ async def open_state(settings: Settings) -> AppState:
         records=RecordsService(db),
         health=HealthService(db, redis),
         database_admin=DatabaseAdmin(db),
+        reports=ReportService(
+            RayReportJobs(settings.jobs_api_url, data_dir=settings.data_dir),
+            reports_dir=Path(settings.reports_path),
+        ),
         webhooks=open_webhook_runtime(settings, db),
         dispatchers=dispatchers,
         schedulers=schedulers,

@@ -164,11 +164,17 @@ def migrated(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def ray_nodes() -> Iterator[Cluster]:
+def jobs_api_url() -> str:
+    """Ray's job submission API of the session's cluster (its dashboard, on the head)."""
+    return f"http://127.0.0.1:{local.free_port()}"
+
+
+@pytest.fixture(scope="session")
+def ray_nodes(jobs_api_url: str) -> Iterator[Cluster]:
     """A Ray cluster of three nodes on this machine, a head and two workers, so the suite runs
     paygrid as it runs on a cluster (actors dealt over the nodes); the multi-node test removes a
     worker at the end."""
-    nodes = start_nodes()
+    nodes = start_nodes(int(jobs_api_url.rsplit(":", 1)[1]))
     try:
         yield nodes
     finally:
@@ -176,8 +182,12 @@ def ray_nodes() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def cluster(migrated: Settings, ray_nodes: Cluster) -> Iterator[Settings]:
-    """The Serve app deployed on the session's cluster, on a free loopback port."""
+def cluster(migrated: Settings, ray_nodes: Cluster, jobs_api_url: str) -> Iterator[Settings]:
+    """The Serve app deployed on the session's cluster, on a free loopback port, submitting
+    report jobs to the cluster's job API. The instance is published in its data directory, as
+    `paygrid serve` does, so those jobs find its database."""
+    migrated = migrated.model_copy(update={"jobs_api_url": jobs_api_url})
+    local.publish(migrated)
     ray.init(
         address=ray_nodes.address,
         namespace="paygrid",

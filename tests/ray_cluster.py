@@ -18,15 +18,18 @@ FAST_FAILURE_DETECTION = {
 }
 
 
-def start_nodes() -> Cluster:
+def start_nodes(dashboard_port: int) -> Cluster:
     """A head (two CPUs) and two workers (one each) on this machine; Ray's GCS on an explicit
-    free port (its default is Redis's). The workers start side by side."""
+    free port (its default is Redis's). The workers start side by side. The head runs Ray's
+    dashboard on 127.0.0.1:`dashboard_port`, for the job submission API the reports use."""
     nodes = Cluster(
         initialize_head=True,
         head_node_args={
             "num_cpus": 2,
             "gcs_server_port": local.free_port(),
-            "include_dashboard": False,
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "dashboard_port": dashboard_port,
             "_system_config": FAST_FAILURE_DETECTION,
         },
     )

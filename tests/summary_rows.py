@@ -2,7 +2,9 @@
 `INSERT ... SELECT generate_series` each for customers and payments, so a month of 100,000
 rows takes seconds. Every row is a payment (a root row) whose balances fit its status, as the
 constraints of migration 0001 require; statuses, currencies, amounts and decline codes cycle
-through fixed patterns, so the rows are deterministic but for their ids."""
+through fixed patterns, so the rows are deterministic but for their ids. None is `processing`
+or carries an authorization expiry: a running cluster's shards would settle or expire it under a
+test's feet."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ INSERT INTO transactions (id, customer_id, shard, transaction_type, status, amou
 SELECT gen_random_uuid(), ($1::uuid[])[1 + (g * 7) % cardinality($1::uuid[])], 0,
        CASE WHEN kind < 7 THEN 'purchase' ELSE 'authorize' END::transaction_type,
        (ARRAY['succeeded', 'succeeded', 'succeeded', 'succeeded', 'refunded', 'failed',
-              'failed', 'authorized', 'captured', 'captured', 'voided', 'processing']
+              'failed', 'authorized', 'captured', 'captured', 'voided', 'expired']
        )[kind + 1]::transaction_status,
        amount, (ARRAY['USD', 'EUR', 'JPY'])[1 + g % 3],
        CASE WHEN kind = 7 THEN amount ELSE 0 END,

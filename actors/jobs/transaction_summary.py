@@ -10,8 +10,9 @@ over the cluster's CPUs; the driver merges the partial aggregates as they arrive
 outputs (`engine.jobs.output`).
 
 Run through `ray job submit` (or the reports API), Ray sets `RAY_ADDRESS` and the job joins
-that cluster; run directly, it starts a local Ray on a free port. The database is
-`DATABASE_URL`, else the instance `paygrid serve` published in `PAYGRID_DATA_DIR`.
+that cluster; run directly, it starts a local Ray on a free port. The database is the one of
+the instance `paygrid serve` published in `PAYGRID_DATA_DIR` (which `paygrid serve` and the
+reports API hand to their jobs), else `DATABASE_URL`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from engine.jobs.output import write_summary
 from engine.jobs.partials import Summary, SummaryPartial, finish, merge
 from engine.jobs.ranges import MAX_PARTITIONS, Partition, SummaryRange, plan_partitions
 from engine.jobs.summary import read_partition
-from engine.runtime.local import attach, free_port
+from engine.runtime.local import attach_instance, free_port
 
 PARTITIONS_PER_CPU = 4
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         span = SummaryRange.checked(args.first, args.last)
-        dsn = attach(Settings()).database_url
+        dsn = attach_instance(Settings()).database_url
     except (PaygridError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

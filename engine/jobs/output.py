@@ -7,7 +7,6 @@ reports API) list files from it, never by globbing a directory a job may still b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -17,11 +16,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from engine.jobs.manifest import CHART, write_manifest
 from engine.jobs.partials import Summary
 from engine.jobs.ranges import SummaryRange
-
-MANIFEST = "manifest.json"
-CHART = "daily_volume.png"
 
 _SCHEMAS = {
     "daily": pa.schema(
@@ -112,13 +109,5 @@ def write_summary(summary: Summary, span: SummaryRange, out: Path) -> dict[str, 
         "payments": summary.payments,
         "files": files,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_manifest(out, manifest)
     return manifest
-
-
-def read_manifest(out: Path) -> dict[str, Any] | None:
-    """The manifest of a finished summary in `out`, or None while (or if) it is not there."""
-    try:
-        return json.loads((out / MANIFEST).read_text())  # type: ignore[no-any-return]
-    except FileNotFoundError:
-        return None

@@ -19,7 +19,7 @@ from typing import Protocol
 from uuid import UUID, uuid4
 
 from engine.errors import NotFound
-from engine.jobs.output import CHART, read_manifest
+from engine.jobs.manifest import CHART, read_manifest
 from engine.jobs.ranges import SummaryRange
 from schema.states import ReportStatus
 

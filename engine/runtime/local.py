@@ -207,6 +207,17 @@ def attach(settings: Settings) -> Settings:
     return settings.model_copy(update=updates)
 
 
+def attach_instance(settings: Settings) -> Settings:
+    """Settings for a batch job run on a paygrid instance's cluster: the instance published in
+    the data directory first, since the job reports on that instance whatever DATABASE_URL the
+    cluster's processes inherited; else as `attach`."""
+    path = Path(settings.data_dir) / RUNTIME_FILE
+    if path.exists():
+        published = json.loads(path.read_text())
+        return settings.model_copy(update={"database_url": SecretStr(published["database_url"])})
+    return attach(settings)
+
+
 def remove_data(data_dir: Path) -> None:
     """Delete a data directory (tests' throwaway instances)."""
     shutil.rmtree(data_dir, ignore_errors=True)
