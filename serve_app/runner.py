@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -67,10 +68,14 @@ def start_ray(jobs_api_port: int | None = None) -> str | None:
 def start_jobs_api(settings: Settings) -> Settings:
     """Start Ray for `paygrid serve`; returns `settings` with the job API's URL (when enabled)
     and an absolute data directory. Jobs submitted to this Ray (whatever their working
-    directory) find the instance's database through `PAYGRID_DATA_DIR`, which Ray's processes
-    inherit from here."""
+    directory) find the instance's database through `PAYGRID_DATA_DIR`, and `python` in
+    the virtualenv through `PATH`, which Ray's processes inherit from here."""
     data_dir = str(Path(settings.data_dir).resolve())
     os.environ["PAYGRID_DATA_DIR"] = data_dir
+    # A job's entrypoint (`python -m …`) runs in a shell with Ray's PATH: put this
+    # interpreter's directory (the virtualenv's bin) first, as an activated venv would, so
+    # `python` is the one paygrid and Ray are installed in.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     port = (settings.jobs_api_port or local.free_port()) if settings.jobs_api else None
     url = start_ray(port)
     return settings.model_copy(update={"data_dir": data_dir, "jobs_api_url": url or ""})

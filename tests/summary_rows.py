@@ -39,7 +39,7 @@ SELECT gen_random_uuid(), ($1::uuid[])[1 + (g * 7) % cardinality($1::uuid[])], 0
                                             'expired_card'])[1 + (g / 36) % 3] END,
        $2::timestamptz + ($3::bigint * g / $4) * interval '1 microsecond'
 FROM generate_series(0, $4 - 1) AS g,
-     LATERAL (SELECT (g / 3) % 12 AS kind, 100 + (g * 7919) % 99900 AS amount) AS pattern
+     LATERAL (SELECT (g / 3) % 12 AS kind, 100 + (g::bigint * 7919) % 99900 AS amount) AS pattern
 """
 
 
