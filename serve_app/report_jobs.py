@@ -94,7 +94,8 @@ class RayReportJobs:
             date.fromisoformat(metadata["from"]), date.fromisoformat(metadata["to"])
         )
         status = _STATUS[JobStatus(info.status)]
-        message = None if status is ReportStatus.SUCCEEDED else info.message
+        # Only the first line: Ray appends the job's last log lines, which are for operators.
+        message = None if status is ReportStatus.SUCCEEDED else (info.message or "").split("\n")[0]
         return JobState(metadata["paygrid_report"], span, status, message)
 
     async def submit(self, job: ReportJob) -> None:
