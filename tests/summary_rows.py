@@ -14,8 +14,8 @@ from uuid import UUID
 import asyncpg
 
 _CUSTOMERS_SQL = """
-INSERT INTO customers (email)
-SELECT 'summary-' || $1 || '-' || g || '@example.com' FROM generate_series(1, $2) AS g
+INSERT INTO customers (metadata, erased_at)
+SELECT jsonb_build_object('summary', $1, 'n', g::text), now() FROM generate_series(1, $2) AS g
 RETURNING id
 """
 
@@ -44,7 +44,8 @@ FROM generate_series(0, $4 - 1) AS g,
 
 
 async def insert_customers(conn: asyncpg.Connection, *, tag: str, count: int) -> list[UUID]:
-    """`count` customers (email in clear, as purchases create them); their ids."""
+    """`count` customers without a profile (as erased ones read: the database refuses PII in
+    clear, and sealing a profile takes the application's keys), tagged; their ids."""
     return [row["id"] for row in await conn.fetch(_CUSTOMERS_SQL, tag, count)]
 
 
