@@ -15,7 +15,7 @@ import asyncpg
 
 _CUSTOMERS_SQL = """
 INSERT INTO customers (metadata, erased_at)
-SELECT jsonb_build_object('summary', $1, 'n', g::text), now() FROM generate_series(1, $2) AS g
+SELECT jsonb_build_object('summary', $1::text, 'n', g::text), now() FROM generate_series(1, $2) AS g
 RETURNING id
 """
 
