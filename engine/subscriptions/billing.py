@@ -177,7 +177,10 @@ class Billing:
         if to_pay is not None:
             attempt = await self._charger.attempt(to_pay, principal)
             if attempt is not None:
-                await self._settlement.settle(attempt, principal)
+                settled = await self._settlement.settle(attempt, principal)
+                # Nothing more due by the step's time: no need to look again (one transaction
+                # per renewal saved). Work due later has its job queued by the settlement.
+                return settled.next_run_at is not None and settled.next_run_at <= now
         return True
 
     async def credit(self, invoice_id: UUID, principal: Principal) -> Invoice | None:

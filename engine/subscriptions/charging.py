@@ -168,14 +168,15 @@ class InvoiceCharger:
 
     async def _begin(
         self, invoice_id: UUID, principal: Principal, *, credit: bool = False
-    ) -> tuple[Invoice, Subscription] | None:
+    ) -> tuple[Invoice, Subscription, bool] | None:
         """The invoice with its attempt pending (numbered now, or the one a run before left),
         and its subscription; None when the invoice is no longer open, or its subscription
         may not be charged (paused or ended: the invoice is voided then). The subscription is
         locked first (as settling does), so a pause or cancel either commits before the
         attempt begins, and no new attempt begins, or waits for it. An attempt already
         pending is taken up whatever the subscription's state: its charge may have reached
-        the shard, and only its payment's id tells."""
+        the shard, and only its payment's id tells. The flag says whether the attempt was
+        numbered now (no charge can have been made under it yet)."""
         async with self._db.transaction() as conn:
             subscription_id = await self._invoices.subscription_of(conn, invoice_id=invoice_id)
             if subscription_id is None:
@@ -201,8 +202,8 @@ class InvoiceCharger:
                     conn, invoice_id=invoice_id, principal=principal
                 )
                 assert begun is not None  # locked above, open and not pending
-                invoice = begun
-        return invoice, sub
+                return begun, sub, True
+        return invoice, sub, False
 
     async def attempt(self, invoice_id: UUID, principal: Principal) -> Attempt | None:
         """Begin (or take up again) an attempt to pay the invoice and charge it; None when
@@ -210,7 +211,7 @@ class InvoiceCharger:
         begun = await self._begin(invoice_id, principal)
         if begun is None:
             return None
-        invoice, sub = begun
+        invoice, sub, fresh = begun
         try:
             source = await self._open_saved(sub.payment_method_id, sub.customer_id)
         except StateError as exc:
@@ -218,7 +219,9 @@ class InvoiceCharger:
             # is a decline, and dunning goes on as for a card that was refused.
             return Attempt(invoice, Declined(exc.code, exc.message, None))
         payment_id = attempt_payment_id(invoice, invoice.attempts)
-        earlier = await self._payments.settled(payment_id)
+        # Only an attempt taken up again can have charged already: a number just given out
+        # has no payment yet, so asking would cost a round trip per renewal for nothing.
+        earlier = None if fresh else await self._payments.settled(payment_id)
         if earlier is not None:
             # Charged before (a run cut short, a key since expired): its row says how. One
             # still processing goes to the shard under the same key and id, which replays it.
@@ -262,7 +265,7 @@ class InvoiceCharger:
         begun = await self._begin(invoice_id, principal, credit=True)
         if begun is None:
             return None
-        invoice, sub = begun
+        invoice, sub, _ = begun
         refund_ids = []
         for payment_id, amount in invoice.refund_plan:
             refund_id = uuid5(_ATTEMPT_PAYMENTS, f"invoice:{invoice.id}:refund:{payment_id}")
