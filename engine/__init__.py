@@ -12,6 +12,8 @@ PUBLIC_MODULES = frozenset(
         "engine.auth.keys",
         "engine.batching",
         "engine.cli",
+        "engine.compliance.models",
+        "engine.compliance.service",
         "engine.config",
         "engine.customers.models",
         "engine.customers.sealing",

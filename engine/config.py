@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.keys.master import decode_master_key
+from schema.states import RuleAction
 
 
 class Settings(BaseSettings):
@@ -179,6 +180,44 @@ class Settings(BaseSettings):
     )
     reports_dir: str = Field(
         default="", description="Where report jobs write their files; empty: <data_dir>/reports."
+    )
+
+    # AML monitoring in the ledger path (engine/compliance). Amount thresholds are in the
+    # currency's major unit (10_000 is USD 10,000.00, JPY 10,000, KWD 10,000.000).
+    aml_enabled: bool = Field(
+        default=True, description="Screen purchases and authorizations with the AML rules."
+    )
+    aml_velocity_action: RuleAction = RuleAction.BLOCK
+    aml_velocity_window_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    aml_velocity_max_count: int = Field(
+        default=20, ge=1, le=10_000, description="More payments than this in the window hit."
+    )
+    aml_velocity_max_amount: int = Field(
+        default=50_000, ge=1, description="More than this (major units, per currency) hits."
+    )
+    aml_large_amount_action: RuleAction = RuleAction.FLAG
+    aml_large_amount: int = Field(
+        default=10_000, ge=1, description="A single payment of at least this (major units) hits."
+    )
+    aml_structuring_action: RuleAction = RuleAction.FLAG
+    aml_structuring_window_h: int = Field(default=24, ge=1, le=24 * 31)
+    aml_structuring_margin_pct: int = Field(
+        default=10, ge=1, le=50, description="'Just under' the large amount: within this share."
+    )
+    aml_structuring_count: int = Field(
+        default=3, ge=2, le=100, description="This many just-under payments in the window hit."
+    )
+    aml_refund_action: RuleAction = RuleAction.FLAG
+    aml_refund_window_h: float = Field(
+        default=1.0, gt=0, le=24 * 31, description="A refund this soon after the purchase hits."
+    )
+    aml_cards_action: RuleAction = RuleAction.BLOCK
+    aml_cards_window_h: int = Field(default=24, ge=1, le=24 * 31)
+    aml_cards_max: int = Field(
+        default=5, ge=1, le=64, description="More distinct cards than this in the window hit."
+    )
+    aml_history_max_customers: int = Field(
+        default=200_000, ge=100, le=10_000_000, description="Customers one shard keeps history of."
     )
 
     @field_validator("subscription_retry_schedule_days")

@@ -187,3 +187,29 @@ class ReportStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     STOPPED = "stopped"
+
+
+class AmlRule(StrEnum):
+    """`compliance_alerts.rule` (CHECK in migration 0014): the AML rule an alert is about."""
+
+    VELOCITY = "velocity"
+    LARGE_AMOUNT = "large_amount"
+    STRUCTURING = "structuring"
+    REFUND_AFTER_PURCHASE = "refund_after_purchase"
+    DISTINCT_CARDS = "distinct_cards"
+
+
+class RuleAction(StrEnum):
+    """What an AML rule does on a hit: nothing (off), an alert (flag), or an alert and a
+    decline (block). Configuration only; an alert records the action taken."""
+
+    OFF = "off"
+    FLAG = "flag"
+    BLOCK = "block"
+
+
+class AlertStatus(StrEnum):
+    """`compliance_alerts.status` (CHECK in migration 0014): open → resolved, once."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"

@@ -18,6 +18,7 @@ from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.routes import (
     audit_logs,
+    compliance,
     customers,
     database_admin,
     database_customers,
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
         database_transactions.router,
         database_admin.router,
         audit_logs.router,
+        compliance.router,
         webhooks.router,
         plans.router,
         subscriptions.router,

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from actors import fleet
 from actors.fleet import Handle
 from engine.auth.keys import ApiKeyService
+from engine.compliance.service import AlertService
 from engine.config import Settings
 from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
@@ -54,6 +55,7 @@ class AppState:
     subscriptions: SubscriptionService
     ledgers: LedgerReads
     records: RecordsService
+    alerts: AlertService
     health: HealthService
     database_admin: DatabaseAdmin
     reports: ReportService
@@ -118,6 +120,7 @@ async def open_state(settings: Settings) -> AppState:
         subscriptions=subscriptions.service,
         ledgers=LedgerReads(db, shards.balances),
         records=RecordsService(db),
+        alerts=AlertService(db),
         health=HealthService(db, redis),
         database_admin=DatabaseAdmin(db),
         reports=ReportService(

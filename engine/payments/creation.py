@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from engine.cards import CardDetails
+from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
@@ -50,11 +51,13 @@ class CreationSteps:
         sealer: ProfileSealer,
         idempotency: IdempotencyRepository,
         outbox: Outbox,
+        aml: AmlMonitor,
         shard: int,
         gateway: str,
         clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
+        self._aml = aml
         self._payments = payments
         self._customers = customers
         self._sealer = sealer
@@ -98,18 +101,32 @@ class CreationSteps:
         refusals = await self._refusals(conn, {i: commands[i] for i in live})
         for i, error in refusals.items():
             answers[i] = CommandResult.from_error(error)
+        go = [i for i in live if i not in refusals]
+        # AML screening reads memory only; a blocked payment is written `failed` by the same
+        # insert, and its answer stored with the refusals'.
+        now = self._clock()
+        screening = self._aml.screen([(commands[i], ids[i]) for i in go], now=now)
+        blocked = screening.blocked
+        for i in go:
+            if ids[i] in blocked:
+                answers[i] = CommandResult.from_error(compliance_block(), payment_id=str(ids[i]))
         await self._idempotency.complete_many(
             conn,
-            answers=[a for i in refusals if (a := answer_for(commands[i], answers[i])) is not None],
+            answers=[
+                a
+                for i in answers
+                if i in refusals or ids[i] in blocked
+                if (a := answer_for(commands[i], answers[i])) is not None
+            ],
         )
 
-        go = [i for i in live if i not in refusals]
         written = await self._payments.insert_payments(
             conn,
-            payments=[_new_payment(commands[i], ids[i]) for i in go],
+            payments=[_new_payment(commands[i], ids[i], ids[i] in blocked) for i in go],
             shard=self._shard,
             gateway=self._gateway,
         )
+        await self._aml.write(conn, screening, written, now=now)
         return [
             answers[i] if i in answers else Started(c, written[ids[i]], amount=c.money.amount)
             for i, c in enumerate(commands)
@@ -213,6 +230,7 @@ class CreationSteps:
             body = payment.public()
             command = item.command
             assert isinstance(command, CreatePayment)
+            self._aml.finished(command, payment.id, now=self._clock())
             if error is None:
                 purchase = command.kind is TransactionType.PURCHASE
                 account = Account.CAPTURED if purchase else Account.HELD
@@ -278,8 +296,9 @@ class CreationSteps:
         ), error
 
 
-def _new_payment(command: CreatePayment, payment_id: UUID) -> NewPayment:
+def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> NewPayment:
     source = command.source
+    block = compliance_block() if blocked else None
     return NewPayment(
         id=payment_id,
         kind=command.kind,
@@ -291,4 +310,8 @@ def _new_payment(command: CreatePayment, payment_id: UUID) -> NewPayment:
         description=command.description,
         metadata=command.metadata,
         principal=command.ctx.principal,
+        status=PaymentStatus.PROCESSING if block is None else PaymentStatus.FAILED,
+        failure_code=None if block is None else block.code,
+        failure_message=None if block is None else block.message,
+        decline_code=None if block is None else block.decline_code,
     )

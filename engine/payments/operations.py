@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.errors import Conflict, NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
@@ -54,9 +55,11 @@ class OperationSteps:
         payments: PaymentRepository,
         idempotency: IdempotencyRepository,
         outbox: Outbox,
+        aml: AmlMonitor,
         idempotency_ttl_h: int,
         clock: Callable[[], datetime],
     ) -> None:
+        self._aml = aml
         self._payments = payments
         self._idempotency = idempotency
         self._outbox = outbox
@@ -202,6 +205,10 @@ class OperationSteps:
                 code="amount_too_large",
                 param="amount",
             )
+        # A hit's alert stays written when a block refuses the refund: the refusal commits.
+        hit = await self._aml.refund(conn, payment, amount, command.ctx, now=self._clock())
+        if hit is not None and hit.blocks:
+            raise compliance_block()
         reserved = await self._payments.reserve_refund(
             conn, payment_id=payment.id, amount=amount, principal=command.ctx.principal
         )

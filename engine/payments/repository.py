@@ -71,6 +71,11 @@ class NewPayment:
     description: str | None
     metadata: dict[str, str]
     principal: Principal
+    # A payment refused before any gateway call (an AML block) is written `failed` at once.
+    status: PaymentStatus = PaymentStatus.PROCESSING
+    failure_code: str | None = None
+    failure_message: str | None = None
+    decline_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +99,23 @@ class PaymentRepository:
     async def insert_payments(
         self, conn: asyncpg.Connection, *, payments: list[NewPayment], shard: int, gateway: str
     ) -> dict[UUID, Payment]:
-        """Write new payments `processing`, in one statement; returned by id."""
+        """Write new payments (`processing`, or `failed` when refused before the gateway),
+        in one statement; returned by id."""
         rows = await conn.fetch(
             f"""INSERT INTO transactions (id, transaction_type, status, amount, currency,
                     customer_id, order_id, shard, gateway, payment_method, description,
-                    metadata, api_key_id, correlation_id)
-                SELECT p.id, p.kind::transaction_type, 'processing', p.amount, p.currency,
-                       p.customer_id, p.order_id, $12, $13, p.payment_method, p.description,
-                       p.metadata, p.api_key_id, p.correlation_id
+                    metadata, api_key_id, correlation_id, failure_code, failure_message,
+                    decline_code)
+                SELECT p.id, p.kind::transaction_type, p.status::transaction_status, p.amount,
+                       p.currency, p.customer_id, p.order_id, $12, $13, p.payment_method,
+                       p.description, p.metadata, p.api_key_id, p.correlation_id,
+                       p.failure_code, p.failure_message, p.decline_code
                 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[],
                             $6::uuid[], $7::jsonb[], $8::text[], $9::jsonb[], $10::uuid[],
-                            $11::text[])
+                            $11::text[], $14::text[], $15::text[], $16::text[], $17::text[])
                      AS p(id, kind, amount, currency, customer_id, order_id, payment_method,
-                          description, metadata, api_key_id, correlation_id)
+                          description, metadata, api_key_id, correlation_id, status,
+                          failure_code, failure_message, decline_code)
                 RETURNING {_PAYMENT_COLUMNS}""",
             [p.id for p in payments],
             [p.kind.value for p in payments],
@@ -121,6 +130,10 @@ class PaymentRepository:
             [p.principal.correlation_id for p in payments],
             shard,
             gateway,
+            [p.status.value for p in payments],
+            [p.failure_code for p in payments],
+            [p.failure_message for p in payments],
+            [p.decline_code for p in payments],
         )
         return {r["id"]: _payment(r) for r in rows}
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.compliance.monitor import AmlMonitor
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
@@ -68,6 +69,7 @@ class PaymentSteps:
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
         outbox = Outbox()
+        aml = AmlMonitor.from_settings(settings)
         self._creations = CreationSteps(
             settings=settings,
             payments=self.payments,
@@ -75,6 +77,7 @@ class PaymentSteps:
             sealer=ProfileSealer(keyring),
             idempotency=self.idempotency,
             outbox=outbox,
+            aml=aml,
             shard=shard,
             gateway=gateway.name,
             clock=clock,
@@ -83,6 +86,7 @@ class PaymentSteps:
             payments=self.payments,
             idempotency=self.idempotency,
             outbox=outbox,
+            aml=aml,
             idempotency_ttl_h=settings.idempotency_ttl_h,
             clock=clock,
         )
