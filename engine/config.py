@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     aml_enabled: bool = Field(
         default=True, description="Screen purchases and authorizations with the AML rules."
     )
-    aml_velocity_action: RuleAction = RuleAction.BLOCK
+    aml_velocity_action: RuleAction = RuleAction.FLAG
     aml_velocity_window_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     aml_velocity_max_count: int = Field(
         default=20, ge=1, le=10_000, description="More payments than this in the window hit."
