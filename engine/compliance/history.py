@@ -14,6 +14,7 @@ unseen once, for at most one window.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -31,23 +32,25 @@ class AttemptHistory:
         self._attempts: dict[UUID, deque[Attempt]] = {}
         self._since_sweep = 0
 
-    def recent(self, customer_id: UUID, now: datetime) -> list[Attempt]:
-        """The customer's attempts within the longest window before `now`, oldest first."""
+    def recent(self, customer_id: UUID, now: datetime) -> Sequence[Attempt]:
+        """The customer's attempts within the longest window before `now`, oldest first (a
+        live view: read it before the next `record`)."""
         attempts = self._attempts.get(customer_id)
         if attempts is None:
-            return []
+            return ()
         since = now - self._memory
         while attempts and attempts[0].at <= since:
             attempts.popleft()
-        return list(attempts)
+        return attempts
 
     def record(self, customer_id: UUID, attempt: Attempt) -> None:
-        """Remember an attempt; recording one payment again (a retried batch) changes
+        """Remember an attempt; recording the same payment again (a retried finalize) changes
         nothing."""
         attempts = self._attempts.pop(customer_id, None)
         if attempts is None:
             attempts = deque(maxlen=self._per_customer)
-        elif any(a.payment_id == attempt.payment_id for a in attempts):
+        elif attempts and attempts[-1].payment_id == attempt.payment_id:
+            # A customer's payments finish one at a time: a repeat can only be the last one.
             self._attempts[customer_id] = attempts
             return
         attempts.append(attempt)

@@ -9,14 +9,13 @@ insert the batch makes anyway. Attempts are remembered when they finish (a custo
 run one at a time, so its previous attempt is remembered before its next is screened); a
 finish retried after a failed batch is remembered once (by payment id).
 
-Cards are told apart by an HMAC of the number under a key that lives only in this process's
-memory: the fingerprint never leaves it and means nothing anywhere else.
+Cards are told apart by a keyed BLAKE2b hash (a MAC) of the number, under a key that lives
+only in this process's memory: the fingerprint never leaves it and means nothing anywhere else.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from engine.cards import CardDetails, CardToken
 from engine.compliance.history import AttemptHistory
 from engine.compliance.models import Alert
 from engine.compliance.repository import AlertRepository
-from engine.compliance.rules import AmlPolicy, Attempt, Hit, refund_hit, screen
+from engine.compliance.rules import AmlPolicy, Attempt, Hit, payment_rules, refund_hit, screen
 from engine.config import Settings
 from engine.errors import CardDeclined
 from engine.events.outbox import Event
@@ -62,6 +61,7 @@ class Screening:
 class AmlMonitor:
     def __init__(self, policy: AmlPolicy, *, max_customers: int) -> None:
         self.policy = policy
+        self._rules = payment_rules(policy)
         self._history = AttemptHistory(memory=policy.memory, max_customers=max_customers)
         self._card_key = os.urandom(32)
         self._alerts = AlertRepository()
@@ -81,7 +81,7 @@ class AmlMonitor:
         for command, payment_id in payments:
             attempt = self._attempt(command, payment_id, now)
             past = self._history.recent(command.customer_id, now)
-            hits = screen(self.policy, past, attempt)
+            hits = screen(self.policy, self._rules, past, attempt)
             if hits:
                 found.hits[payment_id] = (command, hits)
         return found
@@ -155,7 +155,7 @@ class AmlMonitor:
             return None
         else:
             value = f"token:{source.token}"
-        return hmac.digest(self._card_key, value.encode(), hashlib.sha256)[:16]
+        return hashlib.blake2b(value.encode(), key=self._card_key, digest_size=16).digest()
 
     def _alert(self, hit: Hit, payment: Payment, now: datetime) -> Alert:
         return Alert(

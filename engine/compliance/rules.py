@@ -9,7 +9,7 @@ part of a card.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,14 +101,27 @@ class AmlPolicy:
         return self.enabled and self.actions[rule] is not RuleAction.OFF
 
 
-def screen(policy: AmlPolicy, past: Sequence[Attempt], attempt: Attempt) -> list[Hit]:
-    """The payment rules that fire on `attempt`, given the customer's earlier attempts."""
+Check = Callable[["AmlPolicy", Sequence[Attempt], Attempt], dict[str, Any]]
+ActiveRule = tuple[AmlRule, RuleAction, Check]
+
+
+def payment_rules(policy: AmlPolicy) -> list[ActiveRule]:
+    """The payment rules `policy` turns on, with their actions: chosen once, not per payment."""
+    return [(rule, policy.actions[rule], check) for rule, check in _CHECKS if policy.on(rule)]
+
+
+def screen(
+    policy: AmlPolicy, rules: Sequence[ActiveRule], past: Sequence[Attempt], attempt: Attempt
+) -> list[Hit]:
+    """The payment rules (of `rules`) that fire on `attempt`, given the customer's earlier
+    attempts within the longest window."""
     hits: list[Hit] = []
-    for rule, check in _PAYMENT_RULES:
-        if policy.on(rule):
+    for rule, action, check in rules:
+        # With no earlier attempt only a single payment's own rule can fire.
+        if past or rule is AmlRule.LARGE_AMOUNT:
             details = check(policy, past, attempt)
             if details:
-                hits.append(Hit(rule, policy.actions[rule], details))
+                hits.append(Hit(rule, action, details))
     return hits
 
 
@@ -197,7 +210,7 @@ def _cards(policy: AmlPolicy, past: Sequence[Attempt], attempt: Attempt) -> dict
     }
 
 
-_PAYMENT_RULES = (
+_CHECKS: tuple[tuple[AmlRule, Check], ...] = (
     (AmlRule.VELOCITY, _velocity),
     (AmlRule.LARGE_AMOUNT, _large),
     (AmlRule.STRUCTURING, _structuring),
