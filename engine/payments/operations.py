@@ -205,9 +205,11 @@ class OperationSteps:
                 code="amount_too_large",
                 param="amount",
             )
-        # A hit's alert stays written when a block refuses the refund: the refusal commits.
-        hit = await self._aml.refund(conn, payment, amount, command.ctx, now=self._clock())
+        now = self._clock()
+        hit = self._aml.refund(payment, amount, now=now)
         if hit is not None and hit.blocks:
+            # The refusal commits, so the alert stays while nothing of the refund is written.
+            await self._aml.write_refund_alert(conn, hit, payment, command.ctx, now=now)
             raise compliance_block()
         reserved = await self._payments.reserve_refund(
             conn, payment_id=payment.id, amount=amount, principal=command.ctx.principal
@@ -235,6 +237,8 @@ class OperationSteps:
             reason=command.reason,
             principal=command.ctx.principal,
         )
+        if hit is not None:
+            await self._aml.write_refund_alert(conn, hit, payment, command.ctx, now=now)
         return Started(command, reserved, op_id, amount)
 
     def _check_not_expired(self, payment: Payment) -> None:

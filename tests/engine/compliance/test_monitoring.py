@@ -158,6 +158,10 @@ async def test_a_refund_soon_after_the_purchase_is_flagged(make_rig: RigFactory)
         paid["id"],
     )
     assert alert["details"]["amount"] == 2000
+    # A refund refused for its own reasons is not screened.
+    too_much = await rig.one(rig.requests.refund(paid, 9000))
+    assert too_much.status_code == 422
+    assert len(await alerts(rig.db, paid["customer_id"])) == 1
 
     later = await ok(rig, rig.requests.purchase(5000))
     rig.clock.advance(timedelta(hours=2))
