@@ -3,8 +3,9 @@ many payments the batch holds, so a busy shard pays per batch, not per payment.
 
 begin: claim the idempotency keys, create inline customers (their profiles sealed under their
 own data keys: three statements for any number, none when the batch creates no customer),
-check the others exist and any orders fit, write the payments `processing`. finalize: every
-outcome, ledger entry, outbox event and idempotency answer, one statement each.
+check the others exist and any orders fit, screen them for AML (`engine/compliance`, memory
+only), write the payments `processing` (or `failed`, when a blocking rule declined them).
+finalize: every outcome, ledger entry, outbox event and idempotency answer, one statement each.
 """
 
 from __future__ import annotations
