@@ -36,6 +36,7 @@ EVENT_TYPES = frozenset(
         "invoice.payment_failed",
         "invoice.uncollectible",
         "invoice.voided",
+        "compliance.alert",
         "webhook.test",
         "webhook_endpoint.disabled",
     }
