@@ -1,4 +1,5 @@
-"""Webhook endpoints may subscribe to every event subscriptions and invoices emit."""
+"""Webhook endpoints may subscribe to every event subscriptions, invoices and the AML monitor
+emit."""
 
 from __future__ import annotations
 
@@ -22,3 +23,7 @@ BILLING_EVENTS = {
 
 def test_billing_events_are_subscribable() -> None:
     assert BILLING_EVENTS <= EVENT_TYPES
+
+
+def test_compliance_alerts_are_subscribable() -> None:
+    assert "compliance.alert" in EVENT_TYPES
