@@ -190,7 +190,7 @@ class ReportStatus(StrEnum):
 
 
 class AmlRule(StrEnum):
-    """`compliance_alerts.rule` (CHECK in migration 0014): the AML rule an alert is about."""
+    """`compliance_alerts.rule` (CHECK in migration 0015): the AML rule an alert is about."""
 
     VELOCITY = "velocity"
     LARGE_AMOUNT = "large_amount"
@@ -209,7 +209,7 @@ class RuleAction(StrEnum):
 
 
 class AlertStatus(StrEnum):
-    """`compliance_alerts.status` (CHECK in migration 0014): open → resolved, once."""
+    """`compliance_alerts.status` (CHECK in migration 0015): open → resolved, once."""
 
     OPEN = "open"
     RESOLVED = "resolved"
