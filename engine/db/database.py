@@ -119,8 +119,15 @@ class Database:
 
 
 async def open_database(
-    dsn: str, *, min_size: int = 1, max_size: int = 4, acquire_timeout_s: float = 5.0
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 4,
+    acquire_timeout_s: float = 5.0,
+    synchronous_commit: bool = True,
 ) -> Database:
     """A `Database` on a new pool (see `engine.db.pool.create_pool`)."""
-    pool = await create_pool(dsn, min_size=min_size, max_size=max_size)
+    pool = await create_pool(
+        dsn, min_size=min_size, max_size=max_size, synchronous_commit=synchronous_commit
+    )
     return Database(pool, acquire_timeout_s=acquire_timeout_s)

@@ -22,8 +22,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     transaction left open is still rolled back: asyncpg does that before calling this."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
-    """Open a pool on `dsn`; json/jsonb columns read and write as Python values."""
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 4, synchronous_commit: bool = True
+) -> asyncpg.Pool:
+    """Open a pool on `dsn`; json/jsonb columns read and write as Python values. With
+    `synchronous_commit` off, a commit returns before its WAL is on disk (see
+    `engine.runtime.workers.start_scheduler` for the one pool that may)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -31,6 +35,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyn
         init=_init_connection,
         reset=_keep_session,
         command_timeout=30,
+        server_settings={} if synchronous_commit else {"synchronous_commit": "off"},
     )
     assert pool is not None
     return pool

@@ -54,12 +54,15 @@ class WorkerRuntime:
         await self.db.close()
 
 
-async def _open_db(settings: Settings, *, max_size: int = _WORKER_POOL_MAX) -> Database:
+async def _open_db(
+    settings: Settings, *, max_size: int = _WORKER_POOL_MAX, synchronous_commit: bool = True
+) -> Database:
     return await open_database(
         settings.database_dsn,
         min_size=1,
         max_size=max_size,
         acquire_timeout_s=settings.db_acquire_timeout_s,
+        synchronous_commit=synchronous_commit,
     )
 
 
@@ -86,8 +89,19 @@ async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
 
 async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -> WorkerRuntime:
     """A job scheduler, running due jobs from now on; recurring jobs are queued if missing.
-    Renewals charge through `execute` (the ledger shards)."""
-    db = await _open_db(settings, max_size=settings.scheduler_db_pool())
+    Renewals charge through `execute` (the ledger shards).
+
+    The scheduler's own transactions commit asynchronously (`synchronous_commit = off`): a
+    commit returns before its WAL is flushed, so billing's three transactions per renewal stop
+    waiting on the disk. Nothing is lost that matters: a scheduler moves no money (charges and
+    refunds are the shards', committed synchronously), and PostgreSQL flushes WAL in order, so
+    the shard's commit of a charge also makes durable every scheduler commit made before it
+    (the invoice, its attempt). Only what follows a charge can be lost with a server crash
+    (an attempt's settlement, a job's completion), and both are run again: the attempt is
+    still pending, its payment's row says how it came out, and nothing is charged twice. A
+    webhook is sent only after its delivery's claim commits synchronously, which flushes the
+    event before it."""
+    db = await _open_db(settings, max_size=settings.scheduler_db_pool(), synchronous_commit=False)
     queue = scheduler_queue_settings(settings)
     methods = PaymentMethodService(
         db, Keyring.from_settings(settings), idempotency_ttl_h=settings.idempotency_ttl_h

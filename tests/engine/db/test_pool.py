@@ -1,5 +1,5 @@
 """The pool hands connections back without a reset round trip, and never with a transaction
-still open."""
+still open; commits are synchronous unless a pool says otherwise."""
 
 from __future__ import annotations
 
@@ -46,3 +46,16 @@ async def test_a_transaction_left_open_is_rolled_back_on_release(migrated_dsn: s
             assert await again.fetchval("SELECT count(*) FROM left_open") == 0
     finally:
         await pool.close()
+
+
+async def test_synchronous_commit_is_on_unless_a_pool_turns_it_off(migrated_dsn: str) -> None:
+    durable = await create_pool(migrated_dsn, min_size=1, max_size=1)
+    relaxed = await create_pool(migrated_dsn, min_size=1, max_size=1, synchronous_commit=False)
+    try:
+        async with durable.acquire() as conn:
+            assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        async with relaxed.acquire() as conn:
+            assert await conn.fetchval("SHOW synchronous_commit") == "off"
+    finally:
+        await durable.close()
+        await relaxed.close()
