@@ -17,9 +17,14 @@ import asyncpg
 from bench.load import RequestFactory
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.customers.models import NewCustomer
+from engine.customers.repository import CustomerRepository
+from engine.customers.sealing import ProfileSealer
 from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
+from engine.keys.keyring import Keyring
+from engine.principal import Principal
 
 CARD = {
     "type": "card",
@@ -33,6 +38,10 @@ PAYGRID_PATH = "/api/payments/purchase"
 BASELINE_PATH = "/purchase"
 
 
+# Customers sealed and inserted per transaction while seeding.
+_SEED_BATCH = 1_000
+
+
 @dataclass(frozen=True)
 class Seeded:
     """What the load needs from a seeded instance."""
@@ -42,18 +51,25 @@ class Seeded:
 
 
 async def seed(settings: Settings, customers: int) -> Seeded:
-    """Migrate, make a payments key and `customers` customers."""
+    """Migrate, make a payments key and `customers` customers, their profiles sealed as a
+    purchase's inline customers are (the database refuses PII in clear)."""
     conn = await asyncpg.connect(settings.database_dsn)
     try:
         await migrations.migrate(conn)
-        ids = [uuid.uuid4() for _ in range(customers)]
-        await conn.copy_records_to_table(
-            "customers",
-            records=[(i, f"bench-{n}@example.com") for n, i in enumerate(ids)],
-            columns=["id", "email"],
-        )
     finally:
         await conn.close()
+    ids = [uuid.uuid4() for _ in range(customers)]
+    made = [NewCustomer(i, f"bench-{n}@example.com") for n, i in enumerate(ids)]
+    sealer = ProfileSealer(Keyring.from_settings(settings))
+    pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
+    try:
+        for start in range(0, len(made), _SEED_BATCH):
+            batch = [(c, Principal(None, "bench-seed")) for c in made[start : start + _SEED_BATCH]]
+            async with pool.acquire() as conn, conn.transaction():
+                sealed = await sealer.seal(conn, {c.id: c.profile for c, _ in batch})
+                await CustomerRepository().insert_many(conn, customers=batch, sealed=sealed)
+    finally:
+        await pool.close()
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
         _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
