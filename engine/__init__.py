@@ -34,6 +34,8 @@ PUBLIC_MODULES = frozenset(
         "engine.keys.keyring",
         "engine.ledger.entries",
         "engine.ledger.reads",
+        "engine.orders.models",
+        "engine.orders.service",
         "engine.payment_methods.models",
         "engine.payment_methods.service",
         "engine.payments.commands",

@@ -52,10 +52,14 @@ class RefundStatus(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """`orders.status` (CHECK in migration 0001)."""
+    """`orders.status` (CHECKs `order_status_fits_totals` and trigger
+    `orders_status_transition`, migration 0016): it follows the order's payments; transitions
+    in `engine/orders/states.py`."""
 
-    OPEN = "open"
+    PENDING = "pending"
     PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
     CANCELLED = "cancelled"
 
 

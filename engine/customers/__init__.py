@@ -1,1 +1,1 @@
-"""Customers and their orders."""
+"""Customers: their sealed profiles, created, read and rectified."""

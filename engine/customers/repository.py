@@ -1,4 +1,4 @@
-"""SQL of customers (migrations 0001, 0007, 0014) and orders. Never commits; never reads or
+"""SQL of customers (migrations 0001, 0007, 0014). Never commits; never reads or
 writes PII in clear, except `clear_rows`, which reads what an earlier release left to seal it."""
 
 from __future__ import annotations
@@ -10,16 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.customers.models import Consent, NewCustomer, Profile, SealedProfile
-from engine.customers.states import OrderStatus
 from engine.principal import Principal
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRef:
-    id: UUID
-    customer_id: UUID
-    currency: str
-    status: OrderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,17 +242,3 @@ class CustomerRepository:
         """Which of `customer_ids` exist."""
         rows = await conn.fetch("SELECT id FROM customers WHERE id = ANY($1::uuid[])", customer_ids)
         return {r["id"] for r in rows}
-
-    async def orders(
-        self, conn: asyncpg.Connection, *, order_ids: list[UUID]
-    ) -> dict[UUID, OrderRef]:
-        rows = await conn.fetch(
-            "SELECT id, customer_id, currency, status FROM orders WHERE id = ANY($1::uuid[])",
-            order_ids,
-        )
-        return {
-            r["id"]: OrderRef(
-                r["id"], r["customer_id"], r["currency"].strip(), OrderStatus(r["status"])
-            )
-            for r in rows
-        }

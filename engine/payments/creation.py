@@ -21,12 +21,13 @@ from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
-from engine.customers.states import OrderStatus
 from engine.errors import Conflict, InvalidRequest, NotFound, PaygridError, StateError
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
 from engine.ledger.entries import Account, Entry
+from engine.orders.repository import OrderRepository
+from engine.orders.states import PAYABLE
 from engine.payments.commands import CommandResult, CreatePayment
 from engine.payments.repository import NewPayment, PaymentOutcome, PaymentRepository
 from engine.payments.results import (
@@ -49,6 +50,7 @@ class CreationSteps:
         settings: Settings,
         payments: PaymentRepository,
         customers: CustomerRepository,
+        orders: OrderRepository,
         sealer: ProfileSealer,
         idempotency: IdempotencyRepository,
         outbox: Outbox,
@@ -61,6 +63,7 @@ class CreationSteps:
         self._aml = aml
         self._payments = payments
         self._customers = customers
+        self._orders = orders
         self._sealer = sealer
         self._idempotency = idempotency
         self._outbox = outbox
@@ -187,10 +190,14 @@ class CreationSteps:
     async def _unfit_orders(
         self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
     ) -> dict[int, PaygridError]:
+        """Commands naming an order that is not theirs, not in their currency, not pending,
+        or without room left for their amount. The orders stay locked until the batch's
+        `processing` rows commit, so what concurrent batches hold is counted here."""
         with_orders = {i: c.order_id for i, c in commands.items() if c.order_id is not None}
         if not with_orders:
             return {}
-        orders = await self._customers.orders(conn, order_ids=list(with_orders.values()))
+        orders = await self._orders.payable(conn, order_ids=list(set(with_orders.values())))
+        taken = {order_id: order.committed for order_id, order in orders.items()}
         refusals: dict[int, PaygridError] = {}
         for i, order_id in with_orders.items():
             c, order = commands[i], orders.get(order_id)
@@ -205,10 +212,19 @@ class CreationSteps:
                     f"the order is in {order.currency}, the payment in {c.money.currency}",
                     param="currency",
                 )
-            elif order.status is not OrderStatus.OPEN:
+            elif order.status is not PAYABLE:
                 refusals[i] = StateError(
-                    f"the order is {order.status}", code="order_not_open", param="order_id"
+                    f"the order is {order.status}", code="order_not_pending", param="order_id"
                 )
+            elif c.money.amount > order.amount - taken[order_id]:
+                refusals[i] = StateError(
+                    f"amount {c.money.amount} exceeds what the order has left to pay "
+                    f"({order.amount - taken[order_id]})",
+                    code="amount_too_large",
+                    param="amount",
+                )
+            else:
+                taken[order_id] += c.money.amount
         return refusals
 
     async def finalize(

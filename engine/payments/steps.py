@@ -35,6 +35,7 @@ from engine.keys.keyring import Keyring
 from engine.ledger.book import Write
 from engine.ledger.entries import Entry, LedgerRepository
 from engine.money import Money
+from engine.orders.repository import OrderRepository
 from engine.payments.commands import (
     CapturePayment,
     Command,
@@ -48,6 +49,7 @@ from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
 from engine.payments.results import Finished, GatewayOutcome, Started, answer_for
 from engine.payments.states import TransactionType
+from engine.principal import Principal
 
 log = logging.getLogger("paygrid.payments")
 
@@ -68,12 +70,14 @@ class PaymentSteps:
         self.payments = PaymentRepository()
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
+        self._orders = OrderRepository()
         outbox = Outbox()
         aml = AmlMonitor.from_settings(settings)
         self._creations = CreationSteps(
             settings=settings,
             payments=self.payments,
             customers=CustomerRepository(),
+            orders=self._orders,
             sealer=ProfileSealer(keyring),
             idempotency=self.idempotency,
             outbox=outbox,
@@ -195,4 +199,13 @@ class PaymentSteps:
                     answers.append(answer)
         await self.ledger.insert(conn, entries=[e for f in finished.values() for e in f.entries])
         await self.idempotency.complete_many(conn, answers=answers)
+        # Orders follow their payments in this same transaction; a batch naming no order
+        # sends nothing.
+        moved: dict[UUID, Principal] = {
+            order_id: started[i].command.ctx.principal
+            for i, done in finished.items()
+            if done.result.status_code == 200
+            and (order_id := started[i].payment.order_id) is not None
+        }
+        await self._orders.follow_payments(conn, moved=moved)
         return [finished.get(i) for i in range(len(started))]

@@ -9,9 +9,10 @@ from uuid import UUID
 import asyncpg
 
 from engine.db.listing import NEWEST_FIRST, ListQuery, SortKey, split_page
+from engine.payments.models import Refund
 from engine.records.models import AuditEntry, TransactionRecord
 from schema.api.records import AuditLogQuery, TransactionQuery, TransactionSort
-from schema.states import AuditAction, PaymentStatus, TransactionType
+from schema.states import AuditAction, PaymentStatus, RefundStatus, TransactionType
 
 TRANSACTION_SORTS: dict[TransactionSort, SortKey] = {
     TransactionSort.CREATED_AT: SortKey("created_at", descending=False),
@@ -109,6 +110,39 @@ class RecordsRepository:
         rows = await conn.fetch(sql.page_sql(_TRANSACTION_COLUMNS, key, query.limit), *sql.args)
         found, more = split_page(rows, query.limit)
         return [_transaction(r) for r in found], more
+
+    async def order_payments(
+        self, conn: asyncpg.Connection, *, order_id: UUID
+    ) -> list[TransactionRecord]:
+        """The payments naming an order, oldest first."""
+        rows = await conn.fetch(
+            f"""SELECT {_TRANSACTION_COLUMNS} FROM transactions t
+                WHERE t.order_id = $1 AND t.parent_id IS NULL ORDER BY t.created_at, t.id""",
+            order_id,
+        )
+        return [_transaction(r) for r in rows]
+
+    async def order_refunds(self, conn: asyncpg.Connection, *, order_id: UUID) -> list[Refund]:
+        """The refunds of an order's payments, oldest first."""
+        rows = await conn.fetch(
+            """SELECT r.id, r.transaction_id, r.amount, r.currency, r.reason, r.status,
+                      r.created_at
+               FROM refunds r JOIN transactions t ON t.id = r.transaction_id
+               WHERE t.order_id = $1 AND t.parent_id IS NULL ORDER BY r.created_at, r.id""",
+            order_id,
+        )
+        return [
+            Refund(
+                r["id"],
+                r["transaction_id"],
+                r["amount"],
+                r["currency"].strip(),
+                r["reason"],
+                RefundStatus(r["status"]),
+                r["created_at"],
+            )
+            for r in rows
+        ]
 
     async def audit_entry_exists(self, conn: asyncpg.Connection, *, entry_id: UUID) -> bool:
         return bool(

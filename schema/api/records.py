@@ -40,7 +40,10 @@ class TransactionSort(StrEnum):
     AMOUNT_DESC = "-amount"
 
 
-class _TimeRange(StrictModel):
+class TimeRange(StrictModel):
+    """A page of a list filtered by creation time: `created_lt` must come after
+    `created_gte`."""
+
     created_gte: Instant | None = None
     created_lt: Instant | None = None
     limit: PageLimit = 10
@@ -57,7 +60,7 @@ class _TimeRange(StrictModel):
         return self
 
 
-class TransactionQuery(_TimeRange):
+class TransactionQuery(TimeRange):
     """Filters, order and page of `GET /api/database/transactions`."""
 
     type: TransactionType | None = None
@@ -85,7 +88,7 @@ CorrelationFilter = Annotated[
 ]
 
 
-class AuditLogQuery(_TimeRange):
+class AuditLogQuery(TimeRange):
     """Filters and page of `GET /api/audit-logs`, newest first."""
 
     entity_type: EntityType | None = None

@@ -1,0 +1,1 @@
+"""Orders: what a customer owes, and the status its payments give it."""
