@@ -22,6 +22,7 @@ from engine.health import HealthService
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
+from engine.orders.service import OrderService
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
 from engine.payments.requests import PaymentRequests
@@ -49,6 +50,7 @@ class AppState:
     payment_reads: PaymentReads
     payment_methods: PaymentMethodService
     customers: CustomerService
+    orders: OrderService
     privacy: PrivacyService
     test_clocks: TestClockService
     plans: PlanService
@@ -114,6 +116,7 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
+        orders=OrderService(db, max_amount=settings.max_amount),
         privacy=PrivacyService(db, keyring),
         test_clocks=subscriptions.clocks,
         plans=plans,
