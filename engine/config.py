@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from engine.keys.master import decode_master_key
 from schema.states import RuleAction
 
+# The audit trail (and resolved AML alerts) is kept at least 12 months before it is purged.
+MIN_AUDIT_RETENTION_DAYS = 365
+
 
 class Settings(BaseSettings):
     """Runtime configuration for every paygrid process."""
@@ -180,6 +183,14 @@ class Settings(BaseSettings):
     )
     reports_dir: str = Field(
         default="", description="Where report jobs write their files; empty: <data_dir>/reports."
+    )
+
+    audit_retention_days: int = Field(
+        default=400,
+        ge=MIN_AUDIT_RETENTION_DAYS,
+        le=100 * 365,
+        description="Audit entries, and AML alerts resolved, longer ago than this are purged "
+        "daily; at least 365 (12 months).",
     )
 
     # AML monitoring in the ledger path (engine/compliance). Amount thresholds are in the

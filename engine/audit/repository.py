@@ -1,7 +1,8 @@
 """SQL of `audit_logs` entries written by the application (migrations 0001, 0014). Never
 commits. Row changes are audited by the database's trigger; what no trigger sees (a read of a
 customer's PII, an export, an erasure) is written here, in the transaction of the read, so
-nothing is shown that was not audited. Entries name what was read, never its values."""
+nothing is shown that was not audited. Entries name what was read, never its values.
+Entries older than the retention period go in bounded chunks (`engine/scheduler/retention.py`)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,16 @@ class AuditRepository:
             principal.api_key_id,
             principal.correlation_id,
         )
+
+    async def purge(self, conn: asyncpg.Connection, *, older_than_days: int, limit: int) -> int:
+        """Delete up to `limit` entries (oldest first) written more than `older_than_days` days
+        ago. Returns how many went."""
+        done = await conn.execute(
+            """DELETE FROM audit_logs WHERE id IN (
+                   SELECT id FROM audit_logs
+                   WHERE created_at < now() - make_interval(days => $1)
+                   ORDER BY created_at LIMIT $2)""",
+            older_than_days,
+            limit,
+        )
+        return int(done.split()[-1])

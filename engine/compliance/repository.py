@@ -115,3 +115,19 @@ class AlertRepository:
             at,
         )
         return None if row is None else _alert(row)
+
+    async def purge_resolved(
+        self, conn: asyncpg.Connection, *, older_than_days: int, limit: int
+    ) -> int:
+        """Delete up to `limit` alerts resolved more than `older_than_days` days ago; open
+        alerts stay whatever their age. Returns how many went."""
+        done = await conn.execute(
+            """DELETE FROM compliance_alerts WHERE id IN (
+                   SELECT id FROM compliance_alerts
+                   WHERE status = 'resolved'
+                     AND resolved_at < now() - make_interval(days => $1)
+                   LIMIT $2)""",
+            older_than_days,
+            limit,
+        )
+        return int(done.split()[-1])

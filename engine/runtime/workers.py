@@ -19,7 +19,7 @@ from engine.queueing.waker import Waker
 from engine.queueing.worker import Worker
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
-from engine.scheduler.handlers import HANDLERS, RECURRING
+from engine.scheduler.handlers import HANDLERS, RECURRING, retention_jobs
 from engine.scheduler.queue import JOBS
 from engine.scheduler.service import Scheduler
 from engine.subscriptions.charging import Executor
@@ -117,7 +117,11 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
         db,
         {**HANDLERS, **billing.handlers()},
         queue,
-        {**RECURRING, **billing.recurring(settings.subscription_sweep_interval_s)},
+        {
+            **RECURRING,
+            **retention_jobs(settings.audit_retention_days),
+            **billing.recurring(settings.subscription_sweep_interval_s),
+        },
     )
     await scheduler.ensure_recurring()
     tasks = _start(settings, scheduler.worker, channel=JOBS.channel, poll_s=queue.poll_s, name=name)

@@ -1,50 +1,86 @@
 """What each job kind does. Handlers are idempotent: a job runs at least once. Each deletes in
-bounded chunks, one statement per chunk, so no statement outlives its timeout."""
+bounded chunks, one statement per chunk, so no statement outlives its timeout.
+
+Retention: events and idempotency records as their own settings say; the audit trail and
+resolved AML alerts for `audit_retention_days` (at least a year, whatever a job asks). Nothing
+financial (orders, payments, refunds, ledger entries) is ever deleted here: those rows are kept,
+an erased customer's pseudonymously, for at least the financial retention period.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
+
+from engine.audit.repository import AuditRepository
+from engine.compliance.repository import AlertRepository
+from engine.config import MIN_AUDIT_RETENTION_DAYS
 from engine.db.database import Database
 from engine.events.repository import EventRepository
 from engine.idempotency.repository import IdempotencyRepository
 
 Handler = Callable[[Database, dict[str, Any]], Awaitable[None]]
+Recurring = dict[str, tuple[dict[str, Any], float]]
 
 _CHUNK = 5000
 # Events younger than this are never purged, whatever a job asks.
 _MIN_RETENTION_DAYS = 30
+_DAY_S = 24 * 3600.0
+
+
+async def _drain(db: Database, purge: Callable[[asyncpg.Connection], Awaitable[int]]) -> None:
+    """Run `purge` (one chunk, one statement) until a chunk comes back short."""
+    while True:
+        async with db.connection() as conn:
+            removed = await purge(conn)
+        if removed < _CHUNK:
+            return
 
 
 async def purge_events(db: Database, payload: dict[str, Any]) -> None:
     """Delete events (and their finished deliveries) older than `retention_days` (≥ 30)."""
     days = max(_MIN_RETENTION_DAYS, int(payload.get("retention_days", 90)))
     events = EventRepository()
-    while True:
-        async with db.connection() as conn:
-            removed = await events.purge(conn, older_than_days=days, limit=_CHUNK)
-        if removed < _CHUNK:
-            return
+    await _drain(db, lambda conn: events.purge(conn, older_than_days=days, limit=_CHUNK))
 
 
 async def purge_idempotency_keys(db: Database, payload: dict[str, Any]) -> None:
     """Delete idempotency records past their expiry."""
     records = IdempotencyRepository()
-    while True:
-        async with db.connection() as conn:
-            removed = await records.purge_expired(conn, limit=_CHUNK)
-        if removed < _CHUNK:
-            return
+    await _drain(db, lambda conn: records.purge_expired(conn, limit=_CHUNK))
+
+
+async def purge_audit_logs(db: Database, payload: dict[str, Any]) -> None:
+    """Delete audit entries older than `retention_days` (≥ 365)."""
+    days = max(MIN_AUDIT_RETENTION_DAYS, int(payload["retention_days"]))
+    audit = AuditRepository()
+    await _drain(db, lambda conn: audit.purge(conn, older_than_days=days, limit=_CHUNK))
+
+
+async def purge_resolved_alerts(db: Database, payload: dict[str, Any]) -> None:
+    """Delete AML alerts resolved more than `retention_days` (≥ 365) ago; open ones stay."""
+    days = max(MIN_AUDIT_RETENTION_DAYS, int(payload["retention_days"]))
+    alerts = AlertRepository()
+    await _drain(db, lambda conn: alerts.purge_resolved(conn, older_than_days=days, limit=_CHUNK))
 
 
 HANDLERS: dict[str, Handler] = {
     "events.purge": purge_events,
     "idempotency.purge": purge_idempotency_keys,
+    "audit.purge": purge_audit_logs,
+    "compliance_alerts.purge": purge_resolved_alerts,
 }
 
 # Jobs that keep themselves scheduled: kind → (payload, every_s).
-RECURRING: dict[str, tuple[dict[str, Any], float]] = {
-    "events.purge": ({"retention_days": 90}, 24 * 3600.0),
+RECURRING: Recurring = {
+    "events.purge": ({"retention_days": 90}, _DAY_S),
     "idempotency.purge": ({}, 3600.0),
 }
+
+
+def retention_jobs(audit_retention_days: int) -> Recurring:
+    """The daily purges of the audit trail and of resolved alerts past `audit_retention_days`."""
+    payload = {"retention_days": audit_retention_days}
+    return {"audit.purge": (payload, _DAY_S), "compliance_alerts.purge": (payload, _DAY_S)}
