@@ -3,9 +3,12 @@ many payments the batch holds, so a busy shard pays per batch, not per payment.
 
 begin: claim the idempotency keys, create inline customers (their profiles sealed under their
 own data keys: three statements for any number, none when the batch creates no customer),
-check the others exist and any orders fit, screen them for AML (`engine/compliance`, memory
-only), write the payments `processing` (or `failed`, when a blocking rule declined them).
-finalize: every outcome, ledger entry, outbox event and idempotency answer, one statement each.
+check the others exist, lock the orders named and check the payments fit them (the
+customer's, in their currency, pending, within what is left to pay), screen them for AML
+(`engine/compliance`, memory only), write the payments `processing` (or `failed`, when a
+blocking rule declined them).
+finalize: every outcome, ledger entry, outbox event and idempotency answer, one statement each
+(the orders the payments name follow in `engine/payments/steps.py`, with the operations').
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The named steps of every money command, for a batch: begin (validate, lock, durable
 `processing` write), call the gateway, finalize (outcome, ledger entries, outbox events,
-idempotency answers).
+idempotency answers, and the totals and status of the orders the payments name).
 
 Each step runs inside a transaction the service opened; nothing here commits. Purchases and
 authorizations go through `CreationSteps` a batch at a time; captures, voids and refunds through
