@@ -196,7 +196,7 @@ async def test_amounts_are_integers(conn: asyncpg.Connection) -> None:
            WHERE table_schema = 'public' AND column_name LIKE 'amount%'
              AND table_name IN ('transactions', 'refunds', 'orders', 'ledger_entries')"""
     )
-    assert len(types) == 8
+    assert len(types) == 10
     assert {r["data_type"] for r in types} == {"bigint"}
     customer = await add_customer(conn)
     with pytest.raises(asyncpg.InvalidTextRepresentationError, match="bigint"):

@@ -28,7 +28,7 @@ async def ok(rig: Rig, command: Any) -> Body:
 
 
 async def add_order(
-    db: Database, customer_id: UUID | str, *, currency: str = "USD", status: str = "open"
+    db: Database, customer_id: UUID | str, *, currency: str = "USD", status: str = "pending"
 ) -> UUID:
     async with db.connection() as conn:
         order_id: UUID = await conn.fetchval(
@@ -199,7 +199,7 @@ async def test_unknown_customer_and_unfit_orders_are_refused_alone(rig: Rig) -> 
         (404, "resource_missing", "order_id"),
         (400, "parameter_invalid", "order_id"),
         (400, "parameter_invalid", "currency"),
-        (422, "order_not_open", "order_id"),
+        (422, "order_not_pending", "order_id"),
         (200, None, None),
     ]
     assert results[1].body["order_id"] == str(open_order)
