@@ -70,15 +70,6 @@ class Payment:
 
     def public(self, refunds: list[Refund] | None = None) -> dict[str, Any]:
         """The API payment object as JSON-ready values; never the BIN, never the number."""
-        method = None
-        if self.payment_method is not None:
-            pm = self.payment_method
-            method = PaymentMethodPublic(
-                brand=pm["brand"],
-                last4=pm["last4"],
-                exp_month=pm["exp_month"],
-                exp_year=pm["exp_year"],
-            )
         return PaymentPublic(
             id=self.id,
             type=self.type.value,
@@ -90,25 +81,40 @@ class Payment:
             currency=self.currency,
             customer_id=self.customer_id,
             order_id=self.order_id,
-            payment_method=method,
+            payment_method=card_public(self.payment_method),
             gateway=self.gateway,
             gateway_transaction_id=self.gateway_transaction_id,
             failure_code=self.failure_code,
             failure_message=self.failure_message,
             description=self.description,
             metadata=self.metadata,
-            refunds=[
-                RefundPublic(
-                    id=r.id,
-                    payment_id=r.payment_id,
-                    amount=r.amount,
-                    currency=r.currency,
-                    reason=r.reason,
-                    status=r.status,
-                    created_at=r.created_at,
-                )
-                for r in refunds or []
-            ],
+            refunds=[refund_public(r) for r in refunds or []],
             created_at=self.created_at,
             updated_at=self.updated_at,
         ).model_dump(mode="json")
+
+
+def card_public(stored: dict[str, Any] | None) -> PaymentMethodPublic | None:
+    """The card an API answer shows from its stored summary: brand, last4 and expiry, never the
+    BIN or the number."""
+    if stored is None:
+        return None
+    return PaymentMethodPublic(
+        brand=stored["brand"],
+        last4=stored["last4"],
+        exp_month=stored["exp_month"],
+        exp_year=stored["exp_year"],
+    )
+
+
+def refund_public(refund: Refund) -> RefundPublic:
+    """A refund as the API shows it inside its payment."""
+    return RefundPublic(
+        id=refund.id,
+        payment_id=refund.payment_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        reason=refund.reason,
+        status=refund.status,
+        created_at=refund.created_at,
+    )

@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from engine.payments.models import Refund
-from schema.api.payments import PaymentMethodPublic, RefundPublic
+from engine.payments.models import Refund, card_public, refund_public
 from schema.api.records import AuditLogPublic, TransactionRecordPublic
 from schema.states import AuditAction, PaymentStatus, TransactionType
 
@@ -53,15 +52,6 @@ class TransactionRecord:
     def public(self, refunds: list[Refund] | None = None) -> dict[str, Any]:
         """The API transaction object as JSON-ready values: brand, last4 and expiry of the
         card, never its BIN or number."""
-        method = None
-        if self.payment_method is not None:
-            pm = self.payment_method
-            method = PaymentMethodPublic(
-                brand=pm["brand"],
-                last4=pm["last4"],
-                exp_month=pm["exp_month"],
-                exp_year=pm["exp_year"],
-            )
         return TransactionRecordPublic(
             id=self.id,
             parent_id=self.parent_id,
@@ -75,7 +65,7 @@ class TransactionRecord:
             currency=self.currency,
             customer_id=self.customer_id,
             order_id=self.order_id,
-            payment_method=method,
+            payment_method=card_public(self.payment_method),
             gateway=self.gateway,
             gateway_transaction_id=self.gateway_transaction_id,
             failure_code=self.failure_code,
@@ -84,18 +74,7 @@ class TransactionRecord:
             description=self.description,
             metadata=self.metadata,
             authorization_expires_at=self.authorization_expires_at,
-            refunds=[
-                RefundPublic(
-                    id=r.id,
-                    payment_id=r.payment_id,
-                    amount=r.amount,
-                    currency=r.currency,
-                    reason=r.reason,
-                    status=r.status,
-                    created_at=r.created_at,
-                )
-                for r in refunds or []
-            ],
+            refunds=[refund_public(r) for r in refunds or []],
             created_at=self.created_at,
             updated_at=self.updated_at,
         ).model_dump(mode="json")
