@@ -31,6 +31,20 @@ _PAYMENT_COLUMNS = """
 _PAYMENT_COLUMNS_T = ", ".join("t." + c.strip() for c in _PAYMENT_COLUMNS.split(","))
 
 
+def refund_of_row(row: asyncpg.Record) -> Refund:
+    """A `refunds` row read as `id, transaction_id, amount, currency, reason, status,
+    created_at`."""
+    return Refund(
+        row["id"],
+        row["transaction_id"],
+        row["amount"],
+        row["currency"],
+        row["reason"],
+        RefundStatus(row["status"]),
+        row["created_at"],
+    )
+
+
 def _payment(row: asyncpg.Record) -> Payment:
     return Payment(
         id=row["id"],
@@ -395,18 +409,7 @@ class PaymentRepository:
                FROM refunds WHERE transaction_id = $1 ORDER BY created_at, id""",
             payment_id,
         )
-        return [
-            Refund(
-                r["id"],
-                r["transaction_id"],
-                r["amount"],
-                r["currency"],
-                r["reason"],
-                RefundStatus(r["status"]),
-                r["created_at"],
-            )
-            for r in rows
-        ]
+        return [refund_of_row(r) for r in rows]
 
     async def page(
         self,

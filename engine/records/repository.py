@@ -10,9 +10,10 @@ import asyncpg
 
 from engine.db.listing import NEWEST_FIRST, ListQuery, SortKey, split_page
 from engine.payments.models import Refund
+from engine.payments.repository import refund_of_row
 from engine.records.models import AuditEntry, TransactionRecord
 from schema.api.records import AuditLogQuery, TransactionQuery, TransactionSort
-from schema.states import AuditAction, PaymentStatus, RefundStatus, TransactionType
+from schema.states import AuditAction, PaymentStatus, TransactionType
 
 TRANSACTION_SORTS: dict[TransactionSort, SortKey] = {
     TransactionSort.CREATED_AT: SortKey("created_at", descending=False),
@@ -131,18 +132,7 @@ class RecordsRepository:
                WHERE t.order_id = $1 AND t.parent_id IS NULL ORDER BY r.created_at, r.id""",
             order_id,
         )
-        return [
-            Refund(
-                r["id"],
-                r["transaction_id"],
-                r["amount"],
-                r["currency"].strip(),
-                r["reason"],
-                RefundStatus(r["status"]),
-                r["created_at"],
-            )
-            for r in rows
-        ]
+        return [refund_of_row(r) for r in rows]
 
     async def audit_entry_exists(self, conn: asyncpg.Connection, *, entry_id: UUID) -> bool:
         return bool(
