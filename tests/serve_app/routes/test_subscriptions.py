@@ -59,7 +59,9 @@ async def _advance(api: Api, clock: str, to: int) -> None:
     async def ready() -> bool:
         return bool((await _ok(await api.get(f"/api/test-clocks/{clock}")))["status"] == "ready")
 
-    await wait_until(ready, timeout_s=60, what=f"test clock {clock} ready")
+    # A bound, not a wait: a year of renewals takes ~25 s alone, and came past 60 s twice in a
+    # full suite on two cores.
+    await wait_until(ready, timeout_s=120, what=f"test clock {clock} ready")
 
 
 async def test_a_year_on_a_test_clock(subs_api: Api, db: asyncpg.Pool) -> None:
