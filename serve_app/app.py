@@ -55,6 +55,7 @@ def create_app() -> FastAPI:
     app.add_middleware(CorrelationMiddleware)
     for router in (
         health.router,
+        payments.money,
         payments.router,
         payment_methods.router,
         customers.router,
