@@ -1,0 +1,246 @@
+"""The Authorize.Net gateway: the `Gateway` protocol over `createTransactionRequest` and the
+transaction-reporting calls.
+
+Outcomes: responseCode 1 approves; 2 declines and 3 refuses (both results, not exceptions);
+4 holds the transaction for review (`GatewayResult.review`: the payment waits in `processing`
+and `lookup` settles it once the review has decided). A request refused before any transaction
+was made (bad credentials, a malformed request) raises a non-ambiguous `GatewayError`.
+
+Duplicates: every transaction goes out with `duplicateWindow` and an invoice number of its
+own, so a resend of the same reference inside the window is refused as a duplicate (reason 11)
+with the original's transId; the adapter answers with the original's outcome instead, and the
+card is charged once. A capture of a captured authorization (reason 311) and a void of a voided
+one (310) answer as approved, so those two are safe to repeat as well.
+
+Lookup by reference: the API finds a transaction only by its transId. A charge's or refund's
+transId is remembered from its answer; when the answer was lost, the unsettled transactions are
+listed (newest first) for the reference's invoice number and each candidate's description is
+checked for the whole reference. A capture or void makes no transaction of its own: it changes
+the authorization's status, so its lookup reads the authorization this process sent it for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+import aiohttp
+
+from engine.cards import CardDetails, CardSummary
+from engine.gateways.authorizenet import wire
+from engine.gateways.authorizenet.client import AuthorizeNetClient, open_session
+from engine.gateways.authorizenet.settings import AuthorizeNetSettings
+from engine.gateways.base import (
+    ChargeRequest,
+    GatewayError,
+    GatewayResult,
+    OperationRequest,
+    VerifyRequest,
+)
+
+log = logging.getLogger(__name__)
+
+# References whose transaction this process knows; oldest forgotten first. Recovery looks up
+# within minutes of a call, long before this many newer calls have been made.
+REMEMBERED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What a reference's call touched: a transaction of its own (charge, refund) or the
+    authorization a capture or void acted on."""
+
+    kind: Literal["transaction", "capture", "void"]
+    trans_id: str
+
+
+class AuthorizeNetGateway:
+    """Authorize.Net behind the `Gateway` protocol."""
+
+    name = "authorizenet"
+
+    def __init__(
+        self,
+        settings: AuthorizeNetSettings,
+        client: AuthorizeNetClient,
+        *,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.lookup_grace_s = settings.lookup_grace_s
+        self._client = client
+        self._owned_session = session
+        self._auth = wire.authentication(
+            settings.api_login_id, settings.transaction_key.get_secret_value()
+        )
+        self._window = settings.duplicate_window_s
+        self._pages = settings.lookup_pages
+        self._known: OrderedDict[UUID, _Known] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return "AuthorizeNetGateway()"
+
+    async def aclose(self) -> None:
+        """Close the HTTP session if this gateway opened it."""
+        if self._owned_session is not None:
+            await self._owned_session.close()
+
+    async def charge(self, request: ChargeRequest) -> GatewayResult:
+        card = request.source.summary() if isinstance(request.source, CardDetails) else None
+        payload = wire.charge_request(self._auth, request, duplicate_window_s=self._window)
+        answer = await self._transaction(payload)
+        result = await self._resolved(answer, card)
+        self._remember(request.reference, result.gateway_transaction_id)
+        return result
+
+    async def verify(self, request: VerifyRequest) -> GatewayResult:
+        payload = wire.verify_request(self._auth, request, duplicate_window_s=self._window)
+        answer = await self._transaction(payload)
+        result = await self._resolved(answer, request.card.summary())
+        self._remember(request.reference, result.gateway_transaction_id)
+        return result
+
+    async def capture(self, request: OperationRequest) -> GatewayResult:
+        self._note(request.reference, _Known("capture", request.gateway_transaction_id))
+        answer = await self._transaction(wire.capture_request(self._auth, request))
+        if answer.reason_code == wire.ALREADY_CAPTURED:
+            return GatewayResult(True, request.gateway_transaction_id, message=answer.text)
+        return answer.result(None)
+
+    async def void(self, request: OperationRequest) -> GatewayResult:
+        self._note(request.reference, _Known("void", request.gateway_transaction_id))
+        answer = await self._transaction(wire.void_request(self._auth, request))
+        if answer.reason_code == wire.ALREADY_VOIDED:
+            return GatewayResult(True, request.gateway_transaction_id, message=answer.text)
+        return answer.result(None)
+
+    async def refund(self, request: OperationRequest) -> GatewayResult:
+        last4 = request.card_last4 or await self._card_last4(request.gateway_transaction_id)
+        payload = wire.refund_request(
+            self._auth, request, last4=last4, duplicate_window_s=self._window
+        )
+        answer = await self._transaction(payload)
+        result = await self._resolved(answer, None)
+        self._remember(request.reference, result.gateway_transaction_id)
+        return result
+
+    async def lookup(self, reference: UUID) -> GatewayResult | None:
+        known = self._known.get(reference)
+        if known is not None and known.kind != "transaction":
+            return await self._operation_outcome(known)
+        details = None if known is None else await self._details(known.trans_id)
+        if details is None:
+            details = await self._find(reference)
+        return None if details is None else details.result()
+
+    async def _transaction(self, payload: wire.Json) -> wire.TransactionAnswer:
+        """A createTransactionRequest's answer; a refusal without a transaction raises."""
+        answer = await self._client.call(payload, moves_money=True)
+        transaction = wire.transaction_answer(answer)
+        if transaction is not None:
+            return transaction
+        message = wire.api_message(answer)
+        # E00001 is the gateway's own unexpected error: it may have got as far as acting.
+        raise GatewayError(
+            f"authorizenet: {message.code} {message.text}".strip(),
+            ambiguous=message.code == "E00001",
+        )
+
+    async def _resolved(
+        self, answer: wire.TransactionAnswer, card: CardSummary | None
+    ) -> GatewayResult:
+        """The answer's result; a duplicate answers with the original transaction's."""
+        if answer.reason_code != wire.DUPLICATE:
+            return answer.result(card)
+        if answer.trans_id is None:
+            raise GatewayError("authorizenet: duplicate of an unnamed transaction", ambiguous=True)
+        original = await self._details(answer.trans_id)
+        if original is None:
+            raise GatewayError("authorizenet: duplicate of an unknown transaction", ambiguous=True)
+        result = original.result()
+        return GatewayResult(
+            result.approved,
+            result.gateway_transaction_id,
+            result.decline_code,
+            result.message,
+            card,
+            result.review,
+        )
+
+    async def _operation_outcome(self, known: _Known) -> GatewayResult | None:
+        """A capture's or void's outcome, read off the authorization it acted on."""
+        details = await self._details(known.trans_id)
+        if details is None:
+            return None
+        done = (
+            details.status in wire.STATUS_CAPTURED
+            if known.kind == "capture"
+            else details.status == "voided"
+        )
+        return GatewayResult(True, known.trans_id, message=details.status) if done else None
+
+    async def _find(self, reference: UUID) -> wire.TransactionDetails | None:
+        """The unsettled transaction made for `reference`, newest first."""
+        for page in range(1, self._pages + 1):
+            answer = await self._client.call(
+                wire.unsettled_request(self._auth, page), moves_money=False
+            )
+            self._check(answer)
+            matches, count = wire.listed(answer, reference)
+            for trans_id in matches:
+                details = await self._details(trans_id)
+                if details is not None and details.names(reference):
+                    self._remember(reference, trans_id)
+                    return details
+            if count < wire.UNSETTLED_PAGE:
+                return None
+        log.warning("authorizenet: %s not among the %d newest unsettled pages", reference, page)
+        return None
+
+    async def _details(self, trans_id: str) -> wire.TransactionDetails | None:
+        answer = await self._client.call(
+            wire.details_request(self._auth, trans_id), moves_money=False
+        )
+        details = wire.transaction_details(answer)
+        if details is None:
+            message = wire.api_message(answer)
+            if message.code == "E00040":  # "The record cannot be found."
+                return None
+            self._check(answer)
+        return details
+
+    async def _card_last4(self, trans_id: str) -> str:
+        """The last four digits of the card charged by `trans_id`, read from the gateway."""
+        details = await self._details(trans_id)
+        if details is None or details.card_last4 is None:
+            raise GatewayError("authorizenet: the refunded transaction has no card", False)
+        return details.card_last4
+
+    @staticmethod
+    def _check(answer: wire.Json) -> None:
+        message = wire.api_message(answer)
+        if not message.ok:
+            raise GatewayError(f"authorizenet: {message.code} {message.text}", ambiguous=False)
+
+    def _remember(self, reference: UUID, trans_id: str | None) -> None:
+        if trans_id is not None:
+            self._note(reference, _Known("transaction", trans_id))
+
+    def _note(self, reference: UUID, known: _Known) -> None:
+        self._known[reference] = known
+        self._known.move_to_end(reference)
+        while len(self._known) > REMEMBERED:
+            self._known.popitem(last=False)
+
+
+async def open_authorizenet(
+    settings: AuthorizeNetSettings, session: aiohttp.ClientSession | None = None
+) -> AuthorizeNetGateway:
+    """The Authorize.Net gateway for this process. Without `session` it opens its own (one per
+    process; `aclose` closes it); must run inside the event loop that will use it."""
+    if session is not None:
+        return AuthorizeNetGateway(settings, AuthorizeNetClient(session, settings))
+    owned = open_session(settings)
+    return AuthorizeNetGateway(settings, AuthorizeNetClient(owned, settings), session=owned)
