@@ -13,9 +13,10 @@ card is charged once. A capture of a captured authorization (reason 311) and a v
 one (310) answer as approved, so those two are safe to repeat as well.
 
 Lookup by reference: the API finds a transaction only by its transId. A charge's or refund's
-transId is remembered from its answer; when the answer was lost, the unsettled transactions are
-listed (newest first) for the reference's invoice number and each candidate's description is
-checked for the whole reference. A capture or void makes no transaction of its own: it changes
+transId is remembered from its answer; when the answer was lost (or this process restarted),
+the unsettled transactions and then the last days' settled batches are listed (newest first)
+for the reference's invoice number, and each candidate's description is checked for the whole
+reference. A capture or void makes no transaction of its own: it changes
 the authorization's status, so its lookup reads the authorization this process sent it for.
 """
 
@@ -23,7 +24,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Literal
 from uuid import UUID
 
@@ -40,6 +44,7 @@ from engine.gateways.base import (
     OperationRequest,
     VerifyRequest,
 )
+from engine.test_clocks.clock import WallClock, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ class AuthorizeNetGateway:
         client: AuthorizeNetClient,
         *,
         session: aiohttp.ClientSession | None = None,
+        clock: WallClock = utc_now,
     ) -> None:
         self.lookup_grace_s = settings.lookup_grace_s
         self._client = client
@@ -77,6 +83,8 @@ class AuthorizeNetGateway:
         )
         self._window = settings.duplicate_window_s
         self._pages = settings.lookup_pages
+        self._settled_days = timedelta(days=settings.lookup_settled_days)
+        self._clock = clock
         self._known: OrderedDict[UUID, _Known] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -182,11 +190,29 @@ class AuthorizeNetGateway:
         return GatewayResult(True, known.trans_id, message=details.status) if done else None
 
     async def _find(self, reference: UUID) -> wire.TransactionDetails | None:
-        """The unsettled transaction made for `reference`, newest first."""
+        """The transaction made for `reference`: among the unsettled ones, then in the batches
+        settled over the last `lookup_settled_days`, newest first."""
+        found = await self._search(reference, partial(wire.unsettled_request, self._auth))
+        if found is not None or not self._settled_days:
+            return found
+        now = self._clock()
+        batches = await self._client.call(
+            wire.settled_batches_request(self._auth, now - self._settled_days, now),
+            moves_money=False,
+        )
+        self._check(batches)
+        for batch_id in wire.batch_ids(batches):
+            found = await self._search(reference, partial(wire.batch_request, self._auth, batch_id))
+            if found is not None:
+                return found
+        return None
+
+    async def _search(
+        self, reference: UUID, page_request: Callable[[int], wire.Json]
+    ) -> wire.TransactionDetails | None:
+        """The transaction for `reference` in one paged list, confirmed by its description."""
         for page in range(1, self._pages + 1):
-            answer = await self._client.call(
-                wire.unsettled_request(self._auth, page), moves_money=False
-            )
+            answer = await self._client.call(page_request(page), moves_money=False)
             self._check(answer)
             matches, count = wire.listed(answer, reference)
             for trans_id in matches:
@@ -196,7 +222,7 @@ class AuthorizeNetGateway:
                     return details
             if count < wire.UNSETTLED_PAGE:
                 return None
-        log.warning("authorizenet: %s not among the %d newest unsettled pages", reference, page)
+        log.warning("authorizenet: %s not within %d pages of a list", reference, self._pages)
         return None
 
     async def _details(self, trans_id: str) -> wire.TransactionDetails | None:

@@ -59,7 +59,13 @@ class AuthorizeNetSettings(BaseSettings):
         description="How long after a call its transaction may not yet be listed for lookup.",
     )
     lookup_pages: int = Field(
-        default=5, ge=1, le=100, description="Pages of 1,000 unsettled transactions a lookup reads."
+        default=5, ge=1, le=100, description="Pages of 1,000 transactions a lookup reads per list."
+    )
+    lookup_settled_days: int = Field(
+        default=3,
+        ge=0,
+        le=31,
+        description="Days of settled batches a lookup searches after the unsettled list.",
     )
 
     @property

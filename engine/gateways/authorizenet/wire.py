@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ Json = dict[str, Any]
 
 # Accept.js / in-app payment nonces: what a token stands for when Authorize.Net holds the card.
 OPAQUE_DESCRIPTOR = "COMMON.ACCEPT.INAPP.PAYMENT"
+# Transactions per page of a list (the API's largest page).
 UNSETTLED_PAGE = 1000
 
 APPROVED, DECLINED, ERROR, HELD = "1", "2", "3", "4"
@@ -240,7 +242,8 @@ def details_request(auth: Json, trans_id: str) -> Json:
 
 
 def unsettled_request(auth: Json, page: int) -> Json:
-    """getUnsettledTransactionListRequest: newest first, `UNSETTLED_PAGE` per page (1-based)."""
+    """getUnsettledTransactionListRequest: newest first, `UNSETTLED_PAGE` per page (1-based
+    page numbers, as the API counts `offset`)."""
     return _envelope(
         "getUnsettledTransactionListRequest",
         auth,
@@ -250,6 +253,41 @@ def unsettled_request(auth: Json, page: int) -> Json:
             "paging": {"limit": str(UNSETTLED_PAGE), "offset": str(page)},
         },
     )
+
+
+def settled_batches_request(auth: Json, first: datetime, last: datetime) -> Json:
+    """getSettledBatchListRequest: the batches settled between `first` and `last`."""
+    return _envelope(
+        "getSettledBatchListRequest",
+        auth,
+        None,
+        {"firstSettlementDate": _utc(first), "lastSettlementDate": _utc(last)},
+    )
+
+
+def batch_request(auth: Json, batch_id: str, page: int) -> Json:
+    """getTransactionListRequest: one settled batch's transactions, newest first."""
+    return _envelope(
+        "getTransactionListRequest",
+        auth,
+        None,
+        {
+            "batchId": batch_id,
+            "sorting": {"orderBy": "submitTimeUTC", "orderDescending": "true"},
+            "paging": {"limit": str(UNSETTLED_PAGE), "offset": str(page)},
+        },
+    )
+
+
+def batch_ids(answer: Json) -> list[str]:
+    """The batches in a settled-batch list, newest first."""
+    batches = answer.get("batchList") or []
+    if isinstance(batches, dict):  # an XML-style wrapper: {"batch": [...]}
+        batches = batches.get("batch") or []
+    if isinstance(batches, dict):
+        batches = [batches]
+    ordered = sorted(batches, key=lambda b: str(b.get("settlementTimeUTC", "")), reverse=True)
+    return [str(b["batchId"]) for b in ordered]
 
 
 def encode(payload: Json) -> bytes:
@@ -409,6 +447,10 @@ def _first(items: object) -> dict[str, Any]:
     if isinstance(items, list):
         items = items[0] if items else {}
     return items if isinstance(items, dict) else {}
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _text(value: object) -> str | None:

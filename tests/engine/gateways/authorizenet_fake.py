@@ -27,7 +27,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -81,6 +81,12 @@ ORDER = {
     "createTransactionRequest": ["transactionRequest"],
     "getTransactionDetailsRequest": ["transId"],
     "getUnsettledTransactionListRequest": ["status", "sorting", "paging"],
+    "getSettledBatchListRequest": [
+        "includeStatistics",
+        "firstSettlementDate",
+        "lastSettlementDate",
+    ],
+    "getTransactionListRequest": ["batchId", "sorting", "paging"],
     "updateHeldTransactionRequest": ["heldTransactionRequest"],
     "transactionRequest": [
         "transactionType",
@@ -139,7 +145,7 @@ class FakeTransaction:
     ref_trans_id: str | None = None
     auth_code: str = ""
     held: bool = False
-    settled: bool = False
+    batch_id: str | None = None
     refunded: Decimal = Decimal(0)
     submitted: datetime = field(default_factory=lambda: datetime.now(UTC))
     submitted_mono: float = field(default_factory=time.monotonic)
@@ -163,6 +169,7 @@ class FakeAuthorizeNet:
         self.drop_next = 0
         self.bodies: list[bytes] = []
         self.transactions: dict[str, FakeTransaction] = {}
+        self.batches: dict[str, datetime] = {}
         self._charges: Counter[str] = Counter()
         self._ids = itertools.count(60_000_000_001)
         self._runner: web.AppRunner | None = None
@@ -187,17 +194,24 @@ class FakeAuthorizeNet:
         """Authorizations and purchases that moved or held money for `reference`."""
         return self._charges[short_reference(reference)]
 
-    def settle_batch(self) -> None:
-        """The daily settlement: captured transactions and refunds settle, and everything but
-        open authorizations and held transactions leaves the unsettled list."""
+    def settle_batch(self) -> str:
+        """The daily settlement, returning its batch id: captured transactions and refunds
+        settle, and everything but open authorizations and held transactions moves from the
+        unsettled list into the batch."""
+        batch_id = str(len(self.batches) + 9_000_001)
+        self.batches[batch_id] = datetime.now(UTC)
         for t in self.transactions.values():
+            if t.batch_id is not None or t.status in (
+                "authorizedPendingCapture",
+                "FDSAuthorizedPendingReview",
+            ):
+                continue
             if t.status == "capturedPendingSettlement":
                 t.status = "settledSuccessfully"
             elif t.status == "refundPendingSettlement":
                 t.status = "refundSettledSuccessfully"
-            elif t.status in ("authorizedPendingCapture", "FDSAuthorizedPendingReview"):
-                continue
-            t.settled = True
+            t.batch_id = batch_id
+        return batch_id
 
     # The HTTP side.
 
@@ -233,7 +247,13 @@ class FakeAuthorizeNet:
         if root == "getTransactionDetailsRequest":
             return self._details(fields["transId"])
         if root == "getUnsettledTransactionListRequest":
-            return self._unsettled(fields.get("paging") or {})
+            listed = [t for t in self.transactions.values() if t.batch_id is None]
+            return _listing(listed, fields.get("paging") or {})
+        if root == "getSettledBatchListRequest":
+            return self._batches(fields)
+        if root == "getTransactionListRequest":
+            batch = [t for t in self.transactions.values() if t.batch_id == fields["batchId"]]
+            return _listing(batch, fields.get("paging") or {})
         if root == "updateHeldTransactionRequest":
             return self._update_held(fields["heldTransactionRequest"])
         return _error("E00003", f"The element '{root}' is not supported here.", None)
@@ -322,7 +342,7 @@ class FakeAuthorizeNet:
     def _void(self, original: FakeTransaction, ref_id: str | None) -> Json:
         if original.status == "voided":
             return _refused(3, 310, original, ref_id)
-        if original.settled:
+        if original.batch_id is not None:
             return _refused(3, 16, original, ref_id)
         original.status = "voided"
         return _transaction_answer(original, ref_id, ref_trans_id=original.trans_id)
@@ -440,29 +460,22 @@ class FakeAuthorizeNet:
         }
         return {"transaction": details, "messages": _ok()}
 
-    def _unsettled(self, paging: Json) -> Json:
-        limit, page = int(paging.get("limit", 1000)), int(paging.get("offset", 1))
-        unsettled = [t for t in reversed(self.transactions.values()) if not t.settled]
-        shown = unsettled[(page - 1) * limit : page * limit]
-        summaries = [
+    def _batches(self, fields: Json) -> Json:
+        first = datetime.fromisoformat(fields["firstSettlementDate"])
+        last = datetime.fromisoformat(fields["lastSettlementDate"])
+        batches = [
             {
-                "transId": t.trans_id,
-                "submitTimeUTC": t.submitted.isoformat(),
-                "submitTimeLocal": t.submitted.isoformat(),
-                "transactionStatus": t.status,
-                "invoiceNumber": t.invoice_number,
-                "accountType": t.account_type,
-                "accountNumber": f"XXXX{t.last4}",
-                "settleAmount": float(t.amount),
-                "marketType": "eCommerce",
-                "product": "Card Not Present",
+                "batchId": batch_id,
+                "settlementTimeUTC": settled.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "settlementTimeLocal": settled.strftime("%Y-%m-%dT%H:%M:%S"),
+                "settlementState": "settledSuccessfully",
+                "paymentMethod": "creditCard",
             }
-            for t in shown
+            for batch_id, settled in self.batches.items()
+            if first <= settled <= last + timedelta(seconds=1)
         ]
         answer: Json = {"messages": _ok()}
-        if summaries:
-            answer = {"transactions": summaries, "totalNumInResultSet": len(unsettled), **answer}
-        return answer
+        return {"batchList": batches, **answer} if batches else answer
 
     def _update_held(self, held: Json) -> Json:
         t = self.transactions.get(str(held["refTransId"]))
@@ -502,6 +515,31 @@ def _check_sequence(name: str, keys: list[str], sequence: list[str]) -> None:
     for earlier, later in itertools.pairwise(known):
         if sequence.index(later) < sequence.index(earlier):
             raise SchemaError(f"The element '{name}' has invalid child element '{later}'.")
+
+
+def _listing(transactions: list[FakeTransaction], paging: Json) -> Json:
+    """A transaction list's page: newest first, `limit` per page, `offset` the page number."""
+    limit, page = int(paging.get("limit", 1000)), int(paging.get("offset", 1))
+    shown = list(reversed(transactions))[(page - 1) * limit : page * limit]
+    summaries = [
+        {
+            "transId": t.trans_id,
+            "submitTimeUTC": t.submitted.isoformat(),
+            "submitTimeLocal": t.submitted.isoformat(),
+            "transactionStatus": t.status,
+            "invoiceNumber": t.invoice_number,
+            "accountType": t.account_type,
+            "accountNumber": f"XXXX{t.last4}",
+            "settleAmount": float(t.amount),
+            "marketType": "eCommerce",
+            "product": "Card Not Present",
+        }
+        for t in shown
+    ]
+    answer: Json = {"messages": _ok()}
+    if summaries:
+        answer = {"transactions": summaries, "totalNumInResultSet": len(transactions), **answer}
+    return answer
 
 
 def _hash(card: str) -> str:

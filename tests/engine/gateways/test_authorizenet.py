@@ -384,6 +384,32 @@ async def test_approved_then_dropped_is_ambiguous_resolved_by_lookup_and_charged
     assert fake.charges(request.reference) == 1
 
 
+async def test_a_lost_answer_is_found_after_its_batch_settled(
+    open_gateway: Open, fake: FakeAuthorizeNet
+) -> None:
+    """Another process looks up a charge whose answer was lost and whose batch has settled
+    since: it is no longer unsettled, and the settled batches have it."""
+    request, held = charge(), charge(Money(90000, "USD"))
+    gateway = await open_gateway()
+    fake.drop_next = 1
+    with pytest.raises(GatewayError):
+        await gateway.charge(request)
+    assert (await gateway.charge(held)).review
+    await review(fake, held.reference, "approve")
+    batch = fake.settle_batch()
+    fake.settle_batch()  # a later, empty batch is searched too
+    assert {t.batch_id for t in fake.transactions.values()} == {batch}
+
+    blind = await open_gateway(lookup_settled_days=0)
+    assert await blind.lookup(request.reference) is None
+    later = await open_gateway()
+    for reference in (request.reference, held.reference):
+        found = await later.lookup(reference)
+        assert found is not None
+        assert found.approved
+        assert fake.charges(reference) == 1
+
+
 async def test_without_a_duplicate_window_a_resend_charges_twice(
     open_gateway: Open, fake: FakeAuthorizeNet
 ) -> None:
