@@ -98,41 +98,26 @@ class AuthorizeNetGateway:
     async def charge(self, request: ChargeRequest) -> GatewayResult:
         card = request.source.summary() if isinstance(request.source, CardDetails) else None
         payload = wire.charge_request(self._auth, request, duplicate_window_s=self._window)
-        answer = await self._transaction(payload)
-        result = await self._resolved(answer, card)
-        self._remember(request.reference, result.gateway_transaction_id)
-        return result
+        return await self._new_transaction(request.reference, payload, card)
 
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         payload = wire.verify_request(self._auth, request, duplicate_window_s=self._window)
-        answer = await self._transaction(payload)
-        result = await self._resolved(answer, request.card.summary())
-        self._remember(request.reference, result.gateway_transaction_id)
-        return result
+        return await self._new_transaction(request.reference, payload, request.card.summary())
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
-        self._note(request.reference, _Known("capture", request.gateway_transaction_id))
-        answer = await self._transaction(wire.capture_request(self._auth, request))
-        if answer.reason_code == wire.ALREADY_CAPTURED:
-            return GatewayResult(True, request.gateway_transaction_id, message=answer.text)
-        return answer.result(None)
+        payload = wire.capture_request(self._auth, request)
+        return await self._act_on(request, "capture", payload, wire.ALREADY_CAPTURED)
 
     async def void(self, request: OperationRequest) -> GatewayResult:
-        self._note(request.reference, _Known("void", request.gateway_transaction_id))
-        answer = await self._transaction(wire.void_request(self._auth, request))
-        if answer.reason_code == wire.ALREADY_VOIDED:
-            return GatewayResult(True, request.gateway_transaction_id, message=answer.text)
-        return answer.result(None)
+        payload = wire.void_request(self._auth, request)
+        return await self._act_on(request, "void", payload, wire.ALREADY_VOIDED)
 
     async def refund(self, request: OperationRequest) -> GatewayResult:
         last4 = request.card_last4 or await self._card_last4(request.gateway_transaction_id)
         payload = wire.refund_request(
             self._auth, request, last4=last4, duplicate_window_s=self._window
         )
-        answer = await self._transaction(payload)
-        result = await self._resolved(answer, None)
-        self._remember(request.reference, result.gateway_transaction_id)
-        return result
+        return await self._new_transaction(request.reference, payload, None)
 
     async def lookup(self, reference: UUID) -> GatewayResult | None:
         known = self._known.get(reference)
@@ -155,6 +140,29 @@ class AuthorizeNetGateway:
             f"authorizenet: {message.code} {message.text}".strip(),
             ambiguous=message.code == "E00001",
         )
+
+    async def _new_transaction(
+        self, reference: UUID, payload: wire.Json, card: CardSummary | None
+    ) -> GatewayResult:
+        """A charge, verification or refund: a transaction of its own, remembered for lookup."""
+        result = await self._resolved(await self._transaction(payload), card)
+        self._remember(reference, result.gateway_transaction_id)
+        return result
+
+    async def _act_on(
+        self,
+        request: OperationRequest,
+        kind: Literal["capture", "void"],
+        payload: wire.Json,
+        already_done: str,
+    ) -> GatewayResult:
+        """A capture or void: it changes the authorization and makes no transaction of its
+        own. Finding it already done (311, 310) is success, so a repeat is safe."""
+        self._note(request.reference, _Known(kind, request.gateway_transaction_id))
+        answer = await self._transaction(payload)
+        if answer.reason_code == already_done:
+            return GatewayResult(True, request.gateway_transaction_id, message=answer.text)
+        return answer.result(None)
 
     async def _resolved(
         self, answer: wire.TransactionAnswer, card: CardSummary | None
@@ -220,7 +228,7 @@ class AuthorizeNetGateway:
                 if details is not None and details.names(reference):
                     self._remember(reference, trans_id)
                     return details
-            if count < wire.UNSETTLED_PAGE:
+            if count < wire.LIST_PAGE:
                 return None
         log.warning("authorizenet: %s not within %d pages of a list", reference, self._pages)
         return None

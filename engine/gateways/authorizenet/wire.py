@@ -29,7 +29,7 @@ Json = dict[str, Any]
 # Accept.js / in-app payment nonces: what a token stands for when Authorize.Net holds the card.
 OPAQUE_DESCRIPTOR = "COMMON.ACCEPT.INAPP.PAYMENT"
 # Transactions per page of a list (the API's largest page).
-UNSETTLED_PAGE = 1000
+LIST_PAGE = 1000
 
 APPROVED, DECLINED, ERROR, HELD = "1", "2", "3", "4"
 DUPLICATE = "11"
@@ -128,6 +128,22 @@ def _envelope(root: str, auth: Json, ref_id: str | None, body: Json) -> Json:
     return {root: request}
 
 
+def _create(auth: Json, reference: UUID, body: Json) -> Json:
+    """createTransactionRequest: refId, then the transactionRequest."""
+    return _envelope(
+        "createTransactionRequest", auth, short_reference(reference), {"transactionRequest": body}
+    )
+
+
+def _newest_first(page: int) -> Json:
+    """A list's sorting and paging: newest first, `LIST_PAGE` per page, 1-based page numbers
+    (the API's `offset` counts pages)."""
+    return {
+        "sorting": {"orderBy": "submitTimeUTC", "orderDescending": "true"},
+        "paging": {"limit": str(LIST_PAGE), "offset": str(page)},
+    }
+
+
 def _settings(duplicate_window_s: int) -> Json:
     return {"setting": {"settingName": "duplicateWindow", "settingValue": str(duplicate_window_s)}}
 
@@ -161,12 +177,7 @@ def charge_request(auth: Json, request: ChargeRequest, *, duplicate_window_s: in
         "order": _order(request.reference),
         "transactionSettings": _settings(duplicate_window_s),
     }
-    return _envelope(
-        "createTransactionRequest",
-        auth,
-        short_reference(request.reference),
-        {"transactionRequest": body},
-    )
+    return _create(auth, request.reference, body)
 
 
 def verify_request(auth: Json, request: VerifyRequest, *, duplicate_window_s: int) -> Json:
@@ -178,12 +189,7 @@ def verify_request(auth: Json, request: VerifyRequest, *, duplicate_window_s: in
         "order": _order(request.reference),
         "transactionSettings": _settings(duplicate_window_s),
     }
-    return _envelope(
-        "createTransactionRequest",
-        auth,
-        short_reference(request.reference),
-        {"transactionRequest": body},
-    )
+    return _create(auth, request.reference, body)
 
 
 def capture_request(auth: Json, request: OperationRequest) -> Json:
@@ -193,12 +199,7 @@ def capture_request(auth: Json, request: OperationRequest) -> Json:
         "amount": amount_text(request.money),
         "refTransId": request.gateway_transaction_id,
     }
-    return _envelope(
-        "createTransactionRequest",
-        auth,
-        short_reference(request.reference),
-        {"transactionRequest": body},
-    )
+    return _create(auth, request.reference, body)
 
 
 def void_request(auth: Json, request: OperationRequest) -> Json:
@@ -207,12 +208,7 @@ def void_request(auth: Json, request: OperationRequest) -> Json:
         "transactionType": "voidTransaction",
         "refTransId": request.gateway_transaction_id,
     }
-    return _envelope(
-        "createTransactionRequest",
-        auth,
-        short_reference(request.reference),
-        {"transactionRequest": body},
-    )
+    return _create(auth, request.reference, body)
 
 
 def refund_request(
@@ -228,12 +224,7 @@ def refund_request(
         "order": _order(request.reference),
         "transactionSettings": _settings(duplicate_window_s),
     }
-    return _envelope(
-        "createTransactionRequest",
-        auth,
-        short_reference(request.reference),
-        {"transactionRequest": body},
-    )
+    return _create(auth, request.reference, body)
 
 
 def details_request(auth: Json, trans_id: str) -> Json:
@@ -242,17 +233,8 @@ def details_request(auth: Json, trans_id: str) -> Json:
 
 
 def unsettled_request(auth: Json, page: int) -> Json:
-    """getUnsettledTransactionListRequest: newest first, `UNSETTLED_PAGE` per page (1-based
-    page numbers, as the API counts `offset`)."""
-    return _envelope(
-        "getUnsettledTransactionListRequest",
-        auth,
-        None,
-        {
-            "sorting": {"orderBy": "submitTimeUTC", "orderDescending": "true"},
-            "paging": {"limit": str(UNSETTLED_PAGE), "offset": str(page)},
-        },
-    )
+    """getUnsettledTransactionListRequest: one page of the transactions not yet settled."""
+    return _envelope("getUnsettledTransactionListRequest", auth, None, _newest_first(page))
 
 
 def settled_batches_request(auth: Json, first: datetime, last: datetime) -> Json:
@@ -268,24 +250,13 @@ def settled_batches_request(auth: Json, first: datetime, last: datetime) -> Json
 def batch_request(auth: Json, batch_id: str, page: int) -> Json:
     """getTransactionListRequest: one settled batch's transactions, newest first."""
     return _envelope(
-        "getTransactionListRequest",
-        auth,
-        None,
-        {
-            "batchId": batch_id,
-            "sorting": {"orderBy": "submitTimeUTC", "orderDescending": "true"},
-            "paging": {"limit": str(UNSETTLED_PAGE), "offset": str(page)},
-        },
+        "getTransactionListRequest", auth, None, {"batchId": batch_id, **_newest_first(page)}
     )
 
 
 def batch_ids(answer: Json) -> list[str]:
     """The batches in a settled-batch list, newest first."""
-    batches = answer.get("batchList") or []
-    if isinstance(batches, dict):  # an XML-style wrapper: {"batch": [...]}
-        batches = batches.get("batch") or []
-    if isinstance(batches, dict):
-        batches = [batches]
+    batches = _items(answer.get("batchList"), "batch")
     ordered = sorted(batches, key=lambda b: str(b.get("settlementTimeUTC", "")), reverse=True)
     return [str(b["batchId"]) for b in ordered]
 
@@ -428,11 +399,7 @@ def transaction_details(answer: Json) -> TransactionDetails | None:
 def listed(answer: Json, reference: UUID) -> tuple[list[str], int]:
     """The transIds on one page of a transaction list whose invoice number is `reference`'s,
     and how many transactions the page held."""
-    transactions = answer.get("transactions") or []
-    if isinstance(transactions, dict):  # an XML-style wrapper: {"transaction": [...]}
-        transactions = transactions.get("transaction") or []
-    if isinstance(transactions, dict):
-        transactions = [transactions]
+    transactions = _items(answer.get("transactions"), "transaction")
     invoice = short_reference(reference)
     matches = [str(t["transId"]) for t in transactions if t.get("invoiceNumber") == invoice]
     return matches, len(transactions)
@@ -441,6 +408,16 @@ def listed(answer: Json, reference: UUID) -> tuple[list[str], int]:
 def decline_code(reason_code: str) -> str:
     """Our decline code for an Authorize.Net response reason code."""
     return DECLINE_CODES.get(reason_code, f"authorizenet_{reason_code or 'unknown'}")
+
+
+def _items(value: object, element: str) -> list[dict[str, Any]]:
+    """A JSON list of objects, also when it comes as the XML's wrapper ({element: [...]}) or
+    as one lone object."""
+    if isinstance(value, dict) and element in value:
+        value = value[element]
+    if isinstance(value, dict):
+        value = [value]
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _first(items: object) -> dict[str, Any]:

@@ -87,6 +87,14 @@ def charge(money: Money = USD_10, *, number: str = VISA, capture: bool = True) -
     return ChargeRequest(uuid4(), money, card(number), capture=capture)
 
 
+async def authorization(gateway: AuthorizeNetGateway) -> str:
+    """The transId of a fresh approved authorization of USD 10."""
+    authorized = await gateway.charge(charge(capture=False))
+    assert authorized.approved
+    assert authorized.gateway_transaction_id is not None
+    return authorized.gateway_transaction_id
+
+
 def sent(fake: FakeAuthorizeNet) -> dict[str, Any]:
     """The last request the fake received, decoded."""
     last: dict[str, Any] = wire.decode(fake.bodies[-1])
@@ -113,10 +121,7 @@ async def test_a_purchase_is_approved_and_charged_once(
 async def test_an_authorization_is_captured_in_part_and_a_repeat_capture_is_approved(
     gateway: AuthorizeNetGateway, fake: FakeAuthorizeNet
 ) -> None:
-    authorized = await gateway.charge(charge(capture=False))
-    assert authorized.approved
-    assert authorized.gateway_transaction_id is not None
-    trans_id = authorized.gateway_transaction_id
+    trans_id = await authorization(gateway)
     assert fake.transactions[trans_id].status == "authorizedPendingCapture"
     capture = OperationRequest(uuid4(), trans_id, Money(600, "USD"))
     captured = await gateway.capture(capture)
@@ -135,9 +140,8 @@ async def test_an_authorization_is_captured_in_part_and_a_repeat_capture_is_appr
 async def test_a_capture_above_the_authorization_and_of_an_unknown_one_are_declined(
     gateway: AuthorizeNetGateway,
 ) -> None:
-    authorized = await gateway.charge(charge(capture=False))
-    assert authorized.gateway_transaction_id is not None
-    too_much = OperationRequest(uuid4(), authorized.gateway_transaction_id, Money(1001, "USD"))
+    trans_id = await authorization(gateway)
+    too_much = OperationRequest(uuid4(), trans_id, Money(1001, "USD"))
     result = await gateway.capture(too_much)
     assert (result.approved, result.decline_code) == (False, "amount_too_large")
     unknown = await gateway.capture(OperationRequest(uuid4(), "123", USD_10))
@@ -147,11 +151,10 @@ async def test_a_capture_above_the_authorization_and_of_an_unknown_one_are_decli
 async def test_an_authorization_is_voided_and_a_repeat_void_is_approved(
     gateway: AuthorizeNetGateway, fake: FakeAuthorizeNet
 ) -> None:
-    authorized = await gateway.charge(charge(capture=False))
-    assert authorized.gateway_transaction_id is not None
-    void = OperationRequest(uuid4(), authorized.gateway_transaction_id, USD_10)
+    trans_id = await authorization(gateway)
+    void = OperationRequest(uuid4(), trans_id, USD_10)
     assert (await gateway.void(void)).approved
-    assert fake.transactions[authorized.gateway_transaction_id].status == "voided"
+    assert fake.transactions[trans_id].status == "voided"
     assert (await gateway.void(void)).approved  # 310 "already voided"
     found = await gateway.lookup(void.reference)
     assert found is not None
@@ -424,9 +427,8 @@ async def test_without_a_duplicate_window_a_resend_charges_twice(
 async def test_a_dropped_capture_is_resolved_by_lookup(
     gateway: AuthorizeNetGateway, fake: FakeAuthorizeNet
 ) -> None:
-    authorized = await gateway.charge(charge(capture=False))
-    assert authorized.gateway_transaction_id is not None
-    capture = OperationRequest(uuid4(), authorized.gateway_transaction_id, USD_10)
+    trans_id = await authorization(gateway)
+    capture = OperationRequest(uuid4(), trans_id, USD_10)
     assert await gateway.lookup(capture.reference) is None
     fake.drop_next = 1
     with pytest.raises(GatewayError) as raised:
