@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Literal
@@ -135,10 +135,12 @@ class AuthorizeNetGateway:
         if transaction is not None:
             return transaction
         message = wire.api_message(answer)
-        # E00001 is the gateway's own unexpected error: it may have got as far as acting.
+        # Only a stated refusal proves nothing happened; E00001 is the gateway's own unexpected
+        # error, which may have got as far as acting, and an answer of no known shape proves
+        # nothing either.
+        refused = not message.ok and bool(message.code) and message.code != "E00001"
         raise GatewayError(
-            f"authorizenet: {message.code} {message.text}".strip(),
-            ambiguous=message.code == "E00001",
+            f"authorizenet: {message.code} {message.text}".strip(), ambiguous=not refused
         )
 
     async def _new_transaction(
@@ -175,15 +177,7 @@ class AuthorizeNetGateway:
         original = await self._details(answer.trans_id)
         if original is None:
             raise GatewayError("authorizenet: duplicate of an unknown transaction", ambiguous=True)
-        result = original.result()
-        return GatewayResult(
-            result.approved,
-            result.gateway_transaction_id,
-            result.decline_code,
-            result.message,
-            card,
-            result.review,
-        )
+        return replace(original.result(), card=card)
 
     async def _operation_outcome(self, known: _Known) -> GatewayResult | None:
         """A capture's or void's outcome, read off the authorization it acted on."""
@@ -249,7 +243,7 @@ class AuthorizeNetGateway:
         """The last four digits of the card charged by `trans_id`, read from the gateway."""
         details = await self._details(trans_id)
         if details is None or details.card_last4 is None:
-            raise GatewayError("authorizenet: the refunded transaction has no card", False)
+            raise GatewayError("authorizenet: the refunded charge has no card", ambiguous=False)
         return details.card_last4
 
     @staticmethod

@@ -10,7 +10,9 @@ filter on); an expired card is refused (reason 8) and a number failing the Luhn 
 "authorize and hold"), and `updateHeldTransactionRequest` approves or declines them.
 
 Beyond the sandbox: `latency_s` delays every answer after the request took effect,
-`drop_next` answers that many requests by closing the connection after they took effect, wrong
+`drop_next` answers that many requests by closing the connection after they took effect,
+`error_next` answers the next request with that top-level error code (E00001: the gateway's
+own unexpected error) without acting, wrong
 credentials get E00007, elements out of schema order get E00003, and `duplicateWindow` (120 s
 unless sent) refuses a repeat of the same card, amount and invoice number (reason 11) naming
 the original. `charges(reference)` counts the authorizations and purchases that moved or held
@@ -167,6 +169,7 @@ class FakeAuthorizeNet:
         self.latency_s = latency_s
         self.review_over = review_over
         self.drop_next = 0
+        self.error_next: str | None = None
         self.bodies: list[bytes] = []
         self.transactions: dict[str, FakeTransaction] = {}
         self.batches: dict[str, datetime] = {}
@@ -218,7 +221,11 @@ class FakeAuthorizeNet:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.bodies.append(body)
-        answer = self._answer(json.loads(body))
+        if self.error_next is not None:
+            answer = _error(self.error_next, "An error occurred during processing.", None)
+            self.error_next = None
+        else:
+            answer = self._answer(json.loads(body))
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if self.drop_next > 0:

@@ -339,6 +339,16 @@ async def test_bad_credentials_raise_a_non_ambiguous_error(
     assert "wrongKey" not in str(raised.value)
 
 
+async def test_the_gateways_own_error_is_ambiguous(
+    gateway: AuthorizeNetGateway, fake: FakeAuthorizeNet
+) -> None:
+    """E00001 says nothing of whether the transaction went through."""
+    fake.error_next = "E00001"
+    with pytest.raises(GatewayError) as raised:
+        await gateway.charge(charge())
+    assert raised.value.ambiguous
+
+
 async def test_a_token_goes_as_opaque_data(
     gateway: AuthorizeNetGateway, fake: FakeAuthorizeNet
 ) -> None:
