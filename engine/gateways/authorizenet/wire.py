@@ -57,23 +57,24 @@ DECLINE_CODES: dict[str, str] = {
 }
 
 # transactionStatus values (transactionStatusEnum) by what they say of the call that made them.
-STATUS_APPROVED = frozenset(
+# A transaction approved when made (responseCode 1) stays approved whatever came after (a void,
+# an expiry, a settlement, a return) unless its status says the call itself failed.
+STATUS_FAILED = frozenset({"declined", "generalError", "communicationError", "failedReview"})
+# A held transaction (responseCode 4) that its review let through.
+STATUS_RELEASED = frozenset(
     {
+        "approvedReview",
         "authorizedPendingCapture",
         "capturedPendingSettlement",
         "settledSuccessfully",
-        "refundPendingSettlement",
-        "refundSettledSuccessfully",
-        "approvedReview",
         "pendingFinalSettlement",
         "pendingSettlement",
         "updatingSettlement",
-        "authorizedPendingRelease",
+        "refundPendingSettlement",
+        "refundSettledSuccessfully",
         "returnedItem",
         "chargeback",
         "chargebackReversal",
-        "expired",
-        "voided",
     }
 )
 STATUS_REVIEW = frozenset({"FDSPendingReview", "FDSAuthorizedPendingReview", "underReview"})
@@ -362,14 +363,14 @@ class TransactionDetails:
                 return GatewayResult(
                     False, self.trans_id, "held_for_review", self.reason_text, review=True
                 )
-            if self.status in STATUS_APPROVED - {"voided", "expired"}:
+            if self.status in STATUS_RELEASED:
                 return GatewayResult(True, self.trans_id, message=self.reason_text)
             return GatewayResult(False, self.trans_id, "review_declined", self.reason_text)
         if self.status in STATUS_REVIEW:
             return GatewayResult(
                 False, self.trans_id, "held_for_review", self.reason_text, review=True
             )
-        if self.response_code == APPROVED and self.status in STATUS_APPROVED:
+        if self.response_code == APPROVED and self.status not in STATUS_FAILED:
             return GatewayResult(True, self.trans_id, message=self.reason_text)
         return GatewayResult(False, self.trans_id, decline_code(self.reason_code), self.reason_text)
 

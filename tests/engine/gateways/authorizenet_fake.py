@@ -27,7 +27,7 @@ import hashlib
 import itertools
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -170,10 +170,13 @@ class FakeAuthorizeNet:
         self.review_over = review_over
         self.drop_next = 0
         self.error_next: str | None = None
-        self.bodies: list[bytes] = []
+        # The latest requests as received (bounded, so a benchmark can run the fake for long).
+        self.bodies: deque[bytes] = deque(maxlen=100)
         self.transactions: dict[str, FakeTransaction] = {}
         self.batches: dict[str, datetime] = {}
         self._charges: Counter[str] = Counter()
+        # The latest transaction per duplicate key (type, card, amount, invoice number).
+        self._latest: dict[tuple[str, str, Decimal, str | None], FakeTransaction] = {}
         self._ids = itertools.count(60_000_000_001)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -389,19 +392,12 @@ class FakeAuthorizeNet:
         for setting in settings if isinstance(settings, list) else [settings]:
             if setting.get("settingName") == "duplicateWindow":
                 window = int(setting["settingValue"])
-        since = time.monotonic() - window
-        fingerprint = _hash(card)
-        for t in reversed(self.transactions.values()):
-            if t.submitted_mono < since:
-                break
-            if (
-                t.transaction_type == request["transactionType"]
-                and t.card_hash == fingerprint
-                and t.amount == amount
-                and t.invoice_number == order.get("invoiceNumber")
-            ):
-                return t
-        return None
+        latest = self._latest.get(
+            (request["transactionType"], _hash(card), amount, order.get("invoiceNumber"))
+        )
+        if latest is None or latest.submitted_mono < time.monotonic() - window:
+            return None
+        return latest
 
     def _record(
         self,
@@ -434,6 +430,7 @@ class FakeAuthorizeNet:
             held=held,
         )
         self.transactions[t.trans_id] = t
+        self._latest[(kind, t.card_hash, amount, t.invoice_number)] = t
         return t
 
     # Reporting and review.

@@ -157,6 +157,40 @@ def test_response_codes_map_to_results() -> None:
     assert (held.approved, held.review) == (False, True)
 
 
+@pytest.mark.parametrize(
+    ("response_code", "status", "approved", "review", "code"),
+    [
+        ("1", "capturedPendingSettlement", True, False, None),
+        ("1", "voided", True, False, None),  # approved, voided since: the call was approved
+        ("1", "couldNotVoid", True, False, None),
+        ("2", "declined", False, False, "generic_decline"),
+        ("1", "generalError", False, False, "generic_decline"),
+        ("4", "FDSPendingReview", False, True, "held_for_review"),
+        ("4", "approvedReview", True, False, None),
+        ("4", "capturedPendingSettlement", True, False, None),
+        ("4", "voided", False, False, "review_declined"),  # declined by the review
+        ("4", "failedReview", False, False, "review_declined"),
+    ],
+)
+def test_a_transactions_status_says_what_became_of_its_call(
+    response_code: str, status: str, approved: bool, review: bool, code: str | None
+) -> None:
+    details = wire.TransactionDetails(
+        "60000000001",
+        None,
+        "authCaptureTransaction",
+        status,
+        response_code,
+        "2",
+        "text",
+        None,
+        None,
+        "1111",
+    )
+    result = details.result()
+    assert (result.approved, result.review, result.decline_code) == (approved, review, code)
+
+
 def test_settings_pick_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert AuthorizeNetSettings().url == SANDBOX_URL
     assert AuthorizeNetSettings(environment="production").url == PRODUCTION_URL
