@@ -267,7 +267,14 @@ async def open_authorizenet(
     settings: AuthorizeNetSettings, session: aiohttp.ClientSession | None = None
 ) -> AuthorizeNetGateway:
     """The Authorize.Net gateway for this process. Without `session` it opens its own (one per
-    process; `aclose` closes it); must run inside the event loop that will use it."""
+    process; `aclose` closes it); must run inside the event loop that will use it. Missing
+    credentials stop start-up with the variable named."""
+    for variable, value in (
+        ("PAYGRID_AUTHORIZENET_API_LOGIN_ID", settings.api_login_id),
+        ("PAYGRID_AUTHORIZENET_TRANSACTION_KEY", settings.transaction_key.get_secret_value()),
+    ):
+        if not value:
+            raise ValueError(f"{variable} must be set to use the authorizenet gateway")
     if session is not None:
         return AuthorizeNetGateway(settings, AuthorizeNetClient(session, settings))
     owned = open_session(settings)

@@ -328,6 +328,11 @@ async def test_elements_out_of_schema_order_are_refused(fake: FakeAuthorizeNet) 
     assert fake.charges(request.reference) == 0
 
 
+async def test_missing_credentials_stop_start_up() -> None:
+    with pytest.raises(ValueError, match="PAYGRID_AUTHORIZENET_TRANSACTION_KEY"):
+        await open_authorizenet(AuthorizeNetSettings(api_login_id="login"))
+
+
 async def test_bad_credentials_raise_a_non_ambiguous_error(
     open_gateway: Open, fake: FakeAuthorizeNet
 ) -> None:
