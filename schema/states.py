@@ -22,6 +22,14 @@ class TransactionType(StrEnum):
     REFUND = "refund"
 
 
+class RecordedMethod(StrEnum):
+    """How an externally settled payment was paid (`POST /api/database/transactions`): the
+    `type` of its `payment_method` summary. No gateway is involved in either."""
+
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+
+
 class PaymentStatus(StrEnum):
     """A payment (a root `transactions` row; enum `transaction_status`, migration 0001)."""
 

@@ -56,43 +56,33 @@ async def correlation(request: Request) -> str:
 CorrelationId = Annotated[str, Depends(correlation)]
 
 
-async def money_context(
-    request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> RequestContext:
-    """Who is moving money (with `payments:write`), under which idempotency key, with the keyed
-    hash of the request. One flat dependency: this runs on every money request."""
-    state = await get_state(request)
-    key = await state.keys.authenticate(_presented_key(request))
-    key.require(Scope.PAYMENTS_WRITE)
-    checked = check_idempotency_key(idempotency_key)
-    digest = b""
-    if checked is not None:
-        digest = request_hash(
-            state.settings.secret_bytes, request.method, request.scope["path"], await request.body()
-        )
-    return RequestContext(key.id, correlation_id(request.scope), checked, digest)
+def request_context(scope: Scope) -> object:
+    """A dependency giving who is moving money or changing billing (with `scope`), under which
+    idempotency key, with the keyed hash of the request. One flat dependency: it runs on every
+    money request."""
+
+    async def dependency(
+        request: Request,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> RequestContext:
+        state = await get_state(request)
+        key = await state.keys.authenticate(_presented_key(request))
+        key.require(scope)
+        checked = check_idempotency_key(idempotency_key)
+        digest = b""
+        if checked is not None:
+            digest = request_hash(
+                state.settings.secret_bytes,
+                request.method,
+                request.scope["path"],
+                await request.body(),
+            )
+        return RequestContext(key.id, correlation_id(request.scope), checked, digest)
+
+    return Depends(dependency)
 
 
-MoneyContext = Annotated[RequestContext, Depends(money_context)]
-
-
-async def subscriptions_context(
-    request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> RequestContext:
-    """Who is changing subscriptions (with `subscriptions`), under which idempotency key, with
-    the keyed hash of the request."""
-    state = await get_state(request)
-    key = await state.keys.authenticate(_presented_key(request))
-    key.require(Scope.SUBSCRIPTIONS)
-    checked = check_idempotency_key(idempotency_key)
-    digest = b""
-    if checked is not None:
-        digest = request_hash(
-            state.settings.secret_bytes, request.method, request.scope["path"], await request.body()
-        )
-    return RequestContext(key.id, correlation_id(request.scope), checked, digest)
-
-
-SubscriptionsContext = Annotated[RequestContext, Depends(subscriptions_context)]
+MoneyContext = Annotated[RequestContext, request_context(Scope.PAYMENTS_WRITE)]
+SubscriptionsContext = Annotated[RequestContext, request_context(Scope.SUBSCRIPTIONS)]
+AdminContext = Annotated[RequestContext, request_context(Scope.ADMIN)]
+CustomersContext = Annotated[RequestContext, request_context(Scope.CUSTOMERS)]

@@ -116,7 +116,9 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
-        orders=OrderService(db, max_amount=settings.max_amount),
+        orders=OrderService(
+            db, max_amount=settings.max_amount, idempotency_ttl_h=settings.idempotency_ttl_h
+        ),
         privacy=PrivacyService(db, keyring),
         test_clocks=subscriptions.clocks,
         plans=plans,

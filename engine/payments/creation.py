@@ -31,7 +31,12 @@ from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
 from engine.ledger.entries import Account, Entry
 from engine.orders.repository import OrderRepository
 from engine.orders.states import PAYABLE
-from engine.payments.commands import CommandResult, CreatePayment
+from engine.payments.commands import (
+    RECORDED_GATEWAY,
+    CommandResult,
+    CreatePayment,
+    ExternalSettlement,
+)
 from engine.payments.repository import NewPayment, PaymentOutcome, PaymentRepository
 from engine.payments.results import (
     Finished,
@@ -319,6 +324,11 @@ class CreationSteps:
 def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> NewPayment:
     source = command.source
     block = compliance_block() if blocked else None
+    method = None
+    if isinstance(source, CardDetails):
+        method = source.summary().stored()
+    elif isinstance(source, ExternalSettlement):
+        method = source.stored()
     return NewPayment(
         id=payment_id,
         kind=command.kind,
@@ -326,7 +336,7 @@ def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> New
         currency=command.money.currency,
         customer_id=command.customer_id,
         order_id=command.order_id,
-        payment_method=source.summary().stored() if isinstance(source, CardDetails) else None,
+        payment_method=method,
         description=command.description,
         metadata=command.metadata,
         principal=command.ctx.principal,
@@ -334,4 +344,5 @@ def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> New
         failure_code=None if block is None else block.code,
         failure_message=None if block is None else block.message,
         decline_code=None if block is None else block.decline_code,
+        gateway=RECORDED_GATEWAY if command.recorded else None,
     )

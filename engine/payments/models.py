@@ -8,7 +8,14 @@ from typing import Any
 from uuid import UUID
 
 from engine.payments.states import PaymentStatus, RefundStatus, TransactionType
-from schema.api.payments import PaymentMethodPublic, PaymentPublic, RefundPublic
+from schema.api.payments import (
+    MethodPublic,
+    PaymentMethodPublic,
+    PaymentPublic,
+    RecordedMethodPublic,
+    RefundPublic,
+)
+from schema.states import RecordedMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +88,7 @@ class Payment:
             currency=self.currency,
             customer_id=self.customer_id,
             order_id=self.order_id,
-            payment_method=card_public(self.payment_method),
+            payment_method=method_public(self.payment_method),
             gateway=self.gateway,
             gateway_transaction_id=self.gateway_transaction_id,
             failure_code=self.failure_code,
@@ -94,11 +101,16 @@ class Payment:
         ).model_dump(mode="json")
 
 
-def card_public(stored: dict[str, Any] | None) -> PaymentMethodPublic | None:
-    """The card an API answer shows from its stored summary: brand, last4 and expiry, never the
-    BIN or the number."""
+def method_public(stored: dict[str, Any] | None) -> MethodPublic | None:
+    """The payment method an API answer shows from its stored summary: of a card, brand, last4
+    and expiry, never the BIN or the number; of a payment settled outside paygrid, its method
+    and reference."""
     if stored is None:
         return None
+    if stored.get("type", "card") != "card":
+        return RecordedMethodPublic(
+            type=RecordedMethod(stored["type"]), reference=stored.get("reference")
+        )
     return PaymentMethodPublic(
         brand=stored["brand"],
         last4=stored["last4"],

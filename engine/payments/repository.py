@@ -90,6 +90,8 @@ class NewPayment:
     failure_code: str | None = None
     failure_message: str | None = None
     decline_code: str | None = None
+    # None: the shard's gateway; `RECORDED_GATEWAY` for a payment settled outside paygrid.
+    gateway: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +123,17 @@ class PaymentRepository:
                     metadata, api_key_id, correlation_id, failure_code, failure_message,
                     decline_code)
                 SELECT p.id, p.kind::transaction_type, p.status::transaction_status, p.amount,
-                       p.currency, p.customer_id, p.order_id, $12, $13, p.payment_method,
+                       p.currency, p.customer_id, p.order_id, $12, coalesce(p.gateway, $13),
+                       p.payment_method,
                        p.description, p.metadata, p.api_key_id, p.correlation_id,
                        p.failure_code, p.failure_message, p.decline_code
                 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[],
                             $6::uuid[], $7::jsonb[], $8::text[], $9::jsonb[], $10::uuid[],
-                            $11::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+                            $11::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+                            $18::text[])
                      AS p(id, kind, amount, currency, customer_id, order_id, payment_method,
                           description, metadata, api_key_id, correlation_id, status,
-                          failure_code, failure_message, decline_code)
+                          failure_code, failure_message, decline_code, gateway)
                 RETURNING {_PAYMENT_COLUMNS}""",
             [p.id for p in payments],
             [p.kind.value for p in payments],
@@ -148,6 +152,7 @@ class PaymentRepository:
             [p.failure_code for p in payments],
             [p.failure_message for p in payments],
             [p.decline_code for p in payments],
+            [p.gateway for p in payments],
         )
         return {r["id"]: _payment(r) for r in rows}
 

@@ -1,6 +1,7 @@
 """The named steps of every money command, for a batch: begin (validate, lock, durable
 `processing` write), call the gateway, finalize (outcome, ledger entries, outbox events,
-idempotency answers, and the totals and status of the orders the payments name).
+idempotency answers, and the totals and status of the orders the payments name, with an
+event for each order whose status changed).
 
 Each step runs inside a transaction the service opened; nothing here commits. Purchases and
 authorizations go through `CreationSteps` a batch at a time; captures, voids and refunds through
@@ -35,12 +36,14 @@ from engine.keys.keyring import Keyring
 from engine.ledger.book import Write
 from engine.ledger.entries import Entry, LedgerRepository
 from engine.money import Money
+from engine.orders.events import order_event, status_event_type
 from engine.orders.repository import OrderRepository
 from engine.payments.commands import (
     CapturePayment,
     Command,
     CommandResult,
     CreatePayment,
+    ExternalSettlement,
     VoidPayment,
 )
 from engine.payments.creation import CreationSteps
@@ -52,6 +55,13 @@ from engine.payments.states import TransactionType
 from engine.principal import Principal
 
 log = logging.getLogger("paygrid.payments")
+
+
+def settled_elsewhere() -> GatewayResult:
+    """The outcome of recording a payment settled outside paygrid: approved, with no gateway
+    reference. It is known before the call would be made, so none is made, live or in
+    recovery."""
+    return GatewayResult(approved=True, gateway_transaction_id=None)
 
 
 class PaymentSteps:
@@ -72,7 +82,9 @@ class PaymentSteps:
         self.ledger = LedgerRepository()
         self._orders = OrderRepository()
         outbox = Outbox()
+        self._outbox = outbox
         aml = AmlMonitor.from_settings(settings)
+        self.aml = aml
         self._creations = CreationSteps(
             settings=settings,
             payments=self.payments,
@@ -120,9 +132,12 @@ class PaymentSteps:
         money = Money(started.amount, payment.currency)
         try:
             if isinstance(command, CreatePayment):
+                source = command.source
+                if isinstance(source, ExternalSettlement):
+                    return settled_elsewhere()
                 capture = command.kind is TransactionType.PURCHASE
                 return await self._gateway.charge(
-                    ChargeRequest(payment.id, money, command.source, capture=capture)
+                    ChargeRequest(payment.id, money, source, capture=capture)
                 )
             assert started.operation_id is not None
             assert payment.gateway_transaction_id is not None
@@ -199,13 +214,17 @@ class PaymentSteps:
                     answers.append(answer)
         await self.ledger.insert(conn, entries=[e for f in finished.values() for e in f.entries])
         await self.idempotency.complete_many(conn, answers=answers)
-        # Orders follow their payments in this same transaction; a batch naming no order
-        # sends nothing.
+        # Orders follow their payments in this same transaction, with an event for each
+        # status change; a batch naming no order sends nothing.
         moved: dict[UUID, Principal] = {
             order_id: started[i].command.ctx.principal
             for i, done in finished.items()
             if done.result.status_code == 200
             and (order_id := started[i].payment.order_id) is not None
         }
-        await self._orders.follow_payments(conn, moved=moved)
+        changed = await self._orders.follow_payments(conn, moved=moved)
+        await self._outbox.add(
+            conn,
+            events=[order_event(status_event_type(o), o, moved[o.id]) for o in changed],
+        )
         return [finished.get(i) for i in range(len(started))]

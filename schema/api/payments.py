@@ -34,7 +34,7 @@ from schema.api.common import (
 )
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.cards import expiry_passed, luhn_valid
-from schema.states import PaymentStatus, RefundStatus
+from schema.states import PaymentStatus, RecordedMethod, RefundStatus
 
 
 class AddressCreate(StrictModel):
@@ -175,6 +175,16 @@ class PaymentMethodPublic(BaseModel):
     exp_year: int
 
 
+class RecordedMethodPublic(BaseModel):
+    """How an externally settled payment was paid; never any card or account field."""
+
+    type: RecordedMethod
+    reference: str | None = None
+
+
+MethodPublic = PaymentMethodPublic | RecordedMethodPublic
+
+
 class RefundPublic(BaseModel):
     id: UUID
     payment_id: UUID
@@ -197,7 +207,7 @@ class PaymentPublic(BaseModel):
     currency: str
     customer_id: UUID
     order_id: UUID | None
-    payment_method: PaymentMethodPublic | None
+    payment_method: MethodPublic | None
     gateway: str
     gateway_transaction_id: str | None
     failure_code: str | None
