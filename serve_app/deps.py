@@ -4,6 +4,7 @@ a thread pool, a hop that costs more than the dependency itself."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -56,6 +57,11 @@ async def correlation(request: Request) -> str:
 CorrelationId = Annotated[str, Depends(correlation)]
 
 
+ContextDependency = Callable[[Request, str | None], Awaitable[RequestContext]]
+# Every dependency request_context made: MoneyRoute calls them directly on its fast path.
+CONTEXT_DEPENDENCIES: set[ContextDependency] = set()
+
+
 def request_context(scope: Scope) -> object:
     """A dependency giving who is moving money or changing billing (with `scope`), under which
     idempotency key, with the keyed hash of the request. One flat dependency: it runs on every
@@ -79,6 +85,7 @@ def request_context(scope: Scope) -> object:
             )
         return RequestContext(key.id, correlation_id(request.scope), checked, digest)
 
+    CONTEXT_DEPENDENCIES.add(dependency)
     return Depends(dependency)
 
 
