@@ -1,31 +1,54 @@
-"""Operator commands that need no cluster: migrations, API keys and the master key's rotation.
+"""Operator commands that need no cluster: migrations, API keys, the master key's rotation,
+backups and restores.
 
 Each works against explicit `DATABASE_URL`/`REDIS_URL` or, with no environment, against the
-instance `paygrid serve` (`make run`) published in the data directory.
+instance `paygrid serve` (`make run`) published in the data directory; `backup` and `restore`
+with neither start the embedded PostgreSQL of the data directory themselves (so a stopped
+`make run` can be restored into, then started on the restored data).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+from pydantic import SecretStr
 
 from engine.auth.keys import ApiKeyService, parse_scopes
+from engine.backups.keys import backup_keys
+from engine.backups.service import Backups
 from engine.config import Settings
 from engine.customers.sealing import seal_clear_rows
 from engine.db import migrations
 from engine.db.database import open_database
 from engine.errors import PaygridError
 from engine.keys.keyring import Keyring
-from engine.runtime.local import attach
+from engine.runtime.local import attach, start_postgres
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `migrate` and `keys` on a subcommand parser."""
+    """Register `migrate`, `keys`, `backup` and `restore` on a subcommand parser."""
     migrate = sub.add_parser("migrate", help="apply pending migrations")
     migrate.add_argument("--status", action="store_true", help="list applied and pending")
+    migrate.add_argument(
+        "--check",
+        action="store_true",
+        help="say whether this release and the schema are compatible (exit 1 if not); "
+        "changes nothing",
+    )
+    backup = sub.add_parser("backup", help="take an encrypted backup, or verify one")
+    target = backup.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write a new backup to this file")
+    target.add_argument("--verify", type=Path, help="authenticate a backup without restoring")
+    restore = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--force", action="store_true", help="replace everything in a non-empty database"
+    )
     keys = sub.add_parser("keys", help="manage API keys; rotate the master key")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; prints it on the last line")
@@ -43,21 +66,80 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a `migrate` or `keys` command; returns the exit status."""
+    """Run a `migrate`, `keys`, `backup` or `restore` command; returns the exit status."""
+    stop: Callable[[], None] = lambda: None  # noqa: E731 - nothing started
     try:
-        settings = attach(Settings())
+        if args.command in {"backup", "restore"} and not getattr(args, "verify", None):
+            settings, stop = _database(Settings())
+        else:
+            settings = attach(Settings())
     except RuntimeError as exc:
         print(f"error: {exc}")
         return 1
     try:
+        if args.command == "migrate" and args.check:
+            return asyncio.run(_check(settings))
         if args.command == "migrate":
             asyncio.run(_migrate(settings, show_status=args.status))
+        elif args.command in {"backup", "restore"}:
+            asyncio.run(_backups(settings, args))
         else:
             asyncio.run(_keys(settings, args))
     except PaygridError as exc:
         print(f"error: {exc}")
         return 1
+    finally:
+        stop()
     return 0
+
+
+def _database(settings: Settings) -> tuple[Settings, Callable[[], None]]:
+    """Settings on the configured or running database, else on the data directory's embedded
+    PostgreSQL started for this command (and its stop)."""
+    try:
+        return attach(settings), lambda: None
+    except RuntimeError:
+        dsn, stop = start_postgres(Path(settings.data_dir))
+        return attach(settings.model_copy(update={"database_url": SecretStr(dsn)})), stop
+
+
+async def _check(settings: Settings) -> int:
+    conn = await asyncpg.connect(settings.database_dsn)
+    try:
+        found = migrations.compatibility(await migrations.status(conn))
+    finally:
+        await conn.close()
+    print(found.describe())
+    return 0 if found.compatible else 1
+
+
+async def _backups(settings: Settings, args: argparse.Namespace) -> None:
+    backups = Backups(settings.database_dsn, backup_keys(settings), pg_bin=settings.backup_pg_bin)
+    if args.command == "restore":
+        report = await backups.restore(args.file, force=args.force)
+        manifest = report.manifest
+        print(
+            f"restored {args.file} (taken {manifest.created_at.isoformat()}, schema "
+            f"{manifest.schema_version}); {sum(manifest.row_counts.values())} rows and the "
+            "ledger totals match its manifest"
+        )
+        print(f"applied {', '.join(report.migrated)}" if report.migrated else "schema up to date")
+        return
+    if args.verify:
+        manifest = await asyncio.to_thread(backups.verify, args.verify)
+        verb = "verified"
+    else:
+        manifest = await backups.backup(args.out)
+        verb = "wrote"
+    totals = "; ".join(
+        f"{currency} " + ", ".join(f"{a} {t}" for a, t in accounts.items())
+        for currency, accounts in manifest.ledger_totals.items()
+    )
+    print(
+        f"{verb} {args.out or args.verify}: taken {manifest.created_at.isoformat()}, schema "
+        f"{manifest.schema_version}, {sum(manifest.row_counts.values())} rows in "
+        f"{len(manifest.row_counts)} tables, ledger totals: {totals or 'none'}"
+    )
 
 
 async def _migrate(settings: Settings, *, show_status: bool) -> None:

@@ -44,6 +44,23 @@ class Settings(BaseSettings):
     )
     data_dir: str = Field(default=".data", description="Embedded servers keep their data here.")
 
+    backup_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Encrypts backups instead of a key derived from the master key: 32 random "
+        "bytes in base64.",
+    )
+    backup_enabled: bool = Field(
+        default=False, description="The job scheduler takes a backup every backup_interval_h."
+    )
+    backup_interval_h: float = Field(default=24.0, gt=0, le=24 * 31)
+    backup_keep: int = Field(default=7, ge=1, le=10_000, description="Scheduled backups kept.")
+    backup_dir: str = Field(
+        default="", description="Where scheduled backups go; empty: <data_dir>/backups."
+    )
+    backup_pg_bin: str = Field(
+        default="", description="A bin directory of PostgreSQL client tools to use first."
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # 0 means "fit the machine": `fitted` derives these from the CPUs Ray sees.
@@ -238,7 +255,7 @@ class Settings(BaseSettings):
             raise ValueError("retry days must rise strictly, from above 0 to at most 60")
         return value
 
-    @field_validator("master_key", "master_key_previous")
+    @field_validator("master_key", "master_key_previous", "backup_key")
     @classmethod
     def _master_key(cls, value: SecretStr) -> SecretStr:
         # A bad key stops start-up here, named, rather than at the first card saved.
@@ -290,6 +307,11 @@ class Settings(BaseSettings):
         }
         encoded = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()[:16]
+
+    @property
+    def backups_path(self) -> str:
+        """The directory scheduled backups go into."""
+        return self.backup_dir or f"{self.data_dir}/backups"
 
     @property
     def reports_path(self) -> str:
