@@ -149,6 +149,8 @@ def _read_exactly(source: BinaryIO, size: int, what: str) -> bytes:
 def read_header(source: BinaryIO) -> tuple[Header, bytes]:
     """The header, and the bytes every frame authenticates."""
     magic = source.read(len(MAGIC))
+    if magic != MAGIC and MAGIC.startswith(magic):
+        raise BackupError("the backup is truncated (it ends inside its first bytes)")
     if magic != MAGIC:
         raise BackupError("not a paygrid backup (its first bytes are not a backup's)")
     (length,) = _LENGTH.unpack(_read_exactly(source, _LENGTH.size, "the header"))
