@@ -65,6 +65,7 @@ PUBLIC_MODULES = frozenset(
         "engine.subscriptions.states",
         "engine.test_clocks.service",
         "engine.webhooks.models",
+        "engine.webhooks.secrets",
         "engine.webhooks.states",
     }
 )

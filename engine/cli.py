@@ -28,6 +28,7 @@ from engine.db.database import open_database
 from engine.errors import PaygridError
 from engine.keys.keyring import Keyring
 from engine.runtime.local import attach, start_postgres
+from engine.webhooks.secrets import seal_clear_secrets
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,11 +159,15 @@ async def _migrate(settings: Settings, *, show_status: bool) -> None:
     if settings.master_key.get_secret_value():
         db = await open_database(settings.database_dsn, min_size=1, max_size=1)
         try:
-            sealed = await seal_clear_rows(db, Keyring.from_settings(settings))
+            keyring = Keyring.from_settings(settings)
+            sealed = await seal_clear_rows(db, keyring)
+            endpoints = await seal_clear_secrets(db, keyring)
         finally:
             await db.close()
         if sealed:
             print(f"sealed {sealed} customer profile(s) left in clear by an earlier release")
+        if endpoints:
+            print(f"sealed the signing secrets of {endpoints} webhook endpoint(s) left in clear")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:

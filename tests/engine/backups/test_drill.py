@@ -56,7 +56,8 @@ async def _traffic(db: Database, requests: Requests, answers: Answers) -> tuple[
         assert (await rig.one(rig.requests.purchase(300, key="drill-late"))).status_code == 200
     finally:
         await webhooks.close()
-    return rig, endpoint.secret
+    assert endpoint.shown_secret is not None
+    return rig, endpoint.shown_secret
 
 
 async def test_the_drill_brings_every_row_back(
