@@ -4,7 +4,9 @@ Each is a clear error, and the target database is exactly as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,11 +32,15 @@ async def _seeded(scratch: Scratch, tmp_path: Path) -> Path:
     return out
 
 
-async def _empty_target(scratch: Scratch) -> str:
-    """A new, empty database beside the scratch one (dropped with the server's test run)."""
+@contextlib.asynccontextmanager
+async def _empty_target(scratch: Scratch) -> AsyncIterator[str]:
+    """A new, empty database beside the scratch one, dropped afterwards."""
     name = f"{scratch.name}_target"
     await scratch.admin(f'CREATE DATABASE "{name}"')
-    return scratch.dsn.replace(f"/{scratch.name}", f"/{name}")
+    try:
+        yield scratch.dsn.replace(f"/{scratch.name}", f"/{name}")
+    finally:
+        await scratch.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _refused(dsn: str, path: Path, code: str, words: str, *, force: bool = False) -> None:
@@ -57,8 +63,7 @@ async def test_each_bad_file_is_refused_and_nothing_changes(
     scratch: Scratch, tmp_path: Path
 ) -> None:
     good = await _seeded(scratch, tmp_path)
-    target = await _empty_target(scratch)
-    try:
+    async with _empty_target(scratch) as target:
         other = [BackupKey("master", os.urandom(32))]
         with pytest.raises(BackupError, match="encrypted under master key") as wrong:
             await backups(target, other).restore(good)
@@ -84,8 +89,6 @@ async def test_each_bad_file_is_refused_and_nothing_changes(
         # The good file restores into the same target afterwards.
         await backups(target).restore(good)
         assert (await every_row(target))["transactions"]
-    finally:
-        await scratch.admin(f'DROP DATABASE IF EXISTS "{scratch.name}_target" WITH (FORCE)')
 
 
 async def test_a_non_empty_target_is_refused_unless_forced(
@@ -114,11 +117,8 @@ async def test_a_backup_from_a_newer_schema_is_refused(scratch: Scratch, tmp_pat
     finally:
         await conn.close()
     newer = await _seeded(scratch, tmp_path)
-    target = await _empty_target(scratch)
-    try:
+    async with _empty_target(scratch) as target:
         await _refused(target, newer, "backup_schema_newer", "migration 9999 is unknown")
-    finally:
-        await scratch.admin(f'DROP DATABASE IF EXISTS "{scratch.name}_target" WITH (FORCE)')
 
 
 async def test_data_that_disagrees_with_its_manifest_rolls_the_restore_back(
@@ -140,9 +140,6 @@ async def test_data_that_disagrees_with_its_manifest_rolls_the_restore_back(
             for chunk in dump:
                 writer.write(chunk)
             writer.finish()
-        target = await _empty_target(scratch)
-        try:
+        async with _empty_target(scratch) as target:
             await _refused(target, forged, "restore_failed", "restore check")
             assert await every_row(target) == {}
-        finally:
-            await scratch.admin(f'DROP DATABASE IF EXISTS "{scratch.name}_target" WITH (FORCE)')
