@@ -100,7 +100,9 @@ def _database(settings: Settings) -> tuple[Settings, Callable[[], None]]:
     try:
         return attach(settings), lambda: None
     except RuntimeError:
-        dsn, stop = start_postgres(Path(settings.data_dir))
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        dsn, stop = start_postgres(data_dir)
         return attach(settings.model_copy(update={"database_url": SecretStr(dsn)})), stop
 
 

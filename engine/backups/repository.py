@@ -46,7 +46,12 @@ class BackupRepository:
 
     async def applied_migrations(self, conn: asyncpg.Connection) -> dict[str, str]:
         """Each applied migration's version and checksum."""
-        rows = await conn.fetch("SELECT version, checksum FROM schema_migrations ORDER BY 1")
+        try:
+            rows = await conn.fetch("SELECT version, checksum FROM schema_migrations ORDER BY 1")
+        except asyncpg.UndefinedTableError:
+            raise BackupError(
+                "the database has no paygrid schema (no schema_migrations): nothing to back up"
+            ) from None
         return {r["version"]: r["checksum"] for r in rows}
 
     async def server_version_num(self, conn: asyncpg.Connection) -> int:

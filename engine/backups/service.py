@@ -67,7 +67,7 @@ class Backups:
     async def backup(self, out: Path) -> Manifest:
         """Dump the database into the encrypted file `out`; returns its manifest."""
         partial = out.with_name(out.name + ".partial")
-        conn = await asyncpg.connect(self._dsn)
+        conn = await _connect(self._dsn)
         try:
             server = await self._repository.server_version_num(conn)
             pg_dump = await asyncio.to_thread(
@@ -109,7 +109,7 @@ class Backups:
         against its manifest and apply pending migrations."""
         manifest = await asyncio.to_thread(self.verify, path)
         check_restorable(manifest, migrations.load_migrations())
-        conn = await asyncpg.connect(self._dsn)
+        conn = await _connect(self._dsn)
         try:
             tables = await self._repository.tables(conn)
             if tables and not force:
@@ -207,6 +207,13 @@ class Backups:
             target.kill()
             raise
         target.stdin.close()
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BackupError(f"cannot connect to the database: {exc}") from exc
 
 
 @contextlib.asynccontextmanager
