@@ -85,9 +85,10 @@ class Backups:
                     f"--snapshot={snapshot}",
                     f"--dbname={dsn}",
                 ]
-                with partial.open("wb") as handle:
+                # Owner-only from the first byte.
+                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "wb") as handle:
                     await self._dump(command, env, handle, manifest)
-            partial.chmod(0o600)
             partial.replace(out)
         finally:
             partial.unlink(missing_ok=True)
@@ -145,7 +146,7 @@ class Backups:
             assert dump.stdout is not None
             while chunk := await dump.stdout.read(CHUNK_BYTES):
                 await asyncio.to_thread(writer.write, chunk)
-            await _succeeded(dump, "pg_dump")
+            await _succeeded(dump, "pg_dump", code="backup_failed")
         await asyncio.to_thread(writer.finish)
         await asyncio.to_thread(os.fsync, handle.fileno())
 
@@ -164,28 +165,45 @@ class Backups:
             f"--dbname={dsn}",
             "--file=-",
         ]
+        check = restore_check_sql(manifest.row_counts, manifest.ledger_totals).encode()
+        prelude = b"SET client_min_messages = warning;\n"
+        if replace:
+            prelude += b"DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n"
         async with (
             _process(apply, env, stdin=True) as sink,
             _process(script, env, stdin=True, stdout=True) as source,
         ):
-            assert sink.stdin is not None
-            sink.stdin.write(b"SET client_min_messages = warning;\n")
-            if replace:
-                sink.stdin.write(b"DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
             feeding = asyncio.create_task(self._feed(path, source))
-            assert source.stdout is not None
-            while chunk := await source.stdout.read(CHUNK_BYTES):
-                sink.stdin.write(chunk)
-                await sink.stdin.drain()
-            await feeding
-            await _succeeded(source, "pg_restore")
-            check = restore_check_sql(manifest.row_counts, manifest.ledger_totals)
-            sink.stdin.write(check.encode())
+            try:
+                await self._pipe(prelude, source, sink, check)
+            except (BrokenPipeError, ConnectionResetError):
+                # psql stopped early (its error is reported below): pg_restore, and so the
+                # feeding, must stop too.
+                source.kill()
+            finally:
+                await _finished(feeding)
+            await _succeeded(sink, "psql (the restore)", code="restore_failed")
+
+    async def _pipe(
+        self,
+        prelude: bytes,
+        source: asyncio.subprocess.Process,
+        sink: asyncio.subprocess.Process,
+        check: bytes,
+    ) -> None:
+        """The prelude, pg_restore's script and the checks into psql; closing psql's input
+        commits. Every failure leaves it open and the process is killed (`_process`), so the
+        transaction rolls back."""
+        assert sink.stdin is not None
+        assert source.stdout is not None
+        sink.stdin.write(prelude)
+        while chunk := await source.stdout.read(CHUNK_BYTES):
+            sink.stdin.write(chunk)
             await sink.stdin.drain()
-            # Closing psql's input commits; every failure above leaves it open, and the
-            # process is killed, so the transaction rolls back.
-            sink.stdin.close()
-            await _succeeded(sink, "psql (the restore)")
+        await _succeeded(source, "pg_restore", code="restore_failed")
+        sink.stdin.write(check)
+        await sink.stdin.drain()
+        sink.stdin.close()
 
     async def _tool(self, name: str, server: int, dump_major: int) -> Tool:
         return await asyncio.to_thread(
@@ -237,11 +255,17 @@ async def _process(
             await process.wait()
 
 
-async def _succeeded(process: asyncio.subprocess.Process, name: str) -> None:
+async def _finished(feeding: asyncio.Task[None]) -> None:
+    """Wait for the feeding task; a broken pipe only means pg_restore stopped first (its own
+    error is reported), anything else (the file failing authentication) is raised."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        await feeding
+
+
+async def _succeeded(process: asyncio.subprocess.Process, name: str, *, code: str) -> None:
     assert process.stderr is not None
     errors = (await process.stderr.read()).decode(errors="replace").strip()
     if await process.wait() != 0:
         raise BackupError(
-            f"{name} failed (exit {process.returncode}): {errors[-_STDERR_CHARS:]}",
-            code="restore_failed",
+            f"{name} failed (exit {process.returncode}): {errors[-_STDERR_CHARS:]}", code=code
         )

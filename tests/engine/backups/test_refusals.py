@@ -143,3 +143,18 @@ async def test_data_that_disagrees_with_its_manifest_rolls_the_restore_back(
         async with _empty_target(scratch) as target:
             await _refused(target, forged, "restore_failed", "restore check")
             assert await every_row(target) == {}
+
+
+async def test_psql_stopping_early_is_its_error_and_rolls_back(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    good = await _seeded(scratch, tmp_path)
+    async with _empty_target(scratch) as target:
+        conn = await asyncpg.connect(target)
+        try:
+            # No table, so the target counts as empty; the restore's first CREATE TYPE fails.
+            await conn.execute("CREATE TYPE transaction_status AS ENUM ('leftover')")
+        finally:
+            await conn.close()
+        await _refused(target, good, "restore_failed", "psql (the restore) failed")
+        assert await every_row(target) == {}
