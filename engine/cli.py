@@ -27,7 +27,7 @@ from engine.db import migrations
 from engine.db.database import open_database
 from engine.errors import PaygridError
 from engine.keys.keyring import Keyring
-from engine.runtime.local import attach, start_postgres
+from engine.runtime.local import attach, start_postgres, with_kept_secrets
 from engine.webhooks.secrets import seal_clear_secrets
 
 
@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     """Run a `migrate`, `keys`, `backup` or `restore` command; returns the exit status."""
     stop: Callable[[], None] = lambda: None  # noqa: E731 - nothing started
     try:
-        if args.command in {"backup", "restore"} and not getattr(args, "verify", None):
+        if getattr(args, "verify", None):
+            settings = with_kept_secrets(Settings())
+        elif args.command in {"backup", "restore"}:
             settings, stop = _database(Settings())
         else:
             settings = attach(Settings())

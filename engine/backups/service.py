@@ -179,7 +179,7 @@ class Backups:
             except (BrokenPipeError, ConnectionResetError):
                 # psql stopped early (its error is reported below): pg_restore, and so the
                 # feeding, must stop too.
-                source.kill()
+                _kill(source)
             finally:
                 await _finished(feeding)
             await _succeeded(sink, "psql (the restore)", code="restore_failed")
@@ -222,7 +222,7 @@ class Backups:
                     await target.stdin.drain()
         except BaseException:
             # pg_restore would wait for the rest forever; killed, its output ends.
-            target.kill()
+            _kill(target)
             raise
         target.stdin.close()
 
@@ -251,8 +251,14 @@ async def _process(
         yield process
     finally:
         if process.returncode is None:
-            process.kill()
+            _kill(process)
             await process.wait()
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    """Kill `process` unless it has ended already (it may have, unnoticed yet)."""
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 async def _finished(feeding: asyncio.Task[None]) -> None:

@@ -83,7 +83,7 @@ def libpq_target(dsn: str) -> tuple[str, dict[str, str]]:
     """`dsn` without its password, and an environment carrying it as PGPASSWORD: the command
     line of a child process is readable by every user of the machine, its environment not."""
     parts = urlsplit(dsn)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)
     if parts.password is None:
         return dsn, env
     env["PGPASSWORD"] = unquote(parts.password)
