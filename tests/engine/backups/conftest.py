@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -44,7 +45,7 @@ class Scratch:
 async def scratch(fresh_dsn: str, infra: dict[str, str]) -> Scratch:
     """A migrated database of this test's own (fresh_dsn's, dropped after the test)."""
     await migrations.migrate_dsn(fresh_dsn)
-    return Scratch(infra["database_url"], fresh_dsn.rsplit("/", 1)[1].split("?")[0], fresh_dsn)
+    return Scratch(infra["database_url"], urlsplit(fresh_dsn).path.lstrip("/"), fresh_dsn)
 
 
 @pytest.fixture

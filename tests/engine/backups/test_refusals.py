@@ -17,6 +17,7 @@ from engine.backups.envelope import BackupKey, EnvelopeWriter, frames
 from engine.backups.manifest import Manifest
 from engine.errors import BackupError
 from tests.engine.backups.conftest import KEYS, Scratch, backups, every_row
+from tests.engine.conftest import with_database
 from tests.engine.rows import add_customer, add_transaction
 
 
@@ -38,7 +39,7 @@ async def _empty_target(scratch: Scratch) -> AsyncIterator[str]:
     name = f"{scratch.name}_target"
     await scratch.admin(f'CREATE DATABASE "{name}"')
     try:
-        yield scratch.dsn.replace(f"/{scratch.name}", f"/{name}")
+        yield with_database(scratch.dsn, name)
     finally:
         await scratch.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
