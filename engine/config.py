@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from ipaddress import ip_network
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -126,6 +128,31 @@ class Settings(BaseSettings):
     authorization_window_h: int = Field(default=168, ge=1, le=24 * 31)
     idempotency_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
     api_key_cache_ttl_s: float = Field(default=2.0, ge=0, le=300)
+    api_key_rotation_grace_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How long a rotated-out secret keeps working.",
+    )
+    rate_limit_profile: Literal["default", "seed"] = Field(
+        default="default",
+        description="default: 100/s per key (bursts 200), admin 10/s; seed: 1,000/h, "
+        "payments 500/h, admin 100/h. Failed authentications: 20/s per client address.",
+    )
+    rate_limit_timeout_ms: int = Field(
+        default=250,
+        ge=1,
+        le=10_000,
+        description="Longest wait for the rate limiter before Redis counts as down.",
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(),
+        description="Networks (CIDR) of proxies whose X-Forwarded-For names the client address.",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    cors_allowed_origins: tuple[str, ...] = Field(
+        default=(), description="Origins allowed cross-origin requests; none by default."
+    )
 
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(
@@ -254,6 +281,11 @@ class Settings(BaseSettings):
         if any(b <= a for a, b in zip((0.0, *value), value, strict=False)) or value[-1] > 60:
             raise ValueError("retry days must rise strictly, from above 0 to at most 60")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(ip_network(v, strict=False)) for v in value)
 
     @field_validator("master_key", "master_key_previous", "backup_key")
     @classmethod

@@ -225,3 +225,25 @@ class AlertStatus(StrEnum):
 
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class Scope(StrEnum):
+    """What an API key may do (`api_keys.scopes` CHECK, migration 0001)."""
+
+    PAYMENTS_WRITE = "payments:write"
+    PAYMENTS_READ = "payments:read"
+    SUBSCRIPTIONS = "subscriptions"
+    WEBHOOKS = "webhooks"
+    CUSTOMERS = "customers"
+    ADMIN = "admin"
+
+
+class AuthFailure(StrEnum):
+    """Why an authentication failed (`auth_failures_reason` CHECK, migration 0020)."""
+
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    ROTATED_OUT = "rotated_out"
+    IP_NOT_ALLOWED = "ip_not_allowed"

@@ -10,9 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from engine.auth.keys import ApiKey, Scope
+from engine.auth.models import Caller
 from engine.payments.commands import RequestContext
 from engine.payments.intake import check_idempotency_key, request_hash
+from engine.ratelimit.limiter import Decision
 from serve_app.middleware import correlation_id
+from serve_app.security import RATE_LIMIT_STATE
 from serve_app.state import AppState
 
 
@@ -31,13 +34,23 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+async def admitted(request: Request, state: AppState, scope: Scope) -> ApiKey:
+    """The calling key, through the guard: authenticated, allowed `scope` from the client's
+    address, within its rate limit (the decision kept for the response's headers)."""
+    raw = request.scope
+
+    def report(decision: Decision) -> None:
+        raw["state"][RATE_LIMIT_STATE] = decision
+
+    caller = Caller(state.clients.of(raw), raw["method"], raw["path"], correlation_id(raw))
+    return await state.access.guard.admit(_presented_key(request), scope, caller, report)
+
+
 def scoped(scope: Scope) -> object:
     """A dependency that authenticates the caller and requires `scope`."""
 
     async def dependency(request: Request, state: State) -> ApiKey:
-        key = await state.keys.authenticate(_presented_key(request))
-        key.require(scope)
-        return key
+        return await admitted(request, state, scope)
 
     return Depends(dependency)
 
@@ -72,8 +85,7 @@ def request_context(scope: Scope) -> object:
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> RequestContext:
         state = await get_state(request)
-        key = await state.keys.authenticate(_presented_key(request))
-        key.require(scope)
+        key = await admitted(request, state, scope)
         checked = check_idempotency_key(idempotency_key)
         digest = b""
         if checked is not None:
