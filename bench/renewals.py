@@ -36,6 +36,7 @@ from bench import report
 from bench.stack import instance, save, serving
 from bench.workload import CARD
 from engine.auth.keys import ApiKeyService, Scope
+from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
@@ -96,7 +97,9 @@ async def _key(settings: Settings) -> str:
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
         _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
-            name="bench-renewals", scopes=frozenset({Scope.SUBSCRIPTIONS, Scope.CUSTOMERS})
+            name="bench-renewals",
+            scopes=frozenset({Scope.SUBSCRIPTIONS, Scope.CUSTOMERS}),
+            rate_limit=UNLIMITED,
         )
     finally:
         await pool.close()

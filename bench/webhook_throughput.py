@@ -28,6 +28,7 @@ from aiohttp import web
 
 from bench.stack import instance, machine, save, serving
 from engine.auth.keys import ApiKeyService, Scope
+from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
@@ -86,7 +87,7 @@ async def run(settings: Settings, base_url: str, args: argparse.Namespace) -> li
 
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
     _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
-        name="bench", scopes=frozenset({Scope.WEBHOOKS})
+        name="bench", scopes=frozenset({Scope.WEBHOOKS}), rate_limit=UNLIMITED
     )
     async with httpx.AsyncClient(base_url=base_url) as client:
         created = await client.post(

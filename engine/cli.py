@@ -12,22 +12,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
+from ipaddress import ip_network
 from pathlib import Path
 from uuid import UUID
 
 import asyncpg
 from pydantic import SecretStr
 
-from engine.auth.keys import ApiKeyService, parse_scopes
+from engine.auth.keys import parse_scopes
+from engine.auth.models import Network
 from engine.backups.keys import backup_keys
 from engine.backups.service import Backups
 from engine.config import Settings
 from engine.customers.sealing import seal_clear_rows
 from engine.db import migrations
 from engine.db.database import open_database
-from engine.errors import PaygridError
+from engine.errors import InvalidRequest, PaygridError
 from engine.keys.keyring import Keyring
+from engine.ratelimit.limits import parse_rate, rate_text
+from engine.runtime.access import key_service
 from engine.runtime.local import attach, start_postgres, with_kept_secrets
+from engine.shared_state import connect_redis
 from engine.webhooks.secrets import seal_clear_secrets
 
 
@@ -56,9 +61,26 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     create.add_argument("--name", required=True)
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. payments:write")
     create.add_argument("--expires-in-days", type=int, default=None)
+    create.add_argument(
+        "--rate-limit", default=None, help="the key's own limit: 5000/s, 600/m, 1000/h or unlimited"
+    )
+    create.add_argument(
+        "--allow-ip",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network the key may be used from (repeatable); any address if none",
+    )
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=UUID)
+    rotate = keys_sub.add_parser(
+        "rotate",
+        help="give a key a new secret (printed on the last line); the old one keeps "
+        "working for the grace period",
+    )
+    rotate.add_argument("id", type=UUID)
+    rotate.add_argument("--grace-s", type=float, default=None, help="default: 24 h")
     keys_sub.add_parser(
         "rotate-master",
         help="re-wrap every data key under PAYGRID_MASTER_KEY (the old one given as "
@@ -174,10 +196,20 @@ async def _migrate(settings: Settings, *, show_status: bool) -> None:
             print(f"sealed the signing secrets of {endpoints} webhook endpoint(s) left in clear")
 
 
+def _networks(raw: list[str]) -> tuple[Network, ...]:
+    try:
+        return tuple(ip_network(n, strict=False) for n in raw)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param="allow-ip") from exc
+
+
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
     db = await open_database(settings.database_dsn, min_size=1, max_size=1)
+    # Revocations and rotations are announced to the running replicas through Redis (without
+    # one, the replicas' cache TTL alone bounds how long they go on accepting a revoked key).
+    redis = connect_redis(settings.redis_dsn, max_connections=2) if settings.redis_dsn else None
     try:
-        keys = ApiKeyService(db, secret=settings.secret_bytes)
+        keys = key_service(settings, db, redis)
         if args.keys_command == "rotate-master":
             keyring = Keyring.from_settings(settings)
             moved = await keyring.rotate_master(db)
@@ -187,19 +219,28 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                 name=args.name,
                 scopes=parse_scopes(args.scopes),
                 expires_in_days=args.expires_in_days,
+                allowed_networks=_networks(args.allow_ip),
+                rate_limit=None if args.rate_limit is None else parse_rate(args.rate_limit),
             )
             print(f"created key {key.id} ({key.name}) scopes={','.join(sorted(key.scopes))}")
+            print(secret)
+        elif args.keys_command == "rotate":
+            key, secret = await keys.rotate(args.id, grace_s=args.grace_s)
+            print(f"rotated key {key.id} ({key.name}); the old secret works for the grace period")
             print(secret)
         elif args.keys_command == "list":
             for key in await keys.all():
                 state = "revoked" if key.revoked_at else "active"
                 expires = key.expires_at.isoformat() if key.expires_at else "never"
+                limit = "default" if key.rate_limit is None else rate_text(key.rate_limit)
                 print(
                     f"{key.id}\t{key.name}\t{key.prefix}…\t{','.join(sorted(key.scopes))}"
-                    f"\t{state}\texpires={expires}"
+                    f"\t{state}\texpires={expires}\trate_limit={limit}"
                 )
         else:
             key = await keys.revoke(args.id)
             print(f"revoked {key.id} ({key.name})")
     finally:
+        if redis is not None:
+            await redis.aclose()
         await db.close()

@@ -35,6 +35,7 @@ from ray import serve
 from ray.cluster_utils import Cluster
 
 from engine.auth.keys import ApiKeyService, Scope
+from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
@@ -221,8 +222,11 @@ async def keys(db: asyncpg.Pool, migrated: Settings) -> ApiKeyService:
 
 @pytest.fixture(scope="session")
 async def api_key(keys: ApiKeyService) -> str:
+    # Unlimited: concurrency and load tests send more than a default key's 100/s.
     _, secret = await keys.create(
-        name="tests", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ, Scope.WEBHOOKS})
+        name="tests",
+        scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ, Scope.WEBHOOKS}),
+        rate_limit=UNLIMITED,
     )
     return secret
 

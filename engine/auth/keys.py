@@ -175,12 +175,8 @@ class ApiKeyService:
         digest = self.digest(presented)
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > self._clock():
-            verdict = cached[1]
-        else:
-            verdict = await self._lookup(digest)
-        if verdict.failure is None and verdict.key is not None:
-            await self._touch(verdict.key.id)
-        return verdict
+            return cached[1]
+        return await self._lookup(digest)
 
     async def authenticate(self, presented: str | None) -> ApiKey:
         """The usable key behind `presented`, or AuthenticationFailed."""
@@ -217,6 +213,9 @@ class ApiKeyService:
         now = self._clock()
         async with self._db.connection() as conn:
             match = await self._repository.by_hash(conn, key_hash=digest)
+            # Recorded as the key is read (not per request), at most once a minute.
+            if match is not None and match.failure() is None and self._touch_due(match.key.id):
+                await self._repository.touch(conn, key_id=match.key.id)
         ttl = self._cache_ttl_s
         if match is None:
             verdict = Verdict(None, AuthFailure.UNKNOWN)
@@ -230,16 +229,15 @@ class ApiKeyService:
         self._cache[digest] = (now + ttl, verdict)
         return verdict
 
-    async def _touch(self, key_id: UUID) -> None:
+    def _touch_due(self, key_id: UUID) -> bool:
         now = self._clock()
         last = self._touched.get(key_id)
         if last is not None and now - last < TOUCH_EVERY_S:
-            return
-        self._touched[key_id] = now
+            return False
         if len(self._touched) > _CACHE_MAX:
-            self._touched = {key_id: now}
-        async with self._db.connection() as conn:
-            await self._repository.touch(conn, key_id=key_id)
+            self._touched.clear()
+        self._touched[key_id] = now
+        return True
 
 
 def authentication_failed(failure: AuthFailure) -> AuthenticationFailed:

@@ -41,6 +41,7 @@ def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         {
             **os.environ,
             "DATABASE_URL": settings.database_dsn,
+            "REDIS_URL": settings.redis_dsn,
             "PAYGRID_SECRET_KEY": settings.secret_key.get_secret_value(),
             "PAYGRID_DATA_DIR": settings.data_dir,
         },
