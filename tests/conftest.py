@@ -136,6 +136,9 @@ def settings(infra: dict[str, str]) -> Settings:
         replicas=1,
         sandbox_latency_ms=0,
         api_key_cache_ttl_s=0,
+        # Requests say which client they stand for in X-Forwarded-For (allow-lists, and the
+        # per-address bucket of failed authentications each test fills on its own).
+        trusted_proxies=("127.0.0.1/32",),
         # Rows left processing (a gateway timeout, a lost commit) settle within seconds.
         shard_sweep_interval_s=0.5,
         shard_settle_after_s=2,
