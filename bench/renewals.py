@@ -36,11 +36,11 @@ from bench import report
 from bench.stack import instance, save, serving
 from bench.workload import CARD
 from engine.auth.keys import ApiKeyService, Scope
-from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
+from engine.ratelimit.limits import UNLIMITED
 
 TARGET_RPS = 300.0
 # 2027-01-01 and 2027-02-01, 00:00 UTC: one monthly period apart.

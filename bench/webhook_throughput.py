@@ -28,12 +28,12 @@ from aiohttp import web
 
 from bench.stack import instance, machine, save, serving
 from engine.auth.keys import ApiKeyService, Scope
-from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.events.outbox import Event, Outbox
+from engine.ratelimit.limits import UNLIMITED
 
 BATCH = 100
 

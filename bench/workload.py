@@ -16,7 +16,6 @@ import asyncpg
 
 from bench.load import RequestFactory
 from engine.auth.keys import ApiKeyService, Scope
-from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.customers.models import NewCustomer
 from engine.customers.repository import CustomerRepository
@@ -26,6 +25,7 @@ from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.keys.keyring import Keyring
 from engine.principal import Principal
+from engine.ratelimit.limits import UNLIMITED
 
 CARD = {
     "type": "card",
@@ -75,7 +75,9 @@ async def seed(settings: Settings, customers: int) -> Seeded:
     try:
         _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
             # The benchmark measures the platform, not the limiter's refusals.
-            name="bench", scopes=frozenset({Scope.PAYMENTS_WRITE}), rate_limit=UNLIMITED
+            name="bench",
+            scopes=frozenset({Scope.PAYMENTS_WRITE}),
+            rate_limit=UNLIMITED,
         )
     finally:
         await pool.close()

@@ -233,9 +233,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                 state = "revoked" if key.revoked_at else "active"
                 expires = key.expires_at.isoformat() if key.expires_at else "never"
                 limit = "default" if key.rate_limit is None else rate_text(key.rate_limit)
+                ips = ",".join(str(n) for n in key.allowed_networks) or "any"
                 print(
                     f"{key.id}\t{key.name}\t{key.prefix}…\t{','.join(sorted(key.scopes))}"
-                    f"\t{state}\texpires={expires}\trate_limit={limit}"
+                    f"\t{state}\texpires={expires}\trate_limit={limit}\tallowed_ips={ips}"
                 )
         else:
             key = await keys.revoke(args.id)

@@ -35,12 +35,12 @@ from ray import serve
 from ray.cluster_utils import Cluster
 
 from engine.auth.keys import ApiKeyService, Scope
-from engine.ratelimit.limits import UNLIMITED
 from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.keys.master import new_master_key
+from engine.ratelimit.limits import UNLIMITED
 from engine.runtime import local
 from serve_app.app import build
 from serve_app.runner import stop_ray

@@ -78,10 +78,44 @@ def test_migrate_status_and_keys_lifecycle(migrated: Settings) -> None:
     assert "active" in line
     assert secret not in listed.stdout
 
+    rotated = paygrid(migrated, "keys", "rotate", key_id, "--grace-s", "0")
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    new_secret = rotated.stdout.strip().splitlines()[-1]
+    assert new_secret.startswith("pgk_")
+    assert new_secret != secret
+
     revoked = paygrid(migrated, "keys", "revoke", key_id)
     assert revoked.returncode == 0
     listed = paygrid(migrated, "keys", "list")
     assert "revoked" in next(x for x in listed.stdout.splitlines() if x.startswith(key_id))
+
+
+def test_keys_carry_their_rate_limit_and_allow_list(migrated: Settings) -> None:
+    created = paygrid(
+        migrated,
+        "keys",
+        "create",
+        "--name",
+        "bench",
+        "--scopes",
+        "payments:write",
+        "--rate-limit",
+        "unlimited",
+        "--allow-ip",
+        "10.0.0.0/8",
+        "--allow-ip",
+        "192.0.2.7",
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    key_id = created.stdout.split()[2]
+    listed = paygrid(migrated, "keys", "list")
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(key_id))
+    assert "rate_limit=unlimited" in line
+    assert "allowed_ips=10.0.0.0/8,192.0.2.7/32" in line
+    for flag, value in (("--rate-limit", "lots"), ("--allow-ip", "10.0.0.300")):
+        bad = paygrid(migrated, "keys", "create", "--name", "x", "--scopes", "admin", flag, value)
+        assert bad.returncode == 1
+        assert "error:" in bad.stdout
 
 
 def test_cli_refuses_unknown_scopes_and_missing_database(
