@@ -141,6 +141,8 @@ class ApiKeyService:
     async def rotate(self, key_id: UUID, *, grace_s: float | None = None) -> tuple[ApiKey, str]:
         """A new secret for the key, working now; the old one works for `grace_s` more (the
         service's default when None), then never again."""
+        if grace_s is not None and grace_s < 0:
+            raise InvalidRequest("the grace period cannot be negative", param="grace_period_s")
         grace = timedelta(seconds=self._rotation_grace_s if grace_s is None else grace_s)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         async with self._db.transaction() as conn:

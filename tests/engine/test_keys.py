@@ -310,6 +310,8 @@ async def test_rotation_with_no_grace_ends_the_old_secret_at_once(
 async def test_rotating_unknown_or_revoked_keys_is_refused(key_service: ApiKeyService) -> None:
     with pytest.raises(NotFound):
         await key_service.rotate(uuid4())
+    with pytest.raises(InvalidRequest):
+        await key_service.rotate(uuid4(), grace_s=-1)
     key, _ = await key_service.create(name="gone", scopes=WRITE)
     await key_service.revoke(key.id)
     with pytest.raises(StateError):

@@ -4,7 +4,6 @@ down failing open for payments and closed for admin."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from uuid import uuid4
 
@@ -29,15 +28,6 @@ PROFILE = Profile(
     admin=Rate(10, 1, 20),
     unauthenticated=Rate(1, 3600, 3),
 )
-
-
-@pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra["redis_url"])
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Redis unreachable reported as no decision."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
@@ -15,15 +14,6 @@ from engine.errors import InvalidRequest
 from engine.ratelimit.limiter import RateLimiter
 from engine.ratelimit.limits import PROFILES, UNLIMITED, Rate, Tier, parse_rate, rate_text
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra["redis_url"])
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def bucket() -> str:
