@@ -153,6 +153,21 @@ class ApiKeyRepository:
         )
         return found is not None
 
+    async def purge_failures(
+        self, conn: asyncpg.Connection, *, older_than_days: int, limit: int
+    ) -> int:
+        """Delete up to `limit` failed-authentication entries (oldest first) written more than
+        `older_than_days` days ago. Returns how many went."""
+        done = await conn.execute(
+            """DELETE FROM auth_failures WHERE id IN (
+                   SELECT id FROM auth_failures
+                   WHERE created_at < now() - make_interval(days => $1)
+                   ORDER BY created_at LIMIT $2)""",
+            older_than_days,
+            limit,
+        )
+        return int(done.split()[-1])
+
     async def record_failure(
         self,
         conn: asyncpg.Connection,
