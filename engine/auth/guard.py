@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import NoReturn
 
 from engine.auth.keys import ApiKeyService, authentication_failed
 from engine.auth.models import ApiKey, AuthFailure, Caller, Scope
@@ -47,9 +48,9 @@ class AccessGuard:
         and payments tiers; admin routes keep theirs unless the key is unlimited."""
         if key.rate_limit == UNLIMITED:
             return None
-        if key.rate_limit is None or tier is Tier.ADMIN:
-            return self.profile.rate(tier)
-        return key.rate_limit if isinstance(key.rate_limit, Rate) else None
+        if isinstance(key.rate_limit, Rate) and tier is not Tier.ADMIN:
+            return key.rate_limit
+        return self.profile.rate(tier)
 
     async def admit(
         self, presented: str | None, scope: Scope, caller: Caller, report: Report
@@ -63,7 +64,6 @@ class AccessGuard:
             failure = AuthFailure.IP_NOT_ALLOWED
         if failure is not None or key is None:
             await self._refuse(failure or AuthFailure.UNKNOWN, key, presented, caller, report)
-        assert key is not None
         key.require(scope)
         tier = tier_of(scope)
         rate = self.rate_for(key, tier)
@@ -92,7 +92,7 @@ class AccessGuard:
         presented: str | None,
         caller: Caller,
         report: Report,
-    ) -> None:
+    ) -> NoReturn:
         ip = _valid_ip(caller.ip)
         decision = await self.limiter.check(
             f"{Tier.UNAUTHENTICATED}:{ip or 'unknown'}", self.profile.unauthenticated
