@@ -85,6 +85,12 @@ class EndpointService:
     async def update(
         self, endpoint_id: UUID, changes: dict[str, Any], principal: Principal
     ) -> Endpoint:
+        if not changes:
+            # An empty update changes nothing: it answers a live endpoint as it is, else 404.
+            endpoint = await self.get(endpoint_id)
+            if endpoint.status == EndpointStatus.DELETED:
+                raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
+            return endpoint
         if "url" in changes:
             await check_url(changes["url"], allow_private=self._allow_private)
         target = changes.get("status")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -280,3 +281,22 @@ async def test_updates_refuse_nulls_and_disabled_endpoints_cannot_be_tested(
     enabled = await api.http.put(path, json={"status": "enabled"}, headers=api.headers())
     assert enabled.json()["data"]["status"] == "enabled"
     assert (await api.post(f"/api/webhooks/test/{endpoint['id']}", {})).status_code == 200
+
+
+async def test_an_empty_update_answers_the_endpoint_or_404(
+    api: Api, receiver: Receiver, endpoints: list[str]
+) -> None:
+    # The fuzzer found `{}` for an unknown id answered 500 (an UPDATE with nothing to set).
+    endpoint = await create_endpoint(api, f"{receiver.base_url}/empty", ["webhook.test"])
+    endpoints.append(endpoint["id"])
+    path = f"/api/webhooks/endpoints/{endpoint['id']}"
+    same = await api.http.put(path, json={}, headers=api.headers())
+    assert same.status_code == 200, same.text
+    assert same.json()["data"]["url"] == endpoint["url"]
+    unknown = await api.http.put(
+        f"/api/webhooks/endpoints/{uuid4()}", json={}, headers=api.headers()
+    )
+    assert unknown.status_code == 404, unknown.text
+    assert (await api.http.delete(path, headers=api.headers())).status_code == 200
+    gone = await api.http.put(path, json={}, headers=api.headers())
+    assert gone.status_code == 404, gone.text
