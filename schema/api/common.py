@@ -47,7 +47,12 @@ def _metadata(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-Currency = Annotated[str, StringConstraints(strict=True), AfterValidator(_currency)]
+# The pattern puts the code's shape in the OpenAPI document; the validator checks it is a code.
+Currency = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$"),
+    AfterValidator(_currency),
+]
 Metadata = Annotated[
     dict[
         Annotated[str, AfterValidator(no_nul)],

@@ -57,7 +57,10 @@ class CustomerCreate(StrictModel):
 
 class CardCreate(StrictModel):
     type: Literal["card"]
-    number: SecretStr
+    # Length and digits are in the OpenAPI document; the Luhn check cannot be.
+    number: Annotated[
+        SecretStr, Field(min_length=12, max_length=19, json_schema_extra={"pattern": "^[0-9]+$"})
+    ]
     exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
     exp_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
     cvc: SecretStr | None = None
