@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint typecheck pytest bench bench-scale clean
+.PHONY: install run test lint typecheck pytest fuzz bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The fuzz test at 30 examples per operation (`make test` runs 5): see README "Fuzzing".
+fuzz: install
+	PAYGRID_FUZZ_EXAMPLES=30 $(BIN)/pytest tests/serve_app/test_fuzz.py
 
 # Purchases per configuration, the AML rules' cost, webhook delivery, renewals of 10,000
 # subscriptions due at once, the transaction summary job over 1,000,000 payments, start-up and
