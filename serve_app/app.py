@@ -14,7 +14,7 @@ from ray import serve
 from ray.serve import Application
 
 from engine.config import Settings
-from serve_app import errors
+from serve_app import docs, errors
 from serve_app.hardening import harden
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.routes import (
@@ -50,10 +50,11 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         summary="Self-hosted payment processing",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     errors.install(app)
+    docs.install(app)
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     for router in (

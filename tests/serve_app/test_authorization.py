@@ -28,6 +28,7 @@ from serve_app.app import create_app
 PUBLIC = None
 RULES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
     ("POST", "/api/payments/purchase"): Scope.PAYMENTS_WRITE,
     ("POST", "/api/payments/authorize"): Scope.PAYMENTS_WRITE,
     ("POST", "/api/payments/capture"): Scope.PAYMENTS_WRITE,
