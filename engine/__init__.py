@@ -10,6 +10,7 @@ repositories (the SQL), the steps of the money path and the database pool stay i
 PUBLIC_MODULES = frozenset(
     {
         "engine.auth.keys",
+        "engine.auth.sessions",
         "engine.batching",
         "engine.cli",
         "engine.compliance.models",

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     authorization_window_h: int = Field(default=168, ge=1, le=24 * 31)
     idempotency_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
     api_key_cache_ttl_s: float = Field(default=2.0, ge=0, le=300)
+    # A console session ends after this long without a request.
+    console_idle_s: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
 
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(

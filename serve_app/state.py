@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from actors import fleet
 from actors.fleet import Handle
 from engine.auth.keys import ApiKeyService
+from engine.auth.sessions import SessionService
 from engine.compliance.service import AlertService
 from engine.config import Settings
 from engine.customers.service import CustomerService
@@ -45,6 +46,7 @@ class AppState:
     db: Database
     redis: Redis
     keys: ApiKeyService
+    console_sessions: SessionService
     shards: ShardRouter
     payments: PaymentRequests
     payment_reads: PaymentReads
@@ -106,6 +108,7 @@ async def open_state(settings: Settings) -> AppState:
         db=db,
         redis=redis,
         keys=keys,
+        console_sessions=SessionService(redis, keys, idle_s=settings.console_idle_s),
         shards=shards,
         payments=PaymentRequests(
             execute=shards.execute,

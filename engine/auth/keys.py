@@ -127,7 +127,11 @@ class ApiKeyService:
             raise AuthenticationFailed(
                 "no API key given; send 'Authorization: Bearer <key>'", code="missing_api_key"
             )
-        digest = self.digest(presented)
+        return await self.authenticate_digest(self.digest(presented))
+
+    async def authenticate_digest(self, digest: bytes) -> ApiKey:
+        """The live key whose keyed hash is `digest` (what a console session keeps instead of
+        the key), or AuthenticationFailed: revocation and expiry apply as to the key itself."""
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > self._clock():
             key = cached[1]
