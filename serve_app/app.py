@@ -15,6 +15,7 @@ from ray.serve import Application
 
 from engine.config import Settings
 from serve_app import errors
+from serve_app.console import router as console
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.routes import (
     audit_logs,
@@ -73,6 +74,7 @@ def create_app() -> FastAPI:
         test_clocks.router,
         events.router,
         reports.router,
+        console,
     ):
         app.include_router(router)
     return app

@@ -86,7 +86,9 @@ class SessionService:
         name = self._redis_key(session_id)
         raw = await self._redis.get(name)
         if raw is None:
-            raise AuthenticationFailed("the console session ended; sign in again", code="no_session")
+            raise AuthenticationFailed(
+                "the console session ended; sign in again", code="no_session"
+            )
         record = orjson.loads(raw)
         now = self._clock()
         try:

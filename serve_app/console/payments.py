@@ -1,0 +1,168 @@
+"""Payments in the console: the list (status and customer filters, cursor paging), one payment
+with its refunds and events, and the actions its state allows. Reads go through the same
+`PaymentReads` the API uses; capture, void and refund through the same `PaymentRequests`, each
+under the Idempotency-Key its form was rendered with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID, uuid4
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from starlette.responses import RedirectResponse, Response
+
+from engine.auth.keys import Scope
+from engine.auth.sessions import ConsoleSession
+from engine.payments.commands import CommandResult, RequestContext
+from engine.payments.intake import check_idempotency_key, request_hash
+from engine.payments.models import Payment
+from engine.payments.states import REFUNDABLE, PaymentStatus, can_transition
+from schema.api.payments import CaptureCreate, RefundCreate, VoidCreate
+from serve_app.console.amounts import minor_units
+from serve_app.console.forms import KeyedAction, MoneyAction, PaymentFilters
+from serve_app.console.pages import ConsoleRoute, error_page, page
+from serve_app.console.session import Form, PaymentsReader, PaymentsWriter
+from serve_app.deps import CorrelationId, State
+
+router = APIRouter(route_class=ConsoleRoute)
+
+PAGE_SIZE = 25
+EVENTS_SHOWN = 50
+NOTICES = {
+    "captured": "Captured.",
+    "voided": "Voided: the hold is released.",
+    "refunded": "Refund made.",
+}
+
+
+def actions(payment: Payment) -> list[str]:
+    """What the payment's state allows, by the state machine the shards enforce."""
+    allowed = []
+    if can_transition(payment.status, PaymentStatus.CAPTURED):
+        allowed.append("capture")
+    if can_transition(payment.status, PaymentStatus.VOIDED):
+        allowed.append("void")
+    if payment.status in REFUNDABLE and payment.refundable > 0:
+        allowed.append("refund")
+    return allowed
+
+
+@router.get("/payments")
+async def payments(
+    session: PaymentsReader, state: State, filters: Annotated[PaymentFilters, Query()]
+) -> Response:
+    found = await state.payment_reads.page(limit=PAGE_SIZE, **filters.model_dump())
+    next_page = None
+    if found.has_more:
+        kept = filters.model_dump(mode="json", exclude_none=True)
+        next_page = {**kept, "starting_after": str(found.payments[-1].id)}
+    return page(
+        session,
+        "payments.html",
+        payments=found.payments,
+        filters=filters,
+        statuses=list(PaymentStatus),
+        next_page=next_page,
+    )
+
+
+@router.get("/payments/{payment_id}")
+async def payment(
+    payment_id: UUID, session: PaymentsReader, state: State, notice: str | None = None
+) -> Response:
+    found, refunds = await state.payment_reads.get(payment_id)
+    events = None
+    # The event log is the webhooks scope's, as in the API.
+    if session.key.allows(Scope.WEBHOOKS):
+        events, _ = await state.webhooks.events.page(limit=EVENTS_SHOWN, object_id=payment_id)
+    return page(
+        session,
+        "payment.html",
+        payment=found,
+        refunds=refunds,
+        events=events,
+        actions=actions(found),
+        # One key per form and render: submitting the same form twice replays, never repeats.
+        idempotency_keys={name: f"console-{uuid4()}" for name in ("capture", "void", "refund")},
+        notice=NOTICES.get(notice or ""),
+    )
+
+
+def _context(
+    session: ConsoleSession,
+    request: Request,
+    state: State,
+    cid: str,
+    idempotency_key: str,
+    command: BaseModel,
+) -> RequestContext:
+    """The command's request context, as the API builds it: the key, the correlation id, the
+    form's Idempotency-Key and the keyed hash of what the form asks."""
+    digest = request_hash(
+        state.settings.secret_bytes,
+        request.method,
+        request.url.path,
+        orjson.dumps(command.model_dump(mode="json")),
+    )
+    return RequestContext(session.key.id, cid, check_idempotency_key(idempotency_key), digest)
+
+
+def _outcome(result: CommandResult, payment_id: UUID, done: str) -> Response:
+    if result.is_error:
+        return error_page(result.status_code, str(result.body.get("message", "refused")))
+    return RedirectResponse(f"/console/payments/{payment_id}?notice={done}", status_code=303)
+
+
+@router.post("/payments/{payment_id}/capture")
+async def capture(
+    payment_id: UUID,
+    request: Request,
+    session: PaymentsWriter,
+    state: State,
+    fields: Form,
+    cid: CorrelationId,
+) -> Response:
+    form = MoneyAction.model_validate(fields)
+    found, _ = await state.payment_reads.get(payment_id)
+    body = CaptureCreate(
+        payment_id=payment_id, amount=minor_units(form.amount or "", found.currency)
+    )
+    ctx = _context(session, request, state, cid, form.idempotency_key, body)
+    return _outcome(await state.payments.capture(body, ctx), payment_id, "captured")
+
+
+@router.post("/payments/{payment_id}/void")
+async def void(
+    payment_id: UUID,
+    request: Request,
+    session: PaymentsWriter,
+    state: State,
+    fields: Form,
+    cid: CorrelationId,
+) -> Response:
+    form = KeyedAction.model_validate(fields)
+    body = VoidCreate(payment_id=payment_id)
+    ctx = _context(session, request, state, cid, form.idempotency_key, body)
+    return _outcome(await state.payments.void(body, ctx), payment_id, "voided")
+
+
+@router.post("/payments/{payment_id}/refund")
+async def refund(
+    payment_id: UUID,
+    request: Request,
+    session: PaymentsWriter,
+    state: State,
+    fields: Form,
+    cid: CorrelationId,
+) -> Response:
+    form = MoneyAction.model_validate(fields)
+    found, _ = await state.payment_reads.get(payment_id)
+    body = RefundCreate(
+        payment_id=payment_id,
+        amount=minor_units(form.amount or "", found.currency),
+        reason=form.reason,
+    )
+    ctx = _context(session, request, state, cid, form.idempotency_key, body)
+    return _outcome(await state.payments.refund(body, ctx), payment_id, "refunded")

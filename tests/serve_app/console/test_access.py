@@ -1,0 +1,145 @@
+"""The console over plain HTTP: sign-in and its cookie, CSRF, scopes exactly as the API has
+them, sign-out and revocation ending the session, and a refund form that cannot refund twice."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from engine.auth.keys import ApiKeyService, Scope
+from engine.config import Settings
+from tests.factories import Api
+from tests.serve_app.console.client import COOKIE, Console, csrf_token, idempotency_key
+from tests.serve_app.console.conftest import SignIn
+
+READ = frozenset({Scope.PAYMENTS_READ})
+WRITE = frozenset({Scope.PAYMENTS_WRITE})
+
+
+async def _refunded(api: Api, payment_id: str) -> int:
+    response = await api.get(f"/api/payments/{payment_id}")
+    return int(response.json()["data"]["amount_refunded"])
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_a_bad_key_gets_none(
+    cluster: Settings, keys: ApiKeyService
+) -> None:
+    _, secret = await keys.create(name="console-cookie", scopes=READ)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as http:
+        refused = await http.post("/console/sign-in", data={"api_key": "pgk_wrong"})
+        assert refused.status_code == 401
+        assert "invalid" in refused.text
+        assert "set-cookie" not in refused.headers
+        signed = await http.post("/console/sign-in", data={"api_key": secret})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        for flag in ("httponly", "samesite=strict", "path=/console"):
+            assert flag in cookie
+        # Plain HTTP here: Secure would keep the browser from sending it back.
+        assert "secure" not in cookie
+        assert secret not in signed.headers["set-cookie"]
+        landing = await http.get("/console/payments")
+        assert landing.status_code == 200
+        assert secret not in landing.text
+        assert "default-src 'self'" in landing.headers["content-security-policy"]
+
+
+async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
+    api: Api, sign_in: SignIn
+) -> None:
+    payment = await api.purchase(amount=2500)
+    console = await sign_in(READ)
+    page = await console.page(f"/console/payments/{payment['id']}")
+    assert page.status_code == 200
+    assert "25.00 USD" in page.text
+    refund_action = f"/console/payments/{payment['id']}/refund"
+    assert refund_action not in page.text
+    assert page.text.count("<button") == 1  # sign-out only
+    forbidden = await console.post(
+        refund_action,
+        {"csrf_token": csrf_token(page.text), "idempotency_key": "console-x", "amount": "1.00"},
+    )
+    assert forbidden.status_code == 403
+    assert "payments:write" in forbidden.text
+    assert await _refunded(api, payment["id"]) == 0
+    # Pages of other scopes are refused too, and not linked.
+    assert 'href="/console/queues"' not in page.text
+    assert (await console.page("/console/queues")).status_code == 403
+    assert (await console.page("/console/webhooks")).status_code == 403
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_a_double_submit_refunds_once(
+    api: Api, sign_in: SignIn
+) -> None:
+    payment = await api.purchase(amount=3000)
+    console = await sign_in(WRITE)
+    action = f"/console/payments/{payment['id']}/refund"
+    page = (await console.page(f"/console/payments/{payment['id']}")).text
+    form = {"idempotency_key": idempotency_key(page, action), "amount": "10.00"}
+    assert (await console.post(action, form)).status_code == 403
+    assert (await console.post(action, {**form, "csrf_token": "forged"})).status_code == 403
+    assert await _refunded(api, payment["id"]) == 0
+    form["csrf_token"] = csrf_token(page)
+    first = await console.post(action, form)
+    again = await console.post(action, form)
+    assert first.status_code == again.status_code == 303
+    assert await _refunded(api, payment["id"]) == 1000
+    shown = await console.page(first.headers["location"])
+    assert "Refund made." in shown.text
+    assert "10.00 USD" in shown.text
+
+
+async def test_an_amount_the_currency_cannot_hold_is_refused_naming_it(
+    api: Api, sign_in: SignIn
+) -> None:
+    payment = await api.purchase(amount=500)
+    console = await sign_in(WRITE)
+    action = f"/console/payments/{payment['id']}/refund"
+    page = (await console.page(f"/console/payments/{payment['id']}")).text
+    fields = {"csrf_token": csrf_token(page), "idempotency_key": idempotency_key(page, action)}
+    refused = await console.post(action, {**fields, "amount": "1.005"})
+    assert refused.status_code == 400
+    assert "amount" in refused.text
+    too_much = await console.post(action, {**fields, "amount": "6.00"})
+    assert too_much.status_code >= 400
+    assert await _refunded(api, payment["id"]) == 0
+
+
+async def test_filters_and_a_bad_filter(api: Api, sign_in: SignIn) -> None:
+    payment = await api.purchase(amount=700)
+    console = await sign_in(READ)
+    mine = await console.page("/console/payments", customer_id=payment["customer_id"], status="")
+    assert mine.status_code == 200
+    assert payment["id"] in mine.text
+    none = await console.page(
+        "/console/payments", customer_id=payment["customer_id"], status="voided"
+    )
+    assert "No payments match these filters." in none.text
+    bad = await console.page("/console/payments", customer_id="not-a-uuid")
+    assert bad.status_code == 400
+    assert "customer_id" in bad.text
+
+
+@pytest.mark.parametrize("how", ["sign_out", "revoke"])
+async def test_the_cookie_stops_working_after_sign_out_or_revocation(
+    cluster: Settings, keys: ApiKeyService, how: str
+) -> None:
+    key, secret = await keys.create(name="console-end", scopes=READ)
+    console = await Console.signed_in(f"http://127.0.0.1:{cluster.port}", secret)
+    try:
+        page = await console.page("/console/payments")
+        assert page.status_code == 200
+        cookie = console.http.cookies[COOKIE]
+        if how == "sign_out":
+            out = await console.post("/console/sign-out", {"csrf_token": csrf_token(page.text)})
+            assert out.status_code == 303
+        else:
+            await keys.revoke(key.id)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as other:
+            replayed = await other.get(
+                "/console/payments", headers={"Cookie": f"{COOKIE}={cookie}"}
+            )
+        assert replayed.status_code == 401
+        assert "Sign in" in replayed.text
+    finally:
+        await console.close()
