@@ -5,11 +5,12 @@ under the Idempotency-Key its form was rendered with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID, uuid4
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
@@ -25,6 +26,7 @@ from serve_app.console.forms import KeyedAction, MoneyAction, PaymentFilters
 from serve_app.console.pages import ConsoleRoute, error_page, page
 from serve_app.console.session import Form, PaymentsReader, PaymentsWriter
 from serve_app.deps import CorrelationId, State
+from serve_app.state import AppState
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -90,23 +92,38 @@ async def payment(
     )
 
 
-def _context(
-    session: ConsoleSession,
-    request: Request,
-    state: State,
-    cid: str,
-    idempotency_key: str,
-    command: BaseModel,
-) -> RequestContext:
-    """The command's request context, as the API builds it: the key, the correlation id, the
-    form's Idempotency-Key and the keyed hash of what the form asks."""
-    digest = request_hash(
-        state.settings.secret_bytes,
-        request.method,
-        request.url.path,
-        orjson.dumps(command.model_dump(mode="json")),
-    )
-    return RequestContext(session.key.id, cid, check_idempotency_key(idempotency_key), digest)
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A posted payment action: who (a `payments:write` session, its CSRF token checked), its
+    fields, and what its command's request context needs."""
+
+    session: ConsoleSession
+    request: Request
+    state: AppState
+    fields: dict[str, str]
+    correlation_id: str
+
+    def context(self, idempotency_key: str, command: BaseModel) -> RequestContext:
+        """The command's request context, as the API builds it: the key, the correlation id,
+        the form's Idempotency-Key and the keyed hash of what the form asks."""
+        digest = request_hash(
+            self.state.settings.secret_bytes,
+            self.request.method,
+            self.request.url.path,
+            orjson.dumps(command.model_dump(mode="json")),
+        )
+        return RequestContext(
+            self.session.key.id, self.correlation_id, check_idempotency_key(idempotency_key), digest
+        )
+
+
+async def _action(
+    request: Request, session: PaymentsWriter, state: State, fields: Form, cid: CorrelationId
+) -> Action:
+    return Action(session, request, state, fields, cid)
+
+
+PaymentAction = Annotated[Action, Depends(_action)]
 
 
 def _outcome(result: CommandResult, payment_id: UUID, done: str) -> Response:
@@ -116,53 +133,32 @@ def _outcome(result: CommandResult, payment_id: UUID, done: str) -> Response:
 
 
 @router.post("/payments/{payment_id}/capture")
-async def capture(
-    payment_id: UUID,
-    request: Request,
-    session: PaymentsWriter,
-    state: State,
-    fields: Form,
-    cid: CorrelationId,
-) -> Response:
-    form = MoneyAction.model_validate(fields)
-    found, _ = await state.payment_reads.get(payment_id)
+async def capture(payment_id: UUID, act: PaymentAction) -> Response:
+    form = MoneyAction.model_validate(act.fields)
+    found, _ = await act.state.payment_reads.get(payment_id)
     body = CaptureCreate(
         payment_id=payment_id, amount=minor_units(form.amount or "", found.currency)
     )
-    ctx = _context(session, request, state, cid, form.idempotency_key, body)
-    return _outcome(await state.payments.capture(body, ctx), payment_id, "captured")
+    result = await act.state.payments.capture(body, act.context(form.idempotency_key, body))
+    return _outcome(result, payment_id, "captured")
 
 
 @router.post("/payments/{payment_id}/void")
-async def void(
-    payment_id: UUID,
-    request: Request,
-    session: PaymentsWriter,
-    state: State,
-    fields: Form,
-    cid: CorrelationId,
-) -> Response:
-    form = KeyedAction.model_validate(fields)
+async def void(payment_id: UUID, act: PaymentAction) -> Response:
+    form = KeyedAction.model_validate(act.fields)
     body = VoidCreate(payment_id=payment_id)
-    ctx = _context(session, request, state, cid, form.idempotency_key, body)
-    return _outcome(await state.payments.void(body, ctx), payment_id, "voided")
+    result = await act.state.payments.void(body, act.context(form.idempotency_key, body))
+    return _outcome(result, payment_id, "voided")
 
 
 @router.post("/payments/{payment_id}/refund")
-async def refund(
-    payment_id: UUID,
-    request: Request,
-    session: PaymentsWriter,
-    state: State,
-    fields: Form,
-    cid: CorrelationId,
-) -> Response:
-    form = MoneyAction.model_validate(fields)
-    found, _ = await state.payment_reads.get(payment_id)
+async def refund(payment_id: UUID, act: PaymentAction) -> Response:
+    form = MoneyAction.model_validate(act.fields)
+    found, _ = await act.state.payment_reads.get(payment_id)
     body = RefundCreate(
         payment_id=payment_id,
         amount=minor_units(form.amount or "", found.currency),
         reason=form.reason,
     )
-    ctx = _context(session, request, state, cid, form.idempotency_key, body)
-    return _outcome(await state.payments.refund(body, ctx), payment_id, "refunded")
+    result = await act.state.payments.refund(body, act.context(form.idempotency_key, body))
+    return _outcome(result, payment_id, "refunded")

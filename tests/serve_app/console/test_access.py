@@ -3,6 +3,8 @@ them, sign-out and revocation ending the session, and a refund form that cannot 
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -44,26 +46,33 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_a_bad_key_gets_none(
         assert "default-src 'self'" in landing.headers["content-security-policy"]
 
 
+async def _refund_page(
+    api: Api, sign_in: SignIn, scopes: frozenset[Scope], amount: int
+) -> tuple[dict[str, Any], Console, str, str]:
+    """A purchase of `amount`, a console signed in with `scopes`, the payment's refund action
+    and its page as rendered."""
+    payment = await api.purchase(amount=amount)
+    console = await sign_in(scopes)
+    page = await console.page(f"/console/payments/{payment['id']}")
+    assert page.status_code == 200
+    return payment, console, f"/console/payments/{payment['id']}/refund", page.text
+
+
 async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
     api: Api, sign_in: SignIn
 ) -> None:
-    payment = await api.purchase(amount=2500)
-    console = await sign_in(READ)
-    page = await console.page(f"/console/payments/{payment['id']}")
-    assert page.status_code == 200
-    assert "25.00 USD" in page.text
-    refund_action = f"/console/payments/{payment['id']}/refund"
-    assert refund_action not in page.text
-    assert page.text.count("<button") == 1  # sign-out only
+    payment, console, action, page = await _refund_page(api, sign_in, READ, 2500)
+    assert "25.00 USD" in page
+    assert action not in page
+    assert page.count("<button") == 1  # sign-out only
     forbidden = await console.post(
-        refund_action,
-        {"csrf_token": csrf_token(page.text), "idempotency_key": "console-x", "amount": "1.00"},
+        action, {"csrf_token": csrf_token(page), "idempotency_key": "console-x", "amount": "1.00"}
     )
     assert forbidden.status_code == 403
     assert "payments:write" in forbidden.text
     assert await _refunded(api, payment["id"]) == 0
     # Pages of other scopes are refused too, and not linked.
-    assert 'href="/console/queues"' not in page.text
+    assert 'href="/console/queues"' not in page
     assert (await console.page("/console/queues")).status_code == 403
     assert (await console.page("/console/webhooks")).status_code == 403
 
@@ -71,10 +80,7 @@ async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
 async def test_a_form_without_its_csrf_token_is_refused_and_a_double_submit_refunds_once(
     api: Api, sign_in: SignIn
 ) -> None:
-    payment = await api.purchase(amount=3000)
-    console = await sign_in(WRITE)
-    action = f"/console/payments/{payment['id']}/refund"
-    page = (await console.page(f"/console/payments/{payment['id']}")).text
+    payment, console, action, page = await _refund_page(api, sign_in, WRITE, 3000)
     form = {"idempotency_key": idempotency_key(page, action), "amount": "10.00"}
     assert (await console.post(action, form)).status_code == 403
     assert (await console.post(action, {**form, "csrf_token": "forged"})).status_code == 403
@@ -92,10 +98,7 @@ async def test_a_form_without_its_csrf_token_is_refused_and_a_double_submit_refu
 async def test_an_amount_the_currency_cannot_hold_is_refused_naming_it(
     api: Api, sign_in: SignIn
 ) -> None:
-    payment = await api.purchase(amount=500)
-    console = await sign_in(WRITE)
-    action = f"/console/payments/{payment['id']}/refund"
-    page = (await console.page(f"/console/payments/{payment['id']}")).text
+    payment, console, action, page = await _refund_page(api, sign_in, WRITE, 500)
     fields = {"csrf_token": csrf_token(page), "idempotency_key": idempotency_key(page, action)}
     refused = await console.post(action, {**fields, "amount": "1.005"})
     assert refused.status_code == 400
