@@ -146,3 +146,24 @@ async def test_the_cookie_stops_working_after_sign_out_or_revocation(
         assert "Sign in" in replayed.text
     finally:
         await console.close()
+
+
+async def test_the_front_door_and_each_page_follow_the_scopes(sign_in: SignIn) -> None:
+    webhooks_only = await sign_in(frozenset({Scope.WEBHOOKS}))
+    door = await webhooks_only.page("/console")
+    assert door.status_code == 303
+    assert door.headers["location"] == "/console/webhooks"
+    listed = await webhooks_only.page("/console/webhooks", status="dead")
+    assert listed.status_code == 200
+    assert 'href="/console/payments"' not in listed.text
+    assert (await webhooks_only.page("/console/payments")).status_code == 403
+    admin = await sign_in(frozenset({Scope.ADMIN}))
+    assert (await admin.page("/console")).headers["location"] == "/console/payments"
+    queues = await admin.page("/console/queues")
+    assert queues.status_code == 200
+    assert 'id="queue-webhooks"' in queues.text
+    unknown = await admin.post(
+        "/console/queues/nonesuch/pause", {"csrf_token": csrf_token(queues.text)}
+    )
+    assert unknown.status_code == 400
+    assert (await admin.page("/console/payments/not-a-uuid")).status_code == 400
