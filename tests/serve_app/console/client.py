@@ -39,7 +39,8 @@ class Console:
         return console
 
     async def page(self, path: str, **params: str) -> httpx.Response:
-        return await self.http.get(path, params=params)
+        # No params: keep the query `path` already has (httpx would replace it).
+        return await self.http.get(path, params=params or None)
 
     async def post(self, path: str, fields: dict[str, str]) -> httpx.Response:
         return await self.http.post(path, data=fields)
