@@ -185,6 +185,16 @@ class Settings(BaseSettings):
         default="", description="Where report jobs write their files; empty: <data_dir>/reports."
     )
 
+    health_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Longest a /health component check may take before it counts as down.",
+    )
+    health_cache_s: float = Field(
+        default=1.0, ge=0, le=60, description="How long one /health report is reused."
+    )
+
     audit_retention_days: int = Field(
         default=400,
         ge=MIN_AUDIT_RETENTION_DAYS,

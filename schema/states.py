@@ -217,3 +217,11 @@ class AlertStatus(StrEnum):
 
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class HealthStatus(StrEnum):
+    """`/health`: the whole deployment's and each component's (not stored)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"

@@ -89,7 +89,7 @@ class PaygridAPI:
 
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
-        self._state = await open_state(settings)
+        self._state = await open_state(settings, DEPLOYMENT_NAME)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.

@@ -18,7 +18,8 @@ from engine.config import Settings
 from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
-from engine.health import HealthService
+from engine.health.checks import database_check, redis_check
+from engine.health.service import HealthService
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
@@ -35,6 +36,7 @@ from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
+from serve_app.health_checks import replica_checks
 from serve_app.report_jobs import RayReportJobs
 from serve_app.shards import ShardRouter
 
@@ -71,8 +73,9 @@ class AppState:
         await self.redis.aclose()
 
 
-async def open_state(settings: Settings) -> AppState:
-    """Everything a replica serves with; waits until the actors it routes to are up."""
+async def open_state(settings: Settings, deployment: str) -> AppState:
+    """Everything a replica of `deployment` serves with; waits until the actors it routes to
+    are up."""
     db = await open_database(
         settings.database_dsn,
         min_size=settings.db_pool_min,
@@ -124,7 +127,21 @@ async def open_state(settings: Settings) -> AppState:
         ledgers=LedgerReads(db, shards.balances),
         records=RecordsService(db),
         alerts=AlertService(db),
-        health=HealthService(db, redis),
+        health=HealthService(
+            [
+                database_check(db),
+                redis_check(redis),
+                *replica_checks(
+                    deployment,
+                    shards=shards.handles,
+                    dispatchers=dispatchers,
+                    schedulers=schedulers,
+                    timeout_s=settings.health_timeout_s,
+                ),
+            ],
+            timeout_s=settings.health_timeout_s,
+            cache_s=settings.health_cache_s,
+        ),
         database_admin=DatabaseAdmin(db),
         reports=ReportService(
             RayReportJobs(settings.jobs_api_url, data_dir=settings.data_dir),
