@@ -42,7 +42,7 @@ class LedgerShard:
 
     async def execute(self, commands: list[Command]) -> list[CommandResult]:
         """Run money commands for this shard's customers; one result each, in order."""
-        return await self._runtime.service.execute(commands)
+        return await self._runtime.execute(commands)
 
     async def balances(self, customer_id: UUID) -> dict[str, tuple[int, int, int]]:
         """The customer's (held, captured, refunded) per currency."""

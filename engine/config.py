@@ -7,6 +7,7 @@ here so that a bad value stops start-up with the variable named instead of faili
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 
 from pydantic import Field, SecretStr, field_validator
@@ -195,6 +196,17 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="How long one /health report is reused."
     )
 
+    metrics_publish_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How often each process adds its metrics to the cluster's totals in Redis.",
+    )
+    metrics_trusted_networks: tuple[str, ...] = Field(
+        default=(),
+        description="Networks (CIDR) that may read /metrics without an admin key; see README.",
+    )
+
     audit_retention_days: int = Field(
         default=400,
         ge=MIN_AUDIT_RETENTION_DAYS,
@@ -246,6 +258,13 @@ class Settings(BaseSettings):
     def _retry_days(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if any(b <= a for a, b in zip((0.0, *value), value, strict=False)) or value[-1] > 60:
             raise ValueError("retry days must rise strictly, from above 0 to at most 60")
+        return value
+
+    @field_validator("metrics_trusted_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a bad one stops start-up, named
         return value
 
     @field_validator("master_key", "master_key_previous")

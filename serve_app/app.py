@@ -14,8 +14,10 @@ from ray import serve
 from ray.serve import Application
 
 from engine.config import Settings
+from engine.metrics.recorder import NO_METRICS, Metrics
 from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
+from serve_app.request_metrics import RequestMetricsMiddleware
 from serve_app.routes import (
     audit_logs,
     compliance,
@@ -36,13 +38,15 @@ from serve_app.routes import (
     test_clocks,
     webhooks,
 )
+from serve_app.routes import metrics as metrics_routes
 from serve_app.state import open_state
 
 DEPLOYMENT_NAME = "PaygridAPI"
 
 
-def create_app() -> FastAPI:
-    """The REST API, without state: the deployment attaches it on start."""
+def create_app(metrics: Metrics = NO_METRICS) -> FastAPI:
+    """The REST API, without state (the deployment attaches it on start), recording its
+    requests in `metrics`."""
     app = FastAPI(
         title="paygrid",
         version="0.1.0",
@@ -53,8 +57,10 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     for router in (
         health.router,
+        metrics_routes.router,
         payments.router,
         payment_methods.router,
         customers.router,
@@ -93,7 +99,7 @@ class PaygridAPI:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.
-        app = create_app()
+        app = create_app(self._state.metrics.registry)
         app.state.paygrid = self._state
         return app
 

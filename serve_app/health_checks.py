@@ -45,7 +45,7 @@ def serve_replicas_check(deployment: str) -> Check:
         running = sum(
             n for d in found for state, n in d.replica_states.items() if state == "RUNNING"
         )
-        healthy = all(str(d.status) == "HEALTHY" for d in found)
+        healthy = all(d.status == "HEALTHY" for d in found)
         if not running:
             return Probe(HealthStatus.DOWN, {"running": 0})
         return Probe(HealthStatus.OK if healthy else HealthStatus.DEGRADED, {"running": running})

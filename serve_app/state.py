@@ -5,7 +5,9 @@ queue workers it made sure exist."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -20,9 +22,12 @@ from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
 from engine.health.checks import database_check, redis_check
 from engine.health.service import HealthService
+from engine.health.signals import cluster_signals
+from engine.health.thresholds import Thresholds
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
+from engine.metrics.service import MetricsService
 from engine.orders.service import OrderService
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
@@ -31,6 +36,7 @@ from engine.plans.service import PlanService
 from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
 from engine.runtime.gateway import open_gateway
+from engine.runtime.metrics import ProcessMetrics, metrics_store, open_process_metrics
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
@@ -66,8 +72,11 @@ class AppState:
     webhooks: WebhookRuntime
     dispatchers: list[Handle]
     schedulers: list[Handle]
+    metrics: ProcessMetrics
+    metrics_service: MetricsService
 
     async def close(self) -> None:
+        await self.metrics.close()
         await self.webhooks.close()
         await self.db.close()
         await self.redis.aclose()
@@ -83,6 +92,8 @@ async def open_state(settings: Settings, deployment: str) -> AppState:
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
+    metrics = open_process_metrics(settings, redis, source=f"api-{uuid.uuid4().hex[:12]}")
+    metrics.watch_pool(db, "api")
     keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
     shards = ShardRouter(
         fleet.ledger_shards(settings),
@@ -98,12 +109,15 @@ async def open_state(settings: Settings, deployment: str) -> AppState:
         db,
         keyring,
         idempotency_ttl_h=settings.idempotency_ttl_h,
-        gateway=open_gateway(settings, redis),
+        gateway=open_gateway(settings, redis, metrics=metrics.registry),
     )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(
         settings, db, execute=shards.execute, methods=methods, plans=plans
     )
+    webhooks = open_webhook_runtime(settings, db)
+    store = metrics_store(settings, redis)
+    limits = Thresholds()
     return AppState(
         settings=settings,
         db=db,
@@ -141,13 +155,19 @@ async def open_state(settings: Settings, deployment: str) -> AppState:
             ],
             timeout_s=settings.health_timeout_s,
             cache_s=settings.health_cache_s,
+            signals=partial(
+                cluster_signals, store, webhooks.queues, depth_limit=limits.queue_depth
+            ),
+            thresholds=limits,
         ),
         database_admin=DatabaseAdmin(db),
         reports=ReportService(
             RayReportJobs(settings.jobs_api_url, data_dir=settings.data_dir),
             reports_dir=Path(settings.reports_path),
         ),
-        webhooks=open_webhook_runtime(settings, db),
+        webhooks=webhooks,
         dispatchers=dispatchers,
         schedulers=schedulers,
+        metrics=metrics,
+        metrics_service=MetricsService(store, webhooks.queues),
     )

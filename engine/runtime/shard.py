@@ -3,7 +3,7 @@ and service."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,9 +15,12 @@ from engine.fencing.ownership import SlotOwnership
 from engine.keys.keyring import Keyring
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
+from engine.payments.commands import Command, CommandResult
+from engine.payments.metering import ShardMeter
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
 from engine.runtime.gateway import open_gateway
+from engine.runtime.metrics import ProcessMetrics, open_process_metrics
 from engine.sharding import slots_of
 from engine.shared_state import connect_redis
 
@@ -34,8 +37,15 @@ class ShardRuntime:
     redis: Redis
     # How long a gateway timeout may stay `processing` before the sweep settles it.
     settle_after: timedelta
+    meter: ShardMeter
+    metrics: ProcessMetrics
+
+    async def execute(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Run money commands through the service, metered."""
+        return await self.meter.run(commands, self.service.execute)
 
     async def close(self) -> None:
+        await self.metrics.close()
         await self.db.close()
         await self.redis.aclose()
 
@@ -52,7 +62,11 @@ async def open_shard_runtime(
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    gateway = open_gateway(settings, redis)
+    metrics = open_process_metrics(settings, redis, source=f"ledger-shard-{index}")
+    metrics.watch_pool(db, "shard")
+    meter = ShardMeter(metrics.registry, index)
+    metrics.registry.collect(meter.collect)
+    gateway = open_gateway(settings, redis, metrics=metrics.registry)
     steps = PaymentSteps(
         settings=settings,
         gateway=gateway,
@@ -74,4 +88,12 @@ async def open_shard_runtime(
         clock=clock,
     )
     await service.start()
-    return ShardRuntime(service, book, db, redis, timedelta(seconds=settings.shard_settle_after_s))
+    return ShardRuntime(
+        service,
+        book,
+        db,
+        redis,
+        timedelta(seconds=settings.shard_settle_after_s),
+        meter,
+        metrics,
+    )
