@@ -23,6 +23,7 @@ import ray
 from actors.placement import placement
 from engine.config import Settings
 from engine.errors import DatabaseUnavailable
+from engine.logs.setup import configure_logging
 from engine.payments.commands import Command, CommandResult
 from engine.runtime.shard import ShardRuntime, open_shard_runtime
 
@@ -33,6 +34,7 @@ log = logging.getLogger("paygrid.shard")
 class LedgerShard:
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
+        configure_logging(component="shard", process=f"ledger-shard-{index}")
         self._index = index
         self._fingerprint = settings.fingerprint()
         self._sweep_interval_s = settings.shard_sweep_interval_s

@@ -6,6 +6,7 @@ Serve config file names (`import_path: serve_app.app:app_builder`).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import ray
@@ -14,6 +15,7 @@ from ray import serve
 from ray.serve import Application
 
 from engine.config import Settings
+from engine.logs.setup import configure_logging
 from engine.metrics.recorder import NO_METRICS, Metrics
 from serve_app import errors
 from serve_app.middleware import CorrelationMiddleware
@@ -95,7 +97,9 @@ class PaygridAPI:
 
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
-        self._state = await open_state(settings, DEPLOYMENT_NAME)
+        process = f"api-{uuid.uuid4().hex[:12]}"
+        configure_logging(component="api", process=process)
+        self._state = await open_state(settings, DEPLOYMENT_NAME, process=process)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.

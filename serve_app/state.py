@@ -5,7 +5,6 @@ queue workers it made sure exist."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -82,9 +81,9 @@ class AppState:
         await self.redis.aclose()
 
 
-async def open_state(settings: Settings, deployment: str) -> AppState:
-    """Everything a replica of `deployment` serves with; waits until the actors it routes to
-    are up."""
+async def open_state(settings: Settings, deployment: str, *, process: str) -> AppState:
+    """Everything a replica of `deployment` serves with, its metrics published as `process`;
+    waits until the actors it routes to are up."""
     db = await open_database(
         settings.database_dsn,
         min_size=settings.db_pool_min,
@@ -92,7 +91,7 @@ async def open_state(settings: Settings, deployment: str) -> AppState:
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    metrics = open_process_metrics(settings, redis, source=f"api-{uuid.uuid4().hex[:12]}")
+    metrics = open_process_metrics(settings, redis, source=process)
     metrics.watch_pool(db, "api")
     keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
     shards = ShardRouter(

@@ -50,6 +50,7 @@ from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import GatewayError
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import Balance
+from engine.logs.context import reset_correlation, set_correlation
 from engine.money import Money
 from engine.payments.commands import (
     CapturePayment,
@@ -144,7 +145,12 @@ class PaymentService:
                 answers.append(loop.create_task(self._share(first, command.ctx.request_hash)))
                 continue
             turn = self._turns.reserve(command.customer_id)
-            answer = loop.create_task(self._answer(command, turn))
+            # The task copies the context now: its log lines carry its request's correlation id.
+            token = set_correlation(command.ctx.correlation_id)
+            try:
+                answer = loop.create_task(self._answer(command, turn))
+            finally:
+                reset_correlation(token)
             if scope is not None:
                 self._keys[scope] = (command.ctx.request_hash, answer)
                 answer.add_done_callback(partial(self._key_done, scope))

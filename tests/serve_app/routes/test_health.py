@@ -85,7 +85,7 @@ async def proxied_state(
             "metrics_trusted_networks": ("127.0.0.0/8",),
         }
     )
-    state = await open_state(settings, DEPLOYMENT_NAME)
+    state = await open_state(settings, DEPLOYMENT_NAME, process="api-health-test")
     yield state
     await state.close()
     await state.redis.connection_pool.disconnect()
