@@ -162,7 +162,7 @@ async def test_methods_and_health(api: Api) -> None:
     assert {m["type"] for m in methods.json()["data"]} == {"card", "token"}
     health = await api.http.get("/health")
     assert health.status_code == 200
-    assert health.json()["data"]["database"] == "ok"
+    assert health.json()["data"]["components"]["database"]["status"] == "ok"
 
 
 async def test_every_change_is_audited_with_key_and_correlation(
