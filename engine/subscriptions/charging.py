@@ -212,6 +212,14 @@ class InvoiceCharger:
         if begun is None:
             return None
         invoice, sub, fresh = begun
+        return await self.charge(invoice, sub, principal, fresh=fresh)
+
+    async def charge(
+        self, invoice: Invoice, sub: Subscription, principal: Principal, *, fresh: bool
+    ) -> Attempt:
+        """Charge the invoice's pending attempt (begun by the caller, in a transaction that
+        has committed) under its key and payment id; `fresh` says it was numbered just now,
+        so no charge can have been made under it yet."""
         try:
             source = await self._open_saved(sub.payment_method_id, sub.customer_id)
         except StateError as exc:
