@@ -110,6 +110,14 @@ class Keyring:
             raise CryptoError(f"data key {key_id} does not exist", code="key_unavailable")
         return self._unwrap(wrapped)
 
+    async def data_keys(
+        self, conn: asyncpg.Connection, *, key_ids: Sequence[UUID]
+    ) -> dict[UUID, DataKey]:
+        """`data_key` for many keys, read in one statement (those that do not exist left
+        out)."""
+        found = await self._repository.get_many(conn, key_ids=list(set(key_ids)))
+        return {i: self._unwrap(k) for i, k in found.items()}
+
     async def blind_index(self, conn: asyncpg.Connection, *, index: str, value: str) -> bytes:
         """The keyed digest of `value` in the blind index `index` (each index has its own key,
         so digests of one never match another's)."""

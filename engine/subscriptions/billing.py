@@ -20,7 +20,12 @@ from engine.db.database import Database
 from engine.errors import StateError, UpstreamError
 from engine.events.outbox import Outbox
 from engine.principal import Principal
-from engine.subscriptions.charging import Executor, InvoiceCharger, SavedMethodOpener
+from engine.subscriptions.charging import (
+    Executor,
+    InvoiceCharger,
+    SavedMethodOpener,
+    SavedMethodsOpener,
+)
 from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.invoicing import invoice_event
 from engine.subscriptions.models import Invoice, Subscription
@@ -54,6 +59,7 @@ class Billing:
         *,
         execute: Executor,
         open_saved: SavedMethodOpener,
+        open_saved_many: SavedMethodsOpener | None = None,
         clock: BillingClock,
         dunning: Dunning,
         trial_notice_days: int = 3,
@@ -81,6 +87,7 @@ class Billing:
             db,
             execute=execute,
             open_saved=open_saved,
+            open_saved_many=open_saved_many,
             subscriptions=self.subscriptions,
             invoices=self.invoices,
         )

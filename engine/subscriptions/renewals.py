@@ -21,7 +21,6 @@ one) takes it up under the same key and payment id, and the shard replays the fi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -80,10 +79,7 @@ class Renewals:
         (a clock moved on several periods): the caller's next look finds it."""
         begun = await self._begin(subscription_ids, principal)
         renewed = {invoice.subscription_id for invoice, _ in begun}
-        results = await asyncio.gather(
-            *(self._charger.charge(i, sub, principal, fresh=True) for i, sub in begun),
-            return_exceptions=True,
-        )
+        results = await self._charger.charge_all(begun, principal)
         attempts: list[Attempt] = []
         for (invoice, _), result in zip(begun, results, strict=True):
             if isinstance(result, Attempt):

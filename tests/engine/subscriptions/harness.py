@@ -122,6 +122,7 @@ async def build(
         db,
         execute=execute,
         open_saved=open_saved,
+        open_saved_many=methods.charge_sources,
         clock=BillingClock(wall.now),
         dunning=dunning or Dunning((1, 3, 5)),
     )
