@@ -7,6 +7,7 @@ invoice settle it once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -373,10 +374,14 @@ class InvoiceRepository:
             f"""INSERT INTO invoices (id, subscription_id, customer_id, billing_reason, currency,
                     amount_due, period_start, period_end, lines, next_attempt_at, api_key_id,
                     correlation_id, attempts, attempt_pending)
-                SELECT u.*, $11::uuid, $12::text, 1, true
+                SELECT u.id, u.subscription_id, u.customer_id, u.billing_reason, u.currency,
+                       u.amount_due, u.period_start, u.period_end, u.lines::jsonb,
+                       u.next_attempt_at, $11::uuid, $12::text, 1, true
                 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-                            $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[],
-                            $10::timestamptz[]) AS u
+                            $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::text[],
+                            $10::timestamptz[])
+                     AS u(id, subscription_id, customer_id, billing_reason, currency, amount_due,
+                          period_start, period_end, lines, next_attempt_at)
                 ON CONFLICT DO NOTHING
                 RETURNING {_INVOICE_COLUMNS}""",
             [i.id for i in invoices],
@@ -387,7 +392,8 @@ class InvoiceRepository:
             [i.amount_due for i in invoices],
             [i.period_start for i in invoices],
             [i.period_end for i in invoices],
-            [[line.stored() for line in i.lines] for i in invoices],
+            # As JSON text: a list of lists would bind as a two-dimensional jsonb array.
+            [json.dumps([line.stored() for line in i.lines]) for i in invoices],
             [i.next_attempt_at for i in invoices],
             principal.api_key_id,
             principal.correlation_id,
