@@ -93,6 +93,23 @@ class Billed:
         request = NewSubscription(customer_id, method, **kwargs)  # type: ignore[arg-type]
         return await self.subscriptions.create(request, self.ctx)
 
+    async def on_clock(
+        self, count: int, start: datetime, advance_to: datetime | None = None
+    ) -> tuple[TestClock, list[UUID]]:
+        """A test clock at `start` and `count` monthly subscriptions of its customers (each
+        paid its first invoice), the clock then moved to `advance_to` (its due run not run)."""
+        clock = await self.clocks.create(frozen_time=start, name=None, principal=self.who)
+        plan = await self.plan()
+        subs = []
+        for _ in range(count):
+            customer = await self.customer(clock)
+            created = await self.subscribe(customer, await self.card(customer), plan_id=plan.id)
+            assert created.status_code == 201, created.body
+            subs.append(UUID(created.body["id"]))
+        if advance_to is not None:
+            await self.clocks.advance(clock.id, frozen_time=advance_to, principal=self.who)
+        return clock, subs
+
 
 async def build(
     db: Database,

@@ -20,9 +20,8 @@ from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
 from engine.test_clocks.clock import BillingClock
-from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway
-from tests.engine.subscriptions.harness import Billed, build
+from tests.engine.subscriptions.harness import build
 
 START = datetime(2027, 1, 31, tzinfo=UTC)
 RENEWAL = datetime(2027, 2, 28, tzinfo=UTC)
@@ -30,18 +29,6 @@ LATER = datetime(2027, 8, 1, tzinfo=UTC)
 DECLINING = "4000000000000002"
 
 S = SubscriptionStatus
-
-
-async def _subscriptions(billed: Billed, count: int) -> tuple[Clock, list[UUID]]:
-    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
-    plan = await billed.plan()
-    subs = []
-    for _ in range(count):
-        customer = await billed.customer(clock)
-        created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
-        assert created.status_code == 201, created.body
-        subs.append(UUID(created.body["id"]))
-    return clock, subs
 
 
 async def _invoices(db: Database, sub_id: UUID) -> list[tuple[InvoiceStatus, int]]:
@@ -56,7 +43,7 @@ async def _invoices(db: Database, sub_id: UUID) -> list[tuple[InvoiceStatus, int
 async def test_plain_renewals_go_in_bulk_and_the_others_one_by_one(database: Database) -> None:
     gateway = FakeGateway()
     billed = await build(database, gateway=gateway)
-    clock, plain = await _subscriptions(billed, 5)
+    clock, plain = await billed.on_clock(5, START)
     plan = await billed.plan()
     others = []
     for number in ("4242424242424242", "4242424242424242", DECLINING):
@@ -110,7 +97,7 @@ async def test_a_pause_after_a_bulk_renewal_began_leaves_that_charge_alone(
 ) -> None:
     gateway = FakeGateway()
     billed = await build(database, gateway=gateway)
-    clock, [sub_id] = await _subscriptions(billed, 1)
+    clock, [sub_id] = await billed.on_clock(1, START)
     charge_all = InvoiceCharger.charge_all
 
     async def pause_first(
@@ -143,7 +130,7 @@ async def test_charges_lost_after_reaching_the_shard_are_settled_not_charged_aga
 ) -> None:
     gateway = FakeGateway()
     billed = await build(database, gateway=gateway)
-    clock, subs = await _subscriptions(billed, 6)
+    clock, subs = await billed.on_clock(6, START)
     crashes = 0
 
     async def charge_then_crash(command: Command) -> CommandResult:

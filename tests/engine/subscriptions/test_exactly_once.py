@@ -19,7 +19,6 @@ from engine.subscriptions.billing import Billing
 from engine.subscriptions.charging import Executor
 from engine.subscriptions.settlement import Dunning
 from engine.test_clocks.clock import BillingClock
-from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import DROP, FakeGateway
 from tests.engine.subscriptions.harness import Billed, build
 
@@ -31,18 +30,6 @@ PERIODS = 5
 
 class Crash(Exception):
     """The scheduler dying after the shard charged and before the run settled it."""
-
-
-async def _subscriptions(billed: Billed, count: int) -> tuple[Clock, list[UUID]]:
-    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
-    plan = await billed.plan()
-    subs = []
-    for _ in range(count):
-        customer = await billed.customer(clock)
-        created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
-        subs.append(UUID(created.body["id"]))
-    await billed.clocks.advance(clock.id, frozen_time=LATER, principal=billed.who)
-    return clock, subs
 
 
 async def _periods(db: Database) -> list[tuple[UUID, int, int]]:
@@ -75,7 +62,7 @@ async def test_a_run_killed_mid_renewal_is_finished_by_the_next(
     database: Database, gateway: FakeGateway
 ) -> None:
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     crashes = 0
 
     async def charge_then_crash(command: Command) -> CommandResult:
@@ -98,7 +85,7 @@ async def test_a_lost_gateway_answer_is_settled_after_recovery(
     database: Database, gateway: FakeGateway
 ) -> None:
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     # The Feb 28 renewal's charge is approved, and its answer lost on the way back.
     gateway.script(DROP)
     with pytest.raises(UpstreamError):
@@ -115,7 +102,7 @@ async def test_a_lost_gateway_answer_is_settled_after_recovery(
 
 async def test_two_schedulers_at_once(database: Database, gateway: FakeGateway) -> None:
     billed = await build(database, gateway=gateway)
-    clock, subs = await _subscriptions(billed, 20)
+    clock, subs = await billed.on_clock(20, START, LATER)
     other = _second_scheduler(billed, billed.execute)
     await asyncio.gather(
         billed.billing.run_due(clock.id, LATER),
@@ -137,7 +124,7 @@ async def test_a_pending_attempt_past_its_keys_lifetime_is_not_charged_again(
     # The renewal is charged, the run dies before settling it, and the attempt stays pending
     # longer than the idempotency key lives (a paused scheduler queue over a weekend).
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
 
     async def charge_then_crash(command: Command) -> CommandResult:
         await billed.execute(command)
@@ -158,7 +145,7 @@ async def test_the_shard_refuses_a_second_payment_with_an_attempts_id(
     # Even past the lookup (two runs racing after the key expired), the shard refuses a
     # payment whose id an invoice attempt's payment already has.
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     commands: list[Command] = []
 
     async def keep(command: Command) -> CommandResult:
@@ -178,7 +165,7 @@ async def test_a_pending_attempt_whose_payment_was_refunded_meanwhile_settles(
     database: Database, gateway: FakeGateway
 ) -> None:
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     charged: list[CommandResult] = []
 
     async def charge_then_crash(command: Command) -> CommandResult:

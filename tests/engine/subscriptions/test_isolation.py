@@ -6,7 +6,6 @@ paygrid's own charges live in a scope merchants' keys cannot enter."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import UUID
 
 import pytest
 
@@ -19,24 +18,11 @@ from engine.subscriptions.charging import Executor
 from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import SubscriptionStatus
 from engine.test_clocks.clock import BillingClock
-from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway
 from tests.engine.subscriptions.harness import Billed, build
 
 START = datetime(2027, 1, 10, tzinfo=UTC)
 RENEWAL = datetime(2027, 2, 10, 1, tzinfo=UTC)
-
-
-async def _subscriptions(billed: Billed, count: int) -> tuple[Clock, list[UUID]]:
-    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
-    plan = await billed.plan()
-    subs = []
-    for _ in range(count):
-        customer = await billed.customer(clock)
-        created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
-        subs.append(UUID(created.body["id"]))
-    await billed.clocks.advance(clock.id, frozen_time=RENEWAL, principal=billed.who)
-    return clock, subs
 
 
 def _billing(billed: Billed, execute: Executor) -> Billing:
@@ -51,7 +37,7 @@ def _billing(billed: Billed, execute: Executor) -> Billing:
 
 async def test_a_charge_refused_for_good_is_a_decline(database: Database) -> None:
     billed = await build(database, gateway=FakeGateway())
-    clock, [sub_id] = await _subscriptions(billed, 1)
+    clock, [sub_id] = await billed.on_clock(1, START, RENEWAL)
 
     async def refuse(command: Command) -> CommandResult:
         return CommandResult.from_error(NotFound("no customer", param="customer_id"))
@@ -66,7 +52,7 @@ async def test_a_charge_refused_for_good_is_a_decline(database: Database) -> Non
 
 async def test_one_subscriptions_failure_leaves_the_others_billed(database: Database) -> None:
     billed = await build(database, gateway=FakeGateway())
-    clock, subs = await _subscriptions(billed, 3)
+    clock, subs = await billed.on_clock(3, START, RENEWAL)
     broken = subs[0]
 
     async def one_breaks(command: Command) -> CommandResult:
