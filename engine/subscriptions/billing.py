@@ -3,9 +3,10 @@
 
 The steps live each in its own module: when a subscription next runs in `schedule.py`, its
 moves from period to period in `periods.py`, paying an invoice in `charging.py` and settling
-the attempt (and dunning) in `settlement.py`. This module runs them: a renewal job or a test
-clock's advance runs a subscription step by step until nothing is due; the overdue sweep
-catches what a lost job left behind.
+the attempt (and dunning) in `settlement.py`. This module runs them: a renewal job runs a
+subscription step by step until nothing is due; a test clock's advance and the overdue sweep
+(which catches what a lost job left behind) take their plain renewals in bulk first
+(`renewals.py`), and the rest step by step.
 """
 
 from __future__ import annotations
