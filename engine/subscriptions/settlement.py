@@ -90,14 +90,15 @@ class Settlement:
         """Settle many attempts: those that paid a period of a subscription still `active`
         (a plain renewal) together, in one transaction of one statement per step, as
         `settle` would one by one; any other attempt through `settle`, one by one."""
-        plain = [
-            a
-            for a in attempts
-            if isinstance(a.outcome, Paid)
-            and a.invoice.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
-            and a.invoice.applies is None
-        ]
-        rest = [a for a in attempts if a not in plain]
+        plain: list[Attempt] = []
+        rest: list[Attempt] = []
+        for a in attempts:
+            renewal = (
+                isinstance(a.outcome, Paid)
+                and a.invoice.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+                and a.invoice.applies is None
+            )
+            (plain if renewal else rest).append(a)
         if plain:
             rest += await self._settle_renewals(plain, principal)
         for attempt in rest:
