@@ -93,6 +93,18 @@ class Billed:
         request = NewSubscription(customer_id, method, **kwargs)  # type: ignore[arg-type]
         return await self.subscriptions.create(request, self.ctx)
 
+    def scheduler(self, execute: Executor) -> Billing:
+        """Another scheduler's billing, on the same database and shards, charging through
+        `execute`."""
+        return Billing(
+            self.db,
+            execute=execute,
+            open_saved=self.methods.charge_source,
+            open_saved_many=self.methods.charge_sources,
+            clock=BillingClock(self.wall.now),
+            dunning=Dunning((1, 3, 5)),
+        )
+
     async def on_clock(
         self, count: int, start: datetime, advance_to: datetime | None = None
     ) -> tuple[TestClock, list[UUID]]:

@@ -14,12 +14,9 @@ import pytest
 from engine.db.database import Database
 from engine.payments.commands import Command, CommandResult
 from engine.principal import Principal
-from engine.subscriptions.billing import Billing
 from engine.subscriptions.charging import Attempt, InvoiceCharger
 from engine.subscriptions.models import Invoice, Subscription
-from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import InvoiceStatus, SubscriptionStatus
-from engine.test_clocks.clock import BillingClock
 from tests.engine.payments.fakes import FakeGateway
 from tests.engine.subscriptions.harness import build
 
@@ -139,14 +136,7 @@ async def test_charges_lost_after_reaching_the_shard_are_settled_not_charged_aga
         crashes += 1
         raise Crash
 
-    dying = Billing(
-        billed.db,
-        execute=charge_then_crash,
-        open_saved=billed.methods.charge_source,
-        open_saved_many=billed.methods.charge_sources,
-        clock=BillingClock(billed.wall.now),
-        dunning=Dunning((1, 3, 5)),
-    )
+    dying = billed.scheduler(charge_then_crash)
     await billed.clocks.advance(clock.id, frozen_time=RENEWAL, principal=billed.who)
     # Every answer is lost after the shard charged: the run takes each pending attempt up
     # again one by one and settles it from its payment, without asking the shard again.

@@ -15,12 +15,8 @@ import pytest
 from engine.db.database import Database
 from engine.errors import UpstreamError
 from engine.payments.commands import Command, CommandResult, RefundPayment, RequestContext
-from engine.subscriptions.billing import Billing
-from engine.subscriptions.charging import Executor
-from engine.subscriptions.settlement import Dunning
-from engine.test_clocks.clock import BillingClock
 from tests.engine.payments.fakes import DROP, FakeGateway
-from tests.engine.subscriptions.harness import Billed, build
+from tests.engine.subscriptions.harness import build
 
 START = datetime(2027, 1, 31, tzinfo=UTC)
 LATER = datetime(2027, 6, 1, tzinfo=UTC)
@@ -42,17 +38,6 @@ async def _periods(db: Database) -> list[tuple[UUID, int, int]]:
     return [(r["subscription_id"], r["n"], r["paid"]) for r in rows]
 
 
-def _second_scheduler(billed: Billed, execute: Executor) -> Billing:
-    """Another scheduler's billing, on the same database and shards."""
-    return Billing(
-        billed.db,
-        execute=execute,
-        open_saved=billed.methods.charge_source,
-        clock=BillingClock(billed.wall.now),
-        dunning=Dunning((1, 3, 5)),
-    )
-
-
 @pytest.fixture
 async def gateway() -> FakeGateway:
     return FakeGateway()
@@ -71,7 +56,7 @@ async def test_a_run_killed_mid_renewal_is_finished_by_the_next(
         crashes += 1
         raise Crash
 
-    dying = _second_scheduler(billed, charge_then_crash)
+    dying = billed.scheduler(charge_then_crash)
     with pytest.raises(Crash):
         await dying.run(sub_id)
     assert crashes == 1
@@ -103,7 +88,7 @@ async def test_a_lost_gateway_answer_is_settled_after_recovery(
 async def test_two_schedulers_at_once(database: Database, gateway: FakeGateway) -> None:
     billed = await build(database, gateway=gateway)
     clock, subs = await billed.on_clock(20, START, LATER)
-    other = _second_scheduler(billed, billed.execute)
+    other = billed.scheduler(billed.execute)
     await asyncio.gather(
         billed.billing.run_due(clock.id, LATER),
         other.run_due(clock.id, LATER),
@@ -131,7 +116,7 @@ async def test_a_pending_attempt_past_its_keys_lifetime_is_not_charged_again(
         raise Crash
 
     with pytest.raises(Crash):
-        await _second_scheduler(billed, charge_then_crash).run(sub_id)
+        await billed.scheduler(charge_then_crash).run(sub_id)
     async with database.connection() as conn:
         await conn.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'")
     await billed.billing.run(sub_id)
@@ -152,7 +137,7 @@ async def test_the_shard_refuses_a_second_payment_with_an_attempts_id(
         commands.append(command)
         return await billed.execute(command)
 
-    await _second_scheduler(billed, keep).run(sub_id)
+    await billed.scheduler(keep).run(sub_id)
     async with database.connection() as conn:
         await conn.execute("DELETE FROM idempotency_keys")
     again = await billed.execute(commands[0])
@@ -173,7 +158,7 @@ async def test_a_pending_attempt_whose_payment_was_refunded_meanwhile_settles(
         raise Crash
 
     with pytest.raises(Crash):
-        await _second_scheduler(billed, charge_then_crash).run(sub_id)
+        await billed.scheduler(charge_then_crash).run(sub_id)
     payment = UUID(charged[0].body["id"])
     refund = RefundPayment(
         RequestContext(billed.api_key, "merchant"),
