@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.keys.master import decode_master_key
 from schema.states import RuleAction
@@ -110,6 +111,17 @@ class Settings(BaseSettings):
     idempotency_ttl_h: int = Field(default=24, ge=1, le=24 * 30)
     api_key_cache_ttl_s: float = Field(default=2.0, ge=0, le=300)
 
+    gateways: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("sandbox",),
+        min_length=1,
+        description="The gateways to build, by registry name, comma-separated, in order of "
+        "preference (engine/gateways/registry.py).",
+    )
+    gateway_routes: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='Ordered gateways per "CUR" or "CUR/brand" (JSON object); "*" for the rest. '
+        "Unrouted payments use `gateways` in order.",
+    )
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."
@@ -237,6 +249,31 @@ class Settings(BaseSettings):
         if any(b <= a for a, b in zip((0.0, *value), value, strict=False)) or value[-1] > 60:
             raise ValueError("retry days must rise strictly, from above 0 to at most 60")
         return value
+
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _gateway_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("gateways")
+    @classmethod
+    def _distinct_gateways(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a gateway is named twice")
+        return value
+
+    @model_validator(mode="after")
+    def _routes_name_gateways(self) -> Settings:
+        for route, names in self.gateway_routes.items():
+            unknown = [n for n in names if n not in self.gateways]
+            if not names or unknown:
+                raise ValueError(
+                    f"gateway_routes[{route!r}] must name gateways of PAYGRID_GATEWAYS "
+                    f"{list(self.gateways)}, not {unknown or 'none'}"
+                )
+        return self
 
     @field_validator("master_key", "master_key_previous")
     @classmethod

@@ -63,6 +63,31 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class GatewayRequestKind(StrEnum):
+    """`gateway_attempts.kind` (CHECK in migration 0018): what a gateway call asked for; a
+    `charge` authorizes and captures at once."""
+
+    CHARGE = "charge"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+    LOOKUP = "lookup"
+    VERIFY = "verify"
+
+
+class AttemptOutcome(StrEnum):
+    """`gateway_attempts.outcome` (CHECK in migration 0018): how a gateway call came out.
+    `ambiguous` means the gateway may have acted (the answer was lost); `review` means it holds
+    the transaction for review (neither approved nor declined yet)."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ERROR = "error"
+    AMBIGUOUS = "ambiguous"
+    REVIEW = "review"
+
+
 class IdempotencyStatus(StrEnum):
     """`idempotency_keys.status` (CHECK in migration 0001)."""
 

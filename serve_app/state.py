@@ -29,7 +29,7 @@ from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
 from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
-from engine.runtime.gateway import open_gateway
+from engine.runtime.gateway import open_gateways
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
@@ -95,7 +95,7 @@ async def open_state(settings: Settings) -> AppState:
         db,
         keyring,
         idempotency_ttl_h=settings.idempotency_ttl_h,
-        gateway=open_gateway(settings, redis),
+        gateway=open_gateways(settings, redis).primary,
     )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(

@@ -18,7 +18,6 @@ answer replays it instead of saving the card twice.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
@@ -43,6 +42,7 @@ from engine.gateways.base import Gateway, GatewayError, VerifyRequest
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
 from engine.keys.cipher import row_binding
 from engine.keys.keyring import Keyring
+from engine.payment_methods.fingerprints import fingerprints
 from engine.payment_methods.models import ChargeSource, NewCard, NewToken, PaymentMethod
 from engine.payment_methods.repository import PaymentMethodRepository
 from engine.payment_methods.states import PaymentMethodStatus
@@ -51,11 +51,9 @@ from engine.payments.results import held_result
 from engine.principal import Principal
 from schema.api.payment_method_ids import format_payment_method_id
 
-# The data-key purpose of the vault, and the blind index of its fingerprints.
+# The data-key purpose of the vault.
 KEY_PURPOSE = "payment_methods"
-FINGERPRINT_INDEX = "payment_method_fingerprint"
 _TABLE = "payment_methods"
-_FINGERPRINT_BYTES = 12
 _REF = "payment_method.id"
 
 
@@ -120,14 +118,14 @@ class PaymentMethodService:
             key = await self._keyring.customer_key(
                 conn, purpose=KEY_PURPOSE, customer_id=customer_id
             )
-            digest = await self._keyring.blind_index(conn, index=FINGERPRINT_INDEX, value=indexed)
+            [fingerprint] = await fingerprints(self._keyring, conn, values=[indexed])
             saved = await self._repository.insert(
                 conn,
                 method_id=method_id,
                 customer_id=customer_id,
                 method_type="card" if isinstance(method, NewCard) else "token",
                 card=card,
-                fingerprint=_fingerprint(digest),
+                fingerprint=fingerprint,
                 data_key_id=key.id,
                 ciphertext=key.encrypt(orjson.dumps(secret), aad=_aad(method_id, customer_id)),
                 principal=principal,
@@ -227,10 +225,6 @@ class PaymentMethodService:
     async def _require_customer(self, conn: asyncpg.Connection, customer_id: UUID) -> None:
         if not await self._customers.existing(conn, customer_ids=[customer_id]):
             raise NotFound(f"no customer {customer_id}", param="customer_id")
-
-
-def _fingerprint(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest[:_FINGERPRINT_BYTES]).decode()
 
 
 def _missing(method_id: UUID) -> str:

@@ -28,9 +28,11 @@ from engine.errors import Conflict, InvalidRequest, NotFound, PaygridError, Stat
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
+from engine.keys.keyring import Keyring
 from engine.ledger.entries import Account, Entry
 from engine.orders.repository import OrderRepository
 from engine.orders.states import PAYABLE
+from engine.payment_methods.fingerprints import fingerprints
 from engine.payments.commands import CommandResult, CreatePayment
 from engine.payments.repository import NewPayment, PaymentOutcome, PaymentRepository
 from engine.payments.results import (
@@ -59,9 +61,11 @@ class CreationSteps:
         outbox: Outbox,
         aml: AmlMonitor,
         shard: int,
-        gateway: str,
+        keyring: Keyring,
+        route: Callable[[CreatePayment], str],
         clock: Callable[[], datetime],
     ) -> None:
+        """`route` picks the gateway a new payment goes to."""
         self._settings = settings
         self._aml = aml
         self._payments = payments
@@ -71,7 +75,8 @@ class CreationSteps:
         self._idempotency = idempotency
         self._outbox = outbox
         self._shard = shard
-        self._gateway = gateway
+        self._keyring = keyring
+        self._route = route
         self._clock = clock
         # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
         # true.
@@ -127,15 +132,30 @@ class CreationSteps:
             ],
         )
 
+        prints = dict(
+            zip(
+                go,
+                await fingerprints(
+                    self._keyring, conn, values=[_fingerprinted(commands[i]) for i in go]
+                ),
+                strict=True,
+            )
+        )
         written = await self._payments.insert_payments(
             conn,
-            payments=[_new_payment(commands[i], ids[i], ids[i] in blocked) for i in go],
+            payments=[
+                _new_payment(
+                    commands[i], ids[i], ids[i] in blocked, self._route(commands[i]), prints[i]
+                )
+                for i in go
+            ],
             shard=self._shard,
-            gateway=self._gateway,
         )
         await self._aml.write(conn, screening, written, now=now)
         return [
-            answers[i] if i in answers else Started(c, written[ids[i]], amount=c.money.amount)
+            answers[i]
+            if i in answers
+            else Started(c, written[ids[i]], amount=c.money.amount, fingerprint=prints[i])
             for i, c in enumerate(commands)
         ]
 
@@ -286,7 +306,12 @@ class CreationSteps:
         assert isinstance(command, CreatePayment)
         principal = command.ctx.principal
         card = outcome.card if isinstance(outcome, GatewayResult) else None
-        method = card.stored() if card is not None and payment.payment_method is None else None
+        fingerprint = started.fingerprint
+        method = (
+            card.stored(fingerprint)
+            if card is not None and payment.payment_method is None
+            else None
+        )
         gateway_id = outcome.gateway_transaction_id if isinstance(outcome, GatewayResult) else None
         if isinstance(outcome, GatewayResult) and outcome.approved:
             purchase = command.kind is TransactionType.PURCHASE
@@ -316,7 +341,15 @@ class CreationSteps:
         ), error
 
 
-def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> NewPayment:
+def _fingerprinted(command: CreatePayment) -> str:
+    """What a payment's fingerprint is made of: the card number, or the gateway's token."""
+    source = command.source
+    return source.number if isinstance(source, CardDetails) else source.token
+
+
+def _new_payment(
+    command: CreatePayment, payment_id: UUID, blocked: bool, gateway: str, fingerprint: str
+) -> NewPayment:
     source = command.source
     block = compliance_block() if blocked else None
     return NewPayment(
@@ -326,10 +359,13 @@ def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> New
         currency=command.money.currency,
         customer_id=command.customer_id,
         order_id=command.order_id,
-        payment_method=source.summary().stored() if isinstance(source, CardDetails) else None,
+        payment_method=source.summary().stored(fingerprint)
+        if isinstance(source, CardDetails)
+        else None,
         description=command.description,
         metadata=command.metadata,
         principal=command.ctx.principal,
+        gateway=gateway,
         status=PaymentStatus.PROCESSING if block is None else PaymentStatus.FAILED,
         failure_code=None if block is None else block.code,
         failure_message=None if block is None else block.message,

@@ -15,6 +15,7 @@ from engine.errors import (
     IdempotencyMismatch,
     PaygridError,
 )
+from engine.gateways.attempts import Attempt
 from engine.gateways.base import GatewayError, GatewayResult
 from engine.idempotency.repository import Answer, IdempotencyRecord
 from engine.ledger.entries import Entry
@@ -32,6 +33,10 @@ class Started:
     payment: Payment
     operation_id: UUID | None = None
     amount: int = 0
+    # The card's fingerprint, for the summary a purchase or authorization stores.
+    fingerprint: str | None = None
+    # The gateway calls made for it so far, written with its outcome.
+    attempts: list[Attempt] = field(default_factory=list)
 
     @property
     def reference(self) -> UUID:

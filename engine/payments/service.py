@@ -315,10 +315,10 @@ class PaymentService:
         started = await self._rebuild(row)
         if started is None:
             return 0
-        found = await self._steps.lookup(started.reference)
+        found = await self._steps.lookup(started)
         if found is None:
             age = (self._clock() - row.created_at).total_seconds()
-            if age < self._steps.lookup_grace_s:
+            if age < self._steps.lookup_grace_s(started):
                 return 0
         outcome: GatewayOutcome = found or GatewayError(
             "the gateway has no record of the call", ambiguous=False

@@ -12,24 +12,28 @@ answers of the whole batch are written once, at the end of each step.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from engine.cards import CardDetails
 from engine.compliance.monitor import AmlMonitor
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
 from engine.events.outbox import Outbox
+from engine.gateways.attempts import GatewayRequestKind, attempt_of
 from engine.gateways.base import (
     ChargeRequest,
-    Gateway,
     GatewayError,
     GatewayResult,
     OperationRequest,
 )
+from engine.gateways.registry import Gateways
+from engine.gateways.repository import AttemptRepository
 from engine.idempotency.repository import IdempotencyRepository
 from engine.keys.keyring import Keyring
 from engine.ledger.book import Write
@@ -61,12 +65,13 @@ class PaymentSteps:
         self,
         *,
         settings: Settings,
-        gateway: Gateway,
+        gateways: Gateways,
         shard: int,
         clock: Callable[[], datetime],
         keyring: Keyring,
     ) -> None:
-        self._gateway = gateway
+        self._gateways = gateways
+        self._attempts = AttemptRepository()
         self.payments = PaymentRepository()
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
@@ -83,7 +88,8 @@ class PaymentSteps:
             outbox=outbox,
             aml=aml,
             shard=shard,
-            gateway=gateway.name,
+            keyring=keyring,
+            route=self._route,
             clock=clock,
         )
         self._operations = OperationSteps(
@@ -114,32 +120,61 @@ class PaymentSteps:
                 begun[i] = await self._operations.begin(conn, command)
         return [begun[i] for i in range(len(commands))]
 
+    def _route(self, command: CreatePayment) -> str:
+        """The gateway a new payment goes to: the first its currency and brand route to."""
+        source = command.source
+        brand = source.summary().brand if isinstance(source, CardDetails) else None
+        return self._gateways.route(command.money.currency, brand)[0]
+
     async def call_gateway(self, started: Started) -> GatewayOutcome:
-        """The one gateway call of a started command; transport trouble comes back as a value."""
+        """The one gateway call of a started command, at the payment's gateway, recorded on
+        `started.attempts`; transport trouble comes back as a value."""
         command, payment = started.command, started.payment
+        gateway = self._gateways.get(payment.gateway)
         money = Money(started.amount, payment.currency)
+        began = time.monotonic()
+        outcome: GatewayOutcome
         try:
             if isinstance(command, CreatePayment):
                 capture = command.kind is TransactionType.PURCHASE
-                return await self._gateway.charge(
+                kind = GatewayRequestKind.CHARGE if capture else GatewayRequestKind.AUTHORIZE
+                outcome = await gateway.charge(
                     ChargeRequest(payment.id, money, command.source, capture=capture)
                 )
-            assert started.operation_id is not None
-            assert payment.gateway_transaction_id is not None
-            request = OperationRequest(started.operation_id, payment.gateway_transaction_id, money)
-            if isinstance(command, CapturePayment):
-                return await self._gateway.capture(request)
-            if isinstance(command, VoidPayment):
-                return await self._gateway.void(request)
-            return await self._gateway.refund(request)
+            else:
+                assert started.operation_id is not None
+                assert payment.gateway_transaction_id is not None
+                request = OperationRequest(
+                    started.operation_id, payment.gateway_transaction_id, money
+                )
+                if isinstance(command, CapturePayment):
+                    kind = GatewayRequestKind.CAPTURE
+                    outcome = await gateway.capture(request)
+                elif isinstance(command, VoidPayment):
+                    kind = GatewayRequestKind.VOID
+                    outcome = await gateway.void(request)
+                else:
+                    kind = GatewayRequestKind.REFUND
+                    outcome = await gateway.refund(request)
         except GatewayError as error:
-            return error
+            outcome = error
         except Exception as exc:  # an adapter bug must not sink the batch; logged
             log.exception(
-                "the %s gateway failed unexpectedly on %s", self._gateway.name, started.reference
+                "the %s gateway failed unexpectedly on %s", gateway.name, started.reference
             )
             # Whatever happened, the gateway may have acted: leave it to recovery's lookup.
-            return GatewayError(f"unexpected {type(exc).__name__} from the gateway", ambiguous=True)
+            outcome = GatewayError(f"unexpected {type(exc).__name__} from the gateway", True)
+        started.attempts.append(
+            attempt_of(
+                outcome,
+                payment_id=payment.id,
+                reference=started.reference,
+                gateway=gateway.name,
+                kind=kind,
+                latency_s=time.monotonic() - began,
+            )
+        )
+        return outcome
 
     async def expire_due(
         self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, write: Write
@@ -165,14 +200,27 @@ class PaymentSteps:
         """Rows in `slots` left `processing` since before `before`, oldest first."""
         return await self.payments.processing(conn, slots=slots, before=before)
 
-    @property
-    def lookup_grace_s(self) -> float:
-        """How long after a call the gateway may still be recording it."""
-        return self._gateway.lookup_grace_s
+    def lookup_grace_s(self, started: Started) -> float:
+        """How long after a call the payment's gateway may still be recording it."""
+        return self._gateways.get(started.payment.gateway).lookup_grace_s
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
-        """What the gateway recorded for `reference`; None if it never saw it."""
-        return await self._gateway.lookup(reference)
+    async def lookup(self, started: Started) -> GatewayResult | None:
+        """What the payment's gateway recorded for the command; None if it never saw it. The
+        lookup is recorded on `started.attempts`."""
+        gateway = self._gateways.get(started.payment.gateway)
+        began = time.monotonic()
+        found = await gateway.lookup(started.reference)
+        started.attempts.append(
+            attempt_of(
+                found,
+                payment_id=started.payment.id,
+                reference=started.reference,
+                gateway=gateway.name,
+                kind=GatewayRequestKind.LOOKUP,
+                latency_s=time.monotonic() - began,
+            )
+        )
+        return found
 
     async def finalize(
         self,
@@ -199,6 +247,8 @@ class PaymentSteps:
                     answers.append(answer)
         await self.ledger.insert(conn, entries=[e for f in finished.values() for e in f.entries])
         await self.idempotency.complete_many(conn, answers=answers)
+        # Every call is recorded, an ambiguous one's too (its row stays `processing`).
+        await self._attempts.insert_many(conn, attempts=[a for s in started for a in s.attempts])
         # Orders follow their payments in this same transaction; a batch naming no order
         # sends nothing.
         moved: dict[UUID, Principal] = {

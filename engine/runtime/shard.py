@@ -17,7 +17,7 @@ from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
-from engine.runtime.gateway import open_gateway
+from engine.runtime.gateway import open_gateways
 from engine.sharding import slots_of
 from engine.shared_state import connect_redis
 
@@ -52,10 +52,10 @@ async def open_shard_runtime(
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    gateway = open_gateway(settings, redis)
+    gateways = open_gateways(settings, redis)
     steps = PaymentSteps(
         settings=settings,
-        gateway=gateway,
+        gateways=gateways,
         shard=index,
         clock=clock,
         keyring=Keyring.from_settings(settings),

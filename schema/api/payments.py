@@ -34,7 +34,7 @@ from schema.api.common import (
 )
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.cards import expiry_passed, luhn_valid
-from schema.states import PaymentStatus, RefundStatus
+from schema.states import AttemptOutcome, GatewayRequestKind, PaymentStatus, RefundStatus
 
 
 class AddressCreate(StrictModel):
@@ -168,11 +168,13 @@ class RefundBody(StrictModel):
 
 
 class PaymentMethodPublic(BaseModel):
+    """A payment's card: brand, last4 and fingerprint (equal cards, equal fingerprints). The
+    expiry lives only in the vault of saved payment methods."""
+
     type: Literal["card"] = "card"
     brand: str
     last4: str
-    exp_month: int
-    exp_year: int
+    fingerprint: str | None
 
 
 class RefundPublic(BaseModel):
@@ -207,6 +209,26 @@ class PaymentPublic(BaseModel):
     refunds: list[RefundPublic] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+class GatewayAttemptPublic(BaseModel):
+    """One call paygrid made to a gateway for the payment."""
+
+    gateway: str
+    kind: GatewayRequestKind
+    reference: UUID
+    outcome: AttemptOutcome
+    latency_ms: int
+    gateway_transaction_id: str | None
+    decline_code: str | None
+    created_at: datetime | None
+
+
+class PaymentDetailPublic(PaymentPublic):
+    """A payment as `GET /api/payments/{id}` shows it: with every gateway call made for it,
+    oldest first."""
+
+    attempts: list[GatewayAttemptPublic] = Field(default_factory=list)
 
 
 class PaymentMethodInfo(BaseModel):

@@ -14,6 +14,7 @@ from schema.api.payments import (
     CaptureBody,
     CaptureCreate,
     PaymentCreate,
+    PaymentDetailPublic,
     PaymentMethodInfo,
     PaymentPublic,
     RefundBody,
@@ -104,12 +105,17 @@ async def methods(key: PaymentsRead, state: State, cid: CorrelationId) -> Respon
     return responses.ok([m.model_dump() for m in data], cid)
 
 
-@router.get("/{payment_id}", operation_id="retrieve_payment", response_model=PaymentEnvelope)
+@router.get(
+    "/{payment_id}",
+    operation_id="retrieve_payment",
+    response_model=Envelope[PaymentDetailPublic],
+)
 async def retrieve(
     payment_id: UUID, key: PaymentsRead, state: State, cid: CorrelationId
 ) -> Response:
-    payment, refunds = await state.payment_reads.get(payment_id)
-    return responses.ok(payment.public(refunds), cid)
+    """The payment with its refunds and every gateway call made for it."""
+    found = await state.payment_reads.get(payment_id)
+    return responses.ok(found.public(), cid)
 
 
 @router.get("", operation_id="list_payments", response_model=ListEnvelope[PaymentPublic])

@@ -16,6 +16,7 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import Gateway
+from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.keys.master import new_master_key
 from engine.ledger.book import LedgerBook
@@ -64,13 +65,15 @@ async def make_service(
     shard: int = 0,
     shards: int = 1,
     settings: Settings | None = None,
+    more_gateways: tuple[Gateway, ...] = (),
 ) -> ServiceUnderTest:
     """Shard `shard` of `shards` (its slots claimed, as a starting shard claims them): its
-    payment service and ledger book, both on `clock`."""
+    payment service and ledger book, both on `clock`. New payments go to `gateway` unless
+    `settings` routes them to one of `more_gateways`."""
     settings = settings or engine_settings()
     steps = PaymentSteps(
         settings=settings,
-        gateway=gateway,
+        gateways=Gateways([gateway, *more_gateways], settings.gateway_routes),
         shard=shard,
         clock=clock.now,
         keyring=Keyring.from_settings(settings),

@@ -23,9 +23,9 @@ async def test_purchase_succeeds_and_is_retrievable(api: Api) -> None:
         "type": "card",
         "brand": "visa",
         "last4": "4242",
-        "exp_month": 12,
-        "exp_year": 2034,
+        "fingerprint": payment["payment_method"]["fingerprint"],
     }
+    assert len(payment["payment_method"]["fingerprint"]) == 16
     got = await api.get(f"/api/payments/{payment['id']}")
     assert got.status_code == 200
     assert got.json()["data"]["status"] == "succeeded"
