@@ -142,7 +142,8 @@ def test_a_stored_card_keeps_brand_bin_last4_and_fingerprint_but_never_the_expir
         "last4": "4242",
         "fingerprint": "fp_1",
     }
-    assert "exp_month" not in stored and "exp_year" not in stored
+    assert "exp_month" not in stored
+    assert "exp_year" not in stored
     assert VISA not in repr(stored)
 
 

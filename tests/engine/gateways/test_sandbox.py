@@ -29,15 +29,6 @@ USD_10 = Money(1000, "USD")
 
 
 @pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra["redis_url"])
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def reference(redis: Redis) -> AsyncIterator[Callable[[], UUID]]:
     """Fresh references; their sandbox records are deleted after the test."""
     made: list[UUID] = []

@@ -119,12 +119,19 @@ class Rig:
         gateway: FakeGateway | None = None,
         clock: FakeClock | None = None,
         settings: Settings | None = None,
+        more_gateways: tuple[Gateway, ...] = (),
     ) -> Rig:
         gateway = gateway or FakeGateway()
         clock = clock or FakeClock()
         settings = settings or engine_settings()
         service, book = await make_service(
-            db, gateway, clock, shard=shard, shards=shards, settings=settings
+            db,
+            gateway,
+            clock,
+            shard=shard,
+            shards=shards,
+            settings=settings,
+            more_gateways=more_gateways,
         )
         return cls(db, gateway, clock, service, book, shard, shards, requests, settings)
 

@@ -28,7 +28,17 @@ async def test_purchase_succeeds_and_is_retrievable(api: Api) -> None:
     assert len(payment["payment_method"]["fingerprint"]) == 16
     got = await api.get(f"/api/payments/{payment['id']}")
     assert got.status_code == 200
-    assert got.json()["data"]["status"] == "succeeded"
+    data = got.json()["data"]
+    assert (data["status"], data["gateway"]) == ("succeeded", "sandbox")
+    [attempt] = data["attempts"]
+    assert (attempt["gateway"], attempt["kind"], attempt["outcome"]) == (
+        "sandbox",
+        "charge",
+        "approved",
+    )
+    assert attempt["reference"] == payment["id"]
+    assert attempt["gateway_transaction_id"] == payment["gateway_transaction_id"]
+    assert "exp_month" not in data["payment_method"]
 
 
 async def test_authorize_then_partial_capture_releases_the_rest(api: Api) -> None:
