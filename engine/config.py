@@ -122,6 +122,19 @@ class Settings(BaseSettings):
         description='Ordered gateways per "CUR" or "CUR/brand" (JSON object); "*" for the rest. '
         "Unrouted payments use `gateways` in order.",
     )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Failures within the window that open a circuit."
+    )
+    circuit_window_s: float = Field(default=10.0, gt=0, le=3600)
+    circuit_reset_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How long a circuit stays open before a probe."
+    )
+    circuit_probe_lease_s: float = Field(
+        default=30.0, gt=0, le=600, description="How long one process holds the probe."
+    )
+    circuit_refresh_s: float = Field(
+        default=0.25, gt=0, le=10, description="How often each process syncs its circuits."
+    )
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."

@@ -88,6 +88,15 @@ class AttemptOutcome(StrEnum):
     REVIEW = "review"
 
 
+class CircuitState(StrEnum):
+    """A gateway's circuit breaker (`engine/gateways/circuit.py`; memory only, shown by
+    `GET /health` and `GET /api/payments/methods`)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
 class IdempotencyStatus(StrEnum):
     """`idempotency_keys.status` (CHECK in migration 0001)."""
 

@@ -24,7 +24,14 @@ from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
-from engine.errors import Conflict, InvalidRequest, NotFound, PaygridError, StateError
+from engine.errors import (
+    Conflict,
+    GatewayCircuitOpen,
+    InvalidRequest,
+    NotFound,
+    PaygridError,
+    StateError,
+)
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
@@ -62,10 +69,10 @@ class CreationSteps:
         aml: AmlMonitor,
         shard: int,
         keyring: Keyring,
-        route: Callable[[CreatePayment], str],
+        route: Callable[[CreatePayment], str | None],
         clock: Callable[[], datetime],
     ) -> None:
-        """`route` picks the gateway a new payment goes to."""
+        """`route` picks the gateway a new payment goes to; None if none may take it now."""
         self._settings = settings
         self._aml = aml
         self._payments = payments
@@ -87,18 +94,31 @@ class CreationSteps:
     ) -> list[Started | CommandResult]:
         """Begin every command; a refused one gets its answer (also stored under its key)."""
         ids = [c.payment_id or uuid4() for c in commands]
-        answers: dict[int, CommandResult] = {}
+        # Where each would go; none when every gateway it may use has its circuit open: that
+        # one is refused (503) before its key is claimed or anything written, so a retry
+        # with the key runs afresh.
+        routed = [self._route(c) for c in commands]
+        gateways = {i: g for i, g in enumerate(routed) if g is not None}
+        answers: dict[int, CommandResult] = {
+            i: CommandResult.from_error(
+                GatewayCircuitOpen(
+                    "no gateway can take this payment now (circuit open); retry later"
+                )
+            )
+            for i in range(len(commands))
+            if i not in gateways
+        }
         claims = [
             Claim(c.ctx.api_key_id, c.ctx.idempotency_key, c.ctx.request_hash, ids[i])
             for i, c in enumerate(commands)
-            if c.ctx.idempotency_key is not None
+            if c.ctx.idempotency_key is not None and i not in answers
         ]
         held = await self._idempotency.claim_many(
             conn, claims=claims, ttl_h=self._settings.idempotency_ttl_h
         )
         for i, c in enumerate(commands):
             scope = c.ctx.idempotency_scope
-            if scope is not None and scope in held:
+            if scope is not None and scope in held and i not in answers:
                 answers[i] = held_result(held[scope], c.ctx.request_hash)
         live = [i for i in range(len(commands)) if i not in answers]
 
@@ -144,9 +164,7 @@ class CreationSteps:
         written = await self._payments.insert_payments(
             conn,
             payments=[
-                _new_payment(
-                    commands[i], ids[i], ids[i] in blocked, self._route(commands[i]), prints[i]
-                )
+                _new_payment(commands[i], ids[i], ids[i] in blocked, gateways[i], prints[i])
                 for i in go
             ],
             shard=self._shard,

@@ -253,6 +253,24 @@ class PaymentRepository:
             raise ConcurrentUpdate(f"payment {payment_id} is not {from_status}")
         return _payment(row)
 
+    async def switch_gateway(
+        self, conn: asyncpg.Connection, *, payment_id: UUID, from_gateway: str, to: str
+    ) -> Payment:
+        """Move a payment still `processing` at `from_gateway` to gateway `to` (failover)."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET gateway = $3, updated_at = now()
+                WHERE id = $1 AND status = 'processing' AND gateway = $2
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            from_gateway,
+            to,
+        )
+        if row is None:
+            raise ConcurrentUpdate(
+                f"payment {payment_id} is no longer processing at {from_gateway}"
+            )
+        return _payment(row)
+
     async def reserve_refund(
         self, conn: asyncpg.Connection, *, payment_id: UUID, amount: int, principal: Principal
     ) -> Payment | None:

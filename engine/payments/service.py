@@ -231,9 +231,26 @@ class PaymentService:
         self._in_flight.add(begun.reference)
         try:
             outcome = await self._steps.call_gateway(begun)
+            while (gateway := self._steps.failover(begun, outcome)) is not None:
+                if not await self._switch(begun, gateway):
+                    break
+                outcome = await self._steps.call_gateway(begun)
             return await self._finals.submit(Finalization(begun, outcome))
         finally:
             self._in_flight.discard(begun.reference)
+
+    async def _switch(self, begun: Started, gateway: str) -> bool:
+        """Fail over durably: the payment names `gateway` before it is called there, so
+        recovery asks the gateway that may have acted. False if the move could not be
+        written: the payment then finalizes with the failure it has."""
+        slot = slot_of(begun.payment.customer_id)
+        try:
+            async with self._db.connection() as conn, self._ownership.transaction(conn, [slot]):
+                await self._steps.switch_gateway(conn, begun, gateway)
+        except _DB_ERRORS:
+            log.warning("could not fail %s over to %s", begun.payment.id, gateway, exc_info=True)
+            return False
+        return True
 
     async def _begin_batch(self, commands: list[Command]) -> list[Started | CommandResult]:
         async with self._db.connection() as conn:

@@ -32,6 +32,7 @@ from engine.gateways.base import (
     GatewayResult,
     OperationRequest,
 )
+from engine.gateways.breaker import CircuitBreakers
 from engine.gateways.registry import Gateways
 from engine.gateways.repository import AttemptRepository
 from engine.idempotency.repository import IdempotencyRepository
@@ -66,11 +67,13 @@ class PaymentSteps:
         *,
         settings: Settings,
         gateways: Gateways,
+        breakers: CircuitBreakers,
         shard: int,
         clock: Callable[[], datetime],
         keyring: Keyring,
     ) -> None:
         self._gateways = gateways
+        self._breakers = breakers
         self._attempts = AttemptRepository()
         self.payments = PaymentRepository()
         self.idempotency = IdempotencyRepository()
@@ -120,11 +123,37 @@ class PaymentSteps:
                 begun[i] = await self._operations.begin(conn, command)
         return [begun[i] for i in range(len(commands))]
 
-    def _route(self, command: CreatePayment) -> str:
-        """The gateway a new payment goes to: the first its currency and brand route to."""
+    def _route(self, command: CreatePayment, after: str | None = None) -> str | None:
+        """The gateway a new payment goes to: the first its currency and brand route to (after
+        `after`, when failing over from it) whose circuit lets it through; a memory read."""
         source = command.source
         brand = source.summary().brand if isinstance(source, CardDetails) else None
-        return self._gateways.route(command.money.currency, brand)[0]
+        candidates = self._gateways.route(command.money.currency, brand)
+        if after is not None:
+            candidates = candidates[candidates.index(after) + 1 :] if after in candidates else ()
+        return next((name for name in candidates if self._breakers.allows(name)), None)
+
+    def failover(self, started: Started, outcome: GatewayOutcome) -> str | None:
+        """The next gateway for a purchase or authorization whose gateway failed before any
+        money could have moved (an unambiguous `GatewayError`); None when there is none, and
+        always after a result or an ambiguous outcome: the gateway may have acted."""
+        command = started.command
+        if not isinstance(command, CreatePayment) or not isinstance(outcome, GatewayError):
+            return None
+        if outcome.ambiguous:
+            return None
+        return self._route(command, after=started.payment.gateway)
+
+    async def switch_gateway(
+        self, conn: asyncpg.Connection, started: Started, gateway: str
+    ) -> None:
+        """Move a `processing` payment to `gateway` before it is called there, so recovery
+        looks it up where it went; the attempts so far are written with the move."""
+        started.payment = await self.payments.switch_gateway(
+            conn, payment_id=started.payment.id, from_gateway=started.payment.gateway, to=gateway
+        )
+        await self._attempts.insert_many(conn, attempts=started.attempts)
+        started.attempts = []
 
     async def call_gateway(self, started: Started) -> GatewayOutcome:
         """The one gateway call of a started command, at the payment's gateway, recorded on
@@ -174,6 +203,7 @@ class PaymentSteps:
                 latency_s=time.monotonic() - began,
             )
         )
+        self._breakers.report(gateway.name, outcome)
         return outcome
 
     async def expire_due(

@@ -16,6 +16,7 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import Gateway
+from engine.gateways.breaker import CircuitBreakers, local_breakers
 from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.keys.master import new_master_key
@@ -66,6 +67,7 @@ async def make_service(
     shards: int = 1,
     settings: Settings | None = None,
     more_gateways: tuple[Gateway, ...] = (),
+    breakers: CircuitBreakers | None = None,
 ) -> ServiceUnderTest:
     """Shard `shard` of `shards` (its slots claimed, as a starting shard claims them): its
     payment service and ledger book, both on `clock`. New payments go to `gateway` unless
@@ -74,6 +76,7 @@ async def make_service(
     steps = PaymentSteps(
         settings=settings,
         gateways=Gateways([gateway, *more_gateways], settings.gateway_routes),
+        breakers=breakers or local_breakers(settings),
         shard=shard,
         clock=clock.now,
         keyring=Keyring.from_settings(settings),
@@ -120,6 +123,7 @@ class Rig:
         clock: FakeClock | None = None,
         settings: Settings | None = None,
         more_gateways: tuple[Gateway, ...] = (),
+        breakers: CircuitBreakers | None = None,
     ) -> Rig:
         gateway = gateway or FakeGateway()
         clock = clock or FakeClock()
@@ -132,6 +136,7 @@ class Rig:
             shards=shards,
             settings=settings,
             more_gateways=more_gateways,
+            breakers=breakers,
         )
         return cls(db, gateway, clock, service, book, shard, shards, requests, settings)
 

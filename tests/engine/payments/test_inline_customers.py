@@ -12,6 +12,7 @@ import pytest
 
 from engine.customers.service import CustomerService
 from engine.db.database import Database
+from engine.gateways.breaker import local_breakers
 from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.payments.commands import CreatePayment
@@ -44,6 +45,7 @@ def steps() -> PaymentSteps:
     return PaymentSteps(
         settings=settings,
         gateways=Gateways([FakeGateway()]),
+        breakers=local_breakers(settings),
         shard=0,
         clock=FakeClock().now,
         keyring=Keyring.from_settings(settings),
