@@ -20,6 +20,7 @@ from uuid import UUID
 
 import ray
 
+from actors.gateway_circuits import shared_breakers
 from actors.placement import placement
 from engine.config import Settings
 from engine.errors import DatabaseUnavailable
@@ -37,7 +38,9 @@ class LedgerShard:
         self._fingerprint = settings.fingerprint()
         self._sweep_interval_s = settings.shard_sweep_interval_s
         self._started_at = datetime.now(UTC)
-        self._runtime: ShardRuntime = await open_shard_runtime(settings, index)
+        self._runtime: ShardRuntime = await open_shard_runtime(
+            settings, index, breakers=shared_breakers(settings, f"ledger-shard-{index}")
+        )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def execute(self, commands: list[Command]) -> list[CommandResult]:

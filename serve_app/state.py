@@ -7,17 +7,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import uuid4
 
 from redis.asyncio import Redis
 
 from actors import fleet
 from actors.fleet import Handle
+from actors.gateway_circuits import shared_breakers
 from engine.auth.keys import ApiKeyService
 from engine.compliance.service import AlertService
 from engine.config import Settings
 from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.directory import GatewayDirectory
 from engine.health import HealthService
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
@@ -64,8 +68,11 @@ class AppState:
     webhooks: WebhookRuntime
     dispatchers: list[Handle]
     schedulers: list[Handle]
+    gateways: GatewayDirectory
+    breakers: CircuitBreakers
 
     async def close(self) -> None:
+        await self.breakers.close()
         await self.webhooks.close()
         await self.db.close()
         await self.redis.aclose()
@@ -91,11 +98,11 @@ async def open_state(settings: Settings) -> AppState:
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
+    gateways = open_gateways(settings, redis)
+    breakers = shared_breakers(settings, f"replica-{uuid4().hex[:12]}")
+    breakers.start()
     methods = PaymentMethodService(
-        db,
-        keyring,
-        idempotency_ttl_h=settings.idempotency_ttl_h,
-        gateway=open_gateways(settings, redis).primary,
+        db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h, gateway=gateways.primary
     )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(
@@ -133,4 +140,6 @@ async def open_state(settings: Settings) -> AppState:
         webhooks=open_webhook_runtime(settings, db),
         dispatchers=dispatchers,
         schedulers=schedulers,
+        gateways=GatewayDirectory(gateways, breakers),
+        breakers=breakers,
     )

@@ -32,6 +32,31 @@ class GatewayResources:
 
 GatewayFactory = Callable[[Settings, GatewayResources], Gateway]
 
+CARD_BRANDS = ("visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay")
+ALL_OPERATIONS = ("purchase", "authorize", "capture", "void", "refund")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCapabilities:
+    """What a gateway takes, as `GET /api/payments/methods` lists it; `currencies` is ("*",)
+    for every currency paygrid knows."""
+
+    methods: tuple[str, ...]
+    currencies: tuple[str, ...]
+    brands: tuple[str, ...]
+    supports: tuple[str, ...] = ALL_OPERATIONS
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEntry:
+    """A registered gateway: how to build it, and what it takes."""
+
+    factory: GatewayFactory
+    capabilities: GatewayCapabilities
+
+
+_SANDBOX_CAPABILITIES = GatewayCapabilities(("card", "token"), ("*",), CARD_BRANDS)
+
 
 def _sandbox(name: str, settings: Settings, resources: GatewayResources) -> Gateway:
     return SandboxGateway(
@@ -47,8 +72,8 @@ def builtin_registry() -> GatewayRegistry:
     records) for failover drills and tests."""
     return GatewayRegistry(
         {
-            "sandbox": partial(_sandbox, "sandbox"),
-            "sandbox_b": partial(_sandbox, "sandbox_b"),
+            "sandbox": GatewayEntry(partial(_sandbox, "sandbox"), _SANDBOX_CAPABILITIES),
+            "sandbox_b": GatewayEntry(partial(_sandbox, "sandbox_b"), _SANDBOX_CAPABILITIES),
         }
     )
 
@@ -56,37 +81,52 @@ def builtin_registry() -> GatewayRegistry:
 class GatewayRegistry:
     """Gateway factories by name."""
 
-    def __init__(self, factories: Mapping[str, GatewayFactory]) -> None:
-        self._factories = dict(factories)
+    def __init__(self, entries: Mapping[str, GatewayEntry]) -> None:
+        self._entries = dict(entries)
 
     @property
     def names(self) -> list[str]:
-        """The names a factory is registered under."""
-        return sorted(self._factories)
+        """The names a gateway is registered under."""
+        return sorted(self._entries)
 
     def build(self, settings: Settings, resources: GatewayResources) -> Gateways:
         """The gateways `settings.gateways` names, in that order; a name nothing is
         registered under stops start-up, named."""
-        unknown = [n for n in settings.gateways if n not in self._factories]
+        unknown = [n for n in settings.gateways if n not in self._entries]
         if unknown:
             raise ValueError(
                 f"PAYGRID_GATEWAYS names unknown gateways {unknown}; known: {self.names}"
             )
-        built = [self._factories[name](settings, resources) for name in settings.gateways]
-        return Gateways(built, settings.gateway_routes)
+        entries = [self._entries[name] for name in settings.gateways]
+        return Gateways(
+            [e.factory(settings, resources) for e in entries],
+            settings.gateway_routes,
+            capabilities=[e.capabilities for e in entries],
+        )
 
 
 class Gateways:
     """The configured gateways of a process, by name and by route."""
 
     def __init__(
-        self, gateways: list[Gateway], routes: Mapping[str, tuple[str, ...]] | None = None
+        self,
+        gateways: list[Gateway],
+        routes: Mapping[str, tuple[str, ...]] | None = None,
+        *,
+        capabilities: list[GatewayCapabilities] | None = None,
     ) -> None:
         if not gateways:
             raise ValueError("at least one gateway must be configured")
         self._by_name = {g.name: g for g in gateways}
         self._order = tuple(g.name for g in gateways)
         self._routes = dict(routes or {})
+        self._capabilities = dict(
+            zip(self._order, capabilities or [_SANDBOX_CAPABILITIES] * len(gateways), strict=True)
+        )
+
+    def capabilities(self, name: str) -> GatewayCapabilities:
+        """What the configured gateway `name` takes."""
+        return self._capabilities[name]
 
     def __iter__(self) -> Iterator[Gateway]:
         return (self._by_name[name] for name in self._order)

@@ -34,7 +34,13 @@ from schema.api.common import (
 )
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.cards import expiry_passed, luhn_valid
-from schema.states import AttemptOutcome, GatewayRequestKind, PaymentStatus, RefundStatus
+from schema.states import (
+    AttemptOutcome,
+    CircuitState,
+    GatewayRequestKind,
+    PaymentStatus,
+    RefundStatus,
+)
 
 
 class AddressCreate(StrictModel):
@@ -231,11 +237,16 @@ class PaymentDetailPublic(PaymentPublic):
     attempts: list[GatewayAttemptPublic] = Field(default_factory=list)
 
 
-class PaymentMethodInfo(BaseModel):
-    type: str
-    brands: list[str]
+class GatewayMethodsPublic(BaseModel):
+    """A configured gateway: the payment methods, currencies ("*": every one paygrid knows)
+    and card brands it takes, the operations it supports, and its circuit breaker's state."""
+
     gateway: str
+    methods: list[str]
+    currencies: list[str]
+    brands: list[str]
     supports: list[str]
+    circuit: CircuitState
 
 
 class LedgerBalancePublic(BaseModel):

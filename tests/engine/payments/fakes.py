@@ -27,6 +27,8 @@ from engine.gateways.base import (
     OperationRequest,
     VerifyRequest,
 )
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.circuit import CircuitBoard, CircuitPolicy, CircuitReport, CircuitView
 
 TOKEN_CARD = CardSummary("visa", "424242", "4242", 12, 2034)
 
@@ -202,3 +204,26 @@ class FakeGateway:
         if act.kind is Kind.DROP:
             raise GatewayError("fake: the answer was lost after the gateway acted", ambiguous=True)
         return result
+
+
+class ManualCircuits:
+    """Circuit breakers whose shared board runs on a clock the test moves (`now`); `sync`
+    stands for the background sync of a real process."""
+
+    def __init__(self, policy: CircuitPolicy | None = None) -> None:
+        self.now = 0.0
+        self.board = CircuitBoard(policy or CircuitPolicy(), lambda: self.now)
+        self.breakers = CircuitBreakers(holder="shard", sync=self._sync, refresh_s=1.0)
+
+    async def _sync(self, holder: str, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+        return self.board.sync(holder, reports)
+
+    async def open(self, gateway: str) -> None:
+        """Open `gateway`'s circuit as its failures would, and let this process see it."""
+        down = GatewayError("down", ambiguous=False)
+        for _ in range(CircuitPolicy().failure_threshold):
+            self.breakers.report(gateway, down)
+        await self.breakers.refresh()
+
+    async def sync(self) -> None:
+        await self.breakers.refresh()
