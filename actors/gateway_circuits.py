@@ -28,7 +28,9 @@ class GatewayCircuits:
     def __init__(self, policy: CircuitPolicy) -> None:
         self._board = CircuitBoard(policy, time.monotonic)
 
-    async def sync(self, holder: str, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+    async def sync(
+        self, holder: str | None, reports: list[CircuitReport]
+    ) -> dict[str, CircuitView]:
         """Record `holder`'s reports; every circuit as `holder` should see it."""
         return self._board.sync(holder, reports)
 
@@ -37,14 +39,15 @@ class GatewayCircuits:
         return self._board.states()
 
 
-def shared_breakers(settings: Settings, holder: str) -> CircuitBreakers:
-    """Breakers of this process synced with the cluster's board (created if missing)."""
+def shared_breakers(settings: Settings, holder: str | None) -> CircuitBreakers:
+    """Breakers of this process synced with the cluster's board (created if missing); holder
+    None for a process that sends no payments."""
     options = gateway_circuits_options()
     board = GatewayCircuits.options(**options).remote(  # type: ignore[attr-defined]
         circuit_policy(settings)
     )
 
-    async def sync(who: str, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+    async def sync(who: str | None, reports: list[CircuitReport]) -> dict[str, CircuitView]:
         views: dict[str, CircuitView] = await board.sync.remote(who, reports)
         return views
 

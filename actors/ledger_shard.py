@@ -35,6 +35,7 @@ class LedgerShard:
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         self._index = index
+        self._gateways = settings.gateways
         self._fingerprint = settings.fingerprint()
         self._sweep_interval_s = settings.shard_sweep_interval_s
         self._started_at = datetime.now(UTC)
@@ -51,6 +52,10 @@ class LedgerShard:
         """The customer's (held, captured, refunded) per currency."""
         book = await self._runtime.service.balances(customer_id)
         return {c: (b.held, b.captured, b.refunded) for c, b in book.items()}
+
+    async def gateway_circuits(self) -> dict[str, str]:
+        """Each configured gateway's circuit as this shard last saw it."""
+        return dict(self._runtime.breakers.states(self._gateways))
 
     async def ping(self) -> int:
         return self._index

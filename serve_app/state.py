@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from uuid import uuid4
 
 from redis.asyncio import Redis
 
@@ -99,7 +98,8 @@ async def open_state(settings: Settings) -> AppState:
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
     gateways = open_gateways(settings, redis)
-    breakers = shared_breakers(settings, f"replica-{uuid4().hex[:12]}")
+    # A replica sends no payments: it watches the circuits and is never granted a probe.
+    breakers = shared_breakers(settings, None)
     breakers.start()
     methods = PaymentMethodService(
         db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h, gateway=gateways.primary

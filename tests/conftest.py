@@ -134,6 +134,10 @@ def settings(infra: dict[str, str]) -> Settings:
         ledger_shards=SHARDS,
         replicas=1,
         sandbox_latency_ms=0,
+        # A second sandbox to fail over to; circuits probe again two seconds after opening.
+        gateways=("sandbox", "sandbox_b"),
+        circuit_reset_s=2,
+        circuit_probe_lease_s=3,
         api_key_cache_ttl_s=0,
         # Rows left processing (a gateway timeout, a lost commit) settle within seconds.
         shard_sweep_interval_s=0.5,

@@ -29,7 +29,7 @@ from engine.gateways.circuit import (
 
 log = logging.getLogger("paygrid.gateways")
 
-CircuitSync = Callable[[str, list[CircuitReport]], Awaitable[dict[str, CircuitView]]]
+CircuitSync = Callable[[str | None, list[CircuitReport]], Awaitable[dict[str, CircuitView]]]
 
 _MAX_PENDING = 10_000
 _CLOSED = CircuitView()
@@ -46,9 +46,11 @@ def circuit_policy(settings: Settings) -> CircuitPolicy:
 
 
 class CircuitBreakers:
-    """The circuits as this process last saw them, and what its calls reported since."""
+    """The circuits as this process last saw them, and what its calls reported since.
+    `holder` names a process that sends payments (and so may be granted a probe); None, one
+    that only watches (an API replica)."""
 
-    def __init__(self, *, holder: str, sync: CircuitSync, refresh_s: float) -> None:
+    def __init__(self, *, holder: str | None, sync: CircuitSync, refresh_s: float) -> None:
         self._holder = holder
         self._sync = sync
         self._refresh_s = refresh_s
@@ -123,7 +125,7 @@ def local_breakers(settings: Settings, *, holder: str = "local") -> CircuitBreak
     """Breakers of this process alone (no cluster to share them with): a board of its own."""
     board = CircuitBoard(circuit_policy(settings), time.monotonic)
 
-    async def sync(holder: str, reports: list[CircuitReport]) -> dict[str, CircuitView]:
-        return board.sync(holder, reports)
+    async def sync(who: str | None, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+        return board.sync(who, reports)
 
     return CircuitBreakers(holder=holder, sync=sync, refresh_s=settings.circuit_refresh_s)

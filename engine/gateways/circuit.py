@@ -127,16 +127,21 @@ class CircuitBoard:
         self._clock = clock
         self._circuits: dict[str, Circuit] = {}
 
-    def sync(self, holder: str, reports: Sequence[CircuitReport]) -> dict[str, CircuitView]:
+    def sync(self, holder: str | None, reports: Sequence[CircuitReport]) -> dict[str, CircuitView]:
         """Record `reports` (in the order their calls ended), then every circuit as `holder`
-        sees it, a half-open one's probe granted to it if free."""
+        sees it, a half-open one's probe granted to it if free; a process that sends no
+        payments (holder None) only watches and is never granted one."""
         now = self._clock()
         for report in reports:
             self._circuit(report.gateway).record(report, now)
         views = {}
         for name, circuit in self._circuits.items():
             state = circuit.state(now)
-            probe = state is CircuitState.HALF_OPEN and circuit.grant_probe(holder, now)
+            probe = (
+                holder is not None
+                and state is CircuitState.HALF_OPEN
+                and circuit.grant_probe(holder, now)
+            )
             views[name] = CircuitView(state, probe)
         return views
 

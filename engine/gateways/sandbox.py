@@ -4,7 +4,8 @@ Outcomes follow Stripe's test cards; captures, voids and refunds are declined fo
 amounts in `DECLINING_AMOUNTS`. The sandbox keeps what it decided per reference in Redis, as a
 remote gateway keeps its own records, so `lookup` can tell recovery what happened to a charge
 whose response was lost. Each instance keeps its records under its own name, so two sandboxes
-(`sandbox`, `sandbox_b`) are two gateways that know nothing of each other's charges.
+(`sandbox`, `sandbox_b`) are two gateways that know nothing of each other's charges; either can
+be switched into an outage (`set_outage`), in which every call fails before it acts.
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
 }
 
 RECORD_TTL_S = 30 * 24 * 3600
+
+# Record a decision unless the sandbox is switched into an outage: 1 stored, 0 an earlier
+# decision stands, -1 down (nothing recorded, so the caller knows nothing moved).
+_RECORD_UNLESS_DOWN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+"""
+_DOWN = -1
 
 
 def token_card(token: str) -> CardSummary | None:
@@ -169,10 +179,18 @@ class SandboxGateway:
                 "exp_year": result.card.exp_year,
             },
         }
-        # A real gateway is idempotent on the reference: the first decision stands.
-        stored = await self._redis.set(
-            self.record_key(reference), json.dumps(record), nx=True, ex=RECORD_TTL_S
+        # A real gateway is idempotent on the reference: the first decision stands. The same
+        # round trip checks for an outage, which refuses the call before anything is recorded.
+        stored = await self._redis.eval(
+            _RECORD_UNLESS_DOWN,
+            2,
+            self.outage_key,
+            self.record_key(reference),
+            json.dumps(record),
+            RECORD_TTL_S,
         )
+        if stored == _DOWN:
+            raise GatewayError(f"{self.name}: gateway unavailable (outage)", ambiguous=False)
         if not stored:
             earlier = await self.lookup(reference)
             assert earlier is not None
@@ -193,6 +211,19 @@ class SandboxGateway:
                 )
             return TOKENS[source.token]
         return source.summary(), DECLINING_CARDS.get(source.number)
+
+    @property
+    def outage_key(self) -> str:
+        """While this Redis key exists, every call fails unambiguously (a gateway that refuses
+        connections): how tests and drills open this sandbox's circuit."""
+        return f"paygrid:{self.name}:outage"
+
+    async def set_outage(self, down: bool) -> None:
+        """Switch this sandbox's outage on or off, for every process using it."""
+        if down:
+            await self._redis.set(self.outage_key, "1")
+        else:
+            await self._redis.delete(self.outage_key)
 
     def record_key(self, reference: UUID) -> str:
         """Where the record of `reference` lives in Redis."""

@@ -38,20 +38,22 @@ class Board:
         self.reachable = True
         self.syncs = 0
 
-    async def sync(self, holder: str, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+    async def sync(
+        self, holder: str | None, reports: list[CircuitReport]
+    ) -> dict[str, CircuitView]:
         self.syncs += 1
         if not self.reachable:
             raise ConnectionError("board unreachable")
         return self.board.sync(holder, reports)
 
 
-def breakers(board: Board, holder: str) -> CircuitBreakers:
+def breakers(board: Board, holder: str | None) -> CircuitBreakers:
     return CircuitBreakers(holder=holder, sync=board.sync, refresh_s=0.05)
 
 
 async def test_failures_reported_in_one_process_open_the_circuit_in_another() -> None:
     board = Board()
-    shard, replica = breakers(board, "shard"), breakers(board, "replica")
+    shard, replica = breakers(board, "shard"), breakers(board, None)
     for _ in range(5):
         shard.report("sandbox", DOWN)
     shard.report("sandbox", GatewayResult(False, "x", "generic_decline"))

@@ -96,6 +96,8 @@ def test_the_board_shares_circuits_and_grants_the_probe_to_one_holder() -> None:
     assert board.sync("replica", []) == {"g": CircuitView(CircuitState.OPEN)}
 
     clock.now += 60
+    # A watcher (an API replica) is never granted the probe.
+    assert board.sync(None, []) == {"g": CircuitView(CircuitState.HALF_OPEN, probe=False)}
     assert board.sync("shard-1", []) == {"g": CircuitView(CircuitState.HALF_OPEN, probe=True)}
     assert board.sync("shard-0", []) == {"g": CircuitView(CircuitState.HALF_OPEN, probe=False)}
     assert board.sync("shard-1", [OK]) == {"g": CircuitView(CircuitState.CLOSED)}

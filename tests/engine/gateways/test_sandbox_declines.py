@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.db.database import Database, open_database
-from engine.gateways.base import OperationRequest
+from engine.gateways.base import GatewayError, OperationRequest
 from engine.gateways.sandbox import DECLINING_AMOUNTS, SandboxGateway
 from engine.money import Money
 from engine.payments.commands import Command, CommandResult
@@ -134,3 +134,24 @@ async def test_a_declined_refund_moves_no_money(shard: SandboxShard) -> None:
         ("charge", "approved", None),
         ("refund", "declined", "refund_declined"),
     ]
+
+
+async def test_an_outage_fails_every_call_unambiguously_and_records_nothing(
+    redis: Redis,
+) -> None:
+    sandbox, other = SandboxGateway(redis), SandboxGateway(redis, name="sandbox_b")
+    references = [uuid4(), uuid4()]
+    request = OperationRequest(references[0], "sb_ch_x", Money(100, "USD"))
+    await sandbox.set_outage(True)
+    try:
+        with pytest.raises(GatewayError) as failed:
+            await sandbox.capture(request)
+        assert not failed.value.ambiguous
+        assert await sandbox.lookup(references[0]) is None
+        # The other sandbox is another gateway: up.
+        assert (await other.capture(OperationRequest(references[1], "x", Money(1, "USD")))).approved
+    finally:
+        await sandbox.set_outage(False)
+        await redis.delete(*(g.record_key(r) for g in (sandbox, other) for r in references))
+    assert (await sandbox.capture(request)).approved
+    await redis.delete(sandbox.record_key(references[0]))

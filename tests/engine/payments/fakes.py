@@ -215,7 +215,9 @@ class ManualCircuits:
         self.board = CircuitBoard(policy or CircuitPolicy(), lambda: self.now)
         self.breakers = CircuitBreakers(holder="shard", sync=self._sync, refresh_s=1.0)
 
-    async def _sync(self, holder: str, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+    async def _sync(
+        self, holder: str | None, reports: list[CircuitReport]
+    ) -> dict[str, CircuitView]:
         return self.board.sync(holder, reports)
 
     async def open(self, gateway: str) -> None:

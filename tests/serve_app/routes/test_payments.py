@@ -169,10 +169,16 @@ async def test_list_filters_and_paginates(api: Api) -> None:
 async def test_methods_and_health(api: Api) -> None:
     methods = await api.get("/api/payments/methods")
     assert methods.status_code == 200
-    assert {m["type"] for m in methods.json()["data"]} == {"card", "token"}
+    listed = methods.json()["data"]
+    assert [m["gateway"] for m in listed] == ["sandbox", "sandbox_b"]
+    assert listed[0]["methods"] == ["card", "token"]
+    assert "amex" in listed[0]["brands"]
+    assert listed[0]["supports"] == ["purchase", "authorize", "capture", "void", "refund"]
+    assert {m["circuit"] for m in listed} == {"closed"}
     health = await api.http.get("/health")
     assert health.status_code == 200
     assert health.json()["data"]["database"] == "ok"
+    assert health.json()["data"]["gateway_circuits"] == {"sandbox": "closed", "sandbox_b": "closed"}
 
 
 async def test_every_change_is_audited_with_key_and_correlation(
