@@ -19,14 +19,19 @@ import ray
 from actors.options import gateway_circuits_options
 from engine.config import Settings
 from engine.gateways.breaker import CircuitBreakers, circuit_policy
-from engine.gateways.circuit import CircuitBoard, CircuitPolicy, CircuitReport, CircuitView
+from engine.gateways.circuit import CircuitBoard, CircuitReport, CircuitView
 from schema.states import CircuitState
 
 
 @ray.remote
 class GatewayCircuits:
-    def __init__(self, policy: CircuitPolicy) -> None:
-        self._board = CircuitBoard(policy, time.monotonic)
+    def __init__(self, settings: Settings) -> None:
+        self._fingerprint = settings.fingerprint()
+        self._board = CircuitBoard(circuit_policy(settings), time.monotonic)
+
+    async def settings_fingerprint(self) -> str:
+        """Which settings this incarnation runs with (see `actors.fleet`)."""
+        return self._fingerprint
 
     async def sync(
         self, holder: str | None, reports: list[CircuitReport]
@@ -43,9 +48,7 @@ def shared_breakers(settings: Settings, holder: str | None) -> CircuitBreakers:
     """Breakers of this process synced with the cluster's board (created if missing); holder
     None for a process that sends no payments."""
     options = gateway_circuits_options()
-    board = GatewayCircuits.options(**options).remote(  # type: ignore[attr-defined]
-        circuit_policy(settings)
-    )
+    board = GatewayCircuits.options(**options).remote(settings)  # type: ignore[attr-defined]
 
     async def sync(who: str | None, reports: list[CircuitReport]) -> dict[str, CircuitView]:
         views: dict[str, CircuitView] = await board.sync.remote(who, reports)

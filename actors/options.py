@@ -54,7 +54,7 @@ def job_scheduler_options(index: int, node_id: str | None = None) -> dict[str, A
 
 def gateway_circuits_options() -> dict[str, Any]:
     # sync() counts the reports it carries: a blind retry would count them twice.
-    return {**_detached("gateway-circuits", None), "max_task_retries": 0}
+    return {**_detached("gateway-circuits-0", None), "max_task_retries": 0}
 
 
 def summary_partition_options() -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The circuit breaker shared by the cluster, through the real stack (two ledger shards, one
-replica, the `gateway-circuits` actor; the session runs gateways `sandbox`, `sandbox_b` with a
+replica, the `gateway-circuits-0` actor; the session runs gateways `sandbox`, `sandbox_b` with a
 two-second reset). Five purchases failing at `sandbox` (switched into an outage) fail over to
 `sandbox_b`, and the circuit is open on every shard and the replica within a second; while it
 is open purchases go straight to `sandbox_b`; after the reset one probe at `sandbox` closes it
