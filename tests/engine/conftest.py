@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from engine.db import migrations
 from engine.db.database import Database, open_database
@@ -122,3 +123,13 @@ async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
+    """A client of the session's real Redis (where the sandbox gateway keeps its records)."""
+    client = Redis.from_url(infra["redis_url"])
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -36,46 +36,37 @@ def test_routes_read_as_json_and_must_name_configured_gateways(
         Settings(gateways=("sandbox", "sandbox"))
 
 
-async def test_the_registry_builds_the_configured_gateways_in_order(
-    infra: dict[str, str],
-) -> None:
-    redis = Redis.from_url(infra["redis_url"])
-    try:
-        gateways = builtin_registry().build(
-            Settings(gateways=("sandbox_b", "sandbox")), GatewayResources(redis)
-        )
-        assert gateways.names == ("sandbox_b", "sandbox")
-        assert [g.name for g in gateways] == ["sandbox_b", "sandbox"]
-        assert gateways.primary.name == "sandbox_b"
-        assert isinstance(gateways.get("sandbox"), SandboxGateway)
-        with pytest.raises(InternalError, match="authorizenet"):
-            gateways.get("authorizenet")
-        with pytest.raises(ValueError, match="PAYGRID_GATEWAYS names unknown gateways"):
-            GatewayRegistry({}).build(Settings(), GatewayResources(redis))
-    finally:
-        await redis.aclose()
+async def test_the_registry_builds_the_configured_gateways_in_order(redis: Redis) -> None:
+    gateways = builtin_registry().build(
+        Settings(gateways=("sandbox_b", "sandbox")), GatewayResources(redis)
+    )
+
+    assert gateways.names == ("sandbox_b", "sandbox")
+    assert [g.name for g in gateways] == ["sandbox_b", "sandbox"]
+    assert gateways.primary.name == "sandbox_b"
+    assert isinstance(gateways.get("sandbox"), SandboxGateway)
+    with pytest.raises(InternalError, match="authorizenet"):
+        gateways.get("authorizenet")
+    with pytest.raises(ValueError, match="PAYGRID_GATEWAYS names unknown gateways"):
+        GatewayRegistry({}).build(Settings(), GatewayResources(redis))
 
 
-async def test_a_payment_routes_by_currency_and_brand_first(infra: dict[str, str]) -> None:
-    redis = Redis.from_url(infra["redis_url"])
-    try:
-        settings = Settings(
-            gateways=("sandbox", "sandbox_b"),
-            gateway_routes={
-                "USD/amex": ("sandbox_b",),
-                "EUR": ("sandbox_b", "sandbox"),
-                "*": ("sandbox",),
-            },
-        )
-        gateways = builtin_registry().build(settings, GatewayResources(redis))
-        assert gateways.route("USD", "amex") == ("sandbox_b",)
-        assert gateways.route("USD", "visa") == ("sandbox",)
-        assert gateways.route("EUR", "amex") == ("sandbox_b", "sandbox")
-        assert gateways.route("JPY", None) == ("sandbox",)
+async def test_a_payment_routes_by_currency_and_brand_first(redis: Redis) -> None:
+    settings = Settings(
+        gateways=("sandbox", "sandbox_b"),
+        gateway_routes={
+            "USD/amex": ("sandbox_b",),
+            "EUR": ("sandbox_b", "sandbox"),
+            "*": ("sandbox",),
+        },
+    )
+    gateways = builtin_registry().build(settings, GatewayResources(redis))
+    assert gateways.route("USD", "amex") == ("sandbox_b",)
+    assert gateways.route("USD", "visa") == ("sandbox",)
+    assert gateways.route("EUR", "amex") == ("sandbox_b", "sandbox")
+    assert gateways.route("JPY", None) == ("sandbox",)
 
-        unrouted = builtin_registry().build(
-            Settings(gateways=("sandbox", "sandbox_b")), GatewayResources(redis)
-        )
-        assert unrouted.route("USD", "visa") == ("sandbox", "sandbox_b")
-    finally:
-        await redis.aclose()
+    unrouted = builtin_registry().build(
+        Settings(gateways=("sandbox", "sandbox_b")), GatewayResources(redis)
+    )
+    assert unrouted.route("USD", "visa") == ("sandbox", "sandbox_b")
