@@ -21,6 +21,7 @@ from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
 from engine.gateways.breaker import CircuitBreakers
 from engine.gateways.directory import GatewayDirectory
+from engine.gateways.registry import Gateways
 from engine.health import HealthService
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
@@ -69,9 +70,11 @@ class AppState:
     schedulers: list[Handle]
     gateways: GatewayDirectory
     breakers: CircuitBreakers
+    gateway_set: Gateways
 
     async def close(self) -> None:
         await self.breakers.close()
+        await self.gateway_set.aclose()
         await self.webhooks.close()
         await self.db.close()
         await self.redis.aclose()
@@ -97,7 +100,7 @@ async def open_state(settings: Settings) -> AppState:
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
-    gateways = open_gateways(settings, redis)
+    gateways = await open_gateways(settings, redis)
     # A replica sends no payments: it watches the circuits and is never granted a probe.
     breakers = shared_breakers(settings, None)
     breakers.start()
@@ -142,4 +145,5 @@ async def open_state(settings: Settings) -> AppState:
         schedulers=schedulers,
         gateways=GatewayDirectory(gateways, breakers),
         breakers=breakers,
+        gateway_set=gateways,
     )

@@ -37,6 +37,8 @@ def outcome_of(answer: GatewayResult | GatewayError | None) -> AttemptOutcome:
     """How a call came out: its result, its error, or (for a lookup) no record at all, an
     error of the call's, not a decline."""
     if isinstance(answer, GatewayResult):
+        if answer.review:
+            return AttemptOutcome.REVIEW
         return AttemptOutcome.APPROVED if answer.approved else AttemptOutcome.DECLINED
     if isinstance(answer, GatewayError) and answer.ambiguous:
         return AttemptOutcome.AMBIGUOUS

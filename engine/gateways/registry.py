@@ -11,7 +11,7 @@ currency and card brand (`PAYGRID_GATEWAY_ROUTES`), which failover walks in orde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from engine.config import Settings
 from engine.errors import InternalError
+from engine.gateways.authorizenet import AuthorizeNetSettings, open_authorizenet
 from engine.gateways.base import Gateway
 from engine.gateways.sandbox import SandboxGateway
 
@@ -30,7 +31,8 @@ class GatewayResources:
     redis: Redis
 
 
-GatewayFactory = Callable[[Settings, GatewayResources], Gateway]
+# Async: an adapter may open its HTTP session, which belongs to the event loop that uses it.
+GatewayFactory = Callable[[Settings, GatewayResources], Awaitable[Gateway]]
 
 CARD_BRANDS = ("visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay")
 ALL_OPERATIONS = ("purchase", "authorize", "capture", "void", "refund")
@@ -56,15 +58,26 @@ class GatewayEntry:
 
 
 _SANDBOX_CAPABILITIES = GatewayCapabilities(("card", "token"), ("*",), CARD_BRANDS)
+# An Authorize.Net merchant account settles in one of these (route the others elsewhere).
+_AUTHORIZENET_CAPABILITIES = GatewayCapabilities(
+    ("card", "token"),
+    ("USD", "CAD", "EUR", "GBP", "AUD", "NZD"),
+    ("visa", "mastercard", "amex", "discover", "jcb", "diners"),
+)
 
 
-def _sandbox(name: str, settings: Settings, resources: GatewayResources) -> Gateway:
+async def _sandbox(name: str, settings: Settings, resources: GatewayResources) -> Gateway:
     return SandboxGateway(
         resources.redis,
         name=name,
         latency_ms=settings.sandbox_latency_ms,
         timeout_rate=settings.sandbox_timeout_rate,
     )
+
+
+async def _authorizenet(settings: Settings, resources: GatewayResources) -> Gateway:
+    # Its own settings (PAYGRID_AUTHORIZENET_*); missing credentials stop start-up, named.
+    return await open_authorizenet(AuthorizeNetSettings())
 
 
 def builtin_registry() -> GatewayRegistry:
@@ -74,6 +87,7 @@ def builtin_registry() -> GatewayRegistry:
         {
             "sandbox": GatewayEntry(partial(_sandbox, "sandbox"), _SANDBOX_CAPABILITIES),
             "sandbox_b": GatewayEntry(partial(_sandbox, "sandbox_b"), _SANDBOX_CAPABILITIES),
+            "authorizenet": GatewayEntry(_authorizenet, _AUTHORIZENET_CAPABILITIES),
         }
     )
 
@@ -89,7 +103,7 @@ class GatewayRegistry:
         """The names a gateway is registered under."""
         return sorted(self._entries)
 
-    def build(self, settings: Settings, resources: GatewayResources) -> Gateways:
+    async def build(self, settings: Settings, resources: GatewayResources) -> Gateways:
         """The gateways `settings.gateways` names, in that order; a name nothing is
         registered under stops start-up, named."""
         unknown = [n for n in settings.gateways if n not in self._entries]
@@ -99,7 +113,7 @@ class GatewayRegistry:
             )
         entries = [self._entries[name] for name in settings.gateways]
         return Gateways(
-            [e.factory(settings, resources) for e in entries],
+            [await e.factory(settings, resources) for e in entries],
             settings.gateway_routes,
             capabilities=[e.capabilities for e in entries],
         )
@@ -123,6 +137,13 @@ class Gateways:
         self._capabilities = dict(
             zip(self._order, capabilities or [_SANDBOX_CAPABILITIES] * len(gateways), strict=True)
         )
+
+    async def aclose(self) -> None:
+        """Close what the gateways hold open (an adapter's HTTP session)."""
+        for gateway in self:
+            close = getattr(gateway, "aclose", None)
+            if close is not None:
+                await close()
 
     def capabilities(self, name: str) -> GatewayCapabilities:
         """What the configured gateway `name` takes."""

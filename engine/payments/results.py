@@ -51,6 +51,14 @@ class Finished:
     entries: list[Entry] = field(default_factory=list)
 
 
+def outcome_known(outcome: GatewayOutcome) -> bool:
+    """Whether the gateway's decision is known: not after an ambiguous error (it may have
+    acted), nor while it holds the transaction for review (it has not decided)."""
+    if isinstance(outcome, GatewayError):
+        return not outcome.ambiguous
+    return not outcome.review
+
+
 def failure(outcome: GatewayOutcome) -> PaygridError:
     """The error a failed gateway call answers with: a decline, or the gateway's trouble."""
     if isinstance(outcome, GatewayError):
@@ -101,8 +109,11 @@ def answer_for(command: Command, result: CommandResult) -> Answer | None:
     return Answer(ctx.api_key_id, ctx.idempotency_key, result.status_code, result.body)
 
 
-def timeout_result(started: Started) -> CommandResult:
-    """The answer while a gateway outcome is unknown and left to recovery."""
+def unsettled_result(started: Started, outcome: GatewayOutcome) -> CommandResult:
+    """The answer while a gateway outcome is unknown and left to recovery: the payment as it
+    stands (`processing`, 202) while the gateway holds it for review, else a 504."""
+    if isinstance(outcome, GatewayResult) and outcome.review:
+        return CommandResult(202, started.payment.public())
     return CommandResult.from_error(
         GatewayTimeout(
             "the gateway did not answer; the outcome will be settled shortly, "

@@ -66,7 +66,7 @@ from engine.payments.results import (
     GatewayOutcome,
     Started,
     replay_or_refuse,
-    timeout_result,
+    unsettled_result,
 )
 from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps
@@ -307,8 +307,8 @@ class PaymentService:
                 )
             ]
         return [
-            timeout_result(s) if f is None else f.result
-            for s, f in zip(started, finished, strict=True)
+            unsettled_result(i.started, i.outcome) if f is None else f.result
+            for i, f in zip(items, finished, strict=True)
         ]
 
     async def _settle_key(
@@ -333,6 +333,8 @@ class PaymentService:
         if started is None:
             return 0
         found = await self._steps.lookup(started)
+        if found is not None and found.review:
+            return 0  # still held for review: the next sweep asks again
         if found is None:
             age = (self._clock() - row.created_at).total_seconds()
             if age < self._steps.lookup_grace_s(started):

@@ -52,7 +52,13 @@ from engine.payments.creation import CreationSteps
 from engine.payments.models import ProcessingRow
 from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
-from engine.payments.results import Finished, GatewayOutcome, Started, answer_for
+from engine.payments.results import (
+    Finished,
+    GatewayOutcome,
+    Started,
+    answer_for,
+    outcome_known,
+)
 from engine.payments.states import TransactionType
 from engine.principal import Principal
 
@@ -173,8 +179,12 @@ class PaymentSteps:
             else:
                 assert started.operation_id is not None
                 assert payment.gateway_transaction_id is not None
+                card = payment.payment_method or {}
                 request = OperationRequest(
-                    started.operation_id, payment.gateway_transaction_id, money
+                    started.operation_id,
+                    payment.gateway_transaction_id,
+                    money,
+                    card_last4=card.get("last4"),
                 )
                 if isinstance(command, CapturePayment):
                     kind = GatewayRequestKind.CAPTURE
@@ -258,11 +268,9 @@ class PaymentSteps:
         started: Sequence[Started],
         outcomes: Sequence[GatewayOutcome],
     ) -> list[Finished | None]:
-        """Write every known outcome. None for an unknown one (an ambiguous gateway error): that
-        command stays `processing` for recovery, and its caller answers 504."""
-        known = [
-            i for i, o in enumerate(outcomes) if not (isinstance(o, GatewayError) and o.ambiguous)
-        ]
+        """Write every known outcome. None for an unknown one (an ambiguous gateway error, a
+        hold for review): that command stays `processing` for recovery's lookup."""
+        known = [i for i, o in enumerate(outcomes) if outcome_known(o)]
         creations = [i for i in known if isinstance(started[i].command, CreatePayment)]
         finished: dict[int, Finished] = {}
         created, answers = await self._creations.finalize(

@@ -8,6 +8,7 @@ from engine.config import Settings
 from engine.gateways.registry import GatewayResources, Gateways, builtin_registry
 
 
-def open_gateways(settings: Settings, redis: Redis) -> Gateways:
-    """The gateways `PAYGRID_GATEWAYS` names, keeping their records in `redis`."""
-    return builtin_registry().build(settings, GatewayResources(redis))
+async def open_gateways(settings: Settings, redis: Redis) -> Gateways:
+    """The gateways `PAYGRID_GATEWAYS` names, keeping their records in `redis`; `aclose`
+    them when done."""
+    return await builtin_registry().build(settings, GatewayResources(redis))

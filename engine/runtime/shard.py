@@ -13,6 +13,7 @@ from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.fencing.ownership import SlotOwnership
 from engine.gateways.breaker import CircuitBreakers, local_breakers
+from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
@@ -33,12 +34,14 @@ class ShardRuntime:
     book: LedgerBook
     db: Database
     redis: Redis
+    gateways: Gateways
     breakers: CircuitBreakers
     # How long a gateway timeout may stay `processing` before the sweep settles it.
     settle_after: timedelta
 
     async def close(self) -> None:
         await self.breakers.close()
+        await self.gateways.aclose()
         await self.db.close()
         await self.redis.aclose()
 
@@ -60,7 +63,7 @@ async def open_shard_runtime(
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    gateways = open_gateways(settings, redis)
+    gateways = await open_gateways(settings, redis)
     breakers = breakers or local_breakers(settings, holder=f"ledger-shard-{index}")
     breakers.start()
     steps = PaymentSteps(
@@ -86,5 +89,11 @@ async def open_shard_runtime(
     )
     await service.start()
     return ShardRuntime(
-        service, book, db, redis, breakers, timedelta(seconds=settings.shard_settle_after_s)
+        service,
+        book,
+        db,
+        redis,
+        gateways,
+        breakers,
+        timedelta(seconds=settings.shard_settle_after_s),
     )

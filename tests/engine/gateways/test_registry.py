@@ -37,7 +37,7 @@ def test_routes_read_as_json_and_must_name_configured_gateways(
 
 
 async def test_the_registry_builds_the_configured_gateways_in_order(redis: Redis) -> None:
-    gateways = builtin_registry().build(
+    gateways = await builtin_registry().build(
         Settings(gateways=("sandbox_b", "sandbox")), GatewayResources(redis)
     )
 
@@ -48,7 +48,7 @@ async def test_the_registry_builds_the_configured_gateways_in_order(redis: Redis
     with pytest.raises(InternalError, match="authorizenet"):
         gateways.get("authorizenet")
     with pytest.raises(ValueError, match="PAYGRID_GATEWAYS names unknown gateways"):
-        GatewayRegistry({}).build(Settings(), GatewayResources(redis))
+        await GatewayRegistry({}).build(Settings(), GatewayResources(redis))
 
 
 async def test_a_payment_routes_by_currency_and_brand_first(redis: Redis) -> None:
@@ -60,13 +60,30 @@ async def test_a_payment_routes_by_currency_and_brand_first(redis: Redis) -> Non
             "*": ("sandbox",),
         },
     )
-    gateways = builtin_registry().build(settings, GatewayResources(redis))
+    gateways = await builtin_registry().build(settings, GatewayResources(redis))
     assert gateways.route("USD", "amex") == ("sandbox_b",)
     assert gateways.route("USD", "visa") == ("sandbox",)
     assert gateways.route("EUR", "amex") == ("sandbox_b", "sandbox")
     assert gateways.route("JPY", None) == ("sandbox",)
 
-    unrouted = builtin_registry().build(
+    unrouted = await builtin_registry().build(
         Settings(gateways=("sandbox", "sandbox_b")), GatewayResources(redis)
     )
     assert unrouted.route("USD", "visa") == ("sandbox", "sandbox_b")
+
+
+async def test_authorizenet_is_built_from_its_own_settings(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(gateways=("authorizenet", "sandbox"))
+    with pytest.raises(ValueError, match="PAYGRID_AUTHORIZENET_API_LOGIN_ID"):
+        await builtin_registry().build(settings, GatewayResources(redis))
+
+    monkeypatch.setenv("PAYGRID_AUTHORIZENET_API_LOGIN_ID", "login")
+    monkeypatch.setenv("PAYGRID_AUTHORIZENET_TRANSACTION_KEY", "key")
+    gateways = await builtin_registry().build(settings, GatewayResources(redis))
+    try:
+        assert gateways.primary.name == "authorizenet"
+        assert "JPY" not in gateways.capabilities("authorizenet").currencies
+    finally:
+        await gateways.aclose()

@@ -60,6 +60,8 @@ class Kind(StrEnum):
     DROP = "drop"
     # The request was lost on the way there: an ambiguous error, and the gateway never saw it.
     LOSE = "lose"
+    # Held for review: neither approved nor declined until `records` says otherwise.
+    REVIEW = "review"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ APPROVE = Act(Kind.APPROVE)
 TIMEOUT = Act(Kind.TIMEOUT)
 DROP = Act(Kind.DROP)
 LOSE = Act(Kind.LOSE)
+REVIEW = Act(Kind.REVIEW)
 
 
 def decline(code: str = "insufficient_funds") -> Act:
@@ -194,7 +197,9 @@ class FakeGateway:
             await asyncio.sleep(self.jitter.uniform(0, self.latency_s))
         if act.kind in (Kind.TIMEOUT, Kind.LOSE):
             raise GatewayError(f"fake: {act.kind}", ambiguous=act.kind is Kind.LOSE)
-        if act.decline_code is None:
+        if act.kind is Kind.REVIEW:
+            result = GatewayResult(False, gateway_id, card=card, review=True)
+        elif act.decline_code is None:
             result = GatewayResult(True, gateway_id, card=card)
         else:
             message = f"declined: {act.decline_code}"

@@ -10,9 +10,11 @@ from uuid import UUID
 
 from engine.db.database import Database
 from engine.gateways.attempts import Attempt
+from engine.gateways.base import GatewayResult
 from engine.payments.reads import PaymentReads
+from tests.engine.payments import checks
 from tests.engine.payments.builders import Requests
-from tests.engine.payments.fakes import DROP, TIMEOUT, FakeGateway, decline
+from tests.engine.payments.fakes import DROP, REVIEW, TIMEOUT, TOKEN_CARD, FakeGateway, decline
 from tests.engine.payments.harness import Rig, engine_settings
 
 Body = dict[str, Any]
@@ -120,3 +122,25 @@ async def test_a_routed_payment_and_its_operations_go_to_its_gateway(
     assert [c.method for c in other.calls] == ["authorize", "capture"]
     assert [c.method for c in rig.gateway.calls] == ["purchase"]
     assert [a.gateway for a in await _attempts(rig, euros["id"])] == ["other", "other"]
+
+
+async def test_a_payment_held_for_review_waits_processing_until_lookup_settles_it(
+    rig: Rig,
+) -> None:
+    rig.gateway.script(REVIEW)
+    held = await rig.one(rig.requests.purchase(1000, key="held"))
+
+    assert (held.status_code, held.body["status"]) == (202, "processing")
+    payment_id = UUID(held.body["id"])
+    assert _summary(await _attempts(rig, payment_id)) == [("fake", "charge", "review", None)]
+    rig.clock.advance(timedelta(minutes=2))
+    assert await rig.service.recover(older_than=rig.clock.now()) == 0
+    assert (await checks.payment_row(rig.db, payment_id))["status"] == "processing"
+
+    # The review approves it: the next sweep's lookup settles it, charged once.
+    rig.gateway.records[payment_id] = GatewayResult(True, "fk_reviewed", card=TOKEN_CARD)
+    assert await rig.service.recover(older_than=rig.clock.now()) == 1
+
+    assert (await checks.payment_row(rig.db, payment_id))["status"] == "succeeded"
+    assert [a.outcome for a in await _attempts(rig, payment_id)] == ["review", "approved"]
+    assert len(rig.gateway.calls_to("purchase")) == 1
