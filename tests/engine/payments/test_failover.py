@@ -131,9 +131,9 @@ async def test_with_every_circuit_open_a_payment_is_refused_and_its_key_stays_fr
     # After the reset one probe goes through, closes the circuit, and the retry is charged.
     two.circuits.now += 60
     await two.circuits.sync()
-    retried = _body(await two.rig.one(command))
-    assert retried["status"] == "succeeded"
-    assert not retried.get("replayed")
+    retried = await two.rig.one(command)
+    assert (retried.status_code, retried.replayed) == (200, False)
+    assert retried.body["status"] == "succeeded"
     await two.circuits.sync()
     assert two.circuits.board.states()["fake"] == "closed"
 
