@@ -21,7 +21,6 @@ from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
 from engine.gateways.breaker import CircuitBreakers
 from engine.gateways.directory import GatewayDirectory
-from engine.gateways.registry import Gateways
 from engine.health import HealthService
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
@@ -70,11 +69,10 @@ class AppState:
     schedulers: list[Handle]
     gateways: GatewayDirectory
     breakers: CircuitBreakers
-    gateway_set: Gateways
 
     async def close(self) -> None:
         await self.breakers.close()
-        await self.gateway_set.aclose()
+        await self.gateways.aclose()
         await self.webhooks.close()
         await self.db.close()
         await self.redis.aclose()
@@ -145,5 +143,4 @@ async def open_state(settings: Settings) -> AppState:
         schedulers=schedulers,
         gateways=GatewayDirectory(gateways, breakers),
         breakers=breakers,
-        gateway_set=gateways,
     )

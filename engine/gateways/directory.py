@@ -31,6 +31,10 @@ class GatewayDirectory:
             )
         return listed
 
+    async def aclose(self) -> None:
+        """Close the gateways (an adapter's HTTP session) when the process stops."""
+        await self._gateways.aclose()
+
     def circuits(self) -> dict[str, CircuitState]:
         """Each configured gateway's circuit state."""
         return self._breakers.states(self._gateways.names)
