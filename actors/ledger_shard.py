@@ -4,11 +4,11 @@ It only delegates: `engine/payments/service.py` pipelines its commands, serializ
 
 Guarantees after a restart (crash, `ray.kill`, node loss): nothing is lost, because every
 mutation was durable in PostgreSQL before its caller got an answer. The new incarnation claims
-its slots first (from then on the old one, were it still alive somewhere, writes nothing), reloads
-balances lazily from the ledger entries, and settles in the background the rows the previous one
-left `processing` (asking the gateway what happened), while it already serves. Calls in flight
-during the crash fail with an actor error; their clients retry with the same Idempotency-Key and
-get the settled answer.
+its slots first (from then on the old one, were it still alive somewhere, writes nothing), loads
+its customers' recent attempts for the AML rules, reloads balances lazily from the ledger
+entries, and settles in the background the rows the previous one left `processing` (asking the
+gateway what happened), while it already serves. Calls in flight during the crash fail with an
+actor error; their clients retry with the same Idempotency-Key and get the settled answer.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ repositories (the SQL), the steps of the money path and the database pool stay i
 
 PUBLIC_MODULES = frozenset(
     {
+        "engine.auth.guard",
         "engine.auth.keys",
+        "engine.auth.models",
         "engine.batching",
         "engine.cli",
         "engine.compliance.models",
@@ -54,7 +56,10 @@ PUBLIC_MODULES = frozenset(
         "engine.queueing.models",
         "engine.queueing.states",
         "engine.records.models",
+        "engine.ratelimit.limiter",
+        "engine.ratelimit.limits",
         "engine.records.service",
+        "engine.runtime.access",
         "engine.runtime.gateway",
         "engine.runtime.local",
         "engine.runtime.shard",
@@ -68,6 +73,7 @@ PUBLIC_MODULES = frozenset(
         "engine.subscriptions.states",
         "engine.test_clocks.service",
         "engine.webhooks.models",
+        "engine.webhooks.secrets",
         "engine.webhooks.states",
     }
 )

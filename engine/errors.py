@@ -13,7 +13,8 @@
     ├── IdempotencyMismatch     422 idempotency_error
     ├── RateLimited             429 rate_limit_error
     ├── InternalError           500 api_error / internal_error (a bug: logged, never retried)
-    │   └── CryptoError         500 decryption_failed / key_unavailable
+    │   ├── CryptoError         500 decryption_failed / key_unavailable
+    │   └── BackupError         500 backup_invalid / backup_refused / restore_failed (CLI)
     └── UpstreamError           503 api_error               (retryable; `Retry-After`)
         ├── DatabaseUnavailable 503 database_unavailable    (connection lost, restarting, …)
         ├── ShardMoved          503 shard_moved             (the customer's slot moved on)
@@ -160,6 +161,15 @@ class CryptoError(InternalError):
     look (the message names no secret)."""
 
     default_code = "decryption_failed"
+
+
+class BackupError(InternalError):
+    """A backup could not be made, verified or restored: a file that fails authentication
+    (wrong key, altered, truncated), one from a newer schema, a target that is not empty, or
+    PostgreSQL's own tools failing. Raised only to operator commands and the backup job; the
+    database is left as it was."""
+
+    default_code = "backup_invalid"
 
 
 class UpstreamError(PaygridError):

@@ -32,12 +32,14 @@ from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
 from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
+from engine.runtime.access import Access, open_access
 from engine.runtime.gateway import open_gateways
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
+from serve_app.client_ip import ClientAddress
 from serve_app.report_jobs import RayReportJobs
 from serve_app.shards import ShardRouter
 
@@ -48,6 +50,8 @@ class AppState:
     db: Database
     redis: Redis
     keys: ApiKeyService
+    access: Access
+    clients: ClientAddress
     shards: ShardRouter
     payments: PaymentRequests
     payment_reads: PaymentReads
@@ -74,6 +78,7 @@ class AppState:
         await self.breakers.close()
         await self.gateways.aclose()
         await self.webhooks.close()
+        await self.access.close()
         await self.db.close()
         await self.redis.aclose()
 
@@ -87,7 +92,7 @@ async def open_state(settings: Settings) -> AppState:
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
+    access = await open_access(settings, db, redis)
     shards = ShardRouter(
         fleet.ledger_shards(settings),
         max_batch=settings.shard_max_batch,
@@ -113,7 +118,9 @@ async def open_state(settings: Settings) -> AppState:
         settings=settings,
         db=db,
         redis=redis,
-        keys=keys,
+        keys=access.keys,
+        access=access,
+        clients=ClientAddress(settings.trusted_proxies),
         shards=shards,
         payments=PaymentRequests(
             execute=shards.execute,
@@ -124,7 +131,9 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
-        orders=OrderService(db, max_amount=settings.max_amount),
+        orders=OrderService(
+            db, max_amount=settings.max_amount, idempotency_ttl_h=settings.idempotency_ttl_h
+        ),
         privacy=PrivacyService(db, keyring),
         test_clocks=subscriptions.clocks,
         plans=plans,

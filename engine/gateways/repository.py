@@ -1,4 +1,4 @@
-"""SQL for gateway attempts (`gateway_attempts`, migration 0018). Keyword-only methods; never
+"""SQL for gateway attempts (`gateway_attempts`, migration 0023). Keyword-only methods; never
 commits: attempts are written in the transaction that settles what they were for."""
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from engine.errors import (
 from engine.events.outbox import Event, Outbox
 from engine.gateways import sandbox
 from engine.gateways.base import Gateway, GatewayError, VerifyRequest
-from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
+from engine.idempotency.guard import IdempotencyGuard
 from engine.keys.cipher import row_binding
 from engine.keys.keyring import Keyring
 from engine.payment_methods.fingerprints import fingerprints
@@ -47,7 +47,6 @@ from engine.payment_methods.models import ChargeSource, NewCard, NewToken, Payme
 from engine.payment_methods.repository import PaymentMethodRepository
 from engine.payment_methods.states import PaymentMethodStatus
 from engine.payments.commands import CommandResult, RequestContext
-from engine.payments.results import held_result
 from engine.principal import Principal
 from schema.api.payment_method_ids import format_payment_method_id
 
@@ -76,10 +75,9 @@ class PaymentMethodService:
         self._db = db
         self._gateway = gateway
         self._keyring = keyring
-        self._idempotency_ttl_h = idempotency_ttl_h
         self._token_card = token_card
         self._repository = PaymentMethodRepository()
-        self._idempotency = IdempotencyRepository()
+        self._idempotency = IdempotencyGuard(ttl_h=idempotency_ttl_h)
         self._customers = CustomerRepository()
         self._outbox = Outbox()
 
@@ -107,13 +105,9 @@ class PaymentMethodService:
         method_id = uuid4()
         principal = ctx.principal
         async with self._db.transaction() as conn:
-            if ctx.idempotency_key is not None:
-                claim = Claim(ctx.api_key_id, ctx.idempotency_key, ctx.request_hash, method_id)
-                held = await self._idempotency.claim_many(
-                    conn, claims=[claim], ttl_h=self._idempotency_ttl_h
-                )
-                if held:
-                    return held_result(next(iter(held.values())), ctx.request_hash)
+            held = await self._idempotency.claim(conn, ctx, resource_id=method_id)
+            if held is not None:
+                return held
             await self._require_customer(conn, customer_id)
             key = await self._keyring.customer_key(
                 conn, purpose=KEY_PURPOSE, customer_id=customer_id
@@ -133,11 +127,7 @@ class PaymentMethodService:
             await self._outbox.add(
                 conn, events=[_event("payment_method.attached", saved, principal)]
             )
-            result = CommandResult(200, saved.public())
-            if ctx.idempotency_key is not None:
-                answer = Answer(ctx.api_key_id, ctx.idempotency_key, 200, result.body)
-                await self._idempotency.complete_many(conn, answers=[answer])
-        return result
+            return await self._idempotency.answer(conn, ctx, CommandResult(200, saved.public()))
 
     async def get(self, method_id: UUID) -> PaymentMethod:
         """An attached or detached method, or NotFound."""

@@ -40,7 +40,11 @@ from engine.ledger.entries import Account, Entry
 from engine.orders.repository import OrderRepository
 from engine.orders.states import PAYABLE
 from engine.payment_methods.fingerprints import fingerprints
-from engine.payments.commands import CommandResult, CreatePayment
+from engine.payments.commands import (
+    CommandResult,
+    CreatePayment,
+    ExternalSettlement,
+)
 from engine.payments.repository import NewPayment, PaymentOutcome, PaymentRepository
 from engine.payments.results import (
     Finished,
@@ -152,12 +156,12 @@ class CreationSteps:
             ],
         )
 
-        prints = dict(
+        printable = {i: v for i in go if (v := _fingerprinted(commands[i])) is not None}
+        prints: dict[int, str | None] = dict.fromkeys(go)
+        prints.update(
             zip(
-                go,
-                await fingerprints(
-                    self._keyring, conn, values=[_fingerprinted(commands[i]) for i in go]
-                ),
+                printable,
+                await fingerprints(self._keyring, conn, values=list(printable.values())),
                 strict=True,
             )
         )
@@ -359,17 +363,29 @@ class CreationSteps:
         ), error
 
 
-def _fingerprinted(command: CreatePayment) -> str:
-    """What a payment's fingerprint is made of: the card number, or the gateway's token."""
+def _fingerprinted(command: CreatePayment) -> str | None:
+    """What a payment's fingerprint is made of: the card number, or the gateway's token; none
+    for a payment settled outside paygrid."""
     source = command.source
+    if isinstance(source, ExternalSettlement):
+        return None
     return source.number if isinstance(source, CardDetails) else source.token
 
 
 def _new_payment(
-    command: CreatePayment, payment_id: UUID, blocked: bool, gateway: str, fingerprint: str
+    command: CreatePayment,
+    payment_id: UUID,
+    blocked: bool,
+    gateway: str,
+    fingerprint: str | None,
 ) -> NewPayment:
     source = command.source
     block = compliance_block() if blocked else None
+    method = None
+    if isinstance(source, CardDetails):
+        method = source.summary().stored(fingerprint)
+    elif isinstance(source, ExternalSettlement):
+        method = source.stored()
     return NewPayment(
         id=payment_id,
         kind=command.kind,
@@ -377,9 +393,7 @@ def _new_payment(
         currency=command.money.currency,
         customer_id=command.customer_id,
         order_id=command.order_id,
-        payment_method=source.summary().stored(fingerprint)
-        if isinstance(source, CardDetails)
-        else None,
+        payment_method=method,
         description=command.description,
         metadata=command.metadata,
         principal=command.ctx.principal,

@@ -11,11 +11,14 @@ from engine.gateways.attempts import Attempt
 from engine.payments.states import PaymentStatus, RefundStatus, TransactionType
 from schema.api.payments import (
     GatewayAttemptPublic,
+    MethodPublic,
     PaymentDetailPublic,
     PaymentMethodPublic,
     PaymentPublic,
+    RecordedMethodPublic,
     RefundPublic,
 )
+from schema.states import RecordedMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ class Payment:
             currency=self.currency,
             customer_id=self.customer_id,
             order_id=self.order_id,
-            payment_method=card_public(self.payment_method),
+            payment_method=method_public(self.payment_method),
             gateway=self.gateway,
             gateway_transaction_id=self.gateway_transaction_id,
             failure_code=self.failure_code,
@@ -110,11 +113,16 @@ class Payment:
         )
 
 
-def card_public(stored: dict[str, Any] | None) -> PaymentMethodPublic | None:
-    """The card an API answer shows from its stored summary: brand, last4 and fingerprint,
-    never the BIN or the number (and no expiry, which only the vault keeps)."""
+def method_public(stored: dict[str, Any] | None) -> MethodPublic | None:
+    """The payment method an API answer shows from its stored summary: of a card, brand, last4
+    and fingerprint, never the BIN or the number (and no expiry, which only the vault keeps);
+    of a payment settled outside paygrid, its method and reference."""
     if stored is None:
         return None
+    if stored.get("type", "card") != "card":
+        return RecordedMethodPublic(
+            type=RecordedMethod(stored["type"]), reference=stored.get("reference")
+        )
     return PaymentMethodPublic(
         brand=stored["brand"], last4=stored["last4"], fingerprint=stored.get("fingerprint")
     )

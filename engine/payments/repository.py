@@ -85,7 +85,8 @@ class NewPayment:
     description: str | None
     metadata: dict[str, str]
     principal: Principal
-    # The gateway chosen for it, where recovery looks it up.
+    # The gateway chosen for it, where recovery looks it up (`RECORDED_GATEWAY` for a payment
+    # settled outside paygrid).
     gateway: str
     # A payment refused before any gateway call (an AML block) is written `failed` at once.
     status: PaymentStatus = PaymentStatus.PROCESSING

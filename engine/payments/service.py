@@ -52,15 +52,17 @@ from engine.ledger.book import LedgerBook
 from engine.ledger.entries import Balance
 from engine.money import Money
 from engine.payments.commands import (
+    RECORDED_GATEWAY,
     CapturePayment,
     Command,
     CommandResult,
     CreatePayment,
+    ExternalSettlement,
     RefundPayment,
     RequestContext,
     VoidPayment,
 )
-from engine.payments.models import ProcessingRow
+from engine.payments.models import Payment, ProcessingRow
 from engine.payments.results import (
     Finished,
     GatewayOutcome,
@@ -69,9 +71,10 @@ from engine.payments.results import (
     unsettled_result,
 )
 from engine.payments.states import TransactionType
-from engine.payments.steps import PaymentSteps
+from engine.payments.steps import PaymentSteps, settled_elsewhere
 from engine.sequencing import KeyedSequencer, Turn
 from engine.sharding import slot_of
+from schema.states import RecordedMethod
 
 log = logging.getLogger("paygrid.payments")
 
@@ -129,8 +132,15 @@ class PaymentService:
         self._in_flight: set[UUID] = set()
 
     async def start(self) -> None:
-        """Claim this shard's slots; from now on an older owner of them writes nothing."""
+        """Claim this shard's slots (from now on an older owner of them writes nothing), then
+        warm the AML history of their customers from what was committed before."""
         await self._ownership.claim(self._db)
+        async with self._db.connection() as conn:
+            loaded = await self._steps.aml.warm(
+                conn, slots=self._ownership.slots, now=self._clock()
+            )
+        if loaded:
+            log.info("AML history warmed with %d recent attempts", loaded)
 
     async def execute(self, commands: Sequence[Command]) -> list[CommandResult]:
         """Run commands; one result per command, in order. Each command's turn is reserved
@@ -332,6 +342,12 @@ class PaymentService:
         started = await self._rebuild(row)
         if started is None:
             return 0
+        if started.payment.gateway == RECORDED_GATEWAY:
+            # Settled outside paygrid: the recording only has to be finished, as live.
+            result = await self._finals.submit(
+                Finalization(started, settled_elsewhere(), recovered=True)
+            )
+            return 0 if result.status_code == 503 else 1
         found = await self._steps.lookup(started)
         if found is not None and found.review:
             return 0  # still held for review: the next sweep asks again
@@ -366,7 +382,7 @@ class PaymentService:
                 row.kind,
                 Money(payment.amount, payment.currency),
                 payment.customer_id,
-                CardToken("recovered"),
+                _recovered_source(payment),
             )
             return Started(command, payment, amount=payment.amount)
         if row.kind is TransactionType.CAPTURE:
@@ -376,6 +392,15 @@ class PaymentService:
         else:
             command = RefundPayment(ctx, payment.id, payment.customer_id)
         return Started(command, payment, row.id, row.amount)
+
+
+def _recovered_source(payment: Payment) -> CardToken | ExternalSettlement:
+    """What a rebuilt purchase or authorization was paid with, as far as its row tells: the
+    settlement of a recorded payment, else a placeholder (the card never reaches the database)."""
+    method = payment.payment_method
+    if payment.gateway == RECORDED_GATEWAY and method is not None:
+        return ExternalSettlement(RecordedMethod(method["type"]), method.get("reference"))
+    return CardToken("recovered")
 
 
 def _begin_failure(exc: BaseException) -> PaygridError:

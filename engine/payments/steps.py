@@ -1,6 +1,7 @@
 """The named steps of every money command, for a batch: begin (validate, lock, durable
 `processing` write), call the gateway, finalize (outcome, ledger entries, outbox events,
-idempotency answers, and the totals and status of the orders the payments name).
+idempotency answers, and the totals and status of the orders the payments name, with an
+event for each order whose status changed).
 
 Each step runs inside a transaction the service opened; nothing here commits. Purchases and
 authorizations go through `CreationSteps` a batch at a time; captures, voids and refunds through
@@ -40,12 +41,15 @@ from engine.keys.keyring import Keyring
 from engine.ledger.book import Write
 from engine.ledger.entries import Entry, LedgerRepository
 from engine.money import Money
+from engine.orders.events import order_event, status_event_type
 from engine.orders.repository import OrderRepository
 from engine.payments.commands import (
+    RECORDED_GATEWAY,
     CapturePayment,
     Command,
     CommandResult,
     CreatePayment,
+    ExternalSettlement,
     VoidPayment,
 )
 from engine.payments.creation import CreationSteps
@@ -63,6 +67,13 @@ from engine.payments.states import TransactionType
 from engine.principal import Principal
 
 log = logging.getLogger("paygrid.payments")
+
+
+def settled_elsewhere() -> GatewayResult:
+    """The outcome of recording a payment settled outside paygrid: approved, with no gateway
+    reference. It is known before the call would be made, so none is made, live or in
+    recovery."""
+    return GatewayResult(approved=True, gateway_transaction_id=None)
 
 
 class PaymentSteps:
@@ -86,7 +97,9 @@ class PaymentSteps:
         self.ledger = LedgerRepository()
         self._orders = OrderRepository()
         outbox = Outbox()
+        self._outbox = outbox
         aml = AmlMonitor.from_settings(settings)
+        self.aml = aml
         self._creations = CreationSteps(
             settings=settings,
             payments=self.payments,
@@ -133,6 +146,8 @@ class PaymentSteps:
         """The gateway a new payment goes to: the first its currency and brand route to (after
         `after`, when failing over from it) whose circuit lets it through; a memory read."""
         source = command.source
+        if isinstance(source, ExternalSettlement):
+            return RECORDED_GATEWAY if after is None else None
         brand = source.summary().brand if isinstance(source, CardDetails) else None
         candidates = self._gateways.route(command.money.currency, brand)
         if after is not None:
@@ -165,16 +180,20 @@ class PaymentSteps:
         """The one gateway call of a started command, at the payment's gateway, recorded on
         `started.attempts`; transport trouble comes back as a value."""
         command, payment = started.command, started.payment
+        if isinstance(command, CreatePayment) and isinstance(command.source, ExternalSettlement):
+            return settled_elsewhere()  # no gateway was involved: nothing to call or record
         gateway = self._gateways.get(payment.gateway)
         money = Money(started.amount, payment.currency)
         began = time.monotonic()
         outcome: GatewayOutcome
         try:
             if isinstance(command, CreatePayment):
+                source = command.source
                 capture = command.kind is TransactionType.PURCHASE
                 kind = GatewayRequestKind.CHARGE if capture else GatewayRequestKind.AUTHORIZE
+                assert not isinstance(source, ExternalSettlement)
                 outcome = await gateway.charge(
-                    ChargeRequest(payment.id, money, command.source, capture=capture)
+                    ChargeRequest(payment.id, money, source, capture=capture)
                 )
             else:
                 assert started.operation_id is not None
@@ -287,13 +306,17 @@ class PaymentSteps:
         await self.idempotency.complete_many(conn, answers=answers)
         # Every call is recorded, an ambiguous one's too (its row stays `processing`).
         await self._attempts.insert_many(conn, attempts=[a for s in started for a in s.attempts])
-        # Orders follow their payments in this same transaction; a batch naming no order
-        # sends nothing.
+        # Orders follow their payments in this same transaction, with an event for each
+        # status change; a batch naming no order sends nothing.
         moved: dict[UUID, Principal] = {
             order_id: started[i].command.ctx.principal
             for i, done in finished.items()
             if done.result.status_code == 200
             and (order_id := started[i].payment.order_id) is not None
         }
-        await self._orders.follow_payments(conn, moved=moved)
+        changed = await self._orders.follow_payments(conn, moved=moved)
+        await self._outbox.add(
+            conn,
+            events=[order_event(status_event_type(o), o, moved[o.id]) for o in changed],
+        )
         return [finished.get(i) for i in range(len(started))]

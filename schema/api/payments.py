@@ -39,6 +39,7 @@ from schema.states import (
     CircuitState,
     GatewayRequestKind,
     PaymentStatus,
+    RecordedMethod,
     RefundStatus,
 )
 
@@ -183,6 +184,16 @@ class PaymentMethodPublic(BaseModel):
     fingerprint: str | None
 
 
+class RecordedMethodPublic(BaseModel):
+    """How an externally settled payment was paid; never any card or account field."""
+
+    type: RecordedMethod
+    reference: str | None = None
+
+
+MethodPublic = PaymentMethodPublic | RecordedMethodPublic
+
+
 class RefundPublic(BaseModel):
     id: UUID
     payment_id: UUID
@@ -205,7 +216,7 @@ class PaymentPublic(BaseModel):
     currency: str
     customer_id: UUID
     order_id: UUID | None
-    payment_method: PaymentMethodPublic | None
+    payment_method: MethodPublic | None
     gateway: str
     gateway_transaction_id: str | None
     failure_code: str | None

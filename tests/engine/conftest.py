@@ -116,6 +116,16 @@ async def database(module_database: Database) -> Database:
 
 
 @pytest.fixture
+async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
+    """A client on the session's Redis (shared by every test: name keys uniquely)."""
+    client = Redis.from_url(infra["redis_url"])
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
 async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """The application's pool (json columns as Python values) on a migrated fresh database."""
     opened = await create_pool(migrated_dsn, min_size=1, max_size=4)
@@ -123,13 +133,3 @@ async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield opened
     finally:
         await opened.close()
-
-
-@pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    """A client of the session's real Redis (where the sandbox gateway keeps its records)."""
-    client = Redis.from_url(infra["redis_url"])
-    try:
-        yield client
-    finally:
-        await client.aclose()

@@ -1,6 +1,6 @@
 """What a payment keeps of its card: brand, BIN, last4 and the vault's fingerprint, never the
 expiry (which lives only in the vault of saved payment methods). Shown on the money path (every
-table the shard writes, scanned whole) and on migration 0018, which strips the expiry from the
+table the shard writes, scanned whole) and on migration 0023, which strips the expiry from the
 summaries stored before it and from every copy made of them."""
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ async def test_the_database_refuses_a_summary_with_an_expiry(database: Database)
             )
 
 
-async def test_migration_0018_strips_the_expiry_from_every_copy(fresh_dsn: str) -> None:
+async def test_migration_0023_strips_the_expiry_from_every_copy(fresh_dsn: str) -> None:
     conn = await asyncpg.connect(fresh_dsn)
     try:
-        await _migrate_before(conn, "0018")
+        await _migrate_before(conn, "0023")
         for codec in ("json", "jsonb"):
             await conn.set_type_codec(
                 codec, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
@@ -133,7 +133,7 @@ async def test_migration_0018_strips_the_expiry_from_every_copy(fresh_dsn: str) 
         )
         assert await _rows_naming_an_expiry(conn)
 
-        assert await migrations.migrate(conn) == ["0018"]
+        assert await migrations.migrate(conn) == ["0023"]
 
         assert await _rows_naming_an_expiry(conn) == []
         kept = await conn.fetchval(
