@@ -9,7 +9,9 @@ repositories (the SQL), the steps of the money path and the database pool stay i
 
 PUBLIC_MODULES = frozenset(
     {
+        "engine.auth.guard",
         "engine.auth.keys",
+        "engine.auth.models",
         "engine.batching",
         "engine.cli",
         "engine.compliance.models",
@@ -24,6 +26,9 @@ PUBLIC_MODULES = frozenset(
         "engine.db.migrations",
         "engine.errors",
         "engine.events.models",
+        "engine.gateways.breaker",
+        "engine.gateways.circuit",
+        "engine.gateways.directory",
         "engine.health",
         "engine.jobs.manifest",
         "engine.jobs.output",
@@ -51,7 +56,10 @@ PUBLIC_MODULES = frozenset(
         "engine.queueing.models",
         "engine.queueing.states",
         "engine.records.models",
+        "engine.ratelimit.limiter",
+        "engine.ratelimit.limits",
         "engine.records.service",
+        "engine.runtime.access",
         "engine.runtime.gateway",
         "engine.runtime.local",
         "engine.runtime.shard",
@@ -65,6 +73,7 @@ PUBLIC_MODULES = frozenset(
         "engine.subscriptions.states",
         "engine.test_clocks.service",
         "engine.webhooks.models",
+        "engine.webhooks.secrets",
         "engine.webhooks.states",
     }
 )

@@ -15,8 +15,10 @@ from ray.serve import Application
 
 from engine.config import Settings
 from serve_app import errors
+from serve_app.hardening import harden
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.routes import (
+    api_keys,
     audit_logs,
     compliance,
     customers,
@@ -41,7 +43,7 @@ from serve_app.state import open_state
 DEPLOYMENT_NAME = "PaygridAPI"
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     """The REST API, without state: the deployment attaches it on start."""
     app = FastAPI(
         title="paygrid",
@@ -52,9 +54,11 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     for router in (
         health.router,
+        payments.money,
         payments.router,
         payment_methods.router,
         customers.router,
@@ -72,6 +76,7 @@ def create_app() -> FastAPI:
         test_clocks.router,
         events.router,
         reports.router,
+        api_keys.router,
     ):
         app.include_router(router)
     return app
@@ -93,7 +98,7 @@ class PaygridAPI:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.
-        app = create_app()
+        app = create_app(self._state.settings)
         app.state.paygrid = self._state
         return app
 

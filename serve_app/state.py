@@ -12,12 +12,15 @@ from redis.asyncio import Redis
 
 from actors import fleet
 from actors.fleet import Handle
+from actors.gateway_circuits import shared_breakers
 from engine.auth.keys import ApiKeyService
 from engine.compliance.service import AlertService
 from engine.config import Settings
 from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.directory import GatewayDirectory
 from engine.health import HealthService
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
@@ -29,12 +32,14 @@ from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
 from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
-from engine.runtime.gateway import open_gateway
+from engine.runtime.access import Access, open_access
+from engine.runtime.gateway import open_gateways
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
+from serve_app.client_ip import ClientAddress
 from serve_app.report_jobs import RayReportJobs
 from serve_app.shards import ShardRouter
 
@@ -45,6 +50,8 @@ class AppState:
     db: Database
     redis: Redis
     keys: ApiKeyService
+    access: Access
+    clients: ClientAddress
     shards: ShardRouter
     payments: PaymentRequests
     payment_reads: PaymentReads
@@ -64,9 +71,14 @@ class AppState:
     webhooks: WebhookRuntime
     dispatchers: list[Handle]
     schedulers: list[Handle]
+    gateways: GatewayDirectory
+    breakers: CircuitBreakers
 
     async def close(self) -> None:
+        await self.breakers.close()
+        await self.gateways.aclose()
         await self.webhooks.close()
+        await self.access.close()
         await self.db.close()
         await self.redis.aclose()
 
@@ -80,7 +92,7 @@ async def open_state(settings: Settings) -> AppState:
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
+    access = await open_access(settings, db, redis)
     shards = ShardRouter(
         fleet.ledger_shards(settings),
         max_batch=settings.shard_max_batch,
@@ -91,11 +103,12 @@ async def open_state(settings: Settings) -> AppState:
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
+    gateways = await open_gateways(settings, redis)
+    # A replica sends no payments: it watches the circuits and is never granted a probe.
+    breakers = shared_breakers(settings, None)
+    breakers.start()
     methods = PaymentMethodService(
-        db,
-        keyring,
-        idempotency_ttl_h=settings.idempotency_ttl_h,
-        gateway=open_gateway(settings, redis),
+        db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h, gateway=gateways.primary
     )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(
@@ -105,7 +118,9 @@ async def open_state(settings: Settings) -> AppState:
         settings=settings,
         db=db,
         redis=redis,
-        keys=keys,
+        keys=access.keys,
+        access=access,
+        clients=ClientAddress(settings.trusted_proxies),
         shards=shards,
         payments=PaymentRequests(
             execute=shards.execute,
@@ -116,7 +131,9 @@ async def open_state(settings: Settings) -> AppState:
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
-        orders=OrderService(db, max_amount=settings.max_amount),
+        orders=OrderService(
+            db, max_amount=settings.max_amount, idempotency_ttl_h=settings.idempotency_ttl_h
+        ),
         privacy=PrivacyService(db, keyring),
         test_clocks=subscriptions.clocks,
         plans=plans,
@@ -133,4 +150,6 @@ async def open_state(settings: Settings) -> AppState:
         webhooks=open_webhook_runtime(settings, db),
         dispatchers=dispatchers,
         schedulers=schedulers,
+        gateways=GatewayDirectory(gateways, breakers),
+        breakers=breakers,
     )

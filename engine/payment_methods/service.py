@@ -18,7 +18,6 @@ answer replays it instead of saving the card twice.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +42,10 @@ from engine.errors import (
 from engine.events.outbox import Event, Outbox
 from engine.gateways import sandbox
 from engine.gateways.base import Gateway, GatewayError, VerifyRequest
-from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
+from engine.idempotency.guard import IdempotencyGuard
 from engine.keys.cipher import row_binding
 from engine.keys.keyring import DataKey, Keyring
+from engine.payment_methods.fingerprints import fingerprints
 from engine.payment_methods.models import (
     ChargeSource,
     NewCard,
@@ -56,15 +56,12 @@ from engine.payment_methods.models import (
 from engine.payment_methods.repository import PaymentMethodRepository
 from engine.payment_methods.states import PaymentMethodStatus
 from engine.payments.commands import CommandResult, RequestContext
-from engine.payments.results import held_result
 from engine.principal import Principal
 from schema.api.payment_method_ids import format_payment_method_id
 
-# The data-key purpose of the vault, and the blind index of its fingerprints.
+# The data-key purpose of the vault.
 KEY_PURPOSE = "payment_methods"
-FINGERPRINT_INDEX = "payment_method_fingerprint"
 _TABLE = "payment_methods"
-_FINGERPRINT_BYTES = 12
 _REF = "payment_method.id"
 
 
@@ -87,10 +84,9 @@ class PaymentMethodService:
         self._db = db
         self._gateway = gateway
         self._keyring = keyring
-        self._idempotency_ttl_h = idempotency_ttl_h
         self._token_card = token_card
         self._repository = PaymentMethodRepository()
-        self._idempotency = IdempotencyRepository()
+        self._idempotency = IdempotencyGuard(ttl_h=idempotency_ttl_h)
         self._customers = CustomerRepository()
         self._outbox = Outbox()
 
@@ -118,25 +114,21 @@ class PaymentMethodService:
         method_id = uuid4()
         principal = ctx.principal
         async with self._db.transaction() as conn:
-            if ctx.idempotency_key is not None:
-                claim = Claim(ctx.api_key_id, ctx.idempotency_key, ctx.request_hash, method_id)
-                held = await self._idempotency.claim_many(
-                    conn, claims=[claim], ttl_h=self._idempotency_ttl_h
-                )
-                if held:
-                    return held_result(next(iter(held.values())), ctx.request_hash)
+            held = await self._idempotency.claim(conn, ctx, resource_id=method_id)
+            if held is not None:
+                return held
             await self._require_customer(conn, customer_id)
             key = await self._keyring.customer_key(
                 conn, purpose=KEY_PURPOSE, customer_id=customer_id
             )
-            digest = await self._keyring.blind_index(conn, index=FINGERPRINT_INDEX, value=indexed)
+            [fingerprint] = await fingerprints(self._keyring, conn, values=[indexed])
             saved = await self._repository.insert(
                 conn,
                 method_id=method_id,
                 customer_id=customer_id,
                 method_type="card" if isinstance(method, NewCard) else "token",
                 card=card,
-                fingerprint=_fingerprint(digest),
+                fingerprint=fingerprint,
                 data_key_id=key.id,
                 ciphertext=key.encrypt(orjson.dumps(secret), aad=_aad(method_id, customer_id)),
                 principal=principal,
@@ -144,11 +136,7 @@ class PaymentMethodService:
             await self._outbox.add(
                 conn, events=[_event("payment_method.attached", saved, principal)]
             )
-            result = CommandResult(200, saved.public())
-            if ctx.idempotency_key is not None:
-                answer = Answer(ctx.api_key_id, ctx.idempotency_key, 200, result.body)
-                await self._idempotency.complete_many(conn, answers=[answer])
-        return result
+            return await self._idempotency.answer(conn, ctx, CommandResult(200, saved.public()))
 
     async def get(self, method_id: UUID) -> PaymentMethod:
         """An attached or detached method, or NotFound."""
@@ -237,10 +225,6 @@ class PaymentMethodService:
     async def _require_customer(self, conn: asyncpg.Connection, customer_id: UUID) -> None:
         if not await self._customers.existing(conn, customer_ids=[customer_id]):
             raise NotFound(f"no customer {customer_id}", param="customer_id")
-
-
-def _fingerprint(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest[:_FINGERPRINT_BYTES]).decode()
 
 
 def _missing(method_id: UUID) -> str:

@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from engine.backups.scheduled import backup_jobs
 from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.keys.keyring import Keyring
@@ -113,14 +114,16 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
         methods=methods,
         plans=PlanService(db, max_amount=settings.max_amount),
     )
+    backup_handlers, backup_schedule = backup_jobs(settings)
     scheduler = Scheduler(
         db,
-        {**HANDLERS, **billing.handlers()},
+        {**HANDLERS, **billing.handlers(), **backup_handlers},
         queue,
         {
             **RECURRING,
             **retention_jobs(settings.audit_retention_days),
             **billing.recurring(settings.subscription_sweep_interval_s),
+            **backup_schedule,
         },
     )
     await scheduler.ensure_recurring()

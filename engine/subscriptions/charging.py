@@ -298,7 +298,7 @@ class InvoiceCharger:
         return Attempt(invoice, outcome)
 
     async def _settled(self, payment_id: UUID) -> Outcome:
-        payment, _ = await self._payments.get(payment_id)
+        payment = (await self._payments.get(payment_id)).payment
         return _settled_payment(payment)
 
     async def refund(self, invoice_id: UUID, principal: Principal) -> Refunded | None:

@@ -20,5 +20,6 @@ async def health(state: State, cid: CorrelationId) -> Response:
         "status": "ok" if healthy else "degraded",
         **checks,
         "ledger_shards": state.shards.count,
+        "gateway_circuits": state.gateways.circuits(),
     }
     return responses.ok(data, cid, status_code=200 if healthy else 503)

@@ -4,7 +4,6 @@ method opens from the real vault, and time is a `FakeClock` (real time) or a tes
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -15,7 +14,6 @@ from engine.customers.service import CustomerService
 from engine.db.database import Database
 from engine.gateways.base import Gateway
 from engine.keys.keyring import Keyring
-from engine.keys.master import MasterKey
 from engine.payment_methods.models import NewCard
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.commands import Command, CommandResult, RequestContext
@@ -34,7 +32,7 @@ from engine.test_clocks.models import TestClock
 from engine.test_clocks.service import TestClockService
 from schema.api.payment_method_ids import parse_payment_method_id
 from tests.engine.payments.fakes import FakeClock, FakeGateway
-from tests.engine.payments.harness import make_service
+from tests.engine.payments.harness import engine_settings, make_service
 
 VISA = "4242424242424242"
 MONTHLY = Price(1999, "USD", BillingInterval.MONTH, 1)
@@ -134,7 +132,8 @@ async def build(
     wall = wall or FakeClock()
     gateway = gateway or FakeGateway()
     shard, _ = await make_service(db, gateway, wall)
-    keyring = Keyring(MasterKey(os.urandom(32)))
+    # The shard's master key: one instance has one (the vault's fingerprint key is shared).
+    keyring = Keyring.from_settings(engine_settings())
     methods = PaymentMethodService(db, keyring, idempotency_ttl_h=24)
     plans = PlanService(db, max_amount=99_999_999)
     billed: Billed
