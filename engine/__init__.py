@@ -9,7 +9,9 @@ repositories (the SQL), the steps of the money path and the database pool stay i
 
 PUBLIC_MODULES = frozenset(
     {
+        "engine.auth.guard",
         "engine.auth.keys",
+        "engine.auth.models",
         "engine.batching",
         "engine.cli",
         "engine.compliance.models",
@@ -24,6 +26,9 @@ PUBLIC_MODULES = frozenset(
         "engine.db.migrations",
         "engine.errors",
         "engine.events.models",
+        "engine.gateways.breaker",
+        "engine.gateways.circuit",
+        "engine.gateways.directory",
         "engine.health.checks",
         "engine.health.report",
         "engine.health.service",
@@ -62,7 +67,10 @@ PUBLIC_MODULES = frozenset(
         "engine.queueing.models",
         "engine.queueing.states",
         "engine.records.models",
+        "engine.ratelimit.limiter",
+        "engine.ratelimit.limits",
         "engine.records.service",
+        "engine.runtime.access",
         "engine.runtime.gateway",
         "engine.runtime.local",
         "engine.runtime.metrics",
@@ -77,6 +85,7 @@ PUBLIC_MODULES = frozenset(
         "engine.subscriptions.states",
         "engine.test_clocks.service",
         "engine.webhooks.models",
+        "engine.webhooks.secrets",
         "engine.webhooks.states",
     }
 )

@@ -18,9 +18,11 @@ from engine.config import Settings
 from engine.logs.setup import configure_logging
 from engine.metrics.recorder import NO_METRICS, Metrics
 from serve_app import errors
+from serve_app.hardening import harden
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.request_metrics import RequestMetricsMiddleware
 from serve_app.routes import (
+    api_keys,
     audit_logs,
     compliance,
     customers,
@@ -46,7 +48,7 @@ from serve_app.state import open_state
 DEPLOYMENT_NAME = "PaygridAPI"
 
 
-def create_app(metrics: Metrics = NO_METRICS) -> FastAPI:
+def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
     """The REST API, without state (the deployment attaches it on start), recording its
     requests in `metrics`."""
     app = FastAPI(
@@ -58,11 +60,13 @@ def create_app(metrics: Metrics = NO_METRICS) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     for router in (
         health.router,
         metrics_routes.router,
+        payments.money,
         payments.router,
         payment_methods.router,
         customers.router,
@@ -80,6 +84,7 @@ def create_app(metrics: Metrics = NO_METRICS) -> FastAPI:
         test_clocks.router,
         events.router,
         reports.router,
+        api_keys.router,
     ):
         app.include_router(router)
     return app
@@ -103,7 +108,7 @@ class PaygridAPI:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.
-        app = create_app(self._state.metrics.registry)
+        app = create_app(self._state.settings, self._state.metrics.registry)
         app.state.paygrid = self._state
         return app
 

@@ -25,6 +25,7 @@ from engine.db.database import open_database
 from engine.keys.keyring import Keyring
 from engine.logs.setup import configure_logging
 from engine.runtime import local
+from engine.webhooks.secrets import seal_clear_secrets
 from serve_app.app import build, cluster_cpus, fit
 
 log = logging.getLogger("paygrid")
@@ -33,14 +34,16 @@ APP_NAME = "paygrid"
 
 
 async def prepare(settings: Settings) -> str | None:
-    """Apply migrations and seal any customer an earlier release left in clear; on an
-    instance with no admin key, create one and return it."""
+    """Apply migrations and seal any customer or webhook secret an earlier release left in
+    clear; on an instance with no admin key, create one and return it."""
     applied = await migrations.migrate_dsn(settings.database_dsn)
     if applied:
         log.info("applied migrations %s", ", ".join(applied))
     db = await open_database(settings.database_dsn, min_size=1, max_size=2)
     try:
-        await seal_clear_rows(db, Keyring.from_settings(settings))
+        keyring = Keyring.from_settings(settings)
+        await seal_clear_rows(db, keyring)
+        await seal_clear_secrets(db, keyring)
         keys = ApiKeyService(db, secret=settings.secret_bytes)
         if await keys.has_live_admin():
             return None

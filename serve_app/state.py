@@ -13,12 +13,15 @@ from redis.asyncio import Redis
 
 from actors import fleet
 from actors.fleet import Handle
+from actors.gateway_circuits import shared_breakers
 from engine.auth.keys import ApiKeyService
 from engine.compliance.service import AlertService
 from engine.config import Settings
 from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.directory import GatewayDirectory
 from engine.health.checks import database_check, redis_check
 from engine.health.service import HealthService
 from engine.health.signals import cluster_signals
@@ -34,13 +37,15 @@ from engine.payments.requests import PaymentRequests
 from engine.plans.service import PlanService
 from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
-from engine.runtime.gateway import open_gateway
+from engine.runtime.access import Access, open_access
+from engine.runtime.gateway import open_gateways
 from engine.runtime.metrics import ProcessMetrics, metrics_store, open_process_metrics
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
+from serve_app.client_ip import ClientAddress
 from serve_app.health_checks import replica_checks
 from serve_app.report_jobs import RayReportJobs
 from serve_app.shards import ShardRouter
@@ -52,6 +57,8 @@ class AppState:
     db: Database
     redis: Redis
     keys: ApiKeyService
+    access: Access
+    clients: ClientAddress
     shards: ShardRouter
     payments: PaymentRequests
     payment_reads: PaymentReads
@@ -73,10 +80,15 @@ class AppState:
     schedulers: list[Handle]
     metrics: ProcessMetrics
     metrics_service: MetricsService
+    gateways: GatewayDirectory
+    breakers: CircuitBreakers
 
     async def close(self) -> None:
         await self.metrics.close()
+        await self.breakers.close()
+        await self.gateways.aclose()
         await self.webhooks.close()
+        await self.access.close()
         await self.db.close()
         await self.redis.aclose()
 
@@ -93,7 +105,7 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
     redis = connect_redis(settings.redis_dsn)
     metrics = open_process_metrics(settings, redis, source=process)
     metrics.watch_pool(db, "api")
-    keys = ApiKeyService(db, secret=settings.secret_bytes, cache_ttl_s=settings.api_key_cache_ttl_s)
+    access = await open_access(settings, db, redis)
     shards = ShardRouter(
         fleet.ledger_shards(settings),
         max_batch=settings.shard_max_batch,
@@ -104,11 +116,12 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
+    gateways = await open_gateways(settings, redis, metrics=metrics.registry)
+    # A replica sends no payments: it watches the circuits and is never granted a probe.
+    breakers = shared_breakers(settings, None)
+    breakers.start()
     methods = PaymentMethodService(
-        db,
-        keyring,
-        idempotency_ttl_h=settings.idempotency_ttl_h,
-        gateway=open_gateway(settings, redis, metrics=metrics.registry),
+        db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h, gateway=gateways.primary
     )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(
@@ -121,7 +134,9 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
         settings=settings,
         db=db,
         redis=redis,
-        keys=keys,
+        keys=access.keys,
+        access=access,
+        clients=ClientAddress(settings.trusted_proxies),
         shards=shards,
         payments=PaymentRequests(
             execute=shards.execute,
@@ -132,7 +147,9 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
         payment_reads=reads,
         payment_methods=methods,
         customers=CustomerService(db, keyring),
-        orders=OrderService(db, max_amount=settings.max_amount),
+        orders=OrderService(
+            db, max_amount=settings.max_amount, idempotency_ttl_h=settings.idempotency_ttl_h
+        ),
         privacy=PrivacyService(db, keyring),
         test_clocks=subscriptions.clocks,
         plans=plans,
@@ -169,4 +186,6 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
         schedulers=schedulers,
         metrics=metrics,
         metrics_service=MetricsService(store, webhooks.queues),
+        gateways=GatewayDirectory(gateways, breakers),
+        breakers=breakers,
     )

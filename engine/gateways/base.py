@@ -28,11 +28,14 @@ class ChargeRequest:
 
 @dataclass(frozen=True, slots=True)
 class OperationRequest:
-    """Capture, void or refund of an earlier charge. `reference` is our operation id."""
+    """Capture, void or refund of an earlier charge. `reference` is our operation id.
+    `card_last4` is the charged card's last four digits, for gateways whose refunds must name
+    the card (Authorize.Net); a gateway that needs it and is not given it looks it up."""
 
     reference: UUID
     gateway_transaction_id: str
     money: Money
+    card_last4: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +50,16 @@ class VerifyRequest:
 
 @dataclass(frozen=True, slots=True)
 class GatewayResult:
+    """What the gateway decided. `review` means held for review (a fraud filter's hold): not
+    approved and not declined either; the outcome is `review`, the payment stays `processing`
+    and `lookup` settles it once the merchant or the filter has decided."""
+
     approved: bool
     gateway_transaction_id: str | None
     decline_code: str | None = None
     message: str | None = None
     card: CardSummary | None = None
+    review: bool = False
 
 
 class GatewayError(Exception):

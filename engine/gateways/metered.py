@@ -29,6 +29,12 @@ class MeteredGateway:
         self.name = inner.name
         self.lookup_grace_s = inner.lookup_grace_s
 
+    async def aclose(self) -> None:
+        """Close what the wrapped gateway holds open, if anything."""
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()
+
     async def charge(self, request: ChargeRequest) -> GatewayResult:
         return await self._timed("charge", self._inner.charge(request))
 

@@ -11,6 +11,7 @@ import aiohttp
 from engine.config import Settings
 from engine.db.database import Database
 from engine.events.service import EventService
+from engine.keys.keyring import Keyring
 from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.queueing.policy import RetryPolicy
 from engine.queueing.service import QueueService
@@ -21,6 +22,7 @@ from engine.webhooks.delivery import Deliverer
 from engine.webhooks.dispatcher import Dispatcher, open_dispatcher
 from engine.webhooks.endpoints import EndpointService
 from engine.webhooks.queue import DELIVERIES
+from engine.webhooks.secrets import WebhookSecrets
 from engine.webhooks.urls import GuardedResolver
 
 
@@ -53,9 +55,11 @@ def open_webhook_runtime(
     )
     session = aiohttp.ClientSession(connector=connector)
     queue = webhook_queue_settings(settings)
+    secrets = WebhookSecrets(Keyring.from_settings(settings))
     dispatcher = open_dispatcher(
         db,
         Deliverer(session, timeout_s=settings.webhook_timeout_s),
+        secrets,
         queue,
         disable_after=timedelta(hours=settings.webhook_disable_after_h),
         metrics=metrics,
@@ -63,6 +67,7 @@ def open_webhook_runtime(
     endpoints = EndpointService(
         db,
         dispatcher,
+        secrets,
         allow_private=settings.webhook_allow_private,
         rotation_grace=timedelta(hours=settings.webhook_secret_grace_h),
     )

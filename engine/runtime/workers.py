@@ -10,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from engine.backups.scheduled import backup_jobs
 from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.keys.keyring import Keyring
@@ -132,14 +133,16 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
         methods=methods,
         plans=PlanService(db, max_amount=settings.max_amount),
     )
+    backup_handlers, backup_schedule = backup_jobs(settings)
     scheduler = Scheduler(
         db,
-        {**HANDLERS, **billing.handlers()},
+        {**HANDLERS, **billing.handlers(), **backup_handlers},
         queue,
         {
             **RECURRING,
             **retention_jobs(settings.audit_retention_days),
             **billing.recurring(settings.subscription_sweep_interval_s),
+            **backup_schedule,
         },
         metrics=metrics.registry,
     )

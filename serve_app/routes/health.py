@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -17,15 +19,20 @@ from serve_app.deps import CorrelationId, State
 router = APIRouter(tags=["health"])
 
 
-def _answer(report: HealthReport, cid: str) -> Response:
+def _answer(
+    report: HealthReport, cid: str, *, circuits: Mapping[str, str] | None = None
+) -> Response:
     status_code = 503 if report.status is HealthStatus.DOWN else 200
-    return responses.ok(report.public(), cid, status_code=status_code)
+    data = report.public()
+    if circuits is not None:
+        data["gateway_circuits"] = dict(circuits)
+    return responses.ok(data, cid, status_code=status_code)
 
 
 @router.get("/health", operation_id="health")
 async def health(state: State, cid: CorrelationId) -> Response:
     """`ok | degraded | down`, overall and per component, with latencies and warnings."""
-    return _answer(await state.health.report(), cid)
+    return _answer(await state.health.report(), cid, circuits=state.gateways.circuits())
 
 
 @router.get("/health/live", operation_id="health_live")

@@ -93,7 +93,7 @@ async def proxied_state(
 
 @pytest.fixture
 async def owned(proxied_state: AppState) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(proxied_state.metrics.registry)
+    app = create_app(proxied_state.settings, proxied_state.metrics.registry)
     app.state.paygrid = proxied_state
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://paygrid") as client:
