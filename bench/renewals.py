@@ -40,6 +40,7 @@ from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
+from engine.ratelimit.limits import UNLIMITED
 
 TARGET_RPS = 300.0
 # 2027-01-01 and 2027-02-01, 00:00 UTC: one monthly period apart.
@@ -96,7 +97,9 @@ async def _key(settings: Settings) -> str:
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
         _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
-            name="bench-renewals", scopes=frozenset({Scope.SUBSCRIPTIONS, Scope.CUSTOMERS})
+            name="bench-renewals",
+            scopes=frozenset({Scope.SUBSCRIPTIONS, Scope.CUSTOMERS}),
+            rate_limit=UNLIMITED,
         )
     finally:
         await pool.close()

@@ -33,6 +33,7 @@ from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.events.outbox import Event, Outbox
+from engine.ratelimit.limits import UNLIMITED
 
 BATCH = 100
 
@@ -86,7 +87,7 @@ async def run(settings: Settings, base_url: str, args: argparse.Namespace) -> li
 
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=2)
     _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
-        name="bench", scopes=frozenset({Scope.WEBHOOKS})
+        name="bench", scopes=frozenset({Scope.WEBHOOKS}), rate_limit=UNLIMITED
     )
     async with httpx.AsyncClient(base_url=base_url) as client:
         created = await client.post(

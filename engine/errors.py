@@ -13,11 +13,13 @@
     ├── IdempotencyMismatch     422 idempotency_error
     ├── RateLimited             429 rate_limit_error
     ├── InternalError           500 api_error / internal_error (a bug: logged, never retried)
-    │   └── CryptoError         500 decryption_failed / key_unavailable
+    │   ├── CryptoError         500 decryption_failed / key_unavailable
+    │   └── BackupError         500 backup_invalid / backup_refused / restore_failed (CLI)
     └── UpstreamError           503 api_error               (retryable; `Retry-After`)
         ├── DatabaseUnavailable 503 database_unavailable    (connection lost, restarting, …)
         ├── ShardMoved          503 shard_moved             (the customer's slot moved on)
         ├── GatewayUnavailable  502 gateway_error
+        ├── GatewayCircuitOpen  503 gateway_unavailable     (every gateway it may use is open)
         └── GatewayTimeout      504 gateway_timeout
 
 Every error keeps its state in ``args`` so it pickles across Ray process boundaries unchanged,
@@ -161,6 +163,15 @@ class CryptoError(InternalError):
     default_code = "decryption_failed"
 
 
+class BackupError(InternalError):
+    """A backup could not be made, verified or restored: a file that fails authentication
+    (wrong key, altered, truncated), one from a newer schema, a target that is not empty, or
+    PostgreSQL's own tools failing. Raised only to operator commands and the backup job; the
+    database is left as it was."""
+
+    default_code = "backup_invalid"
+
+
 class UpstreamError(PaygridError):
     """A dependency failed: gateway (502/504), shard or database (503). A 503 is retryable."""
 
@@ -186,6 +197,13 @@ class ShardMoved(UpstreamError):
 class GatewayUnavailable(UpstreamError):
     default_code = "gateway_error"
     http_status = 502
+
+
+class GatewayCircuitOpen(UpstreamError):
+    """Every gateway the payment may go to has its circuit open: refused before anything was
+    written or sent; retry later."""
+
+    default_code = "gateway_unavailable"
 
 
 class GatewayTimeout(UpstreamError):

@@ -22,6 +22,14 @@ class TransactionType(StrEnum):
     REFUND = "refund"
 
 
+class RecordedMethod(StrEnum):
+    """How an externally settled payment was paid (`POST /api/database/transactions`): the
+    `type` of its `payment_method` summary. No gateway is involved in either."""
+
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+
+
 class PaymentStatus(StrEnum):
     """A payment (a root `transactions` row; enum `transaction_status`, migration 0001)."""
 
@@ -61,6 +69,40 @@ class OrderStatus(StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     CANCELLED = "cancelled"
+
+
+class GatewayRequestKind(StrEnum):
+    """`gateway_attempts.kind` (CHECK in migration 0023): what a gateway call asked for; a
+    `charge` authorizes and captures at once."""
+
+    CHARGE = "charge"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+    LOOKUP = "lookup"
+    VERIFY = "verify"
+
+
+class AttemptOutcome(StrEnum):
+    """`gateway_attempts.outcome` (CHECK in migration 0023): how a gateway call came out.
+    `ambiguous` means the gateway may have acted (the answer was lost); `review` means it holds
+    the transaction for review (neither approved nor declined yet)."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ERROR = "error"
+    AMBIGUOUS = "ambiguous"
+    REVIEW = "review"
+
+
+class CircuitState(StrEnum):
+    """A gateway's circuit breaker (`engine/gateways/circuit.py`; memory only, shown by
+    `GET /health` and `GET /api/payments/methods`)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
 
 
 class IdempotencyStatus(StrEnum):
@@ -217,3 +259,33 @@ class AlertStatus(StrEnum):
 
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class HealthStatus(StrEnum):
+    """`/health`: the whole deployment's and each component's (not stored)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class Scope(StrEnum):
+    """What an API key may do (`api_keys.scopes` CHECK, migration 0001)."""
+
+    PAYMENTS_WRITE = "payments:write"
+    PAYMENTS_READ = "payments:read"
+    SUBSCRIPTIONS = "subscriptions"
+    WEBHOOKS = "webhooks"
+    CUSTOMERS = "customers"
+    ADMIN = "admin"
+
+
+class AuthFailure(StrEnum):
+    """Why an authentication failed (`auth_failures_reason` CHECK, migration 0020)."""
+
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    ROTATED_OUT = "rotated_out"
+    IP_NOT_ALLOWED = "ip_not_allowed"

@@ -4,14 +4,19 @@ a thread pool, a hop that costs more than the dependency itself."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from engine.auth.keys import ApiKey, Scope
+from engine.auth.models import Caller
 from engine.payments.commands import RequestContext
 from engine.payments.intake import check_idempotency_key, request_hash
+from engine.ratelimit.limiter import Decision
 from serve_app.middleware import correlation_id
+from serve_app.security import RATE_LIMIT_STATE
 from serve_app.state import AppState
 
 
@@ -30,13 +35,23 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+async def admitted(request: Request, state: AppState, scope: Scope) -> ApiKey:
+    """The calling key, through the guard: authenticated, allowed `scope` from the client's
+    address, within its rate limit (the decision kept for the response's headers)."""
+    raw = request.scope
+
+    def report(decision: Decision) -> None:
+        raw["state"][RATE_LIMIT_STATE] = decision
+
+    caller = Caller(state.clients.of(raw), raw["method"], raw["path"], correlation_id(raw))
+    return await state.access.guard.admit(_presented_key(request), scope, caller, report)
+
+
 def scoped(scope: Scope) -> object:
     """A dependency that authenticates the caller and requires `scope`."""
 
     async def dependency(request: Request, state: State) -> ApiKey:
-        key = await state.keys.authenticate(_presented_key(request))
-        key.require(scope)
-        return key
+        return await admitted(request, state, scope)
 
     return Depends(dependency)
 
@@ -49,6 +64,25 @@ SubscriptionsKey = Annotated[ApiKey, scoped(Scope.SUBSCRIPTIONS)]
 AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]
 
 
+async def metrics_reader(request: Request, state: State) -> None:
+    """`/metrics` readers: a client in a trusted network, or an admin key."""
+    client = request.client.host if request.client is not None else ""
+    if not _trusted(client, state.settings.metrics_trusted_networks):
+        key = await state.keys.authenticate(_presented_key(request))
+        key.require(Scope.ADMIN)
+
+
+def _trusted(host: str, networks: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+MetricsReader = Annotated[None, Depends(metrics_reader)]
+
+
 async def correlation(request: Request) -> str:
     return correlation_id(request.scope)
 
@@ -56,43 +90,38 @@ async def correlation(request: Request) -> str:
 CorrelationId = Annotated[str, Depends(correlation)]
 
 
-async def money_context(
-    request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> RequestContext:
-    """Who is moving money (with `payments:write`), under which idempotency key, with the keyed
-    hash of the request. One flat dependency: this runs on every money request."""
-    state = await get_state(request)
-    key = await state.keys.authenticate(_presented_key(request))
-    key.require(Scope.PAYMENTS_WRITE)
-    checked = check_idempotency_key(idempotency_key)
-    digest = b""
-    if checked is not None:
-        digest = request_hash(
-            state.settings.secret_bytes, request.method, request.scope["path"], await request.body()
-        )
-    return RequestContext(key.id, correlation_id(request.scope), checked, digest)
+ContextDependency = Callable[[Request, str | None], Awaitable[RequestContext]]
+# Every dependency request_context made: MoneyRoute calls them directly on its fast path.
+CONTEXT_DEPENDENCIES: set[ContextDependency] = set()
 
 
-MoneyContext = Annotated[RequestContext, Depends(money_context)]
+def request_context(scope: Scope) -> object:
+    """A dependency giving who is moving money or changing billing (with `scope`), under which
+    idempotency key, with the keyed hash of the request. One flat dependency: it runs on every
+    money request."""
+
+    async def dependency(
+        request: Request,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> RequestContext:
+        state = await get_state(request)
+        key = await admitted(request, state, scope)
+        checked = check_idempotency_key(idempotency_key)
+        digest = b""
+        if checked is not None:
+            digest = request_hash(
+                state.settings.secret_bytes,
+                request.method,
+                request.scope["path"],
+                await request.body(),
+            )
+        return RequestContext(key.id, correlation_id(request.scope), checked, digest)
+
+    CONTEXT_DEPENDENCIES.add(dependency)
+    return Depends(dependency)
 
 
-async def subscriptions_context(
-    request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> RequestContext:
-    """Who is changing subscriptions (with `subscriptions`), under which idempotency key, with
-    the keyed hash of the request."""
-    state = await get_state(request)
-    key = await state.keys.authenticate(_presented_key(request))
-    key.require(Scope.SUBSCRIPTIONS)
-    checked = check_idempotency_key(idempotency_key)
-    digest = b""
-    if checked is not None:
-        digest = request_hash(
-            state.settings.secret_bytes, request.method, request.scope["path"], await request.body()
-        )
-    return RequestContext(key.id, correlation_id(request.scope), checked, digest)
-
-
-SubscriptionsContext = Annotated[RequestContext, Depends(subscriptions_context)]
+MoneyContext = Annotated[RequestContext, request_context(Scope.PAYMENTS_WRITE)]
+SubscriptionsContext = Annotated[RequestContext, request_context(Scope.SUBSCRIPTIONS)]
+AdminContext = Annotated[RequestContext, request_context(Scope.ADMIN)]
+CustomersContext = Annotated[RequestContext, request_context(Scope.CUSTOMERS)]

@@ -19,6 +19,7 @@ log = logging.getLogger("paygrid.api")
 
 _LOCATIONS = {"body", "query", "path", "header"}
 _UNION_TAGS = {"card", "token", "saved"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 def _param(loc: tuple[Any, ...], message: str) -> tuple[str | None, str]:
@@ -78,7 +79,7 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error(
             {"type": "invalid_request_error", "code": code, "message": str(exc.detail)},
             exc.status_code,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from serve_app.deps import get_state, money_context
+from serve_app.deps import CONTEXT_DEPENDENCIES, get_state
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -36,13 +36,15 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class MoneyRoute(APIRoute):
-    """For endpoints shaped `(body: Model, ctx: MoneyContext, state: State)` only: anything
-    else is refused when the route is built, so a new parameter cannot be silently skipped."""
+    """For endpoints shaped `(body: Model, ctx: <a request context>, state: State)` only
+    (`MoneyContext`, `AdminContext`, … from `deps.request_context`): anything else is refused
+    when the route is built, so a new parameter cannot be silently skipped."""
 
     def get_route_handler(self) -> Handler:
         full = super().get_route_handler()
         dependant = self.dependant
         calls = {d.call: d.name or "" for d in dependant.dependencies}
+        contexts = [c for c in CONTEXT_DEPENDENCIES if c in calls]
         plain = (
             dependant.path_params,
             dependant.query_params,
@@ -51,17 +53,19 @@ class MoneyRoute(APIRoute):
         )
         if (
             len(dependant.body_params) != 1
-            or set(calls) != {money_context, get_state}
+            or len(contexts) != 1
+            or set(calls) != {contexts[0], get_state}
             or any(plain)
             or self.body_field is None
         ):
-            raise TypeError(f"{self.path}: a MoneyRoute takes (body, MoneyContext, State) only")
+            raise TypeError(f"{self.path}: a MoneyRoute takes (body, request context, State) only")
         model = self.body_field.field_info.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{self.path}: a MoneyRoute's body must be one pydantic model")
         endpoint = self.endpoint
         body_name = dependant.body_params[0].name
-        ctx_name, state_name = calls[money_context], calls[get_state]
+        context = contexts[0]
+        ctx_name, state_name = calls[context], calls[get_state]
 
         overrides = getattr(self.dependency_overrides_provider, "dependency_overrides", None)
 
@@ -74,7 +78,7 @@ class MoneyRoute(APIRoute):
             except (ValueError, ValidationError):
                 # The body is cached on the request: FastAPI reads it again and answers.
                 return await full(request)
-            ctx = await money_context(request, request.headers.get("idempotency-key"))
+            ctx = await context(request, request.headers.get("idempotency-key"))
             state = await get_state(request)
             return await endpoint(**{body_name: body, ctx_name: ctx, state_name: state})  # type: ignore[no-any-return]
 

@@ -23,7 +23,9 @@ from engine.customers.sealing import seal_clear_rows
 from engine.db import migrations
 from engine.db.database import open_database
 from engine.keys.keyring import Keyring
+from engine.logs.setup import configure_logging
 from engine.runtime import local
+from engine.webhooks.secrets import seal_clear_secrets
 from serve_app.app import build, cluster_cpus, fit
 
 log = logging.getLogger("paygrid")
@@ -32,14 +34,16 @@ APP_NAME = "paygrid"
 
 
 async def prepare(settings: Settings) -> str | None:
-    """Apply migrations and seal any customer an earlier release left in clear; on an
-    instance with no admin key, create one and return it."""
+    """Apply migrations and seal any customer or webhook secret an earlier release left in
+    clear; on an instance with no admin key, create one and return it."""
     applied = await migrations.migrate_dsn(settings.database_dsn)
     if applied:
         log.info("applied migrations %s", ", ".join(applied))
     db = await open_database(settings.database_dsn, min_size=1, max_size=2)
     try:
-        await seal_clear_rows(db, Keyring.from_settings(settings))
+        keyring = Keyring.from_settings(settings)
+        await seal_clear_rows(db, keyring)
+        await seal_clear_secrets(db, keyring)
         keys = ApiKeyService(db, secret=settings.secret_bytes)
         if await keys.has_live_admin():
             return None
@@ -114,7 +118,7 @@ def deploy(settings: Settings) -> Settings:
 
 def serve_forever(settings: Settings) -> int:
     """Start everything, print where it runs, wait for Ctrl-C, stop everything."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(component="cli", process="paygrid-serve")
     # Listening before anything starts, so a stop asked for during start-up is not lost: what
     # started is stopped as soon as start-up ends. A flag, not a threading.Event: an Event set
     # from a signal handler deadlocks with the main thread waiting on it.

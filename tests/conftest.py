@@ -40,6 +40,7 @@ from engine.db import migrations
 from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.keys.master import new_master_key
+from engine.ratelimit.limits import UNLIMITED
 from engine.runtime import local
 from serve_app.app import build
 from serve_app.runner import stop_ray
@@ -134,7 +135,14 @@ def settings(infra: dict[str, str]) -> Settings:
         ledger_shards=SHARDS,
         replicas=1,
         sandbox_latency_ms=0,
+        # A second sandbox to fail over to; circuits probe again two seconds after opening.
+        gateways=("sandbox", "sandbox_b"),
+        circuit_reset_s=2,
+        circuit_probe_lease_s=3,
         api_key_cache_ttl_s=0,
+        # Requests say which client they stand for in X-Forwarded-For (allow-lists, and the
+        # per-address bucket of failed authentications each test fills on its own).
+        trusted_proxies=("127.0.0.1/32",),
         # Rows left processing (a gateway timeout, a lost commit) settle within seconds.
         shard_sweep_interval_s=0.5,
         shard_settle_after_s=2,
@@ -147,6 +155,9 @@ def settings(infra: dict[str, str]) -> Settings:
         webhook_timeout_s=3,
         # A killed job scheduler's jobs are taken over within seconds.
         scheduler_lease_s=5,
+        # Metrics reach Redis within a fifth of a second; every /health call probes afresh.
+        metrics_publish_s=0.2,
+        health_cache_s=0,
     )
 
 
@@ -221,8 +232,11 @@ async def keys(db: asyncpg.Pool, migrated: Settings) -> ApiKeyService:
 
 @pytest.fixture(scope="session")
 async def api_key(keys: ApiKeyService) -> str:
+    # Unlimited: concurrency and load tests send more than a default key's 100/s.
     _, secret = await keys.create(
-        name="tests", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ, Scope.WEBHOOKS})
+        name="tests",
+        scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.PAYMENTS_READ, Scope.WEBHOOKS}),
+        rate_limit=UNLIMITED,
     )
     return secret
 

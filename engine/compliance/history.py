@@ -5,10 +5,12 @@ is next touched, a customer keeps at most `per_customer` attempts, and the shard
 `max_customers` customers, the least recently active evicted first (and those with nothing left
 in the window swept out as a matter of course), like the ledger book's idle customers.
 
-Cold start: a shard that starts, or that meets a customer evicted earlier, knows nothing of
-that customer's past; warming it would cost the batch a query. Attempts before the shard's
-start are not counted, which lets a velocity or structuring pattern straddling a restart go
-unseen once, for at most one window.
+Warm start: a shard that starts loads its customers' attempts within the longest window from
+the database once, before it serves (`AmlMonitor.warm`), so a pattern straddling a restart is
+still seen; their cards are unknown (nothing of a card is stored that could tell them apart),
+so the distinct cards rule counts only cards seen since the start. A customer evicted while
+the shard runs is not reloaded (that would cost its next batch a query): its earlier attempts
+are forgotten, as its ledger is, for at most one window.
 """
 
 from __future__ import annotations

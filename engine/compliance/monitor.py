@@ -28,15 +28,22 @@ from engine.cards import CardDetails, CardToken
 from engine.compliance.history import AttemptHistory
 from engine.compliance.models import Alert
 from engine.compliance.repository import AlertRepository
-from engine.compliance.rules import AmlPolicy, Attempt, Hit, payment_rules, refund_hit, screen
+from engine.compliance.rules import (
+    COMPLIANCE_BLOCK,
+    AmlPolicy,
+    Attempt,
+    Hit,
+    payment_rules,
+    refund_hit,
+    screen,
+)
 from engine.config import Settings
 from engine.errors import CardDeclined
 from engine.events.outbox import Event
-from engine.payments.commands import CreatePayment, RequestContext
+from engine.payments.commands import CreatePayment, ExternalSettlement, RequestContext
 from engine.payments.models import Payment
 from schema.states import AlertStatus
 
-COMPLIANCE_BLOCK = "compliance_block"
 # The placeholder source of a payment rebuilt by recovery (engine/payments/service.py): no card
 # is known for it.
 _RECOVERED = CardToken("recovered")
@@ -85,6 +92,23 @@ class AmlMonitor:
             if hits:
                 found.hits[payment_id] = (command, hits)
         return found
+
+    async def warm(self, conn: asyncpg.Connection, *, slots: list[int], now: datetime) -> int:
+        """Load the finished attempts of the customers in `slots` within the longest window
+        before `now` from the database (a shard starting, its slots just claimed), so that a
+        pattern straddling a restart is still seen. Cards are unknown for them: the distinct
+        cards rule counts only cards seen since. Returns how many attempts were loaded."""
+        if not self.policy.enabled or not slots:
+            return 0
+        loaded = 0
+        async with conn.transaction(readonly=True):
+            found = self._alerts.finished_attempts(
+                conn, slots=slots, since=now - self.policy.memory
+            )
+            async for customer_id, attempt in found:
+                self._history.record(customer_id, attempt)
+                loaded += 1
+        return loaded
 
     def finished(self, command: CreatePayment, payment_id: UUID, *, now: datetime) -> None:
         """Remember an attempt that finished (approved or declined)."""
@@ -149,10 +173,10 @@ class AmlMonitor:
         money = command.money
         return Attempt(payment_id, now, money.amount, money.currency, self._card(command.source))
 
-    def _card(self, source: CardDetails | CardToken) -> bytes | None:
+    def _card(self, source: CardDetails | CardToken | ExternalSettlement) -> bytes | None:
         if isinstance(source, CardDetails):
             value = f"card:{source.number}"
-        elif source == _RECOVERED:
+        elif isinstance(source, ExternalSettlement) or source == _RECOVERED:
             return None
         else:
             value = f"token:{source.token}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from engine.compliance.models import Alert
+from engine.compliance.rules import COMPLIANCE_BLOCK, Attempt
 from engine.db.listing import NEWEST_FIRST, ListQuery, split_page
 from engine.events.outbox import Event
 from schema.api.compliance import AlertQuery
@@ -74,6 +76,32 @@ class AlertRepository:
             [e.api_key_id for e in events],
             [e.correlation_id for e in events],
         )
+
+    async def finished_attempts(
+        self, conn: asyncpg.Connection, *, slots: list[int], since: datetime
+    ) -> AsyncIterator[tuple[UUID, Attempt]]:
+        """The finished purchases and authorizations of customers in `slots` created after
+        `since`, oldest first, as the rules remember them: (customer id, attempt), with no card
+        (nothing of it is stored that the rules could tell apart). Blocked payments are left
+        out, as the live history leaves them out; rows still `processing` are remembered when
+        recovery finishes them. Streamed through a cursor: the caller holds a transaction."""
+        cursor = conn.cursor(
+            """SELECT id, customer_id, amount, currency, created_at FROM transactions
+               WHERE parent_id IS NULL AND slot = ANY($1::int[]) AND created_at > $2
+                 AND transaction_type IN ('purchase', 'authorize')
+                 AND status <> 'processing'
+                 AND decline_code IS DISTINCT FROM $3
+               ORDER BY created_at, id""",
+            slots,
+            since,
+            COMPLIANCE_BLOCK,
+            prefetch=5000,
+        )
+        async for r in cursor:
+            yield (
+                r["customer_id"],
+                Attempt(r["id"], r["created_at"], r["amount"], r["currency"].strip(), None),
+            )
 
     async def page(
         self, conn: asyncpg.Connection, *, query: AlertQuery

@@ -19,6 +19,9 @@ from engine.config import Settings
 from schema.currencies import CURRENCY_EXPONENTS
 from schema.states import AmlRule, RuleAction
 
+# The decline code of a payment a blocking rule stopped.
+COMPLIANCE_BLOCK = "compliance_block"
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:

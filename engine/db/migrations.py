@@ -53,6 +53,43 @@ class MigrationStatus:
         return self.applied_at is not None and self.file_checksum not in (None, self.checksum)
 
 
+@dataclass(frozen=True, slots=True)
+class Compatibility:
+    """Whether this release's code can run on the database's schema: never with a changed
+    applied migration (start-up refuses), and only once what is pending is applied. Migrations
+    a newer release applied are reported but allowed: they follow expand/contract, so the
+    release before still runs on the expanded schema during a rolling upgrade."""
+
+    pending: list[str]
+    newer: list[str]
+    changed: list[str]
+
+    @property
+    def compatible(self) -> bool:
+        return not (self.pending or self.changed)
+
+    def describe(self) -> str:
+        """The verdict, then one line per finding."""
+        lines = []
+        if self.changed:
+            lines.append(f"changed since applied (start-up refuses): {', '.join(self.changed)}")
+        if self.newer:
+            lines.append(f"applied by a newer release (unknown here): {', '.join(self.newer)}")
+        if self.pending:
+            lines.append(f"pending (paygrid migrate applies them): {', '.join(self.pending)}")
+        verdict = "compatible" if self.compatible else "not compatible"
+        return "\n".join([f"{verdict} with this release", *lines])
+
+
+def compatibility(found: list[MigrationStatus]) -> Compatibility:
+    """What `status` says about running this release on the database."""
+    return Compatibility(
+        pending=[f"{m.version}_{m.name}" for m in found if m.applied_at is None],
+        newer=[m.version for m in found if m.name is None],
+        changed=[f"{m.version}_{m.name}" for m in found if m.changed],
+    )
+
+
 def load_migrations() -> list[Migration]:
     """Every `NNNN_name.sql` file shipped in `schema/migrations`, in version order."""
     folder = resources.files("schema") / "migrations"

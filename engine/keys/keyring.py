@@ -55,6 +55,7 @@ class Keyring:
         self._masters = {key.id: key for key in (*previous, master)}
         self._repository = DataKeyRepository()
         self._index_keys: dict[str, bytes] = {}
+        self._shared_keys: dict[str, DataKey] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
@@ -109,6 +110,25 @@ class Keyring:
         if wrapped is None:
             raise CryptoError(f"data key {key_id} does not exist", code="key_unavailable")
         return self._unwrap(wrapped)
+
+    async def data_keys(
+        self, conn: asyncpg.Connection, *, key_ids: Sequence[UUID]
+    ) -> dict[UUID, DataKey]:
+        """`data_key` for many keys, read in one statement (those that do not exist left
+        out)."""
+        found = await self._repository.get_many(conn, key_ids=list(set(key_ids)))
+        return {i: self._unwrap(k) for i, k in found.items()}
+
+    async def shared_key(self, conn: asyncpg.Connection, *, purpose: str) -> DataKey:
+        """The data key of `purpose` that belongs to no customer (webhook signing secrets),
+        made on first use. Cached once read back committed, as index keys are: it is never
+        destroyed, and rotating the master key re-wraps it without changing it."""
+        key = self._shared_keys.get(purpose)
+        if key is None:
+            key, made_now = await self._owned(conn, purpose, None)
+            if not made_now:
+                self._shared_keys[purpose] = key
+        return key
 
     async def blind_index(self, conn: asyncpg.Connection, *, index: str, value: str) -> bytes:
         """The keyed digest of `value` in the blind index `index` (each index has its own key,

@@ -40,12 +40,12 @@ def _order(row: asyncpg.Record) -> Order:
 
 class OrderRepository:
     async def insert(
-        self, conn: asyncpg.Connection, *, order: NewOrder, principal: Principal
+        self, conn: asyncpg.Connection, *, order_id: UUID, order: NewOrder, principal: Principal
     ) -> Order:
         row = await conn.fetchrow(
-            f"""INSERT INTO orders AS o (customer_id, amount, currency, description, metadata,
-                                        api_key_id, correlation_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
+            f"""INSERT INTO orders AS o (id, customer_id, amount, currency, description,
+                                        metadata, api_key_id, correlation_id)
+                VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
             order.customer_id,
             order.amount,
             order.currency,
@@ -53,6 +53,7 @@ class OrderRepository:
             order.metadata,
             principal.api_key_id,
             principal.correlation_id,
+            order_id,
         )
         assert row is not None
         return _order(row)
@@ -142,14 +143,16 @@ class OrderRepository:
 
     async def follow_payments(
         self, conn: asyncpg.Connection, *, moved: dict[UUID, Principal]
-    ) -> None:
+    ) -> list[Order]:
         """Bring the orders whose payments moved (by order id, with who moved them) up to
         date: totals summed from their payments and the status those give, one statement
-        however many; an order whose totals did not change is left alone (and unaudited)."""
+        however many; an order whose totals did not change is left alone (and unaudited).
+        Returns the orders whose status changed, as they are now."""
         if not moved:
-            return
-        await conn.execute(
-            """UPDATE orders o
+            return []
+        # `prior` is read from the statement's snapshot: the status each order had before.
+        rows = await conn.fetch(
+            f"""UPDATE orders o
                SET amount_paid = t.paid, amount_refunded = t.refunded,
                    status = order_status_for(o.amount, t.paid, t.refunded),
                    api_key_id = m.api_key_id, correlation_id = m.correlation_id,
@@ -159,10 +162,13 @@ class OrderRepository:
                     LATERAL (SELECT coalesce(sum(p.amount_captured), 0)::bigint AS paid,
                                     coalesce(sum(p.amount_refunded), 0)::bigint AS refunded
                              FROM transactions p
-                             WHERE p.order_id = m.id AND p.parent_id IS NULL) t
-               WHERE o.id = m.id
-                 AND (o.amount_paid <> t.paid OR o.amount_refunded <> t.refunded)""",
+                             WHERE p.order_id = m.id AND p.parent_id IS NULL) t,
+                    orders prior
+               WHERE o.id = m.id AND prior.id = m.id
+                 AND (o.amount_paid <> t.paid OR o.amount_refunded <> t.refunded)
+               RETURNING prior.status AS prior_status, {_COLUMNS}""",
             list(moved),
             [p.api_key_id for p in moved.values()],
             [p.correlation_id for p in moved.values()],
         )
+        return [_order(r) for r in rows if r["prior_status"] != r["status"]]

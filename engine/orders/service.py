@@ -1,7 +1,8 @@
 """Create, read, list and cancel orders. Their totals and status follow their payments, written
 by the ledger shard in the transaction that moves a payment (`engine/payments/creation.py`
 checks that a new payment fits its order; `engine/payments/steps.py` brings the order up to
-date); this service never writes them.
+date); this service never writes them. Every change writes its order event (`order.created`,
+`order.cancelled`; the shard writes those of payments) in the same transaction.
 
 A cursor (`starting_after`) must name an existing order: an unknown one is a 400 naming it.
 """
@@ -9,14 +10,18 @@ A cursor (`starting_after`) must name an existing order: an unknown one is a 400
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from engine.customers.repository import CustomerRepository
 from engine.db.database import Database
 from engine.errors import InvalidRequest, NotFound, StateError, StillInUse
+from engine.events.outbox import Outbox
+from engine.idempotency.guard import IdempotencyGuard
+from engine.orders.events import CREATED, order_event, status_event_type
 from engine.orders.models import NewOrder, Order
 from engine.orders.repository import OrderRepository
 from engine.orders.states import OrderStatus, can_move
+from engine.payments.commands import CommandResult, RequestContext
 from engine.principal import Principal
 from engine.records.models import Page
 from engine.records.repository import RecordsRepository
@@ -24,18 +29,26 @@ from schema.api.orders import OrderQuery
 
 
 class OrderService:
-    def __init__(self, db: Database, *, max_amount: int) -> None:
+    def __init__(self, db: Database, *, max_amount: int, idempotency_ttl_h: int) -> None:
         self._db = db
         self._max_amount = max_amount
+        self._idempotency = IdempotencyGuard(ttl_h=idempotency_ttl_h)
+        self._outbox = Outbox()
         self._orders = OrderRepository()
         self._customers = CustomerRepository()
         self._records = RecordsRepository()
 
-    async def create(self, order: NewOrder, principal: Principal) -> Order:
-        """A new pending order; NotFound for an unknown customer, 422 for an erased one."""
+    async def create(self, order: NewOrder, ctx: RequestContext) -> CommandResult:
+        """A new pending order (201, with its `order.created` event); NotFound for an unknown
+        customer, 422 for an erased one. A repeat under the same Idempotency-Key replays the
+        first answer and creates nothing; the key with another request is 422."""
         if order.amount > self._max_amount:
             raise InvalidRequest(f"amount may be at most {self._max_amount}", param="amount")
+        order_id = uuid4()
         async with self._db.transaction() as conn:
+            held = await self._idempotency.claim(conn, ctx, resource_id=order_id)
+            if held is not None:
+                return held
             customer = await self._customers.get(conn, customer_id=order.customer_id, lock=False)
             if customer is None:
                 raise NotFound(f"no customer {order.customer_id}", param="customer_id")
@@ -45,7 +58,12 @@ class OrderService:
                     code="customer_erased",
                     param="customer_id",
                 )
-            return await self._orders.insert(conn, order=order, principal=principal)
+            principal = ctx.principal
+            created = await self._orders.insert(
+                conn, order_id=order_id, order=order, principal=principal
+            )
+            await self._outbox.add(conn, events=[order_event(CREATED, created, principal)])
+            return await self._idempotency.answer(conn, ctx, CommandResult(201, created.public()))
 
     async def get(self, order_id: UUID) -> tuple[Order, list[dict[str, Any]]]:
         """The order with its payments rendered as transactions, each with its refunds; or
@@ -96,4 +114,6 @@ class OrderService:
                 )
             cancelled = await self._orders.cancel(conn, order_id=order_id, principal=principal)
             assert cancelled is not None, "the locked order was pending with nothing paid"
+            event = order_event(status_event_type(cancelled), cancelled, principal)
+            await self._outbox.add(conn, events=[event])
             return cancelled

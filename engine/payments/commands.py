@@ -16,6 +16,10 @@ from engine.errors import PaygridError
 from engine.money import Money
 from engine.payments.states import TransactionType
 from engine.principal import Principal
+from schema.states import RecordedMethod
+
+# The `gateway` of a payment settled outside paygrid: no gateway was or will be called for it.
+RECORDED_GATEWAY = "external"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +41,28 @@ class RequestContext:
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalSettlement:
+    """The source of a payment already settled outside paygrid (cash, a bank transfer): it is
+    recorded, never sent to a gateway."""
+
+    method: RecordedMethod
+    reference: str | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The payment_method column: the method's type and the merchant's reference."""
+        return {"type": self.method.value, "reference": self.reference}
+
+
+@dataclass(frozen=True, slots=True)
 class CreatePayment:
-    """Purchase (capture now) or authorize (hold for a later capture)."""
+    """Purchase (capture now) or authorize (hold for a later capture); a purchase whose
+    source is an `ExternalSettlement` records a payment settled elsewhere."""
 
     ctx: RequestContext
     kind: TransactionType
     money: Money
     customer_id: UUID
-    source: CardDetails | CardToken
+    source: CardDetails | CardToken | ExternalSettlement
     new_customer: NewCustomer | None = None
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
@@ -53,6 +71,11 @@ class CreatePayment:
     # naming an id some payment already has is refused (409 `payment_exists`), so one such id
     # can never yield a second payment, even after its idempotency key expired.
     payment_id: UUID | None = None
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this records a payment settled outside paygrid (no gateway call)."""
+        return isinstance(self.source, ExternalSettlement)
 
 
 @dataclass(frozen=True, slots=True)

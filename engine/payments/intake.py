@@ -21,6 +21,7 @@ from engine.money import Money
 from engine.payments.commands import (
     CapturePayment,
     CreatePayment,
+    ExternalSettlement,
     RefundPayment,
     RequestContext,
     VoidPayment,
@@ -34,6 +35,7 @@ from schema.api.payments import (
     TokenCreate,
     VoidCreate,
 )
+from schema.api.records import RecordedPaymentCreate
 
 _CUSTOMER_NAMESPACE = UUID("5b0e8d1c-4a57-4c47-9f0a-7d0f5d0c2a11")
 MAX_IDEMPOTENCY_KEY = 255
@@ -124,6 +126,26 @@ def create_payment(
         customer_id=customer_id,
         source=source,
         new_customer=new_customer,
+        description=body.description,
+        metadata=body.metadata,
+        order_id=body.order_id,
+    )
+
+
+def record_payment(
+    body: RecordedPaymentCreate, ctx: RequestContext, *, max_amount: int
+) -> CreatePayment:
+    """The command recording a payment settled outside paygrid against an order: a purchase
+    whose source is the settlement, so it passes the order checks, the AML screening and the
+    idempotency of any purchase, and never reaches a gateway."""
+    if body.amount > max_amount:
+        raise InvalidRequest(f"amount may be at most {max_amount}", param="amount")
+    return CreatePayment(
+        ctx=ctx,
+        kind=TransactionType.PURCHASE,
+        money=Money(body.amount, body.currency),
+        customer_id=body.customer_id,
+        source=ExternalSettlement(body.method, body.reference),
         description=body.description,
         metadata=body.metadata,
         order_id=body.order_id,

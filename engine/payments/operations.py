@@ -21,6 +21,7 @@ from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Claim, IdempotencyRepository
 from engine.ledger.entries import Account, Entry
 from engine.payments.commands import (
+    RECORDED_GATEWAY,
     CapturePayment,
     CommandResult,
     RefundPayment,
@@ -180,6 +181,14 @@ class OperationSteps:
     async def _begin_refund(
         self, conn: asyncpg.Connection, command: RefundPayment, payment: Payment, op_id: UUID
     ) -> Started:
+        if payment.gateway == RECORDED_GATEWAY:
+            # No gateway holds its money: giving it back is settled outside paygrid too.
+            raise StateError(
+                f"payment {payment.id} was settled outside paygrid and cannot be refunded "
+                "through a gateway",
+                code="payment_recorded_externally",
+                param="payment_id",
+            )
         if payment.status not in REFUNDABLE:
             code = (
                 "payment_already_refunded"

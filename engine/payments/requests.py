@@ -15,6 +15,7 @@ from engine.payments.reads import PaymentReads
 from engine.payments.states import TransactionType
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.api.payments import CaptureCreate, PaymentCreate, RefundCreate, VoidCreate
+from schema.api.records import RecordedPaymentCreate
 
 Executor = Callable[[Command], Awaitable[CommandResult]]
 # Opens a saved payment method (by id) for a charge of a customer (None: one created inline).
@@ -42,6 +43,11 @@ class PaymentRequests:
     async def authorize(self, body: PaymentCreate, ctx: RequestContext) -> CommandResult:
         """Hold for a later capture."""
         return await self._create(body, TransactionType.AUTHORIZE, ctx)
+
+    async def record(self, body: RecordedPaymentCreate, ctx: RequestContext) -> CommandResult:
+        """Record a payment settled outside paygrid (cash, bank transfer) against an order,
+        through the customer's ledger shard like a purchase; no gateway is called."""
+        return await self._execute(intake.record_payment(body, ctx, max_amount=self._max_amount))
 
     async def capture(self, body: CaptureCreate, ctx: RequestContext) -> CommandResult:
         owner = await self._reads.owner_of(body.payment_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from engine.payments.models import Refund, card_public, refund_public
+from engine.payments.models import Refund, method_public, refund_public
 from schema.api.records import AuditLogPublic, TransactionRecordPublic
 from schema.states import AuditAction, PaymentStatus, TransactionType
 
@@ -65,7 +65,7 @@ class TransactionRecord:
             currency=self.currency,
             customer_id=self.customer_id,
             order_id=self.order_id,
-            payment_method=card_public(self.payment_method),
+            payment_method=method_public(self.payment_method),
             gateway=self.gateway,
             gateway_transaction_id=self.gateway_transaction_id,
             failure_code=self.failure_code,

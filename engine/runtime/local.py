@@ -225,6 +225,12 @@ def attach(settings: Settings) -> Settings:
     return settings.model_copy(update=updates)
 
 
+def with_kept_secrets(settings: Settings) -> Settings:
+    """Settings completed with the data directory's kept secrets only (a command that reads
+    files but no database, such as verifying a backup)."""
+    return settings.model_copy(update=_secrets(settings, Path(settings.data_dir)))
+
+
 def attach_instance(settings: Settings) -> Settings:
     """Settings for a batch job run on a paygrid instance's cluster: the instance published in
     the data directory first, since the job reports on that instance whatever DATABASE_URL the

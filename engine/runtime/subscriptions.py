@@ -63,6 +63,7 @@ def open_subscriptions(
         db,
         execute=execute,
         open_saved=methods.charge_source,
+        open_saved_many=methods.charge_sources,
         clock=BillingClock(wall_clock),
         dunning=Dunning(
             settings.subscription_retry_schedule_days, settings.subscription_cancel_after_retries

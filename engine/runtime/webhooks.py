@@ -11,6 +11,8 @@ import aiohttp
 from engine.config import Settings
 from engine.db.database import Database
 from engine.events.service import EventService
+from engine.keys.keyring import Keyring
+from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.queueing.policy import RetryPolicy
 from engine.queueing.service import QueueService
 from engine.queueing.settings import webhook_queue_settings
@@ -20,6 +22,7 @@ from engine.webhooks.delivery import Deliverer
 from engine.webhooks.dispatcher import Dispatcher, open_dispatcher
 from engine.webhooks.endpoints import EndpointService
 from engine.webhooks.queue import DELIVERIES
+from engine.webhooks.secrets import WebhookSecrets
 from engine.webhooks.urls import GuardedResolver
 
 
@@ -38,7 +41,9 @@ class WebhookRuntime:
         await self.session.close()
 
 
-def open_webhook_runtime(settings: Settings, db: Database) -> WebhookRuntime:
+def open_webhook_runtime(
+    settings: Settings, db: Database, *, metrics: Metrics = NO_METRICS
+) -> WebhookRuntime:
     """Must run inside the event loop that will use it (aiohttp binds its session there)."""
     # No pool limits: the dispatcher bounds concurrency per endpoint itself, and a request
     # waiting for a pooled connection would count against its receiver's timeout. Addresses
@@ -50,15 +55,19 @@ def open_webhook_runtime(settings: Settings, db: Database) -> WebhookRuntime:
     )
     session = aiohttp.ClientSession(connector=connector)
     queue = webhook_queue_settings(settings)
+    secrets = WebhookSecrets(Keyring.from_settings(settings))
     dispatcher = open_dispatcher(
         db,
         Deliverer(session, timeout_s=settings.webhook_timeout_s),
+        secrets,
         queue,
         disable_after=timedelta(hours=settings.webhook_disable_after_h),
+        metrics=metrics,
     )
     endpoints = EndpointService(
         db,
         dispatcher,
+        secrets,
         allow_private=settings.webhook_allow_private,
         rotation_grace=timedelta(hours=settings.webhook_secret_grace_h),
     )

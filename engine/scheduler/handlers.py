@@ -1,10 +1,11 @@
 """What each job kind does. Handlers are idempotent: a job runs at least once. Each deletes in
 bounded chunks, one statement per chunk, so no statement outlives its timeout.
 
-Retention: events and idempotency records as their own settings say; the audit trail and
-resolved AML alerts for `audit_retention_days` (at least a year, whatever a job asks). Nothing
-financial (orders, payments, refunds, ledger entries) is ever deleted here: those rows are kept,
-an erased customer's pseudonymously, for at least the financial retention period.
+Retention: events and idempotency records as their own settings say; the audit trail, failed
+authentications and resolved AML alerts for `audit_retention_days` (at least a year, whatever a
+job asks). Nothing financial (orders, payments, refunds, ledger entries) is ever deleted here:
+those rows are kept, an erased customer's pseudonymously, for at least the financial retention
+period.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from engine.audit.repository import AuditRepository
+from engine.auth.repository import ApiKeyRepository
 from engine.compliance.repository import AlertRepository
 from engine.config import MIN_AUDIT_RETENTION_DAYS
 from engine.db.database import Database
@@ -59,6 +61,13 @@ async def purge_audit_logs(db: Database, payload: dict[str, Any]) -> None:
     await _drain(db, lambda conn: audit.purge(conn, older_than_days=days, limit=_CHUNK))
 
 
+async def purge_auth_failures(db: Database, payload: dict[str, Any]) -> None:
+    """Delete failed-authentication entries older than `retention_days` (≥ 365)."""
+    days = max(MIN_AUDIT_RETENTION_DAYS, int(payload["retention_days"]))
+    keys = ApiKeyRepository()
+    await _drain(db, lambda conn: keys.purge_failures(conn, older_than_days=days, limit=_CHUNK))
+
+
 async def purge_resolved_alerts(db: Database, payload: dict[str, Any]) -> None:
     """Delete AML alerts resolved more than `retention_days` (≥ 365) ago; open ones stay."""
     days = max(MIN_AUDIT_RETENTION_DAYS, int(payload["retention_days"]))
@@ -70,6 +79,7 @@ HANDLERS: dict[str, Handler] = {
     "events.purge": purge_events,
     "idempotency.purge": purge_idempotency_keys,
     "audit.purge": purge_audit_logs,
+    "auth_failures.purge": purge_auth_failures,
     "compliance_alerts.purge": purge_resolved_alerts,
 }
 
@@ -81,6 +91,11 @@ RECURRING: Recurring = {
 
 
 def retention_jobs(audit_retention_days: int) -> Recurring:
-    """The daily purges of the audit trail and of resolved alerts past `audit_retention_days`."""
+    """The daily purges of the audit trail, failed authentications and resolved alerts past
+    `audit_retention_days`."""
     payload = {"retention_days": audit_retention_days}
-    return {"audit.purge": (payload, _DAY_S), "compliance_alerts.purge": (payload, _DAY_S)}
+    return {
+        "audit.purge": (payload, _DAY_S),
+        "auth_failures.purge": (payload, _DAY_S),
+        "compliance_alerts.purge": (payload, _DAY_S),
+    }

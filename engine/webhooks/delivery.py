@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
 import aiohttp
@@ -90,7 +89,7 @@ class Deliverer:
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(
-                claimed.endpoint.signing_secrets(datetime.now(UTC)), msg_id, timestamp, body
+                list(claimed.signing_secrets), msg_id, timestamp, body
             ),
             "traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01",
             "user-agent": "paygrid-webhooks/1",

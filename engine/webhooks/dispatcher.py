@@ -18,6 +18,7 @@ import asyncpg
 
 from engine.db.database import Database
 from engine.events.outbox import Event, Outbox
+from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.principal import Principal
 from engine.queueing.repository import Lease, QueueRepository
 from engine.queueing.settings import QueueSettings
@@ -26,6 +27,7 @@ from engine.webhooks.delivery import Attempt, Deliverer, Verdict
 from engine.webhooks.models import Claimed, Endpoint
 from engine.webhooks.queue import DELIVERIES
 from engine.webhooks.repository import WebhookRepository
+from engine.webhooks.secrets import WebhookSecrets
 from engine.webhooks.states import EndpointStatus
 
 _PRINCIPAL = Principal(None, "webhook-dispatcher")
@@ -36,8 +38,11 @@ Dispatcher = Worker[Claimed, Attempt]
 class Deliveries:
     """How deliveries load, run and settle: the `Handler` of the `webhooks` queue."""
 
-    def __init__(self, deliverer: Deliverer, *, disable_after: timedelta) -> None:
+    def __init__(
+        self, deliverer: Deliverer, secrets: WebhookSecrets, *, disable_after: timedelta
+    ) -> None:
         self._deliverer = deliverer
+        self._secrets = secrets
         self._disable_after = disable_after
         self._repository = WebhookRepository()
         self._outbox = Outbox()
@@ -45,7 +50,9 @@ class Deliveries:
     async def load(
         self, conn: asyncpg.Connection, leases: Sequence[Lease]
     ) -> Mapping[UUID, Claimed]:
-        return await self._repository.claimed(conn, delivery_ids=[lease.id for lease in leases])
+        """The leased deliveries, each with its endpoint's live secrets opened to sign it."""
+        found = await self._repository.claimed(conn, delivery_ids=[lease.id for lease in leases])
+        return {i: await self._secrets.for_delivery(conn, c) for i, c in found.items()}
 
     async def run(self, item: Claimed) -> Attempt:
         return await self._deliverer.send(item)
@@ -112,14 +119,21 @@ class Deliveries:
 
 
 def open_dispatcher(
-    db: Database, deliverer: Deliverer, queue: QueueSettings, *, disable_after: timedelta
+    db: Database,
+    deliverer: Deliverer,
+    secrets: WebhookSecrets,
+    queue: QueueSettings,
+    *,
+    disable_after: timedelta,
+    metrics: Metrics = NO_METRICS,
 ) -> Dispatcher:
     return Worker(
         db,
         QueueRepository(DELIVERIES),
-        Deliveries(deliverer, disable_after=disable_after),
+        Deliveries(deliverer, secrets, disable_after=disable_after),
         queue.policy,
         max_in_flight=queue.max_in_flight,
         lease_s=queue.lease_s,
         per_group=queue.per_group,
+        metrics=metrics,
     )

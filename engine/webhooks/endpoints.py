@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from engine.db.database import Database
 from engine.errors import NotFound, StateError
@@ -14,6 +15,7 @@ from engine.webhooks.delivery import Attempt
 from engine.webhooks.dispatcher import Dispatcher
 from engine.webhooks.models import Endpoint
 from engine.webhooks.repository import WebhookRepository
+from engine.webhooks.secrets import CURRENT, PREVIOUS, WebhookSecrets
 from engine.webhooks.signing import new_secret
 from engine.webhooks.states import EndpointStatus, can_transition
 from engine.webhooks.urls import check_url
@@ -26,12 +28,14 @@ class EndpointService:
         self,
         db: Database,
         dispatcher: Dispatcher,
+        secrets: WebhookSecrets,
         *,
         allow_private: bool,
         rotation_grace: timedelta = timedelta(hours=24),
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
+        self._secrets = secrets
         self._allow_private = allow_private
         self._rotation_grace = rotation_grace
         self._repository = WebhookRepository()
@@ -48,16 +52,22 @@ class EndpointService:
     ) -> Endpoint:
         """A new endpoint with a fresh signing secret (the only time it is shown)."""
         await check_url(url, allow_private=self._allow_private)
-        async with self._db.connection() as conn:
-            return await self._repository.insert_endpoint(
+        endpoint_id, secret = uuid4(), new_secret()
+        async with self._db.transaction() as conn:
+            sealed = await self._secrets.seal(
+                conn, endpoint_id=endpoint_id, secret=secret, column=CURRENT
+            )
+            endpoint = await self._repository.insert_endpoint(
                 conn,
+                endpoint_id=endpoint_id,
                 url=url,
                 enabled_events=enabled_events,
                 description=description,
                 metadata=metadata,
-                secret=new_secret(),
+                secret_sealed=sealed,
                 principal=principal,
             )
+        return replace(endpoint, shown_secret=secret)
 
     async def get(self, endpoint_id: UUID) -> Endpoint:
         async with self._db.connection() as conn:
@@ -108,17 +118,27 @@ class EndpointService:
         return endpoint
 
     async def rotate(self, endpoint_id: UUID, principal: Principal) -> Endpoint:
-        """A new secret; the old one keeps signing beside it for the grace period."""
+        """A new secret (shown this once); the old one keeps signing beside it for the grace
+        period."""
         current = await self.get(endpoint_id)
-        return await self._change(
-            endpoint_id,
-            {
-                "secret": new_secret(),
-                "previous_secret": current.secret,
+        secret = new_secret()
+        async with self._db.transaction() as conn:
+            old = await self._secrets.current(conn, current)
+            changes = {
+                "secret_sealed": await self._secrets.seal(
+                    conn, endpoint_id=endpoint_id, secret=secret, column=CURRENT
+                ),
+                "previous_secret_sealed": await self._secrets.seal(
+                    conn, endpoint_id=endpoint_id, secret=old, column=PREVIOUS
+                ),
                 "previous_secret_until": datetime.now(UTC) + self._rotation_grace,
-            },
-            principal,
-        )
+            }
+            rotated = await self._repository.update_endpoint(
+                conn, endpoint_id=endpoint_id, changes=changes, principal=principal
+            )
+        if rotated is None:
+            raise NotFound(f"no webhook endpoint {endpoint_id}", param="id")
+        return replace(rotated, shown_secret=secret)
 
     async def send_test(self, endpoint_id: UUID, principal: Principal) -> tuple[UUID, Attempt]:
         """Send a `webhook.test` event to this endpoint only, now, and report the attempt.
@@ -154,7 +174,8 @@ class EndpointService:
                 conn, item_id=delivery_id, lease_s=self._dispatcher.lease_s
             )
             claimed = await self._repository.claimed(conn, delivery_ids=[delivery_id])
-        return delivery_id, await self._dispatcher.run_now(lease, claimed[delivery_id])
+            signed = await self._secrets.for_delivery(conn, claimed[delivery_id])
+        return delivery_id, await self._dispatcher.run_now(lease, signed)
 
     async def _change(
         self, endpoint_id: UUID, changes: dict[str, Any], principal: Principal

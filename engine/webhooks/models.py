@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,20 +18,16 @@ class Endpoint:
     enabled_events: list[str]
     status: EndpointStatus
     disabled_reason: str | None
-    secret: str
-    previous_secret: str | None
+    # Ciphertexts (engine/webhooks/secrets.py); the secrets in clear are never stored.
+    secret_sealed: bytes = field(repr=False)
+    previous_secret_sealed: bytes | None = field(repr=False)
     previous_secret_until: datetime | None
     failing_since: datetime | None
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
-
-    def signing_secrets(self, now: datetime) -> list[str]:
-        """The current secret, and the previous one while its grace period lasts."""
-        live = [self.secret]
-        if self.previous_secret and self.previous_secret_until and self.previous_secret_until > now:
-            live.append(self.previous_secret)
-        return live
+    # The new secret in clear, only on the object a creation or rotation returns (shown once).
+    shown_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +41,8 @@ class Claimed:
     payload: dict[str, Any]
     correlation_id: str | None
     endpoint: Endpoint
+    # The secrets that sign it, in clear, opened when the delivery is loaded to be sent.
+    signing_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)

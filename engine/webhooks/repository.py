@@ -17,8 +17,9 @@ from engine.webhooks.delivery import Attempt
 from engine.webhooks.models import Claimed, Delivery, Endpoint, RecordedAttempt
 from engine.webhooks.states import DeliveryStatus, EndpointStatus
 
-_ENDPOINT_COLUMNS = """id, url, description, enabled_events, status, disabled_reason, secret,
-    previous_secret, previous_secret_until, failing_since, metadata, created_at, updated_at"""
+_ENDPOINT_COLUMNS = """id, url, description, enabled_events, status, disabled_reason,
+    secret_sealed, previous_secret_sealed, previous_secret_until, failing_since, metadata,
+    created_at, updated_at"""
 
 # Columns `update_endpoint` may change.
 _CHANGEABLE = frozenset(
@@ -29,8 +30,8 @@ _CHANGEABLE = frozenset(
         "metadata",
         "status",
         "disabled_reason",
-        "secret",
-        "previous_secret",
+        "secret_sealed",
+        "previous_secret_sealed",
         "previous_secret_until",
         "failing_since",
     }
@@ -45,8 +46,8 @@ def _endpoint(r: asyncpg.Record) -> Endpoint:
         list(r["enabled_events"]),
         EndpointStatus(r["status"]),
         r["disabled_reason"],
-        r["secret"],
-        r["previous_secret"],
+        r["secret_sealed"],
+        r["previous_secret_sealed"],
         r["previous_secret_until"],
         r["failing_since"],
         r["metadata"],
@@ -88,24 +89,26 @@ class WebhookRepository:
         self,
         conn: asyncpg.Connection,
         *,
+        endpoint_id: UUID,
         url: str,
         enabled_events: list[str],
         description: str | None,
         metadata: dict[str, str],
-        secret: str,
+        secret_sealed: bytes,
         principal: Principal,
     ) -> Endpoint:
         row = await conn.fetchrow(
-            f"""INSERT INTO webhook_endpoints (url, enabled_events, description, metadata, secret,
-                    api_key_id, correlation_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ENDPOINT_COLUMNS}""",
+            f"""INSERT INTO webhook_endpoints (id, url, enabled_events, description, metadata,
+                    secret_sealed, api_key_id, correlation_id)
+                VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING {_ENDPOINT_COLUMNS}""",
             url,
             enabled_events,
             description,
             metadata,
-            secret,
+            secret_sealed,
             principal.api_key_id,
             principal.correlation_id,
+            endpoint_id,
         )
         return _endpoint(row)
 
@@ -267,6 +270,46 @@ class WebhookRepository:
             starting_after,
         )
         return [_delivery(r) for r in rows[:limit]], len(rows) > limit
+
+    async def clear_secrets(
+        self, conn: asyncpg.Connection, *, limit: int
+    ) -> dict[UUID, tuple[str, str | None]]:
+        """Up to `limit` endpoints an earlier release left with secrets in clear (current,
+        previous), locked for sealing (rows another sealer holds are skipped)."""
+        rows = await conn.fetch(
+            """SELECT id, secret, previous_secret FROM webhook_endpoints
+               WHERE secret IS NOT NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
+        return {r["id"]: (r["secret"], r["previous_secret"]) for r in rows}
+
+    async def store_sealed_secrets(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        endpoint_id: UUID,
+        secret: bytes,
+        previous_secret: bytes | None,
+    ) -> None:
+        """Replace an endpoint's clear secrets by their sealed forms."""
+        await conn.execute(
+            """UPDATE webhook_endpoints SET secret = NULL, previous_secret = NULL,
+                      secret_sealed = $2, previous_secret_sealed = $3
+               WHERE id = $1""",
+            endpoint_id,
+            secret,
+            previous_secret,
+        )
+
+    async def validate_sealed_secrets(self, conn: asyncpg.Connection) -> None:
+        """Validate `webhook_secrets_sealed` (migration 0022) if it is not yet."""
+        validated = await conn.fetchval(
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'webhook_secrets_sealed'"
+        )
+        if not validated:
+            await conn.execute(
+                "ALTER TABLE webhook_endpoints VALIDATE CONSTRAINT webhook_secrets_sealed"
+            )
 
     async def close_pending(
         self, conn: asyncpg.Connection, *, endpoint_id: UUID, reason: str

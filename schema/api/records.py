@@ -13,11 +13,19 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
-from schema.api.common import Currency, PageLimit, StrictModel, no_nul
-from schema.api.payments import PaymentMethodPublic, RefundPublic
-from schema.states import AuditAction, PaymentStatus, TransactionType
+from schema.api.common import Currency, Description, Metadata, PageLimit, StrictModel, no_nul
+from schema.api.payments import MethodPublic, RefundPublic
+from schema.cards import luhn_valid
+from schema.states import AuditAction, PaymentStatus, RecordedMethod, TransactionType
 
 MAX_AMOUNT = 2**63 - 1  # bigint
 
@@ -115,7 +123,7 @@ class TransactionRecordPublic(BaseModel):
     currency: str
     customer_id: UUID
     order_id: UUID | None
-    payment_method: PaymentMethodPublic | None
+    payment_method: MethodPublic | None
     gateway: str
     gateway_transaction_id: str | None
     failure_code: str | None
@@ -127,6 +135,35 @@ class TransactionRecordPublic(BaseModel):
     refunds: list[RefundPublic] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+def _no_card_number(value: str) -> str:
+    # A reference is shown and stored as given: it must never be a card number by mistake.
+    digits = "".join(c for c in value if c.isdigit())
+    if 12 <= len(digits) <= 19 and luhn_valid(digits):
+        raise ValueError("must not hold a card number")
+    return value
+
+
+SettlementReference = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9 ._:/#-]+$"),
+    AfterValidator(_no_card_number),
+]
+
+
+class RecordedPaymentCreate(StrictModel):
+    """Body of `POST /api/database/transactions`: a payment settled outside paygrid (cash, a
+    bank transfer) recorded against an order of the customer; no gateway is called."""
+
+    method: RecordedMethod
+    amount: Annotated[StrictInt, Field(gt=0)]
+    currency: Currency
+    customer_id: UUID
+    order_id: UUID
+    reference: SettlementReference | None = None
+    description: Description | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class AuditLogPublic(BaseModel):

@@ -74,7 +74,8 @@ async def payments(
 async def payment(
     payment_id: UUID, session: PaymentsReader, state: State, notice: str | None = None
 ) -> Response:
-    found, refunds = await state.payment_reads.get(payment_id)
+    detail = await state.payment_reads.get(payment_id)
+    found, refunds = detail.payment, detail.refunds
     events = None
     # The event log is the webhooks scope's, as in the API.
     if session.key.allows(Scope.WEBHOOKS):
@@ -135,7 +136,7 @@ def _outcome(result: CommandResult, payment_id: UUID, done: str) -> Response:
 @router.post("/payments/{payment_id}/capture")
 async def capture(payment_id: UUID, act: PaymentAction) -> Response:
     form = MoneyAction.model_validate(act.fields)
-    found, _ = await act.state.payment_reads.get(payment_id)
+    found = (await act.state.payment_reads.get(payment_id)).payment
     body = CaptureCreate(
         payment_id=payment_id, amount=minor_units(form.amount or "", found.currency)
     )
@@ -154,7 +155,7 @@ async def void(payment_id: UUID, act: PaymentAction) -> Response:
 @router.post("/payments/{payment_id}/refund")
 async def refund(payment_id: UUID, act: PaymentAction) -> Response:
     form = MoneyAction.model_validate(act.fields)
-    found, _ = await act.state.payment_reads.get(payment_id)
+    found = (await act.state.payment_reads.get(payment_id)).payment
     body = RefundCreate(
         payment_id=payment_id,
         amount=minor_units(form.amount or "", found.currency),

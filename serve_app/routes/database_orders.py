@@ -15,7 +15,7 @@ from engine.principal import Principal
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope
 from schema.api.orders import OrderCreate, OrderPublic, OrderQuery
 from serve_app import responses
-from serve_app.deps import CorrelationId, CustomersKey, State
+from serve_app.deps import CorrelationId, CustomersContext, CustomersKey, State
 
 router = APIRouter(prefix="/api/database/orders", tags=["orders"], responses=ERROR_RESPONSES)
 
@@ -23,13 +23,11 @@ OrderEnvelope = Envelope[OrderPublic]
 
 
 @router.post("", operation_id="create_order", response_model=OrderEnvelope, status_code=201)
-async def create(
-    body: OrderCreate, key: CustomersKey, state: State, cid: CorrelationId
-) -> Response:
-    """A pending order for an existing customer; payments name it with `order_id`."""
+async def create(body: OrderCreate, ctx: CustomersContext, state: State) -> Response:
+    """A pending order for an existing customer; payments name it with `order_id`.
+    `Idempotency-Key` works as for payments."""
     order = NewOrder(body.customer_id, body.amount, body.currency, body.description, body.metadata)
-    created = await state.orders.create(order, Principal(key.id, cid))
-    return responses.ok(created.public(), cid, status_code=201)
+    return responses.from_result(await state.orders.create(order, ctx), ctx.correlation_id)
 
 
 @router.get("", operation_id="list_orders", response_model=ListEnvelope[OrderPublic])

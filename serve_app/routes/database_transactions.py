@@ -1,6 +1,7 @@
 """Transactions as the database holds them (the seed's `/api/database/transactions`): one row
 with its refunds, or filtered, sorted pages of rows. Read with `payments:read`, the scope that
-reads payments: these are the same rows, with their operations."""
+reads payments: these are the same rows, with their operations. An admin records a payment
+settled outside paygrid (cash, a bank transfer) here, through the customer's ledger shard."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope
-from schema.api.records import TransactionQuery, TransactionRecordPublic
+from schema.api.payments import PaymentPublic
+from schema.api.records import RecordedPaymentCreate, TransactionQuery, TransactionRecordPublic
 from serve_app import responses
-from serve_app.deps import CorrelationId, PaymentsRead, State
+from serve_app.deps import AdminContext, CorrelationId, PaymentsRead, State
 
 router = APIRouter(
     prefix="/api/database/transactions", tags=["database"], responses=ERROR_RESPONSES
 )
+
+
+@router.post("", operation_id="record_transaction", response_model=Envelope[PaymentPublic])
+async def record(body: RecordedPaymentCreate, ctx: AdminContext, state: State) -> Response:
+    """Record a payment settled outside paygrid against a pending order of the customer: a
+    succeeded purchase with its ledger entry and `payment.succeeded` event; no gateway call.
+    `Idempotency-Key` works as for purchases."""
+    return responses.from_result(await state.payments.record(body, ctx), ctx.correlation_id)
 
 
 @router.get(

@@ -26,6 +26,7 @@ from actors import fleet
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api
 from tests.local_server import serving
 from tests.purchase_load import PurchaseLoad
@@ -158,8 +159,11 @@ async def test_node_loss_moves_actors_and_loses_nothing(
     keys: ApiKeyService,
 ) -> None:
     settings = cluster
+    # Unlimited: the load here is about losing a node, not about the key's rate limit.
     _, secret = await keys.create(
-        name="multinode", scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.WEBHOOKS})
+        name="multinode",
+        scopes=frozenset({Scope.PAYMENTS_WRITE, Scope.WEBHOOKS}),
+        rate_limit=UNLIMITED,
     )
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}", timeout=60) as http:
         api = Api(http, secret)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from engine.db import migrations
 from engine.db.database import Database, open_database
@@ -112,6 +113,16 @@ async def database(module_database: Database) -> Database:
     async with module_database.connection() as conn:
         await empty_tables(conn)
     return module_database
+
+
+@pytest.fixture
+async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
+    """A client on the session's Redis (shared by every test: name keys uniquely)."""
+    client = Redis.from_url(infra["redis_url"])
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

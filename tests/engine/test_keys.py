@@ -14,6 +14,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
 from typing import cast
 from uuid import uuid4
 
@@ -21,8 +22,17 @@ import asyncpg
 import pytest
 
 from engine.auth.keys import KEY_PREFIX, ApiKey, ApiKeyService, Scope, parse_scopes
+from engine.auth.models import AuthFailure
 from engine.db.database import Database
-from engine.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
+from engine.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    StateError,
+)
+from engine.ratelimit.limits import parse_rate
+from tests.waiting import wait_until
 
 SECRET = secrets.token_bytes(32)
 WRITE = frozenset({Scope.PAYMENTS_WRITE})
@@ -251,3 +261,92 @@ async def test_requests_missing_the_cache_together_share_one_lookup(pool: asyncp
     assert db.taken == 1
     await keys.authenticate(secret)
     assert db.taken == 1  # cached now
+
+
+async def test_rotation_keeps_the_old_secret_for_the_grace_period_only(
+    key_service: ApiKeyService, pool: asyncpg.Pool
+) -> None:
+    key, old = await key_service.create(name="rotating", scopes=WRITE)
+    rotated, new = await key_service.rotate(key.id, grace_s=1.0)
+    assert new != old
+    assert rotated.id == key.id
+    assert rotated.prefix == new[:10]
+    assert rotated.rotated_at is not None
+    assert (await key_service.authenticate(old)).id == key.id, "within the grace period"
+    assert (await key_service.authenticate(new)).id == key.id
+
+    async def old_refused() -> bool:
+        return (await key_service.identify(old)).failure is AuthFailure.ROTATED_OUT
+
+    await wait_until(old_refused, timeout_s=5, what="the grace period to end")
+    assert (await key_service.authenticate(new)).id == key.id
+    retired = await pool.fetchval("SELECT count(*) FROM api_key_retired_hashes")
+    assert retired == 1
+
+
+async def test_a_cached_old_secret_ends_with_its_grace_not_the_cache_ttl(
+    pool: asyncpg.Pool,
+) -> None:
+    cached = ApiKeyService(Database(pool), secret=SECRET, cache_ttl_s=300)
+    key, old = await cached.create(name="cached rotation", scopes=WRITE)
+    await cached.rotate(key.id, grace_s=1.0)
+    await cached.authenticate(old)  # cached now, for at most the second of grace left
+
+    async def old_refused() -> bool:
+        return (await cached.identify(old)).failure is AuthFailure.ROTATED_OUT
+
+    await wait_until(old_refused, timeout_s=5, what="the cached secret to stop working")
+
+
+async def test_rotation_with_no_grace_ends_the_old_secret_at_once(
+    key_service: ApiKeyService,
+) -> None:
+    key, old = await key_service.create(name="compromised", scopes=WRITE)
+    _, new = await key_service.rotate(key.id, grace_s=0)
+    assert (await key_service.identify(old)).failure is AuthFailure.ROTATED_OUT
+    assert (await key_service.authenticate(new)).id == key.id
+
+
+async def test_rotating_unknown_or_revoked_keys_is_refused(key_service: ApiKeyService) -> None:
+    with pytest.raises(NotFound):
+        await key_service.rotate(uuid4())
+    with pytest.raises(InvalidRequest):
+        await key_service.rotate(uuid4(), grace_s=-1)
+    key, _ = await key_service.create(name="gone", scopes=WRITE)
+    await key_service.revoke(key.id)
+    with pytest.raises(StateError):
+        await key_service.rotate(key.id)
+
+
+async def test_last_use_is_recorded_when_a_key_is_read(
+    key_service: ApiKeyService,
+) -> None:
+    key, secret = await key_service.create(name="used", scopes=WRITE)
+    assert (await key_service.get(key.id)).last_used_at is None
+    await key_service.authenticate(secret)
+    used = await key_service.get(key.id)
+    assert used.last_used_at is not None
+    assert [k.last_used_at for k in await key_service.all() if k.id == key.id] == [
+        used.last_used_at
+    ]
+    with pytest.raises(NotFound):
+        await key_service.get(uuid4())
+
+
+async def test_allow_list_and_rate_limit_are_stored_with_the_key(
+    key_service: ApiKeyService,
+) -> None:
+    nets = (ip_network("203.0.113.0/24"), ip_network("2001:db8::/32"))
+    key, secret = await key_service.create(
+        name="fenced", scopes=WRITE, allowed_networks=nets, rate_limit=parse_rate("5000/s")
+    )
+    found = await key_service.authenticate(secret)
+    assert found.allowed_networks == nets
+    assert found.rate_limit == parse_rate("5000/s")
+    assert found.admits("203.0.113.9")
+    assert found.admits("2001:db8::1")
+    assert not found.admits("198.51.100.1")
+    assert not found.admits(None)
+    assert key.public()["allowed_ips"] == ["203.0.113.0/24", "2001:db8::/32"]
+    assert key.public()["rate_limit"] == "5000/s"
+    assert "secret" not in key.public()

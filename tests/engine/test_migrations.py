@@ -125,3 +125,34 @@ async def test_status_lists_pending_then_applied(conn: asyncpg.Connection) -> No
     assert after[0].name == "core"
     assert all(s.applied_at is not None for s in after)
     assert {s.version: s.applied_at for s in after} == applied_at
+
+
+async def test_compatibility_names_pending_newer_and_changed(conn: asyncpg.Connection) -> None:
+    fresh = migrations.compatibility(await migrations.status(conn))
+    assert not fresh.compatible
+    assert fresh.pending[0] == "0001_core"
+    assert "pending (paygrid migrate applies them): 0001_core" in fresh.describe()
+
+    await migrations.migrate(conn)
+    current = migrations.compatibility(await migrations.status(conn))
+    assert (current.compatible, current.pending, current.newer, current.changed) == (
+        True,
+        [],
+        [],
+        [],
+    )
+    assert current.describe() == "compatible with this release"
+
+    await conn.execute(
+        "INSERT INTO schema_migrations (version, checksum) VALUES ('9999', 'a newer release')"
+    )
+    newer = migrations.compatibility(await migrations.status(conn))
+    assert (newer.compatible, newer.newer) == (True, ["9999"])
+    await conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = '0002'")
+    changed = migrations.compatibility(await migrations.status(conn))
+    assert (changed.compatible, changed.changed) == (False, ["0002_webhooks"])
+    assert changed.describe().splitlines() == [
+        "not compatible with this release",
+        "changed since applied (start-up refuses): 0002_webhooks",
+        "applied by a newer release (unknown here): 9999",
+    ]

@@ -1,5 +1,5 @@
-"""Webhook endpoints may subscribe to every event subscriptions, invoices and the AML monitor
-emit."""
+"""Webhook endpoints may subscribe to every event subscriptions, invoices, orders and the AML
+monitor emit."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ def test_billing_events_are_subscribable() -> None:
 
 def test_compliance_alerts_are_subscribable() -> None:
     assert "compliance.alert" in EVENT_TYPES
+
+
+def test_order_events_are_subscribable() -> None:
+    """One event per order status an order can reach, and its creation."""
+    from engine.orders.states import OrderStatus
+
+    statuses = {f"order.{s.value}" for s in OrderStatus if s is not OrderStatus.PENDING}
+    assert statuses | {"order.created"} <= EVENT_TYPES

@@ -6,7 +6,9 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import yaml
@@ -39,6 +41,7 @@ def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         {
             **os.environ,
             "DATABASE_URL": settings.database_dsn,
+            "REDIS_URL": settings.redis_dsn,
             "PAYGRID_SECRET_KEY": settings.secret_key.get_secret_value(),
             "PAYGRID_DATA_DIR": settings.data_dir,
         },
@@ -75,10 +78,44 @@ def test_migrate_status_and_keys_lifecycle(migrated: Settings) -> None:
     assert "active" in line
     assert secret not in listed.stdout
 
+    rotated = paygrid(migrated, "keys", "rotate", key_id, "--grace-s", "0")
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    new_secret = rotated.stdout.strip().splitlines()[-1]
+    assert new_secret.startswith("pgk_")
+    assert new_secret != secret
+
     revoked = paygrid(migrated, "keys", "revoke", key_id)
     assert revoked.returncode == 0
     listed = paygrid(migrated, "keys", "list")
     assert "revoked" in next(x for x in listed.stdout.splitlines() if x.startswith(key_id))
+
+
+def test_keys_carry_their_rate_limit_and_allow_list(migrated: Settings) -> None:
+    created = paygrid(
+        migrated,
+        "keys",
+        "create",
+        "--name",
+        "bench",
+        "--scopes",
+        "payments:write",
+        "--rate-limit",
+        "unlimited",
+        "--allow-ip",
+        "10.0.0.0/8",
+        "--allow-ip",
+        "192.0.2.7",
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    key_id = created.stdout.split()[2]
+    listed = paygrid(migrated, "keys", "list")
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(key_id))
+    assert "rate_limit=unlimited" in line
+    assert "allowed_ips=10.0.0.0/8,192.0.2.7/32" in line
+    for flag, value in (("--rate-limit", "lots"), ("--allow-ip", "10.0.0.300")):
+        bad = paygrid(migrated, "keys", "create", "--name", "x", "--scopes", "admin", flag, value)
+        assert bad.returncode == 1
+        assert "error:" in bad.stdout
 
 
 def test_cli_refuses_unknown_scopes_and_missing_database(
@@ -164,3 +201,57 @@ def test_cluster_config_keeps_gcs_off_the_redis_port() -> None:
     head = " ".join(cluster["head_start_ray_commands"])
     assert "--port=6380" in head
     assert "6379" not in head
+
+
+def test_backup_verify_restore_and_migrate_check(migrated: Settings, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": migrated.database_dsn,
+        "PAYGRID_SECRET_KEY": migrated.secret_key.get_secret_value(),
+        "PAYGRID_MASTER_KEY": migrated.master_key.get_secret_value(),
+        "PAYGRID_DATA_DIR": str(tmp_path / "data"),
+    }
+    check = cli(env, "migrate", "--check")
+    assert (check.returncode, check.stdout.strip()) == (0, "compatible with this release")
+
+    out = tmp_path / "cli.backup"
+    made = cli(env, "backup", "--out", str(out))
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert made.stdout.startswith(f"wrote {out}: taken ")
+    offline = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    verified = cli(offline, "backup", "--verify", str(out))  # needs the key, no database
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    wrong = cli({**env, "PAYGRID_MASTER_KEY": new_master_key()}, "backup", "--verify", str(out))
+    assert wrong.returncode == 1
+    assert "error: the backup was encrypted under master key" in wrong.stdout
+    refused = cli(env, "restore", str(out))
+    assert refused.returncode == 1
+    assert "the target database is not empty" in refused.stdout
+
+    target = asyncio.run(_new_database(migrated.database_dsn))
+    try:
+        restored = cli({**env, "DATABASE_URL": target}, "restore", str(out))
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert "match its manifest" in restored.stdout
+        after = cli({**env, "DATABASE_URL": target}, "migrate", "--check")
+        assert after.returncode == 0, after.stdout
+    finally:
+        asyncio.run(_drop_database(migrated.database_dsn, target))
+
+
+async def _new_database(dsn: str) -> str:
+    name = f"paygrid_cli_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+async def _drop_database(dsn: str, target: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(target).path[1:]}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,7 +1,7 @@
 """AML screening in the shard's batch path, against the real database: each rule fires on its
 pattern (flagging lets the payment through with an alert; blocking declines it 402
 `compliance_block`, records the failed payment without a gateway call, and writes the alert and
-its event), and stays silent on ordinary traffic."""
+its event), also across a shard restart, and stays silent on ordinary traffic."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.compliance.monitor import AmlMonitor
 from engine.db.database import Database
 from engine.payments.commands import CommandResult
+from engine.sharding import slots_of
 from schema.states import RuleAction
 from tests.engine.compliance.conftest import RigFactory
 from tests.engine.payments import checks
@@ -82,6 +84,27 @@ async def test_velocity_by_count_blocks_the_payment_over_the_limit(make_rig: Rig
 
     rig.clock.advance(timedelta(hours=1, seconds=1))
     await ok(rig, rig.requests.purchase(1000, customer_id=customer))
+
+
+async def test_a_restarted_shard_remembers_the_window_before_it(make_rig: RigFactory) -> None:
+    """The history is warmed from the database when the shard starts: a pattern straddling a
+    restart is still seen. Blocked payments are not remembered, nor anything older than the
+    longest window."""
+    rig = await make_rig(velocity_max_count=3, velocity_action=RuleAction.BLOCK)
+    first = await ok(rig, rig.requests.purchase(1000))
+    customer = UUID(first["customer_id"])
+    for _ in range(2):
+        await ok(rig, rig.requests.purchase(1000, customer_id=customer))
+
+    restarted = await rig.restarted()
+    assert_blocked(await restarted.one(restarted.requests.purchase(1000, customer_id=customer)))
+
+    monitor = AmlMonitor.from_settings(rig.settings)
+    slots = slots_of(rig.shard, rig.shards)
+    async with rig.db.connection() as conn:
+        assert await monitor.warm(conn, slots=slots, now=rig.clock.now()) == 3
+        later = rig.clock.now() + monitor.policy.memory + timedelta(seconds=5)
+        assert await monitor.warm(conn, slots=slots, now=later) == 0
 
 
 async def test_velocity_by_amount_flags_and_lets_the_payment_through(

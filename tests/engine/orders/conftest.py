@@ -25,4 +25,4 @@ async def rig(database: Database, requests: Requests) -> Rig:
 
 @pytest.fixture
 def orders(database: Database) -> OrderService:
-    return OrderService(database, max_amount=MAX_AMOUNT)
+    return OrderService(database, max_amount=MAX_AMOUNT, idempotency_ttl_h=24)

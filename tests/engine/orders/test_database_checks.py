@@ -15,6 +15,7 @@ from engine.db.database import Database
 from engine.orders.models import NewOrder
 from engine.orders.service import OrderService
 from engine.principal import Principal
+from tests.engine.orders.making import create_order
 from tests.engine.payments.harness import Rig
 
 WHO = Principal(uuid4(), "orders-db-test")
@@ -24,7 +25,7 @@ async def paid_order(rig: Rig, orders: OrderService) -> tuple[UUID, dict[str, An
     r = rig.requests
     first = await rig.one(r.purchase(100))
     who = UUID(first.body["customer_id"])
-    order = await orders.create(NewOrder(who, 5000, "USD"), WHO)
+    order = await create_order(orders, NewOrder(who, 5000, "USD"), WHO)
     paid = await rig.one(r.purchase(5000, customer_id=who, order_id=order.id))
     assert paid.status_code == 200, paid.body
     return order.id, paid.body
@@ -104,7 +105,7 @@ async def test_totals_must_be_the_payments_sums_at_commit(rig: Rig, orders: Orde
 
 async def test_a_cancelled_order_stays_cancelled(rig: Rig, orders: OrderService) -> None:
     who = UUID((await rig.one(rig.requests.purchase(100))).body["customer_id"])
-    order = await orders.create(NewOrder(who, 5000, "USD"), WHO)
+    order = await create_order(orders, NewOrder(who, 5000, "USD"), WHO)
     await orders.cancel(order.id, WHO)
     assert (
         await refused(rig.db, "UPDATE orders SET status = 'pending' WHERE id = $1", order.id)

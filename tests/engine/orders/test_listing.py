@@ -14,6 +14,7 @@ from engine.orders.service import OrderService
 from engine.orders.states import OrderStatus
 from engine.principal import Principal
 from schema.api.orders import OrderQuery
+from tests.engine.orders.making import create_order
 from tests.engine.payments.harness import Rig
 
 WHO = Principal(uuid4(), "orders-list-test")
@@ -25,8 +26,8 @@ async def customer(rig: Rig) -> UUID:
 
 async def test_pages_and_filters(rig: Rig, orders: OrderService) -> None:
     mine, theirs = await customer(rig), await customer(rig)
-    made = [(await orders.create(NewOrder(mine, 100 + i, "USD"), WHO)).id for i in range(5)]
-    other = (await orders.create(NewOrder(theirs, 100, "USD"), WHO)).id
+    made = [(await create_order(orders, NewOrder(mine, 100 + i, "USD"), WHO)).id for i in range(5)]
+    other = (await create_order(orders, NewOrder(theirs, 100, "USD"), WHO)).id
     await orders.cancel(made[1], WHO)
 
     seen: list[UUID] = []

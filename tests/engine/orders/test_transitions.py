@@ -15,6 +15,7 @@ from engine.orders.models import NewOrder, Order
 from engine.orders.service import OrderService
 from engine.orders.states import OrderStatus
 from engine.principal import Principal
+from tests.engine.orders.making import create_order
 from tests.engine.payments.builders import MAX_AMOUNT
 from tests.engine.payments.harness import Rig
 
@@ -39,7 +40,7 @@ async def customer(rig: Rig) -> UUID:
 
 
 async def new_order(orders: OrderService, customer_id: UUID, amount: int = 5000) -> UUID:
-    return (await orders.create(NewOrder(customer_id, amount, "USD"), WHO)).id
+    return (await create_order(orders, NewOrder(customer_id, amount, "USD"), WHO)).id
 
 
 async def state(orders: OrderService, order_id: UUID) -> tuple[OrderStatus, int, int]:
@@ -165,10 +166,10 @@ async def test_a_declined_payment_leaves_the_order_as_it_was(
 async def test_bad_orders_are_refused_by_name(rig: Rig, orders: OrderService) -> None:
     who = await customer(rig)
     with pytest.raises(NotFound) as missing:
-        await orders.create(NewOrder(uuid4(), 100, "USD"), WHO)
+        await create_order(orders, NewOrder(uuid4(), 100, "USD"), WHO)
     assert missing.value.param == "customer_id"
     with pytest.raises(InvalidRequest) as large:
-        await orders.create(NewOrder(who, MAX_AMOUNT + 1, "USD"), WHO)
+        await create_order(orders, NewOrder(who, MAX_AMOUNT + 1, "USD"), WHO)
     assert large.value.param == "amount"
     for call in (orders.get(uuid4()), orders.cancel(uuid4(), WHO)):
         with pytest.raises(NotFound) as unknown:
@@ -178,8 +179,8 @@ async def test_bad_orders_are_refused_by_name(rig: Rig, orders: OrderService) ->
 
 async def test_an_order_is_created_pending_and_audited(rig: Rig, orders: OrderService) -> None:
     who = await customer(rig)
-    created: Order = await orders.create(
-        NewOrder(who, 1234, "EUR", "two lamps", {"ref": "A-1"}), WHO
+    created: Order = await create_order(
+        orders, NewOrder(who, 1234, "EUR", "two lamps", {"ref": "A-1"}), WHO
     )
     assert (created.status, created.amount, created.currency) == (OrderStatus.PENDING, 1234, "EUR")
     assert (created.description, created.metadata) == ("two lamps", {"ref": "A-1"})

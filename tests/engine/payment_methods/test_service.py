@@ -4,7 +4,6 @@ customer; it opens for a charge of its own customer only, and never once detache
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import pytest
@@ -245,15 +244,6 @@ class _Verifying(SandboxGateway):
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         self.verified.append(request.card)
         return await super().verify(request)
-
-
-@pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra["redis_url"])
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_a_card_with_a_cvc_is_verified_once_and_the_cvc_dropped(

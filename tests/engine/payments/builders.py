@@ -21,6 +21,7 @@ from engine.payments.commands import (
 )
 from engine.payments.states import TransactionType
 from schema.api.payments import CaptureCreate, PaymentCreate, RefundCreate, VoidCreate
+from schema.api.records import RecordedPaymentCreate
 
 VISA = "4242424242424242"
 MASTERCARD = "5555555555554444"
@@ -87,6 +88,33 @@ class Requests:
             key=key,
             order_id=order_id,
             email=email,
+        )
+
+    def record(
+        self,
+        amount: int,
+        currency: str = "USD",
+        *,
+        customer_id: UUID,
+        order_id: UUID,
+        method: str = "cash",
+        reference: str | None = None,
+        key: str | None = None,
+    ) -> CreatePayment:
+        """A payment settled outside paygrid, recorded against an order (the body of
+        `POST /api/database/transactions`)."""
+        body: dict[str, Any] = {
+            "method": method,
+            "amount": amount,
+            "currency": currency,
+            "customer_id": str(customer_id),
+            "order_id": str(order_id),
+        }
+        if reference is not None:
+            body["reference"] = reference
+        ctx = self.context("/api/database/transactions", body, key)
+        return intake.record_payment(
+            RecordedPaymentCreate.model_validate(body), ctx, max_amount=MAX_AMOUNT
         )
 
     def capture(

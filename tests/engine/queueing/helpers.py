@@ -11,11 +11,18 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from engine.events.outbox import Event, Outbox
+from engine.keys.keyring import Keyring
+from engine.keys.master import MasterKey, decode_master_key
 from engine.principal import Principal
 from engine.scheduler.repository import JobRepository
 from engine.webhooks.models import Endpoint
 from engine.webhooks.repository import WebhookRepository
+from engine.webhooks.secrets import CURRENT, WebhookSecrets
 from engine.webhooks.signing import new_secret
+from tests.engine.payments.harness import MASTER_KEY
+
+# Sealing and opening endpoints' secrets under the engine tests' one master key.
+SECRETS = WebhookSecrets(Keyring(MasterKey(decode_master_key(MASTER_KEY))))
 
 
 @contextlib.asynccontextmanager
@@ -37,13 +44,16 @@ async def add_jobs(conn: asyncpg.Connection, count: int, kind: str = "test.job")
 
 
 async def add_endpoint(conn: asyncpg.Connection, url: str = "http://127.0.0.1:9/") -> Endpoint:
+    endpoint_id = uuid4()
+    sealed = await SECRETS.seal(conn, endpoint_id=endpoint_id, secret=new_secret(), column=CURRENT)
     return await WebhookRepository().insert_endpoint(
         conn,
+        endpoint_id=endpoint_id,
         url=url,
         enabled_events=["*"],
         description=None,
         metadata={},
-        secret=new_secret(),
+        secret_sealed=sealed,
         principal=Principal(None, "test"),
     )
 

@@ -1,6 +1,6 @@
-"""Retention of the audit trail and of resolved AML alerts: purged past the configured period,
-never younger than a year whatever a job asks, open alerts never; the setting refuses less than
-a year; the scheduler keeps both purges recurring."""
+"""Retention of the audit trail, failed authentications and resolved AML alerts: purged past the
+configured period, never younger than a year whatever a job asks, open alerts never; the setting
+refuses less than a year; the scheduler keeps every purge recurring."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from pydantic import ValidationError
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.scheduler.handlers import purge_audit_logs, purge_resolved_alerts, retention_jobs
+from engine.scheduler.handlers import (
+    purge_audit_logs,
+    purge_auth_failures,
+    purge_resolved_alerts,
+    retention_jobs,
+)
 
 
 async def _audit_entry(conn: asyncpg.Connection, days_old: int) -> UUID:
@@ -62,6 +67,23 @@ async def test_audit_entries_go_only_past_the_period_and_never_within_a_year(
     assert left == {recent}
 
 
+async def test_failed_authentications_go_only_past_the_period(pool: asyncpg.Pool) -> None:
+    ages = {500: uuid4(), 380: uuid4(), 100: uuid4()}
+    for days_old, entry in ages.items():
+        await pool.execute(
+            """INSERT INTO auth_failures (id, reason, method, path, created_at)
+               VALUES ($1, 'unknown', 'GET', '/api/payments', now() - make_interval(days => $2))""",
+            entry,
+            days_old,
+        )
+    await purge_auth_failures(Database(pool), {"retention_days": 400})
+    left = {r["id"] for r in await pool.fetch("SELECT id FROM auth_failures")}
+    assert left == {ages[380], ages[100]}
+    await purge_auth_failures(Database(pool), {"retention_days": 30})  # never below 365 days
+    left = {r["id"] for r in await pool.fetch("SELECT id FROM auth_failures")}
+    assert left == {ages[100]}
+
+
 async def test_only_alerts_resolved_past_the_period_go(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         resolved_long_ago = await _alert(conn, 900, resolved_days_ago=500)
@@ -84,5 +106,6 @@ def test_the_period_is_at_least_a_year_and_both_purges_recur() -> None:
     jobs = retention_jobs(Settings(audit_retention_days=730).audit_retention_days)
     assert {kind: payload for kind, (payload, _) in jobs.items()} == {
         "audit.purge": {"retention_days": 730},
+        "auth_failures.purge": {"retention_days": 730},
         "compliance_alerts.purge": {"retention_days": 730},
     }

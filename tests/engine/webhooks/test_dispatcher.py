@@ -23,7 +23,7 @@ from engine.webhooks.delivery import Deliverer, Verdict
 from engine.webhooks.dispatcher import Dispatcher, open_dispatcher
 from engine.webhooks.endpoints import EndpointService
 from engine.webhooks.states import DeliveryStatus, EndpointStatus
-from tests.engine.queueing.helpers import add_endpoint, add_events
+from tests.engine.queueing.helpers import SECRETS, add_endpoint, add_events
 from tests.engine.webhooks.receiver import Answers
 
 QUEUE = QueueSettings(
@@ -45,7 +45,11 @@ def _dispatcher(
     pool: asyncpg.Pool, session: aiohttp.ClientSession, disable_after: timedelta = timedelta(days=5)
 ) -> Dispatcher:
     return open_dispatcher(
-        Database(pool), Deliverer(session, timeout_s=5), QUEUE, disable_after=disable_after
+        Database(pool),
+        Deliverer(session, timeout_s=5),
+        SECRETS,
+        QUEUE,
+        disable_after=disable_after,
     )
 
 
@@ -169,7 +173,7 @@ async def test_a_test_send_and_replays_through_the_services(
     answers.status["/test"] = 400
     db = Database(pool)
     dispatcher = _dispatcher(pool, session)
-    endpoints = EndpointService(db, dispatcher, allow_private=True)
+    endpoints = EndpointService(db, dispatcher, SECRETS, allow_private=True)
     deliveries = DeliveryService(db)
     principal = Principal(None, "test")
     endpoint = await endpoints.create(

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
+from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api, payment_body
 
 CARDS = [
@@ -27,7 +28,10 @@ ALERTS = "/api/compliance/alerts"
 
 @pytest.fixture(scope="module")
 async def admin_api(http: httpx.AsyncClient, keys: ApiKeyService) -> Api:
-    _, secret = await keys.create(name="compliance-admin", scopes=frozenset({Scope.ADMIN}))
+    # Unlimited: admin routes allow 10/s, and these tests are not about the limit.
+    _, secret = await keys.create(
+        name="compliance-admin", scopes=frozenset({Scope.ADMIN}), rate_limit=UNLIMITED
+    )
     return Api(http, secret)
 
 

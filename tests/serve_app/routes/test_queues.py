@@ -16,6 +16,7 @@ from ray import serve
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.ratelimit.limits import UNLIMITED
 from engine.scheduler.repository import JobRepository
 from serve_app.app import build
 from tests.factories import Api
@@ -27,7 +28,8 @@ SCHEDULER = "job-scheduler-0"
 
 @pytest.fixture(scope="module")
 async def admin(http: httpx.AsyncClient, keys: ApiKeyService) -> Api:
-    _, secret = await keys.create(name="ops", scopes=frozenset({Scope.ADMIN}))
+    # Unlimited: admin routes allow 10/s, and these tests are not about the limit.
+    _, secret = await keys.create(name="ops", scopes=frozenset({Scope.ADMIN}), rate_limit=UNLIMITED)
     return Api(http, secret)
 
 

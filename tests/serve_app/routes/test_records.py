@@ -15,6 +15,7 @@ import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api
 
 INJECTION = "'; DROP TABLE transactions; --"
@@ -22,7 +23,10 @@ INJECTION = "'; DROP TABLE transactions; --"
 
 @pytest.fixture(scope="module")
 async def admin_api(http: httpx.AsyncClient, keys: ApiKeyService) -> Api:
-    _, secret = await keys.create(name="records-admin", scopes=frozenset({Scope.ADMIN}))
+    # Unlimited: admin routes allow 10/s, and these tests are not about the limit.
+    _, secret = await keys.create(
+        name="records-admin", scopes=frozenset({Scope.ADMIN}), rate_limit=UNLIMITED
+    )
     return Api(http, secret)
 
 

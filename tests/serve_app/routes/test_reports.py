@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
+from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api
 from tests.waiting import wait_until
 
@@ -19,7 +20,10 @@ SUMMARY = "/api/reports/transaction-summary"
 
 @pytest.fixture(scope="module")
 async def admin(http: httpx.AsyncClient, keys: ApiKeyService) -> Api:
-    _, secret = await keys.create(name="reports", scopes=frozenset({Scope.ADMIN}))
+    # Unlimited: admin routes allow 10/s, and these tests are not about the limit.
+    _, secret = await keys.create(
+        name="reports", scopes=frozenset({Scope.ADMIN}), rate_limit=UNLIMITED
+    )
     return Api(http, secret)
 
 
