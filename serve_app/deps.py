@@ -65,11 +65,11 @@ AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]
 
 
 async def metrics_reader(request: Request, state: State) -> None:
-    """`/metrics` readers: a client in a trusted network, or an admin key."""
-    client = request.client.host if request.client is not None else ""
+    """`/metrics` readers: a client in a trusted network, or an admin key (through the guard,
+    as every key is: allow-list, rate limit, failed attempts audited)."""
+    client = state.clients.of(request.scope) or ""
     if not _trusted(client, state.settings.metrics_trusted_networks):
-        key = await state.keys.authenticate(_presented_key(request))
-        key.require(Scope.ADMIN)
+        await admitted(request, state, Scope.ADMIN)
 
 
 def _trusted(host: str, networks: tuple[str, ...]) -> bool:

@@ -28,6 +28,9 @@ from serve_app.app import create_app
 PUBLIC = None
 RULES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/metrics"): Scope.ADMIN,
     ("POST", "/api/payments/purchase"): Scope.PAYMENTS_WRITE,
     ("POST", "/api/payments/authorize"): Scope.PAYMENTS_WRITE,
     ("POST", "/api/payments/capture"): Scope.PAYMENTS_WRITE,
@@ -56,6 +59,7 @@ RULES: dict[tuple[str, str], Scope | None] = {
     ("POST", "/api/database/orders/{order_id}/cancel"): Scope.CUSTOMERS,
     ("GET", "/api/database/transactions/{transaction_id}"): Scope.PAYMENTS_READ,
     ("GET", "/api/database/transactions"): Scope.PAYMENTS_READ,
+    ("POST", "/api/database/transactions"): Scope.ADMIN,
     ("GET", "/api/database/health"): Scope.ADMIN,
     ("GET", "/api/database/migrations"): Scope.ADMIN,
     ("GET", "/api/database/stats"): Scope.ADMIN,
