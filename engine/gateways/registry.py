@@ -11,7 +11,7 @@ currency and card brand (`PAYGRID_GATEWAY_ROUTES`), which failover walks in orde
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -47,6 +47,8 @@ class GatewayCapabilities:
     currencies: tuple[str, ...]
     brands: tuple[str, ...]
     supports: tuple[str, ...] = ALL_OPERATIONS
+    # Moves no real money: test clocks exist only while every configured gateway is one.
+    sandbox: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class GatewayEntry:
     capabilities: GatewayCapabilities
 
 
-_SANDBOX_CAPABILITIES = GatewayCapabilities(("card", "token"), ("*",), CARD_BRANDS)
+_SANDBOX_CAPABILITIES = GatewayCapabilities(("card", "token"), ("*",), CARD_BRANDS, sandbox=True)
 # An Authorize.Net merchant account settles in one of these (route the others elsewhere).
 _AUTHORIZENET_CAPABILITIES = GatewayCapabilities(
     ("card", "token"),
@@ -102,6 +104,10 @@ class GatewayRegistry:
     def names(self) -> list[str]:
         """The names a gateway is registered under."""
         return sorted(self._entries)
+
+    def sandboxes_only(self, names: Sequence[str]) -> bool:
+        """Whether every gateway of `names` is a sandbox (moves no real money)."""
+        return all(n in self._entries and self._entries[n].capabilities.sandbox for n in names)
 
     async def build(self, settings: Settings, resources: GatewayResources) -> Gateways:
         """The gateways `settings.gateways` names, in that order; a name nothing is

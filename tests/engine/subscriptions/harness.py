@@ -169,7 +169,7 @@ async def build(
         ),
         methods=methods,
         plans=plans,
-        clocks=TestClockService(db),
+        clocks=TestClockService(db, sandbox_only=True),
         customers=CustomerService(db, keyring),
         api_key=api_key,
         execute=execute,
