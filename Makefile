@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint typecheck pytest fuzz bench bench-scale clean
+.PHONY: install chromium run test lint typecheck pytest fuzz bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The console's browser test drives Debian's chromium through Playwright, which must never
+# download a browser of its own. Installed here when missing (as root, with apt); if that is
+# impossible, the browser test fails and says why.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+		|| echo "could not install chromium: the console's browser test will fail"
 
 run: install
 	PAYGRID_WEBHOOK_ALLOW_PRIVATE=1 $(BIN)/paygrid serve
@@ -25,7 +33,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy engine schema actors serve_app bench tests
 
-pytest: install
+pytest: install chromium
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -90,6 +90,8 @@ _KINDS: dict[str, Callable[[Settings], int]] = {
     "ledger-shard-": lambda s: s.ledger_shards,
     "webhook-dispatcher-": lambda s: s.webhook_dispatchers,
     "job-scheduler-": lambda s: s.job_schedulers,
+    # One board of circuits; memory only, so retiring it with old settings loses nothing.
+    "gateway-circuits-": lambda s: 1,
 }
 
 

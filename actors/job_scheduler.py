@@ -15,6 +15,7 @@ import ray
 from actors.queue_worker import QueueWorker
 from actors.shard_calls import ShardCalls
 from engine.config import Settings
+from engine.logs.setup import configure_logging
 from engine.runtime.workers import start_scheduler
 
 # Renewals wait for the one call out to their shard and then ride the next together, so the
@@ -28,6 +29,7 @@ _SHARD_CALLS_IN_FLIGHT = 1
 class JobScheduler(QueueWorker):
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
+        configure_logging(component="scheduler", process=f"job-scheduler-{index}")
         self._index = index
         self._fingerprint = settings.fingerprint()
         shards = ShardCalls(

@@ -20,9 +20,11 @@ from uuid import UUID
 
 import ray
 
+from actors.gateway_circuits import shared_breakers
 from actors.placement import placement
 from engine.config import Settings
 from engine.errors import DatabaseUnavailable
+from engine.logs.setup import configure_logging
 from engine.payments.commands import Command, CommandResult
 from engine.runtime.shard import ShardRuntime, open_shard_runtime
 
@@ -33,21 +35,29 @@ log = logging.getLogger("paygrid.shard")
 class LedgerShard:
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
+        configure_logging(component="shard", process=f"ledger-shard-{index}")
         self._index = index
+        self._gateways = settings.gateways
         self._fingerprint = settings.fingerprint()
         self._sweep_interval_s = settings.shard_sweep_interval_s
         self._started_at = datetime.now(UTC)
-        self._runtime: ShardRuntime = await open_shard_runtime(settings, index)
+        self._runtime: ShardRuntime = await open_shard_runtime(
+            settings, index, breakers=shared_breakers(settings, f"ledger-shard-{index}")
+        )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def execute(self, commands: list[Command]) -> list[CommandResult]:
         """Run money commands for this shard's customers; one result each, in order."""
-        return await self._runtime.service.execute(commands)
+        return await self._runtime.execute(commands)
 
     async def balances(self, customer_id: UUID) -> dict[str, tuple[int, int, int]]:
         """The customer's (held, captured, refunded) per currency."""
         book = await self._runtime.service.balances(customer_id)
         return {c: (b.held, b.captured, b.refunded) for c, b in book.items()}
+
+    async def gateway_circuits(self) -> dict[str, str]:
+        """Each configured gateway's circuit as this shard last saw it."""
+        return dict(self._runtime.breakers.states(self._gateways))
 
     async def ping(self) -> int:
         return self._index

@@ -52,6 +52,11 @@ def job_scheduler_options(index: int, node_id: str | None = None) -> dict[str, A
     return _detached(f"job-scheduler-{index}", node_id)
 
 
+def gateway_circuits_options() -> dict[str, Any]:
+    # sync() counts the reports it carries: a blind retry would count them twice.
+    return {**_detached("gateway-circuits-0", None), "max_task_retries": 0}
+
+
 def summary_partition_options() -> dict[str, Any]:
     """A transaction-summary partition task: one CPU (it decodes a slice's aggregate and the
     database does the scan), so a cluster runs as many at once as it has CPUs. Retried: it

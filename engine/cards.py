@@ -1,7 +1,8 @@
 """Card data that may cross process boundaries but never reach a log, a trace or a table.
 
 `CardDetails` holds the full number and CVC only for the gateway call; its repr is redacted and
-its only durable projection is `CardSummary` (brand, BIN, last4, expiry).
+its durable projection is `CardSummary` (brand, BIN, last4, expiry); what a payment stores of it
+is `CardSummary.stored` (brand, BIN, last4 and fingerprint: the expiry stays in the vault).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def card_brand(number: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CardSummary:
-    """What may be stored and returned about a card."""
+    """What the vault of saved cards may store about a card beside its sealed number."""
 
     brand: str
     bin: str
@@ -52,19 +53,16 @@ class CardSummary:
     exp_month: int
     exp_year: int
 
-    def public(self) -> dict[str, Any]:
-        """The API's payment_method object: brand, last4 and expiry only."""
+    def stored(self, fingerprint: str | None) -> dict[str, Any]:
+        """A payment's `payment_method` column: brand, BIN, last4 and the card's fingerprint
+        (the vault's, so a payment matches the saved card it came from); never the expiry."""
         return {
             "type": "card",
             "brand": self.brand,
+            "bin": self.bin,
             "last4": self.last4,
-            "exp_month": self.exp_month,
-            "exp_year": self.exp_year,
+            "fingerprint": fingerprint,
         }
-
-    def stored(self) -> dict[str, Any]:
-        """The payment_method column: the public fields plus the BIN."""
-        return {**self.public(), "bin": self.bin}
 
 
 @dataclass(frozen=True, slots=True)

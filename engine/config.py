@@ -7,12 +7,13 @@ here so that a bad value stops start-up with the variable named instead of faili
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from ipaddress import ip_network
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.keys.master import decode_master_key
 from schema.states import RuleAction
@@ -153,7 +154,33 @@ class Settings(BaseSettings):
     cors_allowed_origins: tuple[str, ...] = Field(
         default=(), description="Origins allowed cross-origin requests; none by default."
     )
+    # A console session ends after this long without a request.
+    console_idle_s: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
 
+    gateways: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("sandbox",),
+        min_length=1,
+        description="The gateways to build, by registry name, comma-separated, in order of "
+        "preference (engine/gateways/registry.py).",
+    )
+    gateway_routes: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='Ordered gateways per "CUR" or "CUR/brand" (JSON object); "*" for the rest. '
+        "Unrouted payments use `gateways` in order.",
+    )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Failures within the window that open a circuit."
+    )
+    circuit_window_s: float = Field(default=10.0, gt=0, le=3600)
+    circuit_reset_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How long a circuit stays open before a probe."
+    )
+    circuit_probe_lease_s: float = Field(
+        default=30.0, gt=0, le=600, description="How long one process holds the probe."
+    )
+    circuit_refresh_s: float = Field(
+        default=0.25, gt=0, le=10, description="How often each process syncs its circuits."
+    )
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."
@@ -229,6 +256,27 @@ class Settings(BaseSettings):
         default="", description="Where report jobs write their files; empty: <data_dir>/reports."
     )
 
+    health_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Longest a /health component check may take before it counts as down.",
+    )
+    health_cache_s: float = Field(
+        default=1.0, ge=0, le=60, description="How long one /health report is reused."
+    )
+
+    metrics_publish_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How often each process adds its metrics to the cluster's totals in Redis.",
+    )
+    metrics_trusted_networks: tuple[str, ...] = Field(
+        default=(),
+        description="Networks (CIDR) that may read /metrics without an admin key; see README.",
+    )
+
     audit_retention_days: int = Field(
         default=400,
         ge=MIN_AUDIT_RETENTION_DAYS,
@@ -281,6 +329,38 @@ class Settings(BaseSettings):
         if any(b <= a for a, b in zip((0.0, *value), value, strict=False)) or value[-1] > 60:
             raise ValueError("retry days must rise strictly, from above 0 to at most 60")
         return value
+
+    @field_validator("metrics_trusted_networks")
+    @classmethod
+    def _metrics_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a bad one stops start-up, named
+        return value
+
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _gateway_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("gateways")
+    @classmethod
+    def _distinct_gateways(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a gateway is named twice")
+        return value
+
+    @model_validator(mode="after")
+    def _routes_name_gateways(self) -> Settings:
+        for route, names in self.gateway_routes.items():
+            unknown = [n for n in names if n not in self.gateways]
+            if not names or unknown:
+                raise ValueError(
+                    f"gateway_routes[{route!r}] must name gateways of PAYGRID_GATEWAYS "
+                    f"{list(self.gateways)}, not {unknown or 'none'}"
+                )
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -19,6 +19,7 @@
         ├── DatabaseUnavailable 503 database_unavailable    (connection lost, restarting, …)
         ├── ShardMoved          503 shard_moved             (the customer's slot moved on)
         ├── GatewayUnavailable  502 gateway_error
+        ├── GatewayCircuitOpen  503 gateway_unavailable     (every gateway it may use is open)
         └── GatewayTimeout      504 gateway_timeout
 
 Every error keeps its state in ``args`` so it pickles across Ray process boundaries unchanged,
@@ -196,6 +197,13 @@ class ShardMoved(UpstreamError):
 class GatewayUnavailable(UpstreamError):
     default_code = "gateway_error"
     http_status = 502
+
+
+class GatewayCircuitOpen(UpstreamError):
+    """Every gateway the payment may go to has its circuit open: refused before anything was
+    written or sent; retry later."""
+
+    default_code = "gateway_unavailable"
 
 
 class GatewayTimeout(UpstreamError):

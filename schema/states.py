@@ -71,6 +71,40 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class GatewayRequestKind(StrEnum):
+    """`gateway_attempts.kind` (CHECK in migration 0023): what a gateway call asked for; a
+    `charge` authorizes and captures at once."""
+
+    CHARGE = "charge"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+    LOOKUP = "lookup"
+    VERIFY = "verify"
+
+
+class AttemptOutcome(StrEnum):
+    """`gateway_attempts.outcome` (CHECK in migration 0023): how a gateway call came out.
+    `ambiguous` means the gateway may have acted (the answer was lost); `review` means it holds
+    the transaction for review (neither approved nor declined yet)."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ERROR = "error"
+    AMBIGUOUS = "ambiguous"
+    REVIEW = "review"
+
+
+class CircuitState(StrEnum):
+    """A gateway's circuit breaker (`engine/gateways/circuit.py`; memory only, shown by
+    `GET /health` and `GET /api/payments/methods`)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
 class IdempotencyStatus(StrEnum):
     """`idempotency_keys.status` (CHECK in migration 0001)."""
 
@@ -225,6 +259,14 @@ class AlertStatus(StrEnum):
 
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class HealthStatus(StrEnum):
+    """`/health`: the whole deployment's and each component's (not stored)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
 
 
 class Scope(StrEnum):

@@ -6,6 +6,7 @@ Serve config file names (`import_path: serve_app.app:app_builder`).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import ray
@@ -14,9 +15,13 @@ from ray import serve
 from ray.serve import Application
 
 from engine.config import Settings
+from engine.logs.setup import configure_logging
+from engine.metrics.recorder import NO_METRICS, Metrics
 from serve_app import docs, errors
+from serve_app.console import router as console
 from serve_app.hardening import harden
 from serve_app.middleware import CorrelationMiddleware
+from serve_app.request_metrics import RequestMetricsMiddleware
 from serve_app.routes import (
     api_keys,
     audit_logs,
@@ -38,13 +43,15 @@ from serve_app.routes import (
     test_clocks,
     webhooks,
 )
+from serve_app.routes import metrics as metrics_routes
 from serve_app.state import open_state
 
 DEPLOYMENT_NAME = "PaygridAPI"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The REST API, without state: the deployment attaches it on start."""
+def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
+    """The REST API, without state (the deployment attaches it on start), recording its
+    requests in `metrics`."""
     app = FastAPI(
         title="paygrid",
         version="0.1.0",
@@ -57,8 +64,10 @@ def create_app(settings: Settings) -> FastAPI:
     docs.install(app)
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     for router in (
         health.router,
+        metrics_routes.router,
         payments.money,
         payments.router,
         payment_methods.router,
@@ -78,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         events.router,
         reports.router,
         api_keys.router,
+        console,
     ):
         app.include_router(router)
     return app
@@ -95,11 +105,13 @@ class PaygridAPI:
 
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
-        self._state = await open_state(settings)
+        process = f"api-{uuid.uuid4().hex[:12]}"
+        configure_logging(component="api", process=process)
+        self._state = await open_state(settings, DEPLOYMENT_NAME, process=process)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.
-        app = create_app(self._state.settings)
+        app = create_app(self._state.settings, self._state.metrics.registry)
         app.state.paygrid = self._state
         return app
 

@@ -4,6 +4,7 @@ a thread pool, a hop that costs more than the dependency itself."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -61,6 +62,25 @@ WebhooksKey = Annotated[ApiKey, scoped(Scope.WEBHOOKS)]
 CustomersKey = Annotated[ApiKey, scoped(Scope.CUSTOMERS)]
 SubscriptionsKey = Annotated[ApiKey, scoped(Scope.SUBSCRIPTIONS)]
 AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]
+
+
+async def metrics_reader(request: Request, state: State) -> None:
+    """`/metrics` readers: a client in a trusted network, or an admin key (through the guard,
+    as every key is: allow-list, rate limit, failed attempts audited)."""
+    client = state.clients.of(request.scope) or ""
+    if not _trusted(client, state.settings.metrics_trusted_networks):
+        await admitted(request, state, Scope.ADMIN)
+
+
+def _trusted(host: str, networks: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+MetricsReader = Annotated[None, Depends(metrics_reader)]
 
 
 async def correlation(request: Request) -> str:

@@ -1,5 +1,11 @@
-"""Correlation ids: echoed when the caller sends a sane one, minted otherwise, and returned on
-every response. Plain ASGI, so it costs one dict lookup per request."""
+"""Correlation ids, checked at the edge and carried through the request.
+
+`X-Correlation-ID` is echoed when it is 1 to 128 visible ASCII characters; one that is merely
+unusable (too long, or with spaces) is replaced by a fresh id; one holding control or non-ASCII
+characters, which could forge log lines or headers downstream, is refused with 400
+`invalid_correlation_id`. Absent, one is minted. The id is returned on every response and is
+the current correlation (`engine.logs.context`) while the request runs, so every log line
+written on its behalf carries it. Plain ASGI: a header scan and a context-variable set."""
 
 from __future__ import annotations
 
@@ -8,8 +14,14 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine.errors import InvalidRequest
+from engine.logs.context import reset_correlation, set_correlation
+from serve_app import responses
+
 HEADER = "x-correlation-id"
-_SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+MAX_LENGTH = 128
+_VISIBLE = re.compile(rf"[\x21-\x7e]{{1,{MAX_LENGTH}}}")
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
 def correlation_id(scope: Scope) -> str:
@@ -28,7 +40,7 @@ class CorrelationMiddleware:
         given = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
         )
-        cid = given if given is not None and _SANE.match(given) else uuid.uuid4().hex
+        cid = given if given is not None and _VISIBLE.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["correlation_id"] = cid
         raw = cid.encode()
 
@@ -39,4 +51,17 @@ class CorrelationMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = set_correlation(cid)
+        try:
+            if given is not None and _UNSAFE.search(given):
+                refusal = InvalidRequest(
+                    "X-Correlation-ID may hold only visible ASCII characters",
+                    code="invalid_correlation_id",
+                    param="X-Correlation-ID",
+                )
+                answer = responses.error(refusal.to_dict(), refusal.http_status, cid)
+                await answer(scope, receive, send_with_id)
+                return
+            await self.app(scope, receive, send_with_id)
+        finally:
+            reset_correlation(token)

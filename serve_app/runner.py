@@ -23,6 +23,7 @@ from engine.customers.sealing import seal_clear_rows
 from engine.db import migrations
 from engine.db.database import open_database
 from engine.keys.keyring import Keyring
+from engine.logs.setup import configure_logging
 from engine.runtime import local
 from engine.webhooks.secrets import seal_clear_secrets
 from serve_app.app import build, cluster_cpus, fit
@@ -117,7 +118,7 @@ def deploy(settings: Settings) -> Settings:
 
 def serve_forever(settings: Settings) -> int:
     """Start everything, print where it runs, wait for Ctrl-C, stop everything."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(component="cli", process="paygrid-serve")
     # Listening before anything starts, so a stop asked for during start-up is not lost: what
     # started is stopped as soon as start-up ends. A flag, not a threading.Event: an Event set
     # from a signal handler deadlocks with the main thread waiting on it.

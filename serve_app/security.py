@@ -3,7 +3,8 @@
 
 - a body larger than `max_body_bytes` is refused with 413 before it is read: at once when
   `Content-Length` says so, else (chunked) as soon as the bytes received pass the limit;
-- a POST, PUT or PATCH with a body must be `Content-Type: application/json` (415 otherwise);
+- a POST, PUT or PATCH with a body must be `Content-Type: application/json` (415 otherwise),
+  except the operator console's HTML forms under `/console/`;
 - every response carries `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
   `Cache-Control: no-store`, and HSTS when it is served over TLS;
 - the `X-RateLimit-*` headers of the request's rate-limit decision (set by the auth
@@ -21,6 +22,7 @@ from serve_app.responses import error
 
 RATE_LIMIT_STATE = "rate_limit"
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
+CONSOLE_PREFIX = "/console/"
 _ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -94,7 +96,7 @@ class SecurityMiddleware:
         else:
             has_body = length > 0
         media_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
-        if has_body and media_type != b"application/json":
+        if has_body and media_type != b"application/json" and not _console_form(scope, media_type):
             return 415, "unsupported_media_type", "send the body as Content-Type: application/json"
         return None
 
@@ -119,3 +121,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value  # type: ignore[no-any-return]
     return None
+
+
+def _console_form(scope: Scope, media_type: bytes) -> bool:
+    # The operator console's pages post HTML forms (each checked against its session's CSRF
+    # token there); everything else paygrid serves takes JSON only.
+    return media_type == b"application/x-www-form-urlencoded" and str(scope["path"]).startswith(
+        CONSOLE_PREFIX
+    )

@@ -6,22 +6,31 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from redis.asyncio import Redis
 
 from actors import fleet
 from actors.fleet import Handle
+from actors.gateway_circuits import shared_breakers
 from engine.auth.keys import ApiKeyService
+from engine.auth.sessions import SessionService
 from engine.compliance.service import AlertService
 from engine.config import Settings
 from engine.customers.service import CustomerService
 from engine.database_admin.service import DatabaseAdmin
 from engine.db.database import Database, open_database
-from engine.health import HealthService
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.directory import GatewayDirectory
+from engine.health.checks import database_check, redis_check
+from engine.health.service import HealthService
+from engine.health.signals import cluster_signals
+from engine.health.thresholds import Thresholds
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
+from engine.metrics.service import MetricsService
 from engine.orders.service import OrderService
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.reads import PaymentReads
@@ -30,13 +39,15 @@ from engine.plans.service import PlanService
 from engine.privacy.service import PrivacyService
 from engine.records.service import RecordsService
 from engine.runtime.access import Access, open_access
-from engine.runtime.gateway import open_gateway
+from engine.runtime.gateway import open_gateways
+from engine.runtime.metrics import ProcessMetrics, metrics_store, open_process_metrics
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
 from serve_app.client_ip import ClientAddress
+from serve_app.health_checks import replica_checks
 from serve_app.report_jobs import RayReportJobs
 from serve_app.shards import ShardRouter
 
@@ -49,6 +60,7 @@ class AppState:
     keys: ApiKeyService
     access: Access
     clients: ClientAddress
+    console_sessions: SessionService
     shards: ShardRouter
     payments: PaymentRequests
     payment_reads: PaymentReads
@@ -68,16 +80,24 @@ class AppState:
     webhooks: WebhookRuntime
     dispatchers: list[Handle]
     schedulers: list[Handle]
+    metrics: ProcessMetrics
+    metrics_service: MetricsService
+    gateways: GatewayDirectory
+    breakers: CircuitBreakers
 
     async def close(self) -> None:
+        await self.metrics.close()
+        await self.breakers.close()
+        await self.gateways.aclose()
         await self.webhooks.close()
         await self.access.close()
         await self.db.close()
         await self.redis.aclose()
 
 
-async def open_state(settings: Settings) -> AppState:
-    """Everything a replica serves with; waits until the actors it routes to are up."""
+async def open_state(settings: Settings, deployment: str, *, process: str) -> AppState:
+    """Everything a replica of `deployment` serves with, its metrics published as `process`;
+    waits until the actors it routes to are up."""
     db = await open_database(
         settings.database_dsn,
         min_size=settings.db_pool_min,
@@ -85,6 +105,8 @@ async def open_state(settings: Settings) -> AppState:
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
+    metrics = open_process_metrics(settings, redis, source=process)
+    metrics.watch_pool(db, "api")
     access = await open_access(settings, db, redis)
     shards = ShardRouter(
         fleet.ledger_shards(settings),
@@ -96,16 +118,20 @@ async def open_state(settings: Settings) -> AppState:
     await asyncio.gather(shards.ready(), *(a.ping.remote() for a in [*dispatchers, *schedulers]))
     reads = PaymentReads(db)
     keyring = Keyring.from_settings(settings)
+    gateways = await open_gateways(settings, redis, metrics=metrics.registry)
+    # A replica sends no payments: it watches the circuits and is never granted a probe.
+    breakers = shared_breakers(settings, None)
+    breakers.start()
     methods = PaymentMethodService(
-        db,
-        keyring,
-        idempotency_ttl_h=settings.idempotency_ttl_h,
-        gateway=open_gateway(settings, redis),
+        db, keyring, idempotency_ttl_h=settings.idempotency_ttl_h, gateway=gateways.primary
     )
     plans = PlanService(db, max_amount=settings.max_amount)
     subscriptions = open_subscriptions(
         settings, db, execute=shards.execute, methods=methods, plans=plans
     )
+    webhooks = open_webhook_runtime(settings, db)
+    store = metrics_store(settings, redis)
+    limits = Thresholds()
     return AppState(
         settings=settings,
         db=db,
@@ -113,6 +139,7 @@ async def open_state(settings: Settings) -> AppState:
         keys=access.keys,
         access=access,
         clients=ClientAddress(settings.trusted_proxies),
+        console_sessions=SessionService(redis, access.keys, idle_s=settings.console_idle_s),
         shards=shards,
         payments=PaymentRequests(
             execute=shards.execute,
@@ -133,13 +160,35 @@ async def open_state(settings: Settings) -> AppState:
         ledgers=LedgerReads(db, shards.balances),
         records=RecordsService(db),
         alerts=AlertService(db),
-        health=HealthService(db, redis),
+        health=HealthService(
+            [
+                database_check(db),
+                redis_check(redis),
+                *replica_checks(
+                    deployment,
+                    shards=shards.handles,
+                    dispatchers=dispatchers,
+                    schedulers=schedulers,
+                    timeout_s=settings.health_timeout_s,
+                ),
+            ],
+            timeout_s=settings.health_timeout_s,
+            cache_s=settings.health_cache_s,
+            signals=partial(
+                cluster_signals, store, webhooks.queues, depth_limit=limits.queue_depth
+            ),
+            thresholds=limits,
+        ),
         database_admin=DatabaseAdmin(db),
         reports=ReportService(
             RayReportJobs(settings.jobs_api_url, data_dir=settings.data_dir),
             reports_dir=Path(settings.reports_path),
         ),
-        webhooks=open_webhook_runtime(settings, db),
+        webhooks=webhooks,
         dispatchers=dispatchers,
         schedulers=schedulers,
+        metrics=metrics,
+        metrics_service=MetricsService(store, webhooks.queues),
+        gateways=GatewayDirectory(gateways, breakers),
+        breakers=breakers,
     )

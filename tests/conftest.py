@@ -135,6 +135,10 @@ def settings(infra: dict[str, str]) -> Settings:
         ledger_shards=SHARDS,
         replicas=1,
         sandbox_latency_ms=0,
+        # A second sandbox to fail over to; circuits probe again two seconds after opening.
+        gateways=("sandbox", "sandbox_b"),
+        circuit_reset_s=2,
+        circuit_probe_lease_s=3,
         api_key_cache_ttl_s=0,
         # Requests say which client they stand for in X-Forwarded-For (allow-lists, and the
         # per-address bucket of failed authentications each test fills on its own).
@@ -151,6 +155,9 @@ def settings(infra: dict[str, str]) -> Settings:
         webhook_timeout_s=3,
         # A killed job scheduler's jobs are taken over within seconds.
         scheduler_lease_s=5,
+        # Metrics reach Redis within a fifth of a second; every /health call probes afresh.
+        metrics_publish_s=0.2,
+        health_cache_s=0,
     )
 
 

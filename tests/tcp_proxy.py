@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 
 class CuttableProxy:
@@ -63,3 +64,21 @@ class CuttableProxy:
                 await writer.drain()
         writer.transport.abort()
         self._writers.discard(writer)
+
+
+def proxy_for_dsn(dsn: str) -> CuttableProxy:
+    """A proxy to the server behind `dsn` (PostgreSQL or Redis): TCP, or the Unix socket of an
+    embedded PostgreSQL (named in the DSN's `host` query parameter)."""
+    parts = urlsplit(dsn)
+    socket_dir = parse_qs(parts.query).get("host", [""])[0]
+    if socket_dir.startswith("/"):
+        return CuttableProxy(unix_path=f"{socket_dir}/.s.PGSQL.{parts.port or 5432}")
+    return CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+
+
+def through_proxy(dsn: str, port: int) -> str:
+    """`dsn` pointed at a proxy: same user and database, TCP to 127.0.0.1:`port`."""
+    parts = urlsplit(dsn)
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@127.0.0.1:{port}" if user else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc, query=""))

@@ -174,18 +174,23 @@ class ApiKeyService:
         """What `presented` is: a usable key, or the reason it is not."""
         if not presented:
             return Verdict(None, AuthFailure.MISSING)
-        digest = self.digest(presented)
+        return await self._identify_digest(self.digest(presented))
+
+    async def authenticate(self, presented: str | None) -> ApiKey:
+        """The usable key behind `presented`, or AuthenticationFailed."""
+        return _usable(await self.identify(presented))
+
+    async def authenticate_digest(self, digest: bytes) -> ApiKey:
+        """The usable key whose keyed hash is `digest` (what a console session keeps instead
+        of the key), or AuthenticationFailed: revocation, expiry and rotation apply as to the
+        key itself."""
+        return _usable(await self._identify_digest(digest))
+
+    async def _identify_digest(self, digest: bytes) -> Verdict:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
         return await self._lookup(digest)
-
-    async def authenticate(self, presented: str | None) -> ApiKey:
-        """The usable key behind `presented`, or AuthenticationFailed."""
-        verdict = await self.identify(presented)
-        if verdict.key is None or verdict.failure is not None:
-            raise authentication_failed(verdict.failure or AuthFailure.UNKNOWN)
-        return verdict.key
 
     async def record_failure(
         self, failure: AuthFailure, *, key: ApiKey | None, presented: str | None, caller: Caller
@@ -250,3 +255,9 @@ def authentication_failed(failure: AuthFailure) -> AuthenticationFailed:
             "no API key given; send 'Authorization: Bearer <key>'", code="missing_api_key"
         )
     return AuthenticationFailed("the API key is invalid, expired or revoked")
+
+
+def _usable(verdict: Verdict) -> ApiKey:
+    if verdict.key is None or verdict.failure is not None:
+        raise authentication_failed(verdict.failure or AuthFailure.UNKNOWN)
+    return verdict.key

@@ -1,8 +1,11 @@
 """The built-in sandbox gateway: deterministic test cards, configurable latency and faults.
 
-Outcomes follow Stripe's test cards. The sandbox keeps what it decided per reference in Redis,
-as a remote gateway keeps its own records, so `lookup` can tell recovery what happened to a
-charge whose response was lost.
+Outcomes follow Stripe's test cards; captures, voids and refunds are declined for the trigger
+amounts in `DECLINING_AMOUNTS`. The sandbox keeps what it decided per reference in Redis, as a
+remote gateway keeps its own records, so `lookup` can tell recovery what happened to a charge
+whose response was lost. Each instance keeps its records under its own name, so two sandboxes
+(`sandbox`, `sandbox_b`) are two gateways that know nothing of each other's charges; either can
+be switched into an outage (`set_outage`), in which every call fails before it acts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ DECLINING_CARDS: dict[str, tuple[str, str]] = {
     "4000000000000069": ("expired_card", "Your card has expired."),
     "4000000000000127": ("incorrect_cvc", "Your card's security code is incorrect."),
     "4000000000000119": ("processing_error", "An error occurred while processing your card."),
+}
+
+# An operation of exactly this amount (minor units, any currency) is declined, so the declined
+# paths of captures, voids (the authorization's amount) and refunds can be driven from the API.
+DECLINING_AMOUNTS: dict[str, tuple[int, str, str]] = {
+    "capture": (9101, "capture_declined", "The gateway declined the capture."),
+    "void": (9102, "void_declined", "The gateway declined the void."),
+    "refund": (9103, "refund_declined", "The gateway declined the refund."),
 }
 
 # Token → (card it stands for, decline or None).
@@ -60,6 +71,15 @@ TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
 
 RECORD_TTL_S = 30 * 24 * 3600
 
+# Record a decision unless the sandbox is switched into an outage: 1 stored, 0 an earlier
+# decision stands, -1 down (nothing recorded, so the caller knows nothing moved).
+_RECORD_UNLESS_DOWN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+"""
+_DOWN = -1
+
 
 def token_card(token: str) -> CardSummary | None:
     """The card a sandbox token stands for, or None for an unknown token."""
@@ -72,7 +92,6 @@ class SandboxGateway:
     share of calls takes effect and then raises an ambiguous `GatewayError`, as a gateway
     whose response was lost."""
 
-    name = "sandbox"
     # The sandbox records its decision before it answers (or loses the answer).
     lookup_grace_s = 0.0
 
@@ -80,10 +99,12 @@ class SandboxGateway:
         self,
         redis: Redis,
         *,
+        name: str = "sandbox",
         latency_ms: int = 0,
         timeout_rate: float = 0.0,
         seed: int | None = None,
     ) -> None:
+        self.name = name
         self._redis = redis
         self._latency_s = latency_ms / 1000
         self._timeout_rate = timeout_rate
@@ -108,22 +129,26 @@ class SandboxGateway:
         return await self._respond(request.reference, result)
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
-        return await self._respond(
-            request.reference, GatewayResult(True, request.gateway_transaction_id)
-        )
+        return await self._operation("capture", request, request.gateway_transaction_id)
 
     async def void(self, request: OperationRequest) -> GatewayResult:
-        return await self._respond(
-            request.reference, GatewayResult(True, request.gateway_transaction_id)
-        )
+        return await self._operation("void", request, request.gateway_transaction_id)
 
     async def refund(self, request: OperationRequest) -> GatewayResult:
-        return await self._respond(
-            request.reference, GatewayResult(True, f"sb_re_{uuid4().hex[:24]}")
-        )
+        return await self._operation("refund", request, f"sb_re_{uuid4().hex[:24]}")
+
+    async def _operation(
+        self, kind: str, request: OperationRequest, transaction_id: str
+    ) -> GatewayResult:
+        amount, code, message = DECLINING_AMOUNTS[kind]
+        if request.money.amount == amount:
+            result = GatewayResult(False, transaction_id, code, message)
+        else:
+            result = GatewayResult(True, transaction_id)
+        return await self._respond(request.reference, result)
 
     async def lookup(self, reference: UUID) -> GatewayResult | None:
-        raw = await self._redis.get(self._key(reference))
+        raw = await self._redis.get(self.record_key(reference))
         if raw is None:
             return None
         data = json.loads(raw)
@@ -154,10 +179,18 @@ class SandboxGateway:
                 "exp_year": result.card.exp_year,
             },
         }
-        # A real gateway is idempotent on the reference: the first decision stands.
-        stored = await self._redis.set(
-            self._key(reference), json.dumps(record), nx=True, ex=RECORD_TTL_S
+        # A real gateway is idempotent on the reference: the first decision stands. The same
+        # round trip checks for an outage, which refuses the call before anything is recorded.
+        stored = await self._redis.eval(
+            _RECORD_UNLESS_DOWN,
+            2,
+            self.outage_key,
+            self.record_key(reference),
+            json.dumps(record),
+            RECORD_TTL_S,
         )
+        if stored == _DOWN:
+            raise GatewayError(f"{self.name}: gateway unavailable (outage)", ambiguous=False)
         if not stored:
             earlier = await self.lookup(reference)
             assert earlier is not None
@@ -179,6 +212,19 @@ class SandboxGateway:
             return TOKENS[source.token]
         return source.summary(), DECLINING_CARDS.get(source.number)
 
-    @staticmethod
-    def _key(reference: UUID) -> str:
-        return f"paygrid:sandbox:{reference}"
+    @property
+    def outage_key(self) -> str:
+        """While this Redis key exists, every call fails unambiguously (a gateway that refuses
+        connections): how tests and drills open this sandbox's circuit."""
+        return f"paygrid:{self.name}:outage"
+
+    async def set_outage(self, down: bool) -> None:
+        """Switch this sandbox's outage on or off, for every process using it."""
+        if down:
+            await self._redis.set(self.outage_key, "1")
+        else:
+            await self._redis.delete(self.outage_key)
+
+    def record_key(self, reference: UUID) -> str:
+        """Where the record of `reference` lives in Redis."""
+        return f"paygrid:{self.name}:{reference}"

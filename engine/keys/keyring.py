@@ -111,6 +111,14 @@ class Keyring:
             raise CryptoError(f"data key {key_id} does not exist", code="key_unavailable")
         return self._unwrap(wrapped)
 
+    async def data_keys(
+        self, conn: asyncpg.Connection, *, key_ids: Sequence[UUID]
+    ) -> dict[UUID, DataKey]:
+        """`data_key` for many keys, read in one statement (those that do not exist left
+        out)."""
+        found = await self._repository.get_many(conn, key_ids=list(set(key_ids)))
+        return {i: self._unwrap(k) for i, k in found.items()}
+
     async def shared_key(self, conn: asyncpg.Connection, *, purpose: str) -> DataKey:
         """The data key of `purpose` that belongs to no customer (webhook signing secrets),
         made on first use. Cached once read back committed, as index keys are: it is never

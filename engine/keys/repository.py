@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -89,6 +90,14 @@ class DataKeyRepository:
     async def get(self, conn: asyncpg.Connection, *, key_id: UUID) -> WrappedKey | None:
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM data_keys WHERE id = $1", key_id)
         return None if row is None else _key(row)
+
+    async def get_many(
+        self, conn: asyncpg.Connection, *, key_ids: Sequence[UUID]
+    ) -> dict[UUID, WrappedKey]:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM data_keys WHERE id = ANY($1::uuid[])", list(key_ids)
+        )
+        return {r["id"]: _key(r) for r in rows}
 
     async def not_under(
         self, conn: asyncpg.Connection, *, master_key_id: str, limit: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -83,6 +84,17 @@ class PaymentMethodRepository:
             if row is None
             else SealedMethod(_method(row), row["data_key_id"], row["ciphertext"])
         )
+
+    async def sealed_many(
+        self, conn: asyncpg.Connection, *, method_ids: Sequence[UUID]
+    ) -> dict[UUID, SealedMethod]:
+        """`sealed` for many methods, in one statement (those that do not exist left out)."""
+        rows = await conn.fetch(
+            f"""SELECT {_COLUMNS}, data_key_id, ciphertext FROM payment_methods
+                WHERE id = ANY($1::uuid[])""",
+            list(method_ids),
+        )
+        return {r["id"]: SealedMethod(_method(r), r["data_key_id"], r["ciphertext"]) for r in rows}
 
     async def page(
         self,

@@ -18,8 +18,8 @@ answer replays it instead of saving the card twice.
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -31,10 +31,12 @@ from engine.customers.repository import CustomerRepository
 from engine.db.database import Database
 from engine.errors import (
     CardDeclined,
+    CryptoError,
     GatewayUnavailable,
     InternalError,
     InvalidRequest,
     NotFound,
+    PaygridError,
     StateError,
 )
 from engine.events.outbox import Event, Outbox
@@ -42,19 +44,24 @@ from engine.gateways import sandbox
 from engine.gateways.base import Gateway, GatewayError, VerifyRequest
 from engine.idempotency.guard import IdempotencyGuard
 from engine.keys.cipher import row_binding
-from engine.keys.keyring import Keyring
-from engine.payment_methods.models import ChargeSource, NewCard, NewToken, PaymentMethod
+from engine.keys.keyring import DataKey, Keyring
+from engine.payment_methods.fingerprints import fingerprints
+from engine.payment_methods.models import (
+    ChargeSource,
+    NewCard,
+    NewToken,
+    PaymentMethod,
+    SealedMethod,
+)
 from engine.payment_methods.repository import PaymentMethodRepository
 from engine.payment_methods.states import PaymentMethodStatus
 from engine.payments.commands import CommandResult, RequestContext
 from engine.principal import Principal
 from schema.api.payment_method_ids import format_payment_method_id
 
-# The data-key purpose of the vault, and the blind index of its fingerprints.
+# The data-key purpose of the vault.
 KEY_PURPOSE = "payment_methods"
-FINGERPRINT_INDEX = "payment_method_fingerprint"
 _TABLE = "payment_methods"
-_FINGERPRINT_BYTES = 12
 _REF = "payment_method.id"
 
 
@@ -114,14 +121,14 @@ class PaymentMethodService:
             key = await self._keyring.customer_key(
                 conn, purpose=KEY_PURPOSE, customer_id=customer_id
             )
-            digest = await self._keyring.blind_index(conn, index=FINGERPRINT_INDEX, value=indexed)
+            [fingerprint] = await fingerprints(self._keyring, conn, values=[indexed])
             saved = await self._repository.insert(
                 conn,
                 method_id=method_id,
                 customer_id=customer_id,
                 method_type="card" if isinstance(method, NewCard) else "token",
                 card=card,
-                fingerprint=_fingerprint(digest),
+                fingerprint=fingerprint,
                 data_key_id=key.id,
                 ciphertext=key.encrypt(orjson.dumps(secret), aad=_aad(method_id, customer_id)),
                 principal=principal,
@@ -169,33 +176,34 @@ class PaymentMethodService:
         unless the method exists, is the customer's and is still attached."""
         async with self._db.connection() as conn:
             found = await self._repository.sealed(conn, method_id=method_id)
-            if found is None:
-                raise NotFound(_missing(method_id), param=_REF)
-            method = found.method
-            if method.customer_id != customer_id:
-                raise StateError(
-                    "the payment method belongs to another customer; a saved method pays only "
-                    "for its own customer (give its customer_id)",
-                    code="payment_method_customer_mismatch",
-                    param=_REF,
-                )
-            if (
-                method.status is not PaymentMethodStatus.ATTACHED
-                or found.data_key_id is None
-                or found.ciphertext is None
-            ):
-                raise StateError(
-                    "the payment method is detached and can no longer be charged",
-                    code="payment_method_detached",
-                    param=_REF,
-                )
-            key = await self._keyring.data_key(conn, key_id=found.data_key_id)
-        secret = orjson.loads(
-            key.decrypt(found.ciphertext, aad=_aad(method.id, method.customer_id))
-        )
-        if method.type == "token":
-            return CardToken(secret["token"])
-        return CardDetails(secret["number"], method.exp_month, method.exp_year)
+            sealed = _chargeable(method_id, customer_id, found)
+            key = await self._keyring.data_key(conn, key_id=sealed.data_key_id)
+        return _opened(sealed, key)
+
+    async def charge_sources(
+        self, wanted: Sequence[tuple[UUID, UUID | None]]
+    ) -> list[ChargeSource | PaygridError]:
+        """`charge_source` of each (method, customer), in two statements however many: the
+        card or token, or the refusal `charge_source` would raise."""
+        async with self._db.connection() as conn:
+            found = await self._repository.sealed_many(conn, method_ids=[m for m, _ in wanted])
+            keys = await self._keyring.data_keys(
+                conn,
+                key_ids=[s.data_key_id for s in found.values() if s.data_key_id is not None],
+            )
+        opened: list[ChargeSource | PaygridError] = []
+        for method_id, customer_id in wanted:
+            try:
+                sealed = _chargeable(method_id, customer_id, found.get(method_id))
+                key = keys.get(sealed.data_key_id)
+                if key is None:
+                    raise CryptoError(
+                        f"data key {sealed.data_key_id} does not exist", code="key_unavailable"
+                    )
+                opened.append(_opened(sealed, key))
+            except PaygridError as exc:
+                opened.append(exc)
+        return opened
 
     async def _verify(self, card: CardDetails) -> None:
         if self._gateway is None:
@@ -219,10 +227,6 @@ class PaymentMethodService:
             raise NotFound(f"no customer {customer_id}", param="customer_id")
 
 
-def _fingerprint(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest[:_FINGERPRINT_BYTES]).decode()
-
-
 def _missing(method_id: UUID) -> str:
     return f"no payment method {format_payment_method_id(method_id)}"
 
@@ -236,3 +240,47 @@ def _event(event_type: str, method: PaymentMethod, principal: Principal) -> Even
         principal.api_key_id,
         principal.correlation_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Chargeable:
+    method: PaymentMethod
+    data_key_id: UUID
+    ciphertext: bytes
+
+
+def _chargeable(
+    method_id: UUID, customer_id: UUID | None, found: SealedMethod | None
+) -> _Chargeable:
+    """The sealed method, if it may pay for `customer_id`: it exists, is the customer's and
+    is still attached; the refusal otherwise."""
+    if found is None:
+        raise NotFound(_missing(method_id), param=_REF)
+    method = found.method
+    if method.customer_id != customer_id:
+        raise StateError(
+            "the payment method belongs to another customer; a saved method pays only "
+            "for its own customer (give its customer_id)",
+            code="payment_method_customer_mismatch",
+            param=_REF,
+        )
+    if (
+        method.status is not PaymentMethodStatus.ATTACHED
+        or found.data_key_id is None
+        or found.ciphertext is None
+    ):
+        raise StateError(
+            "the payment method is detached and can no longer be charged",
+            code="payment_method_detached",
+            param=_REF,
+        )
+    return _Chargeable(method, found.data_key_id, found.ciphertext)
+
+
+def _opened(sealed: _Chargeable, key: DataKey) -> ChargeSource:
+    """The card or token a chargeable method seals, opened with its data key."""
+    method = sealed.method
+    secret = orjson.loads(key.decrypt(sealed.ciphertext, aad=_aad(method.id, method.customer_id)))
+    if method.type == "token":
+        return CardToken(secret["token"])
+    return CardDetails(secret["number"], method.exp_month, method.exp_year)

@@ -24,15 +24,23 @@ from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
-from engine.errors import Conflict, InvalidRequest, NotFound, PaygridError, StateError
+from engine.errors import (
+    Conflict,
+    GatewayCircuitOpen,
+    InvalidRequest,
+    NotFound,
+    PaygridError,
+    StateError,
+)
 from engine.events.outbox import Event, Outbox
 from engine.gateways.base import GatewayResult
 from engine.idempotency.repository import Answer, Claim, IdempotencyRepository
+from engine.keys.keyring import Keyring
 from engine.ledger.entries import Account, Entry
 from engine.orders.repository import OrderRepository
 from engine.orders.states import PAYABLE
+from engine.payment_methods.fingerprints import fingerprints
 from engine.payments.commands import (
-    RECORDED_GATEWAY,
     CommandResult,
     CreatePayment,
     ExternalSettlement,
@@ -64,9 +72,11 @@ class CreationSteps:
         outbox: Outbox,
         aml: AmlMonitor,
         shard: int,
-        gateway: str,
+        keyring: Keyring,
+        route: Callable[[CreatePayment], str | None],
         clock: Callable[[], datetime],
     ) -> None:
+        """`route` picks the gateway a new payment goes to; None if none may take it now."""
         self._settings = settings
         self._aml = aml
         self._payments = payments
@@ -76,7 +86,8 @@ class CreationSteps:
         self._idempotency = idempotency
         self._outbox = outbox
         self._shard = shard
-        self._gateway = gateway
+        self._keyring = keyring
+        self._route = route
         self._clock = clock
         # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
         # true.
@@ -87,18 +98,31 @@ class CreationSteps:
     ) -> list[Started | CommandResult]:
         """Begin every command; a refused one gets its answer (also stored under its key)."""
         ids = [c.payment_id or uuid4() for c in commands]
-        answers: dict[int, CommandResult] = {}
+        # Where each would go; none when every gateway it may use has its circuit open: that
+        # one is refused (503) before its key is claimed or anything written, so a retry
+        # with the key runs afresh.
+        routed = [self._route(c) for c in commands]
+        gateways = {i: g for i, g in enumerate(routed) if g is not None}
+        answers: dict[int, CommandResult] = {
+            i: CommandResult.from_error(
+                GatewayCircuitOpen(
+                    "no gateway can take this payment now (circuit open); retry later"
+                )
+            )
+            for i in range(len(commands))
+            if i not in gateways
+        }
         claims = [
             Claim(c.ctx.api_key_id, c.ctx.idempotency_key, c.ctx.request_hash, ids[i])
             for i, c in enumerate(commands)
-            if c.ctx.idempotency_key is not None
+            if c.ctx.idempotency_key is not None and i not in answers
         ]
         held = await self._idempotency.claim_many(
             conn, claims=claims, ttl_h=self._settings.idempotency_ttl_h
         )
         for i, c in enumerate(commands):
             scope = c.ctx.idempotency_scope
-            if scope is not None and scope in held:
+            if scope is not None and scope in held and i not in answers:
                 answers[i] = held_result(held[scope], c.ctx.request_hash)
         live = [i for i in range(len(commands)) if i not in answers]
 
@@ -132,15 +156,28 @@ class CreationSteps:
             ],
         )
 
+        printable = {i: v for i in go if (v := _fingerprinted(commands[i])) is not None}
+        prints: dict[int, str | None] = dict.fromkeys(go)
+        prints.update(
+            zip(
+                printable,
+                await fingerprints(self._keyring, conn, values=list(printable.values())),
+                strict=True,
+            )
+        )
         written = await self._payments.insert_payments(
             conn,
-            payments=[_new_payment(commands[i], ids[i], ids[i] in blocked) for i in go],
+            payments=[
+                _new_payment(commands[i], ids[i], ids[i] in blocked, gateways[i], prints[i])
+                for i in go
+            ],
             shard=self._shard,
-            gateway=self._gateway,
         )
         await self._aml.write(conn, screening, written, now=now)
         return [
-            answers[i] if i in answers else Started(c, written[ids[i]], amount=c.money.amount)
+            answers[i]
+            if i in answers
+            else Started(c, written[ids[i]], amount=c.money.amount, fingerprint=prints[i])
             for i, c in enumerate(commands)
         ]
 
@@ -291,7 +328,12 @@ class CreationSteps:
         assert isinstance(command, CreatePayment)
         principal = command.ctx.principal
         card = outcome.card if isinstance(outcome, GatewayResult) else None
-        method = card.stored() if card is not None and payment.payment_method is None else None
+        fingerprint = started.fingerprint
+        method = (
+            card.stored(fingerprint)
+            if card is not None and payment.payment_method is None
+            else None
+        )
         gateway_id = outcome.gateway_transaction_id if isinstance(outcome, GatewayResult) else None
         if isinstance(outcome, GatewayResult) and outcome.approved:
             purchase = command.kind is TransactionType.PURCHASE
@@ -321,12 +363,27 @@ class CreationSteps:
         ), error
 
 
-def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> NewPayment:
+def _fingerprinted(command: CreatePayment) -> str | None:
+    """What a payment's fingerprint is made of: the card number, or the gateway's token; none
+    for a payment settled outside paygrid."""
+    source = command.source
+    if isinstance(source, ExternalSettlement):
+        return None
+    return source.number if isinstance(source, CardDetails) else source.token
+
+
+def _new_payment(
+    command: CreatePayment,
+    payment_id: UUID,
+    blocked: bool,
+    gateway: str,
+    fingerprint: str | None,
+) -> NewPayment:
     source = command.source
     block = compliance_block() if blocked else None
     method = None
     if isinstance(source, CardDetails):
-        method = source.summary().stored()
+        method = source.summary().stored(fingerprint)
     elif isinstance(source, ExternalSettlement):
         method = source.stored()
     return NewPayment(
@@ -340,9 +397,9 @@ def _new_payment(command: CreatePayment, payment_id: UUID, blocked: bool) -> New
         description=command.description,
         metadata=command.metadata,
         principal=command.ctx.principal,
+        gateway=gateway,
         status=PaymentStatus.PROCESSING if block is None else PaymentStatus.FAILED,
         failure_code=None if block is None else block.code,
         failure_message=None if block is None else block.message,
         decline_code=None if block is None else block.decline_code,
-        gateway=RECORDED_GATEWAY if command.recorded else None,
     )

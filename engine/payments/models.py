@@ -7,9 +7,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from engine.gateways.attempts import Attempt
 from engine.payments.states import PaymentStatus, RefundStatus, TransactionType
 from schema.api.payments import (
+    GatewayAttemptPublic,
     MethodPublic,
+    PaymentDetailPublic,
     PaymentMethodPublic,
     PaymentPublic,
     RecordedMethodPublic,
@@ -77,6 +80,15 @@ class Payment:
 
     def public(self, refunds: list[Refund] | None = None) -> dict[str, Any]:
         """The API payment object as JSON-ready values; never the BIN, never the number."""
+        return self._public(refunds).model_dump(mode="json")
+
+    def detail(self, refunds: list[Refund], attempts: list[Attempt]) -> dict[str, Any]:
+        """The payment object with its gateway attempts, as one payment is retrieved."""
+        return PaymentDetailPublic(
+            **dict(self._public(refunds)), attempts=[attempt_public(a) for a in attempts]
+        ).model_dump(mode="json")
+
+    def _public(self, refunds: list[Refund] | None) -> PaymentPublic:
         return PaymentPublic(
             id=self.id,
             type=self.type.value,
@@ -98,13 +110,13 @@ class Payment:
             refunds=[refund_public(r) for r in refunds or []],
             created_at=self.created_at,
             updated_at=self.updated_at,
-        ).model_dump(mode="json")
+        )
 
 
 def method_public(stored: dict[str, Any] | None) -> MethodPublic | None:
     """The payment method an API answer shows from its stored summary: of a card, brand, last4
-    and expiry, never the BIN or the number; of a payment settled outside paygrid, its method
-    and reference."""
+    and fingerprint, never the BIN or the number (and no expiry, which only the vault keeps);
+    of a payment settled outside paygrid, its method and reference."""
     if stored is None:
         return None
     if stored.get("type", "card") != "card":
@@ -112,10 +124,21 @@ def method_public(stored: dict[str, Any] | None) -> MethodPublic | None:
             type=RecordedMethod(stored["type"]), reference=stored.get("reference")
         )
     return PaymentMethodPublic(
-        brand=stored["brand"],
-        last4=stored["last4"],
-        exp_month=stored["exp_month"],
-        exp_year=stored["exp_year"],
+        brand=stored["brand"], last4=stored["last4"], fingerprint=stored.get("fingerprint")
+    )
+
+
+def attempt_public(attempt: Attempt) -> GatewayAttemptPublic:
+    """A gateway attempt as the API shows it inside its payment."""
+    return GatewayAttemptPublic(
+        gateway=attempt.gateway,
+        kind=attempt.kind,
+        reference=attempt.reference,
+        outcome=attempt.outcome,
+        latency_ms=attempt.latency_ms,
+        gateway_transaction_id=attempt.gateway_transaction_id,
+        decline_code=attempt.decline_code,
+        created_at=attempt.created_at,
     )
 
 

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from engine.db.database import Database
 from engine.errors import NotFound
+from engine.gateways.attempts import Attempt
+from engine.gateways.repository import AttemptRepository
 from engine.payments.models import Payment, Refund
 from engine.payments.repository import PaymentRepository
 from engine.payments.states import PaymentStatus
 
 _OWNER_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDetail:
+    payment: Payment
+    refunds: list[Refund]
+    attempts: list[Attempt]
+
+    def public(self) -> dict[str, Any]:
+        """The API payment object with its refunds and attempts."""
+        return self.payment.detail(self.refunds, self.attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +40,7 @@ class PaymentReads:
     def __init__(self, db: Database, repository: PaymentRepository | None = None) -> None:
         self._db = db
         self._repository = repository or PaymentRepository()
+        self._attempts = AttemptRepository()
         # A payment's customer never changes, so it is cached (bounded, oldest out first).
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
 
@@ -44,14 +59,15 @@ class PaymentReads:
         async with self._db.connection() as conn:
             return await self._repository.refund_succeeded(conn, refund_id=refund_id)
 
-    async def get(self, payment_id: UUID) -> tuple[Payment, list[Refund]]:
-        """The payment and its refunds, or NotFound."""
+    async def get(self, payment_id: UUID) -> PaymentDetail:
+        """The payment with its refunds and gateway attempts, or NotFound."""
         async with self._db.connection() as conn:
             payment = await self._repository.get(conn, payment_id=payment_id)
             if payment is None:
                 raise NotFound(f"no payment {payment_id}", param="payment_id")
             refunds = await self._repository.refunds_of(conn, payment_id=payment_id)
-        return payment, refunds
+            attempts = await self._attempts.of_payment(conn, payment_id=payment_id)
+        return PaymentDetail(payment, refunds, attempts)
 
     async def page(
         self,

@@ -85,13 +85,14 @@ class NewPayment:
     description: str | None
     metadata: dict[str, str]
     principal: Principal
+    # The gateway chosen for it, where recovery looks it up (`RECORDED_GATEWAY` for a payment
+    # settled outside paygrid).
+    gateway: str
     # A payment refused before any gateway call (an AML block) is written `failed` at once.
     status: PaymentStatus = PaymentStatus.PROCESSING
     failure_code: str | None = None
     failure_message: str | None = None
     decline_code: str | None = None
-    # None: the shard's gateway; `RECORDED_GATEWAY` for a payment settled outside paygrid.
-    gateway: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class PaymentRepository:
     """Payments (root rows), operations (child rows) and refunds."""
 
     async def insert_payments(
-        self, conn: asyncpg.Connection, *, payments: list[NewPayment], shard: int, gateway: str
+        self, conn: asyncpg.Connection, *, payments: list[NewPayment], shard: int
     ) -> dict[UUID, Payment]:
         """Write new payments (`processing`, or `failed` when refused before the gateway),
         in one statement; returned by id."""
@@ -123,17 +124,16 @@ class PaymentRepository:
                     metadata, api_key_id, correlation_id, failure_code, failure_message,
                     decline_code)
                 SELECT p.id, p.kind::transaction_type, p.status::transaction_status, p.amount,
-                       p.currency, p.customer_id, p.order_id, $12, coalesce(p.gateway, $13),
-                       p.payment_method,
+                       p.currency, p.customer_id, p.order_id, $12, p.gateway, p.payment_method,
                        p.description, p.metadata, p.api_key_id, p.correlation_id,
                        p.failure_code, p.failure_message, p.decline_code
                 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[],
                             $6::uuid[], $7::jsonb[], $8::text[], $9::jsonb[], $10::uuid[],
-                            $11::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-                            $18::text[])
+                            $11::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                            $17::text[])
                      AS p(id, kind, amount, currency, customer_id, order_id, payment_method,
-                          description, metadata, api_key_id, correlation_id, status,
-                          failure_code, failure_message, decline_code, gateway)
+                          description, metadata, api_key_id, correlation_id, gateway, status,
+                          failure_code, failure_message, decline_code)
                 RETURNING {_PAYMENT_COLUMNS}""",
             [p.id for p in payments],
             [p.kind.value for p in payments],
@@ -147,12 +147,11 @@ class PaymentRepository:
             [p.principal.api_key_id for p in payments],
             [p.principal.correlation_id for p in payments],
             shard,
-            gateway,
+            [p.gateway for p in payments],
             [p.status.value for p in payments],
             [p.failure_code for p in payments],
             [p.failure_message for p in payments],
             [p.decline_code for p in payments],
-            [p.gateway for p in payments],
         )
         return {r["id"]: _payment(r) for r in rows}
 
@@ -253,6 +252,24 @@ class PaymentRepository:
         )
         if row is None:
             raise ConcurrentUpdate(f"payment {payment_id} is not {from_status}")
+        return _payment(row)
+
+    async def switch_gateway(
+        self, conn: asyncpg.Connection, *, payment_id: UUID, from_gateway: str, to: str
+    ) -> Payment:
+        """Move a payment still `processing` at `from_gateway` to gateway `to` (failover)."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET gateway = $3, updated_at = now()
+                WHERE id = $1 AND status = 'processing' AND gateway = $2
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            from_gateway,
+            to,
+        )
+        if row is None:
+            raise ConcurrentUpdate(
+                f"payment {payment_id} is no longer processing at {from_gateway}"
+            )
         return _payment(row)
 
     async def reserve_refund(

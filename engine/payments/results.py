@@ -15,6 +15,7 @@ from engine.errors import (
     IdempotencyMismatch,
     PaygridError,
 )
+from engine.gateways.attempts import Attempt
 from engine.gateways.base import GatewayError, GatewayResult
 from engine.idempotency.repository import Answer, IdempotencyRecord
 from engine.ledger.entries import Entry
@@ -32,6 +33,10 @@ class Started:
     payment: Payment
     operation_id: UUID | None = None
     amount: int = 0
+    # The card's fingerprint, for the summary a purchase or authorization stores.
+    fingerprint: str | None = None
+    # The gateway calls made for it so far, written with its outcome.
+    attempts: list[Attempt] = field(default_factory=list)
 
     @property
     def reference(self) -> UUID:
@@ -44,6 +49,14 @@ class Started:
 class Finished:
     result: CommandResult
     entries: list[Entry] = field(default_factory=list)
+
+
+def outcome_known(outcome: GatewayOutcome) -> bool:
+    """Whether the gateway's decision is known: not after an ambiguous error (it may have
+    acted), nor while it holds the transaction for review (it has not decided)."""
+    if isinstance(outcome, GatewayError):
+        return not outcome.ambiguous
+    return not outcome.review
 
 
 def failure(outcome: GatewayOutcome) -> PaygridError:
@@ -96,8 +109,11 @@ def answer_for(command: Command, result: CommandResult) -> Answer | None:
     return Answer(ctx.api_key_id, ctx.idempotency_key, result.status_code, result.body)
 
 
-def timeout_result(started: Started) -> CommandResult:
-    """The answer while a gateway outcome is unknown and left to recovery."""
+def unsettled_result(started: Started, outcome: GatewayOutcome) -> CommandResult:
+    """The answer while a gateway outcome is unknown and left to recovery: the payment as it
+    stands (`processing`, 202) while the gateway holds it for review, else a 504."""
+    if isinstance(outcome, GatewayResult) and outcome.review:
+        return CommandResult(202, started.payment.public())
     return CommandResult.from_error(
         GatewayTimeout(
             "the gateway did not answer; the outcome will be settled shortly, "

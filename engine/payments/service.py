@@ -50,6 +50,7 @@ from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import GatewayError
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import Balance
+from engine.logs.context import reset_correlation, set_correlation
 from engine.money import Money
 from engine.payments.commands import (
     RECORDED_GATEWAY,
@@ -68,7 +69,7 @@ from engine.payments.results import (
     GatewayOutcome,
     Started,
     replay_or_refuse,
-    timeout_result,
+    unsettled_result,
 )
 from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps, settled_elsewhere
@@ -154,7 +155,12 @@ class PaymentService:
                 answers.append(loop.create_task(self._share(first, command.ctx.request_hash)))
                 continue
             turn = self._turns.reserve(command.customer_id)
-            answer = loop.create_task(self._answer(command, turn))
+            # The task copies the context now: its log lines carry its request's correlation id.
+            token = set_correlation(command.ctx.correlation_id)
+            try:
+                answer = loop.create_task(self._answer(command, turn))
+            finally:
+                reset_correlation(token)
             if scope is not None:
                 self._keys[scope] = (command.ctx.request_hash, answer)
                 answer.add_done_callback(partial(self._key_done, scope))
@@ -241,9 +247,26 @@ class PaymentService:
         self._in_flight.add(begun.reference)
         try:
             outcome = await self._steps.call_gateway(begun)
+            while (gateway := self._steps.failover(begun, outcome)) is not None:
+                if not await self._switch(begun, gateway):
+                    break
+                outcome = await self._steps.call_gateway(begun)
             return await self._finals.submit(Finalization(begun, outcome))
         finally:
             self._in_flight.discard(begun.reference)
+
+    async def _switch(self, begun: Started, gateway: str) -> bool:
+        """Fail over durably: the payment names `gateway` before it is called there, so
+        recovery asks the gateway that may have acted. False if the move could not be
+        written: the payment then finalizes with the failure it has."""
+        slot = slot_of(begun.payment.customer_id)
+        try:
+            async with self._db.connection() as conn, self._ownership.transaction(conn, [slot]):
+                await self._steps.switch_gateway(conn, begun, gateway)
+        except _DB_ERRORS:
+            log.warning("could not fail %s over to %s", begun.payment.id, gateway, exc_info=True)
+            return False
+        return True
 
     async def _begin_batch(self, commands: list[Command]) -> list[Started | CommandResult]:
         async with self._db.connection() as conn:
@@ -300,8 +323,8 @@ class PaymentService:
                 )
             ]
         return [
-            timeout_result(s) if f is None else f.result
-            for s, f in zip(started, finished, strict=True)
+            unsettled_result(i.started, i.outcome) if f is None else f.result
+            for i, f in zip(items, finished, strict=True)
         ]
 
     async def _settle_key(
@@ -331,10 +354,12 @@ class PaymentService:
                 Finalization(started, settled_elsewhere(), recovered=True)
             )
             return 0 if result.status_code == 503 else 1
-        found = await self._steps.lookup(started.reference)
+        found = await self._steps.lookup(started)
+        if found is not None and found.review:
+            return 0  # still held for review: the next sweep asks again
         if found is None:
             age = (self._clock() - row.created_at).total_seconds()
-            if age < self._steps.lookup_grace_s:
+            if age < self._steps.lookup_grace_s(started):
                 return 0
         outcome: GatewayOutcome = found or GatewayError(
             "the gateway has no record of the call", ambiguous=False

@@ -13,24 +13,29 @@ answers of the whole batch are written once, at the end of each step.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from engine.cards import CardDetails
 from engine.compliance.monitor import AmlMonitor
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
 from engine.events.outbox import Outbox
+from engine.gateways.attempts import GatewayRequestKind, attempt_of
 from engine.gateways.base import (
     ChargeRequest,
-    Gateway,
     GatewayError,
     GatewayResult,
     OperationRequest,
 )
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.registry import Gateways
+from engine.gateways.repository import AttemptRepository
 from engine.idempotency.repository import IdempotencyRepository
 from engine.keys.keyring import Keyring
 from engine.ledger.book import Write
@@ -39,6 +44,7 @@ from engine.money import Money
 from engine.orders.events import order_event, status_event_type
 from engine.orders.repository import OrderRepository
 from engine.payments.commands import (
+    RECORDED_GATEWAY,
     CapturePayment,
     Command,
     CommandResult,
@@ -50,7 +56,13 @@ from engine.payments.creation import CreationSteps
 from engine.payments.models import ProcessingRow
 from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
-from engine.payments.results import Finished, GatewayOutcome, Started, answer_for
+from engine.payments.results import (
+    Finished,
+    GatewayOutcome,
+    Started,
+    answer_for,
+    outcome_known,
+)
 from engine.payments.states import TransactionType
 from engine.principal import Principal
 
@@ -71,12 +83,15 @@ class PaymentSteps:
         self,
         *,
         settings: Settings,
-        gateway: Gateway,
+        gateways: Gateways,
+        breakers: CircuitBreakers,
         shard: int,
         clock: Callable[[], datetime],
         keyring: Keyring,
     ) -> None:
-        self._gateway = gateway
+        self._gateways = gateways
+        self._breakers = breakers
+        self._attempts = AttemptRepository()
         self.payments = PaymentRepository()
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
@@ -95,7 +110,8 @@ class PaymentSteps:
             outbox=outbox,
             aml=aml,
             shard=shard,
-            gateway=gateway.name,
+            keyring=keyring,
+            route=self._route,
             clock=clock,
         )
         self._operations = OperationSteps(
@@ -126,35 +142,98 @@ class PaymentSteps:
                 begun[i] = await self._operations.begin(conn, command)
         return [begun[i] for i in range(len(commands))]
 
+    def _route(self, command: CreatePayment, after: str | None = None) -> str | None:
+        """The gateway a new payment goes to: the first its currency and brand route to (after
+        `after`, when failing over from it) whose circuit lets it through; a memory read."""
+        source = command.source
+        if isinstance(source, ExternalSettlement):
+            return RECORDED_GATEWAY if after is None else None
+        brand = source.summary().brand if isinstance(source, CardDetails) else None
+        candidates = self._gateways.route(command.money.currency, brand)
+        if after is not None:
+            candidates = candidates[candidates.index(after) + 1 :] if after in candidates else ()
+        return next((name for name in candidates if self._breakers.allows(name)), None)
+
+    def failover(self, started: Started, outcome: GatewayOutcome) -> str | None:
+        """The next gateway for a purchase or authorization whose gateway failed before any
+        money could have moved (an unambiguous `GatewayError`); None when there is none, and
+        always after a result or an ambiguous outcome: the gateway may have acted."""
+        command = started.command
+        if not isinstance(command, CreatePayment) or not isinstance(outcome, GatewayError):
+            return None
+        if outcome.ambiguous:
+            return None
+        return self._route(command, after=started.payment.gateway)
+
+    async def switch_gateway(
+        self, conn: asyncpg.Connection, started: Started, gateway: str
+    ) -> None:
+        """Move a `processing` payment to `gateway` before it is called there, so recovery
+        looks it up where it went; the attempts so far are written with the move."""
+        started.payment = await self.payments.switch_gateway(
+            conn, payment_id=started.payment.id, from_gateway=started.payment.gateway, to=gateway
+        )
+        await self._attempts.insert_many(conn, attempts=started.attempts)
+        started.attempts = []
+
     async def call_gateway(self, started: Started) -> GatewayOutcome:
-        """The one gateway call of a started command; transport trouble comes back as a value."""
+        """The one gateway call of a started command, at the payment's gateway, recorded on
+        `started.attempts`; transport trouble comes back as a value."""
         command, payment = started.command, started.payment
+        if isinstance(command, CreatePayment) and isinstance(command.source, ExternalSettlement):
+            return settled_elsewhere()  # no gateway was involved: nothing to call or record
+        gateway = self._gateways.get(payment.gateway)
         money = Money(started.amount, payment.currency)
+        began = time.monotonic()
+        outcome: GatewayOutcome
         try:
             if isinstance(command, CreatePayment):
                 source = command.source
-                if isinstance(source, ExternalSettlement):
-                    return settled_elsewhere()
                 capture = command.kind is TransactionType.PURCHASE
-                return await self._gateway.charge(
+                kind = GatewayRequestKind.CHARGE if capture else GatewayRequestKind.AUTHORIZE
+                assert not isinstance(source, ExternalSettlement)
+                outcome = await gateway.charge(
                     ChargeRequest(payment.id, money, source, capture=capture)
                 )
-            assert started.operation_id is not None
-            assert payment.gateway_transaction_id is not None
-            request = OperationRequest(started.operation_id, payment.gateway_transaction_id, money)
-            if isinstance(command, CapturePayment):
-                return await self._gateway.capture(request)
-            if isinstance(command, VoidPayment):
-                return await self._gateway.void(request)
-            return await self._gateway.refund(request)
+            else:
+                assert started.operation_id is not None
+                assert payment.gateway_transaction_id is not None
+                card = payment.payment_method or {}
+                request = OperationRequest(
+                    started.operation_id,
+                    payment.gateway_transaction_id,
+                    money,
+                    card_last4=card.get("last4"),
+                )
+                if isinstance(command, CapturePayment):
+                    kind = GatewayRequestKind.CAPTURE
+                    outcome = await gateway.capture(request)
+                elif isinstance(command, VoidPayment):
+                    kind = GatewayRequestKind.VOID
+                    outcome = await gateway.void(request)
+                else:
+                    kind = GatewayRequestKind.REFUND
+                    outcome = await gateway.refund(request)
         except GatewayError as error:
-            return error
+            outcome = error
         except Exception as exc:  # an adapter bug must not sink the batch; logged
             log.exception(
-                "the %s gateway failed unexpectedly on %s", self._gateway.name, started.reference
+                "the %s gateway failed unexpectedly on %s", gateway.name, started.reference
             )
             # Whatever happened, the gateway may have acted: leave it to recovery's lookup.
-            return GatewayError(f"unexpected {type(exc).__name__} from the gateway", ambiguous=True)
+            outcome = GatewayError(f"unexpected {type(exc).__name__} from the gateway", True)
+        started.attempts.append(
+            attempt_of(
+                outcome,
+                payment_id=payment.id,
+                reference=started.reference,
+                gateway=gateway.name,
+                kind=kind,
+                latency_s=time.monotonic() - began,
+            )
+        )
+        self._breakers.report(gateway.name, outcome)
+        return outcome
 
     async def expire_due(
         self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, write: Write
@@ -180,14 +259,27 @@ class PaymentSteps:
         """Rows in `slots` left `processing` since before `before`, oldest first."""
         return await self.payments.processing(conn, slots=slots, before=before)
 
-    @property
-    def lookup_grace_s(self) -> float:
-        """How long after a call the gateway may still be recording it."""
-        return self._gateway.lookup_grace_s
+    def lookup_grace_s(self, started: Started) -> float:
+        """How long after a call the payment's gateway may still be recording it."""
+        return self._gateways.get(started.payment.gateway).lookup_grace_s
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
-        """What the gateway recorded for `reference`; None if it never saw it."""
-        return await self._gateway.lookup(reference)
+    async def lookup(self, started: Started) -> GatewayResult | None:
+        """What the payment's gateway recorded for the command; None if it never saw it. The
+        lookup is recorded on `started.attempts`."""
+        gateway = self._gateways.get(started.payment.gateway)
+        began = time.monotonic()
+        found = await gateway.lookup(started.reference)
+        started.attempts.append(
+            attempt_of(
+                found,
+                payment_id=started.payment.id,
+                reference=started.reference,
+                gateway=gateway.name,
+                kind=GatewayRequestKind.LOOKUP,
+                latency_s=time.monotonic() - began,
+            )
+        )
+        return found
 
     async def finalize(
         self,
@@ -195,11 +287,9 @@ class PaymentSteps:
         started: Sequence[Started],
         outcomes: Sequence[GatewayOutcome],
     ) -> list[Finished | None]:
-        """Write every known outcome. None for an unknown one (an ambiguous gateway error): that
-        command stays `processing` for recovery, and its caller answers 504."""
-        known = [
-            i for i, o in enumerate(outcomes) if not (isinstance(o, GatewayError) and o.ambiguous)
-        ]
+        """Write every known outcome. None for an unknown one (an ambiguous gateway error, a
+        hold for review): that command stays `processing` for recovery's lookup."""
+        known = [i for i, o in enumerate(outcomes) if outcome_known(o)]
         creations = [i for i in known if isinstance(started[i].command, CreatePayment)]
         finished: dict[int, Finished] = {}
         created, answers = await self._creations.finalize(
@@ -214,6 +304,8 @@ class PaymentSteps:
                     answers.append(answer)
         await self.ledger.insert(conn, entries=[e for f in finished.values() for e in f.entries])
         await self.idempotency.complete_many(conn, answers=answers)
+        # Every call is recorded, an ambiguous one's too (its row stays `processing`).
+        await self._attempts.insert_many(conn, attempts=[a for s in started for a in s.attempts])
         # Orders follow their payments in this same transaction, with an event for each
         # status change; a batch naming no order sends nothing.
         moved: dict[UUID, Principal] = {

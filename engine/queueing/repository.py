@@ -123,6 +123,12 @@ class QueueRepository:
                     AS completed_last_minute
             FROM {table}"""
         self._clear = f"DELETE FROM {table} WHERE status = $1"
+        # Counting stops at the limit, so a huge backlog costs no more than a threshold's worth.
+        self._backlog = f"""SELECT count(*) FROM (
+                SELECT 1 FROM {table}
+                WHERE status = 'pending' AND {due} <= now()
+                  AND (claimed_until IS NULL OR claimed_until < now())
+                LIMIT $1) AS due"""
 
     async def claim(
         self,
@@ -225,6 +231,10 @@ class QueueRepository:
     async def stats(self, conn: asyncpg.Connection) -> QueueStats:
         row = await conn.fetchrow(self._stats, self.spec.name)
         return QueueStats(self.spec.name, **dict(row))
+
+    async def backlog(self, conn: asyncpg.Connection, *, limit: int) -> int:
+        """Due items waiting to be claimed, counted up to `limit`."""
+        return int(await conn.fetchval(self._backlog, limit))
 
     async def clear(self, conn: asyncpg.Connection, *, status: JobStatus) -> int:
         """Delete the finished items in `status`; never pending ones (waiting or in flight)."""

@@ -29,6 +29,14 @@ class QueueService:
         async with self._db.connection() as conn:
             return [await queue.stats(conn) for queue in self._queues.values()]
 
+    async def backlog(self, *, limit: int) -> dict[str, int]:
+        """Per queue, due items waiting to be claimed, counted up to `limit` (cheap enough for
+        every health check, whatever the backlog)."""
+        async with self._db.connection() as conn:
+            return {
+                name: await queue.backlog(conn, limit=limit) for name, queue in self._queues.items()
+            }
+
     async def set_paused(
         self, queue: QueueName | None, paused: bool, principal: Principal
     ) -> list[QueueName]:

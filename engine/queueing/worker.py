@@ -32,6 +32,8 @@ import asyncpg
 from engine.batching import Coalescer
 from engine.db.database import Database
 from engine.errors import DatabaseUnavailable
+from engine.metrics.catalogue import QUEUE_ITEMS
+from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.queueing.policy import Outcome, RetryPolicy, Settlement
 from engine.queueing.repository import Lease, QueueRepository
 
@@ -91,8 +93,10 @@ class Worker(Generic[T, R]):
         max_in_flight: int,
         lease_s: float,
         per_group: int | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._queue = queue
         self._handler = handler
         self._policy = policy
@@ -174,6 +178,7 @@ class Worker(Generic[T, R]):
             result = await self._handler.run(item)
         finally:
             self._release(lease)
+        self._metrics.inc(QUEUE_ITEMS, (self._queue.spec.name, result.outcome.value))
         settlement = self._policy.settle(lease.id, lease.attempts, result.outcome, result.error)
         failure = await self._settles.submit(Done(item, lease, result, settlement))
         if failure is not None:

@@ -1,19 +1,20 @@
-"""The payment gateway a process talks to, built from its settings: the built-in sandbox, with
-the latency and faults configured for it."""
+"""The payment gateways a process talks to, built from its settings through the registry,
+every call timed."""
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 
 from engine.config import Settings
-from engine.gateways.base import Gateway
-from engine.gateways.sandbox import SandboxGateway
+from engine.gateways.metered import MeteredGateway
+from engine.gateways.registry import GatewayResources, Gateways, builtin_registry
+from engine.metrics.recorder import NO_METRICS, Metrics
 
 
-def open_gateway(settings: Settings, redis: Redis) -> Gateway:
-    """The configured gateway, keeping its records in `redis`."""
-    return SandboxGateway(
-        redis,
-        latency_ms=settings.sandbox_latency_ms,
-        timeout_rate=settings.sandbox_timeout_rate,
-    )
+async def open_gateways(
+    settings: Settings, redis: Redis, *, metrics: Metrics = NO_METRICS
+) -> Gateways:
+    """The gateways `PAYGRID_GATEWAYS` names, keeping their records in `redis`, their calls
+    timed in `metrics`; `aclose` them when done."""
+    built = await builtin_registry().build(settings, GatewayResources(redis))
+    return built.wrapped(lambda gateway: MeteredGateway(gateway, metrics))

@@ -3,7 +3,7 @@ and service."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,12 +12,17 @@ from redis.asyncio import Redis
 from engine.config import Settings
 from engine.db.database import Database, open_database
 from engine.fencing.ownership import SlotOwnership
+from engine.gateways.breaker import CircuitBreakers, local_breakers
+from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.ledger.book import LedgerBook
 from engine.ledger.entries import LedgerRepository
+from engine.payments.commands import Command, CommandResult
+from engine.payments.metering import ShardMeter
 from engine.payments.service import PaymentService
 from engine.payments.steps import PaymentSteps
-from engine.runtime.gateway import open_gateway
+from engine.runtime.gateway import open_gateways
+from engine.runtime.metrics import ProcessMetrics, open_process_metrics
 from engine.sharding import slots_of
 from engine.shared_state import connect_redis
 
@@ -32,19 +37,35 @@ class ShardRuntime:
     book: LedgerBook
     db: Database
     redis: Redis
+    gateways: Gateways
+    breakers: CircuitBreakers
     # How long a gateway timeout may stay `processing` before the sweep settles it.
     settle_after: timedelta
+    meter: ShardMeter
+    metrics: ProcessMetrics
+
+    async def execute(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Run money commands through the service, metered."""
+        return await self.meter.run(commands, self.service.execute)
 
     async def close(self) -> None:
+        await self.metrics.close()
+        await self.breakers.close()
+        await self.gateways.aclose()
         await self.db.close()
         await self.redis.aclose()
 
 
 async def open_shard_runtime(
-    settings: Settings, index: int, *, clock: Callable[[], datetime] = _utcnow
+    settings: Settings,
+    index: int,
+    *,
+    clock: Callable[[], datetime] = _utcnow,
+    breakers: CircuitBreakers | None = None,
 ) -> ShardRuntime:
     """Shard `index` of `settings.ledger_shards`, its slots claimed: from here on no earlier
-    owner of them writes."""
+    owner of them writes. `breakers` share the gateways' circuits with the cluster; without
+    them the shard keeps circuits of its own."""
     db = await open_database(
         settings.database_dsn,
         min_size=1,
@@ -52,10 +73,17 @@ async def open_shard_runtime(
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     redis = connect_redis(settings.redis_dsn)
-    gateway = open_gateway(settings, redis)
+    metrics = open_process_metrics(settings, redis, source=f"ledger-shard-{index}")
+    metrics.watch_pool(db, "shard")
+    meter = ShardMeter(metrics.registry, index)
+    metrics.registry.collect(meter.collect)
+    gateways = await open_gateways(settings, redis, metrics=metrics.registry)
+    breakers = breakers or local_breakers(settings, holder=f"ledger-shard-{index}")
+    breakers.start()
     steps = PaymentSteps(
         settings=settings,
-        gateway=gateway,
+        gateways=gateways,
+        breakers=breakers,
         shard=index,
         clock=clock,
         keyring=Keyring.from_settings(settings),
@@ -74,4 +102,14 @@ async def open_shard_runtime(
         clock=clock,
     )
     await service.start()
-    return ShardRuntime(service, book, db, redis, timedelta(seconds=settings.shard_settle_after_s))
+    return ShardRuntime(
+        service,
+        book,
+        db,
+        redis,
+        gateways,
+        breakers,
+        timedelta(seconds=settings.shard_settle_after_s),
+        meter,
+        metrics,
+    )

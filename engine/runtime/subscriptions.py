@@ -10,6 +10,7 @@ from uuid import UUID
 
 from engine.config import Settings
 from engine.db.database import Database
+from engine.gateways.registry import builtin_registry
 from engine.payment_methods.service import PaymentMethodService
 from engine.plans.service import PlanService
 from engine.scheduler.handlers import Handler
@@ -63,6 +64,7 @@ def open_subscriptions(
         db,
         execute=execute,
         open_saved=methods.charge_source,
+        open_saved_many=methods.charge_sources,
         clock=BillingClock(wall_clock),
         dunning=Dunning(
             settings.subscription_retry_schedule_days, settings.subscription_cancel_after_retries
@@ -78,4 +80,9 @@ def open_subscriptions(
         max_amount=settings.max_amount,
         idempotency_ttl_h=settings.idempotency_ttl_h,
     )
-    return SubscriptionRuntime(billing, service, TestClockService(db, wall_clock=wall_clock))
+    clocks = TestClockService(
+        db,
+        sandbox_only=builtin_registry().sandboxes_only(settings.gateways),
+        wall_clock=wall_clock,
+    )
+    return SubscriptionRuntime(billing, service, clocks)

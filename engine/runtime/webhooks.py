@@ -12,6 +12,7 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.events.service import EventService
 from engine.keys.keyring import Keyring
+from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.queueing.policy import RetryPolicy
 from engine.queueing.service import QueueService
 from engine.queueing.settings import webhook_queue_settings
@@ -40,7 +41,9 @@ class WebhookRuntime:
         await self.session.close()
 
 
-def open_webhook_runtime(settings: Settings, db: Database) -> WebhookRuntime:
+def open_webhook_runtime(
+    settings: Settings, db: Database, *, metrics: Metrics = NO_METRICS
+) -> WebhookRuntime:
     """Must run inside the event loop that will use it (aiohttp binds its session there)."""
     # No pool limits: the dispatcher bounds concurrency per endpoint itself, and a request
     # waiting for a pooled connection would count against its receiver's timeout. Addresses
@@ -59,6 +62,7 @@ def open_webhook_runtime(settings: Settings, db: Database) -> WebhookRuntime:
         secrets,
         queue,
         disable_after=timedelta(hours=settings.webhook_disable_after_h),
+        metrics=metrics,
     )
     endpoints = EndpointService(
         db,

@@ -8,6 +8,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
+
 from engine.backups.scheduled import backup_jobs
 from engine.config import Settings
 from engine.db.database import Database, open_database
@@ -18,11 +20,13 @@ from engine.queueing.loop import run_woken
 from engine.queueing.settings import scheduler_queue_settings, webhook_queue_settings
 from engine.queueing.waker import Waker
 from engine.queueing.worker import Worker
+from engine.runtime.metrics import ProcessMetrics, open_process_metrics
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.scheduler.handlers import HANDLERS, RECURRING, retention_jobs
 from engine.scheduler.queue import JOBS
 from engine.scheduler.service import Scheduler
+from engine.shared_state import connect_redis
 from engine.subscriptions.charging import Executor
 from engine.webhooks.queue import DELIVERIES
 
@@ -41,6 +45,8 @@ class WorkerRuntime:
     db: Database
     worker: AnyWorker
     tasks: tuple[asyncio.Task[None], ...]
+    metrics: ProcessMetrics
+    redis: Redis
     webhooks: WebhookRuntime | None = None
 
     def activity(self) -> dict[str, int]:
@@ -52,6 +58,8 @@ class WorkerRuntime:
             task.cancel()
         if self.webhooks is not None:
             await self.webhooks.close()
+        await self.metrics.close()
+        await self.redis.aclose()
         await self.db.close()
 
 
@@ -65,6 +73,15 @@ async def _open_db(
         acquire_timeout_s=settings.db_acquire_timeout_s,
         synchronous_commit=synchronous_commit,
     )
+
+
+def _metrics(
+    settings: Settings, db: Database, name: str, *, component: str
+) -> tuple[Redis, ProcessMetrics]:
+    redis = connect_redis(settings.redis_dsn, max_connections=2)
+    metrics = open_process_metrics(settings, redis, source=name)
+    metrics.watch_pool(db, component)
+    return redis, metrics
 
 
 def _start(
@@ -81,11 +98,12 @@ def _start(
 async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
     """A webhook dispatcher, sending due deliveries from now on."""
     db = await _open_db(settings)
-    webhooks = open_webhook_runtime(settings, db)
+    redis, metrics = _metrics(settings, db, name, component="dispatcher")
+    webhooks = open_webhook_runtime(settings, db, metrics=metrics.registry)
     worker = webhooks.dispatcher
     poll_s = webhook_queue_settings(settings).poll_s
     tasks = _start(settings, worker, channel=DELIVERIES.channel, poll_s=poll_s, name=name)
-    return WorkerRuntime(db, worker, tasks, webhooks)
+    return WorkerRuntime(db, worker, tasks, metrics, redis, webhooks)
 
 
 async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -> WorkerRuntime:
@@ -103,6 +121,7 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
     webhook is sent only after its delivery's claim commits synchronously, which flushes the
     event before it."""
     db = await _open_db(settings, max_size=settings.scheduler_db_pool(), synchronous_commit=False)
+    redis, metrics = _metrics(settings, db, name, component="scheduler")
     queue = scheduler_queue_settings(settings)
     methods = PaymentMethodService(
         db, Keyring.from_settings(settings), idempotency_ttl_h=settings.idempotency_ttl_h
@@ -125,7 +144,8 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
             **billing.recurring(settings.subscription_sweep_interval_s),
             **backup_schedule,
         },
+        metrics=metrics.registry,
     )
     await scheduler.ensure_recurring()
     tasks = _start(settings, scheduler.worker, channel=JOBS.channel, poll_s=queue.poll_s, name=name)
-    return WorkerRuntime(db, scheduler.worker, tasks)
+    return WorkerRuntime(db, scheduler.worker, tasks, metrics, redis)

@@ -44,6 +44,30 @@ class JobRepository:
             dedupe_key,
         )
 
+    async def enqueue_many(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        kind: str,
+        jobs: Sequence[tuple[dict[str, Any], datetime, str]],
+    ) -> None:
+        """`enqueue` for many jobs of one kind, each (payload, run_at, dedupe_key), in one
+        statement; those whose dedupe key a live job holds are left out."""
+        if not jobs:
+            return
+        await conn.execute(
+            """INSERT INTO scheduled_jobs (kind, payload, run_at, dedupe_key)
+               SELECT $1, u.payload, u.run_at, u.dedupe_key
+               FROM unnest($2::jsonb[], $3::timestamptz[], $4::text[])
+                    AS u(payload, run_at, dedupe_key)
+               ON CONFLICT (dedupe_key) WHERE status = 'pending' AND dedupe_key IS NOT NULL
+               DO NOTHING""",
+            kind,
+            [payload for payload, _, _ in jobs],
+            [run_at for _, run_at, _ in jobs],
+            [key for _, _, key in jobs],
+        )
+
     async def jobs(self, conn: asyncpg.Connection, *, job_ids: Sequence[UUID]) -> dict[UUID, Job]:
         """The jobs behind leases, by id."""
         rows = await conn.fetch(

@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.db.database import Database
+from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.queueing.policy import Outcome
 from engine.queueing.repository import Lease, QueueRepository
 from engine.queueing.settings import QueueSettings
@@ -91,6 +92,8 @@ class Scheduler:
         handlers: Mapping[str, Handler],
         queue: QueueSettings,
         recurring: Recurring | None = None,
+        *,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._db = db
         self._recurring = dict(recurring or {})
@@ -102,6 +105,7 @@ class Scheduler:
             queue.policy,
             max_in_flight=queue.max_in_flight,
             lease_s=queue.lease_s,
+            metrics=metrics,
         )
 
     async def ensure_recurring(self) -> None:

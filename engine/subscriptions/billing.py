@@ -3,15 +3,17 @@
 
 The steps live each in its own module: when a subscription next runs in `schedule.py`, its
 moves from period to period in `periods.py`, paying an invoice in `charging.py` and settling
-the attempt (and dunning) in `settlement.py`. This module runs them: a renewal job or a test
-clock's advance runs a subscription step by step until nothing is due; the overdue sweep
-catches what a lost job left behind.
+the attempt (and dunning) in `settlement.py`. This module runs them: a renewal job runs a
+subscription step by step until nothing is due; a test clock's advance and the overdue sweep
+(which catches what a lost job left behind) take their plain renewals in bulk first
+(`renewals.py`), and the rest step by step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import datetime
 from uuid import UUID
 
@@ -19,11 +21,17 @@ from engine.db.database import Database
 from engine.errors import StateError, UpstreamError
 from engine.events.outbox import Outbox
 from engine.principal import Principal
-from engine.subscriptions.charging import Executor, InvoiceCharger, SavedMethodOpener
+from engine.subscriptions.charging import (
+    Executor,
+    InvoiceCharger,
+    SavedMethodOpener,
+    SavedMethodsOpener,
+)
 from engine.subscriptions.invoices.repository import InvoiceRepository
 from engine.subscriptions.invoicing import invoice_event
 from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.periods import Periods
+from engine.subscriptions.renewals import Renewals
 from engine.subscriptions.repository import SubscriptionRepository
 from engine.subscriptions.schedule import Schedule
 from engine.subscriptions.settlement import Dunning, Settlement
@@ -37,6 +45,10 @@ SYSTEM = Principal(None, "billing")
 # One subscription's steps in one run: a year of daily periods, and then some.
 _MAX_STEPS = 1000
 _DUE_BATCH = 500
+# Plain renewals renewed, charged and settled together, and such bulks at once: enough to fill
+# the shard calls' batches while the next bulk's statements run.
+_BULK = 64
+_BULK_IN_FLIGHT = 4
 
 S = SubscriptionStatus
 
@@ -48,6 +60,7 @@ class Billing:
         *,
         execute: Executor,
         open_saved: SavedMethodOpener,
+        open_saved_many: SavedMethodsOpener | None = None,
         clock: BillingClock,
         dunning: Dunning,
         trial_notice_days: int = 3,
@@ -75,8 +88,17 @@ class Billing:
             db,
             execute=execute,
             open_saved=open_saved,
+            open_saved_many=open_saved_many,
             subscriptions=self.subscriptions,
             invoices=self.invoices,
+        )
+        self._renewals = Renewals(
+            db,
+            subscriptions=self.subscriptions,
+            invoices=self.invoices,
+            schedule=self.schedule,
+            charger=self._charger,
+            settlement=self._settlement,
         )
 
     async def run(self, subscription_id: UUID, principal: Principal = SYSTEM) -> None:
@@ -98,23 +120,24 @@ class Billing:
 
     async def _run_all_due(self, clock_id: UUID | None, now: datetime) -> None:
         gate = asyncio.Semaphore(self._due_concurrency)
-        # Each runs once: a run goes on until nothing is due, or stops for good reason.
-        seen: set[UUID] = set()
         unsettled = 0
 
-        async def one(subscription_id: UUID) -> None:
+        async def guarded(run: Awaitable[object], what: str) -> None:
             nonlocal unsettled
             async with gate:
                 try:
-                    await self.run(subscription_id)
+                    await run
                 except UpstreamError:
                     # Its charge's outcome is not known yet: the next run asks again.
                     unsettled += 1
                 except Exception:
                     # One subscription's failure stops neither the others nor the run (a
                     # test clock's advance): it stays due, and the next run tries again.
-                    log.exception("subscription %s failed its due run", subscription_id)
+                    log.exception("%s failed its due run", what)
 
+        # Each runs one by one once: a run goes on until nothing is due, or stops for good
+        # reason.
+        seen: set[UUID] = set()
         while True:
             async with self._db.connection() as conn:
                 due = await self.subscriptions.due(
@@ -123,31 +146,43 @@ class Billing:
             fresh = [s for s in due if s not in seen]
             if not fresh:
                 break
-            seen.update(fresh)
-            await asyncio.gather(*(one(s) for s in fresh))
+            # Plain renewals in bulk first; the rest, and whatever is still due after them
+            # but no plain renewal, one by one (a renewed subscription comes back only while
+            # it has periods left to renew, so this ends).
+            rest = await self._renew_in_bulk(fresh)
+            seen.update(rest)
+            await asyncio.gather(*(guarded(self.run(s), f"subscription {s}") for s in rest))
         # Attempts left pending on subscriptions no run looks at again (paused or ended
         # while their charge ran, and the run cut short): settled from their payments.
         async with self._db.connection() as conn:
             stranded = await self.invoices.pending_unattended(
                 conn, clock_id=clock_id, limit=_DUE_BATCH
             )
-
-        async def settle_one(invoice_id: UUID) -> None:
-            nonlocal unsettled
-            async with gate:
-                try:
-                    await self.run_invoice(invoice_id, SYSTEM)
-                except UpstreamError:
-                    unsettled += 1
-                except Exception:
-                    log.exception("invoice %s failed to settle", invoice_id)
-
-        await asyncio.gather(*(settle_one(i) for i in stranded))
+        await asyncio.gather(
+            *(guarded(self.run_invoice(i, SYSTEM), f"invoice {i}") for i in stranded)
+        )
         if unsettled:
             raise UpstreamError(
                 f"{unsettled} subscriptions could not settle a charge yet; retried",
                 code="charge_unsettled",
             )
+
+    async def _renew_in_bulk(self, subscription_ids: list[UUID]) -> list[UUID]:
+        """The plain renewals among the subscriptions renewed in bulks (`_BULK` together,
+        `_BULK_IN_FLIGHT` bulks at once); the ids of the others."""
+        bulks = asyncio.Semaphore(_BULK_IN_FLIGHT)
+
+        async def renew(bulk: list[UUID]) -> list[UUID]:
+            async with bulks:
+                try:
+                    return await self._renewals.run(bulk, SYSTEM)
+                except Exception:
+                    # Whatever the bulk steps left undone, the one-by-one steps take up.
+                    log.exception("bulk renewal of %d subscriptions failed", len(bulk))
+                    return bulk
+
+        parts = [subscription_ids[i : i + _BULK] for i in range(0, len(subscription_ids), _BULK)]
+        return [s for rest in await asyncio.gather(*map(renew, parts)) for s in rest]
 
     async def _step(self, subscription_id: UUID, principal: Principal) -> bool:
         """One due step; whether one ran (and another may be due)."""

@@ -15,14 +15,15 @@ charges again under the same key: the shard replays the first result and nothing
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid5
 
 from engine.cards import CardDetails, CardToken
 from engine.db.database import Database
-from engine.errors import StateError, UpstreamError
+from engine.errors import PaygridError, StateError, UpstreamError
 from engine.events.outbox import Outbox
 from engine.money import Money
 from engine.payments.commands import (
@@ -45,6 +46,10 @@ from engine.subscriptions.states import CHARGEABLE, BillingReason, InvoiceStatus
 
 Executor = Callable[[Command], Awaitable[CommandResult]]
 SavedMethodOpener = Callable[[UUID, UUID | None], Awaitable[CardDetails | CardToken]]
+# Many saved methods opened at once, each (method, customer): its card or token, or the refusal
+# the one-by-one opener would raise.
+Opened = CardDetails | CardToken | PaygridError
+SavedMethodsOpener = Callable[[Sequence[tuple[UUID, UUID | None]]], Awaitable[Sequence[Opened]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +160,14 @@ class InvoiceCharger:
         *,
         execute: Executor,
         open_saved: SavedMethodOpener,
+        open_saved_many: SavedMethodsOpener | None = None,
         subscriptions: SubscriptionRepository,
         invoices: InvoiceRepository,
     ) -> None:
         self._db = db
         self._execute = execute
         self._open_saved = open_saved
+        self._open_saved_many = open_saved_many
         self._subscriptions = subscriptions
         self._invoices = invoices
         self._payments = PaymentReads(db)
@@ -212,8 +219,44 @@ class InvoiceCharger:
         if begun is None:
             return None
         invoice, sub, fresh = begun
+        return await self.charge(invoice, sub, principal, fresh=fresh)
+
+    async def charge_all(
+        self, begun: Sequence[tuple[Invoice, Subscription]], principal: Principal
+    ) -> list[Attempt | BaseException]:
+        """`charge` each attempt numbered just now (begun by the caller, committed), their
+        saved methods opened together: each attempt, or what its charge raised."""
+        sources: Sequence[Opened | None] = [None] * len(begun)
+        if self._open_saved_many is not None:
+            sources = await self._open_saved_many(
+                [(sub.payment_method_id, sub.customer_id) for _, sub in begun]
+            )
+        return await asyncio.gather(
+            *(
+                self.charge(invoice, sub, principal, fresh=True, source=source)
+                for (invoice, sub), source in zip(begun, sources, strict=True)
+            ),
+            return_exceptions=True,
+        )
+
+    async def charge(
+        self,
+        invoice: Invoice,
+        sub: Subscription,
+        principal: Principal,
+        *,
+        fresh: bool,
+        source: Opened | None = None,
+    ) -> Attempt:
+        """Charge the invoice's pending attempt (begun by the caller, in a transaction that
+        has committed) under its key and payment id; `fresh` says it was numbered just now,
+        so no charge can have been made under it yet. `source` is the saved method already
+        opened (or its refusal); None opens it here."""
         try:
-            source = await self._open_saved(sub.payment_method_id, sub.customer_id)
+            if source is None:
+                source = await self._open_saved(sub.payment_method_id, sub.customer_id)
+            elif isinstance(source, PaygridError):
+                raise source
         except StateError as exc:
             # A detached method (or one moved to another customer) can never pay: the attempt
             # is a decline, and dunning goes on as for a card that was refused.
@@ -255,7 +298,7 @@ class InvoiceCharger:
         return Attempt(invoice, outcome)
 
     async def _settled(self, payment_id: UUID) -> Outcome:
-        payment, _ = await self._payments.get(payment_id)
+        payment = (await self._payments.get(payment_id)).payment
         return _settled_payment(payment)
 
     async def refund(self, invoice_id: UUID, principal: Principal) -> Refunded | None:

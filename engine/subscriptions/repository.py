@@ -8,6 +8,7 @@ cannot make an illegal move: the loser's update matches no row. The invoices' SQ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,8 @@ _SUB_COLUMNS = """id, customer_id, plan_id, amount, currency, interval, interval
     current_period_end, trial_end, trial_will_end_sent, cancel_at_period_end, cancelled_at,
     paused_at, resume_at, next_run_at, test_clock_id, metadata, owner_api_key_id, created_at,
     pending_plan_id, pending_amount, pending_quantity"""
+# The same, of `subscriptions s` in a join.
+_SUB_COLUMNS_OF_S = ", ".join(f"s.{c.strip()}" for c in _SUB_COLUMNS.split(","))
 
 # What `change` may set: everything but identity, price history and ownership.
 _CHANGEABLE = frozenset(
@@ -201,3 +204,71 @@ class SubscriptionRepository:
             limit,
         )
         return [r["id"] for r in rows]
+
+    async def lock_with_time(
+        self, conn: asyncpg.Connection, *, subscription_ids: Sequence[UUID], wall_now: datetime
+    ) -> list[tuple[Subscription, datetime]]:
+        """Lock the subscriptions (in id order, as every bulk writer does, so two never
+        deadlock) and read each with the time its customer lives at: its test clock's, or
+        `wall_now`."""
+        rows = await conn.fetch(
+            f"""SELECT {_SUB_COLUMNS_OF_S}, coalesce(tc.frozen_time, $2) AS customer_now
+                FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+                LEFT JOIN test_clocks tc ON tc.id = c.test_clock_id
+                WHERE s.id = ANY($1::uuid[]) ORDER BY s.id FOR UPDATE OF s""",
+            list(subscription_ids),
+            wall_now,
+        )
+        return [(_subscription(r), r["customer_now"]) for r in rows]
+
+    async def renew_many(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        renewals: Sequence[tuple[Subscription, int, datetime]],
+        principal: Principal,
+    ) -> list[Subscription]:
+        """Start period `index` of each subscription, due at once (`next_run_at` its
+        customer's now), in one statement; the status does not move."""
+        starts, ends = [], []
+        for sub, index, _ in renewals:
+            start, end = sub.period(index)
+            starts.append(start)
+            ends.append(end)
+        rows = await conn.fetch(
+            f"""UPDATE subscriptions s SET period_index = u.period_index,
+                    current_period_start = u.period_start, current_period_end = u.period_end,
+                    next_run_at = u.due, updated_at = now(), api_key_id = $6,
+                    correlation_id = $7
+                FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[],
+                            $5::timestamptz[]) AS u(id, period_index, period_start, period_end, due)
+                WHERE s.id = u.id RETURNING {_SUB_COLUMNS_OF_S}""",
+            [sub.id for sub, _, _ in renewals],
+            [index for _, index, _ in renewals],
+            starts,
+            ends,
+            [due for _, _, due in renewals],
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return [_subscription(r) for r in rows]
+
+    async def set_next_runs(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        next_runs: Mapping[UUID, datetime | None],
+        principal: Principal,
+    ) -> list[Subscription]:
+        """Set each subscription's `next_run_at`, in one statement."""
+        rows = await conn.fetch(
+            f"""UPDATE subscriptions s SET next_run_at = u.next_run_at, updated_at = now(),
+                    api_key_id = $3, correlation_id = $4
+                FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, next_run_at)
+                WHERE s.id = u.id RETURNING {_SUB_COLUMNS_OF_S}""",
+            list(next_runs),
+            list(next_runs.values()),
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return [_subscription(r) for r in rows]

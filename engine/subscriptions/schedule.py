@@ -8,6 +8,7 @@ on a test clock, advancing the clock runs what is due for its customers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -71,3 +72,16 @@ class Schedule:
             run_at=sub.next_run_at,
             dedupe_key=f"{RUN_JOB}:{sub.id}:{sub.next_run_at.isoformat()}",
         )
+
+    async def queue_many(self, conn: asyncpg.Connection, subs: Sequence[Subscription]) -> None:
+        """`queue` for many subscriptions, in one statement."""
+        jobs = [
+            (
+                {"subscription_id": str(sub.id)},
+                sub.next_run_at,
+                f"{RUN_JOB}:{sub.id}:{sub.next_run_at.isoformat()}",
+            )
+            for sub in subs
+            if sub.next_run_at is not None and sub.test_clock_id is None
+        ]
+        await self._jobs.enqueue_many(conn, kind=RUN_JOB, jobs=jobs)

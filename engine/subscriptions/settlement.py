@@ -8,6 +8,7 @@ table, the events and the next job together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from engine.db.database import Database
 from engine.events.outbox import Outbox
 from engine.principal import Principal
 from engine.subscriptions.charging import Attempt, Declined, Paid
-from engine.subscriptions.invoices.repository import InvoiceRepository
+from engine.subscriptions.invoices.repository import InvoiceRepository, PaidAttempt
 from engine.subscriptions.invoicing import invoice_event, subscription_event
 from engine.subscriptions.models import Invoice, Subscription
 from engine.subscriptions.periods import price_columns
@@ -84,6 +85,69 @@ class Settlement:
                     conn, sub, invoice, attempt.outcome, principal
                 )
             return await self._settle_declined(conn, sub, invoice, attempt.outcome, now, principal)
+
+    async def settle_many(self, attempts: Sequence[Attempt], principal: Principal) -> None:
+        """Settle many attempts: those that paid a period of a subscription still `active`
+        (a plain renewal) together, in one transaction of one statement per step, as
+        `settle` would one by one; any other attempt through `settle`, one by one."""
+        plain: list[Attempt] = []
+        rest: list[Attempt] = []
+        for a in attempts:
+            renewal = (
+                isinstance(a.outcome, Paid)
+                and a.invoice.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+                and a.invoice.applies is None
+            )
+            (plain if renewal else rest).append(a)
+        if plain:
+            rest += await self._settle_renewals(plain, principal)
+        for attempt in rest:
+            await self.settle(attempt, principal)
+
+    async def _settle_renewals(
+        self, attempts: Sequence[Attempt], principal: Principal
+    ) -> list[Attempt]:
+        """Settle paid renewals of `active` subscriptions in one transaction; the attempts
+        whose subscription moved meanwhile (to settle one by one)."""
+        async with self._db.transaction() as conn:
+            locked = await self._subs.lock_with_time(
+                conn,
+                subscription_ids=[a.invoice.subscription_id for a in attempts],
+                wall_now=self._schedule.now(),
+            )
+            subs = {sub.id: (sub, now) for sub, now in locked if sub.status is S.ACTIVE}
+            mine = [a for a in attempts if a.invoice.subscription_id in subs]
+            settled = await self._invoices.settle_paid(
+                conn,
+                paid=[
+                    PaidAttempt(
+                        a.invoice.id,
+                        a.invoice.attempts,
+                        a.outcome.payment_id,
+                        subs[a.invoice.subscription_id][1],
+                    )
+                    for a in mine
+                    if isinstance(a.outcome, Paid)
+                ],
+                principal=principal,
+            )
+            retries = await self._invoices.next_attempts(
+                conn, subscription_ids=[i.subscription_id for i in settled]
+            )
+            next_runs: dict[UUID, datetime | None] = {}
+            for invoice in settled:
+                sub = subs[invoice.subscription_id][0]
+                retry_at = retries.get(sub.id)
+                later = self._schedule.next_run(sub, sub.status)
+                next_runs[sub.id] = (
+                    later if retry_at is None or later is None else min(later, retry_at)
+                )
+            moved = await self._subs.set_next_runs(conn, next_runs=next_runs, principal=principal)
+            await self._outbox.add(
+                conn, events=[invoice_event("invoice.paid", i, principal) for i in settled]
+            )
+            await self._schedule.queue_many(conn, moved)
+        return [a for a in attempts if a.invoice.subscription_id not in subs]
 
     async def _settle_unattended(
         self,

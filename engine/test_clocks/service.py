@@ -33,8 +33,14 @@ def from_unix(seconds: int) -> datetime:
 
 
 class TestClockService:
-    def __init__(self, db: Database, *, wall_clock: WallClock = utc_now) -> None:
+    """Test clocks, only where no real money can move: `sandbox_only` says whether every
+    configured gateway is a sandbox (like Stripe's, which exist in test mode only)."""
+
+    def __init__(
+        self, db: Database, *, sandbox_only: bool, wall_clock: WallClock = utc_now
+    ) -> None:
         self._db = db
+        self._sandbox_only = sandbox_only
         self._now = wall_clock
         self._repository = TestClockRepository()
         self._jobs = JobRepository()
@@ -42,7 +48,13 @@ class TestClockService:
     async def create(
         self, *, frozen_time: datetime, name: str | None, principal: Principal
     ) -> TestClock:
-        """A new clock, ready, at `frozen_time`."""
+        """A new clock, ready, at `frozen_time`; refused while a gateway that moves real money
+        is configured, since a clock's customers are charged on its time."""
+        if not self._sandbox_only:
+            raise StateError(
+                "test clocks need every configured gateway to be a sandbox (PAYGRID_GATEWAYS)",
+                code="test_clocks_unavailable",
+            )
         async with self._db.transaction() as conn:
             return await self._repository.insert(
                 conn, clock_id=uuid4(), name=name, frozen_time=frozen_time, principal=principal

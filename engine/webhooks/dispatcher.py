@@ -18,6 +18,7 @@ import asyncpg
 
 from engine.db.database import Database
 from engine.events.outbox import Event, Outbox
+from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.principal import Principal
 from engine.queueing.repository import Lease, QueueRepository
 from engine.queueing.settings import QueueSettings
@@ -124,6 +125,7 @@ def open_dispatcher(
     queue: QueueSettings,
     *,
     disable_after: timedelta,
+    metrics: Metrics = NO_METRICS,
 ) -> Dispatcher:
     return Worker(
         db,
@@ -133,4 +135,5 @@ def open_dispatcher(
         max_in_flight=queue.max_in_flight,
         lease_s=queue.lease_s,
         per_group=queue.per_group,
+        metrics=metrics,
     )

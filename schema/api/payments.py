@@ -34,7 +34,14 @@ from schema.api.common import (
 )
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.cards import expiry_passed, luhn_valid
-from schema.states import PaymentStatus, RecordedMethod, RefundStatus
+from schema.states import (
+    AttemptOutcome,
+    CircuitState,
+    GatewayRequestKind,
+    PaymentStatus,
+    RecordedMethod,
+    RefundStatus,
+)
 
 
 class AddressCreate(StrictModel):
@@ -171,11 +178,13 @@ class RefundBody(StrictModel):
 
 
 class PaymentMethodPublic(BaseModel):
+    """A payment's card: brand, last4 and fingerprint (equal cards, equal fingerprints). The
+    expiry lives only in the vault of saved payment methods."""
+
     type: Literal["card"] = "card"
     brand: str
     last4: str
-    exp_month: int
-    exp_year: int
+    fingerprint: str | None
 
 
 class RecordedMethodPublic(BaseModel):
@@ -222,11 +231,36 @@ class PaymentPublic(BaseModel):
     updated_at: datetime
 
 
-class PaymentMethodInfo(BaseModel):
-    type: str
-    brands: list[str]
+class GatewayAttemptPublic(BaseModel):
+    """One call paygrid made to a gateway for the payment."""
+
     gateway: str
+    kind: GatewayRequestKind
+    reference: UUID
+    outcome: AttemptOutcome
+    latency_ms: int
+    gateway_transaction_id: str | None
+    decline_code: str | None
+    created_at: datetime | None
+
+
+class PaymentDetailPublic(PaymentPublic):
+    """A payment as `GET /api/payments/{id}` shows it: with every gateway call made for it,
+    oldest first."""
+
+    attempts: list[GatewayAttemptPublic] = Field(default_factory=list)
+
+
+class GatewayMethodsPublic(BaseModel):
+    """A configured gateway: the payment methods, currencies ("*": every one paygrid knows)
+    and card brands it takes, the operations it supports, and its circuit breaker's state."""
+
+    gateway: str
+    methods: list[str]
+    currencies: list[str]
+    brands: list[str]
     supports: list[str]
+    circuit: CircuitState
 
 
 class LedgerBalancePublic(BaseModel):

@@ -1,24 +1,47 @@
-"""Liveness and dependency health; public."""
+"""Health for operators and orchestrators; public, and naming no host or secret.
+
+`/health`: every component with its latency, and the thresholds crossed; 200 when `ok` or
+`degraded`, 503 when `down`. `/health/live`: the process answers (restart it if not).
+`/health/ready`: what every request needs answers (send it traffic only then)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from engine.health.report import HealthReport
+from schema.states import HealthStatus
 from serve_app import responses
 from serve_app.deps import CorrelationId, State
 
 router = APIRouter(tags=["health"])
 
 
+def _answer(
+    report: HealthReport, cid: str, *, circuits: Mapping[str, str] | None = None
+) -> Response:
+    status_code = 503 if report.status is HealthStatus.DOWN else 200
+    data = report.public()
+    if circuits is not None:
+        data["gateway_circuits"] = dict(circuits)
+    return responses.ok(data, cid, status_code=status_code)
+
+
 @router.get("/health", operation_id="health")
 async def health(state: State, cid: CorrelationId) -> Response:
-    """`ok` when PostgreSQL and Redis answer; 503 naming what does not."""
-    checks = await state.health.check()
-    healthy = all(v == "ok" for v in checks.values())
-    data = {
-        "status": "ok" if healthy else "degraded",
-        **checks,
-        "ledger_shards": state.shards.count,
-    }
-    return responses.ok(data, cid, status_code=200 if healthy else 503)
+    """`ok | degraded | down`, overall and per component, with latencies and warnings."""
+    return _answer(await state.health.report(), cid, circuits=state.gateways.circuits())
+
+
+@router.get("/health/live", operation_id="health_live")
+async def live(cid: CorrelationId) -> Response:
+    """The replica's event loop answers; checks nothing else."""
+    return responses.ok({"status": str(HealthStatus.OK)}, cid)
+
+
+@router.get("/health/ready", operation_id="health_ready")
+async def ready(state: State, cid: CorrelationId) -> Response:
+    """PostgreSQL and the ledger shards answer: 200, else 503."""
+    return _answer(await state.health.ready(), cid)

@@ -8,13 +8,14 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from engine.payments.states import PaymentStatus, TransactionType
+from engine.payments.states import PaymentStatus
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.payments import (
     CaptureBody,
     CaptureCreate,
+    GatewayMethodsPublic,
     PaymentCreate,
-    PaymentMethodInfo,
+    PaymentDetailPublic,
     PaymentPublic,
     RefundBody,
     RefundCreate,
@@ -33,7 +34,6 @@ money = APIRouter(
 router = APIRouter(prefix="/api/payments", tags=["payments"], responses=ERROR_RESPONSES)
 
 PaymentEnvelope = Envelope[PaymentPublic]
-BRANDS = ["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay"]
 
 
 @money.post("/purchase", operation_id="purchase", response_model=PaymentEnvelope)
@@ -92,24 +92,24 @@ async def refund_by_path(
 @router.get(
     "/methods",
     operation_id="list_payment_methods",
-    response_model=Envelope[list[PaymentMethodInfo]],
+    response_model=Envelope[list[GatewayMethodsPublic]],
 )
 async def methods(key: PaymentsRead, state: State, cid: CorrelationId) -> Response:
-    """What can be charged, through which gateway."""
-    supports = [t.value for t in TransactionType]
-    data = [
-        PaymentMethodInfo(type="card", brands=BRANDS, gateway="sandbox", supports=supports),
-        PaymentMethodInfo(type="token", brands=BRANDS, gateway="sandbox", supports=supports),
-    ]
-    return responses.ok([m.model_dump() for m in data], cid)
+    """Per configured gateway: what it takes and the state of its circuit."""
+    return responses.ok([m.model_dump() for m in state.gateways.methods()], cid)
 
 
-@router.get("/{payment_id}", operation_id="retrieve_payment", response_model=PaymentEnvelope)
+@router.get(
+    "/{payment_id}",
+    operation_id="retrieve_payment",
+    response_model=Envelope[PaymentDetailPublic],
+)
 async def retrieve(
     payment_id: UUID, key: PaymentsRead, state: State, cid: CorrelationId
 ) -> Response:
-    payment, refunds = await state.payment_reads.get(payment_id)
-    return responses.ok(payment.public(refunds), cid)
+    """The payment with its refunds and every gateway call made for it."""
+    found = await state.payment_reads.get(payment_id)
+    return responses.ok(found.public(), cid)
 
 
 @router.get("", operation_id="list_payments", response_model=ListEnvelope[PaymentPublic])

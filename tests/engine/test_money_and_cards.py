@@ -133,19 +133,18 @@ def test_card_summary_projection() -> None:
     assert repr(summary).count("5555555555554444") == 0
 
 
-def test_public_card_has_no_bin_but_stored_card_does() -> None:
-    summary = _card().summary()
-    public = summary.public()
-    assert public == {
+def test_a_stored_card_keeps_brand_bin_last4_and_fingerprint_but_never_the_expiry() -> None:
+    stored = _card().summary().stored("fp_1")
+    assert stored == {
         "type": "card",
         "brand": "visa",
+        "bin": "424242",
         "last4": "4242",
-        "exp_month": 3,
-        "exp_year": 2031,
+        "fingerprint": "fp_1",
     }
-    assert "bin" not in public
-    assert VISA[:6] not in repr(public)
-    assert summary.stored() == {**public, "bin": "424242"}
+    assert "exp_month" not in stored
+    assert "exp_year" not in stored
+    assert VISA not in repr(stored)
 
 
 def test_payment_transition_table_matches_the_design() -> None:

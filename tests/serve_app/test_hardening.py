@@ -37,6 +37,10 @@ def small_app(**settings: object) -> FastAPI:
     async def raw(request: Request) -> dict[str, int]:
         return {"length": len(await request.body())}
 
+    @app.post("/console/form")
+    async def console_form(request: Request) -> dict[str, int]:
+        return {"length": len(await request.body())}
+
     @app.post("/empty")
     async def empty() -> dict[str, bool]:
         return {"ok": True}
@@ -97,6 +101,12 @@ async def test_writes_must_be_json(api: httpx.AsyncClient) -> None:
     )
     assert charset.status_code == 200
     assert (await api.post("/empty")).status_code == 200, "a write without a body needs no type"
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await api.post("/raw", content=b"a=1", headers=urlencoded)).status_code == 415
+    console = await api.post("/console/form", content=b"a=1", headers=urlencoded)
+    assert console.status_code == 200, "the console's HTML forms are the one exception"
+    other = await api.post("/console/form", content=b"a=1", headers={"Content-Type": "text/plain"})
+    assert other.status_code == 415
 
 
 async def test_security_headers_on_every_answer_hsts_only_over_tls() -> None:

@@ -5,28 +5,47 @@ endpoint echoes what it was given."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import fastapi.routing
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.routing import APIRoute
+from redis.asyncio import Redis
 from starlette.responses import Response
 
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.db.database import Database
+from engine.runtime.access import Access, open_access
 from schema.api.payments import PaymentCreate
 from serve_app import errors, responses
+from serve_app.client_ip import ClientAddress
 from serve_app.deps import MoneyContext, State
 from serve_app.middleware import CorrelationMiddleware
 from serve_app.money_route import MoneyRoute
 from tests.factories import payment_body
 
 
-def _app(route_class: type[APIRoute], keys: ApiKeyService, settings: Settings) -> FastAPI:
+@pytest.fixture
+async def access(
+    db: asyncpg.Pool, migrated: Settings, infra: dict[str, str]
+) -> AsyncIterator[Access]:
+    """The key service and guard a replica opens, on the session's PostgreSQL and Redis."""
+    redis = Redis.from_url(infra["redis_url"])
+    opened = await open_access(migrated, Database(db), redis)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+        await redis.aclose()
+
+
+def _app(route_class: type[APIRoute], access: Access, settings: Settings) -> FastAPI:
     app = FastAPI()
     errors.install(app)
     app.add_middleware(CorrelationMiddleware)
@@ -45,7 +64,9 @@ def _app(route_class: type[APIRoute], keys: ApiKeyService, settings: Settings) -
         )
 
     app.include_router(router)
-    app.state.paygrid = SimpleNamespace(keys=keys, settings=settings)
+    app.state.paygrid = SimpleNamespace(
+        keys=access.keys, access=access, clients=ClientAddress(()), settings=settings
+    )
     return app
 
 
@@ -132,12 +153,12 @@ def _comparable(response: httpx.Response) -> tuple[int, Any, str | None]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_money_route_answers_as_fastapi_does(
-    case: str, keys: ApiKeyService, migrated: Settings, writer: str, reader: str
+    case: str, access: Access, migrated: Settings, writer: str, reader: str
 ) -> None:
     request = CASES[case](writer, reader)
     answers = []
     for route_class in (MoneyRoute, APIRoute):
-        app = _app(route_class, keys, migrated)
+        app = _app(route_class, access, migrated)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             answers.append(_comparable(await client.post("/echo", **request)))
@@ -145,7 +166,7 @@ async def test_money_route_answers_as_fastapi_does(
 
 
 async def test_well_formed_requests_skip_the_dependency_solver(
-    keys: ApiKeyService, migrated: Settings, writer: str, monkeypatch: pytest.MonkeyPatch
+    access: Access, migrated: Settings, writer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     solved: list[str] = []
     real = fastapi.routing.solve_dependencies  # type: ignore[attr-defined]
@@ -157,7 +178,7 @@ async def test_well_formed_requests_skip_the_dependency_solver(
     monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
     for route_class, expected in ((MoneyRoute, 0), (APIRoute, 1)):
         solved.clear()
-        app = _app(route_class, keys, migrated)
+        app = _app(route_class, access, migrated)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test"
         ) as client:

@@ -7,7 +7,9 @@ invoice settle it once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -21,6 +23,18 @@ _INVOICE_COLUMNS = """id, subscription_id, customer_id, billing_reason, status, 
     amount_due, amount_paid, period_start, period_end, lines, attempts, attempt_pending,
     next_attempt_at, last_decline_code, payment_ids, paid_at, created_at, refund_plan,
     applies"""
+# The same, of `invoices i` in a join.
+_INVOICE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in _INVOICE_COLUMNS.split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class PaidAttempt:
+    """A pending attempt that paid: settled by `settle_paid`."""
+
+    invoice_id: UUID
+    attempt: int
+    payment_id: UUID
+    paid_at: datetime
 
 
 def _invoice(row: asyncpg.Record) -> Invoice:
@@ -348,3 +362,92 @@ class InvoiceRepository:
             principal.correlation_id,
         )
         return [_invoice(r) for r in rows]
+
+    async def insert_begun(
+        self, conn: asyncpg.Connection, *, invoices: Sequence[NewInvoice], principal: Principal
+    ) -> list[Invoice]:
+        """Insert period invoices with their first attempt already numbered and pending, in
+        one statement (creating and beginning in one transaction: a run cut short finds the
+        attempt pending and charges under its key); those whose period is already invoiced
+        are left out."""
+        rows = await conn.fetch(
+            f"""INSERT INTO invoices (id, subscription_id, customer_id, billing_reason, currency,
+                    amount_due, period_start, period_end, lines, next_attempt_at, api_key_id,
+                    correlation_id, attempts, attempt_pending)
+                SELECT u.id, u.subscription_id, u.customer_id, u.billing_reason, u.currency,
+                       u.amount_due, u.period_start, u.period_end, u.lines::jsonb,
+                       u.next_attempt_at, $11::uuid, $12::text, 1, true
+                FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                            $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::text[],
+                            $10::timestamptz[])
+                     AS u(id, subscription_id, customer_id, billing_reason, currency, amount_due,
+                          period_start, period_end, lines, next_attempt_at)
+                ON CONFLICT DO NOTHING
+                RETURNING {_INVOICE_COLUMNS}""",
+            [i.id for i in invoices],
+            [i.subscription_id for i in invoices],
+            [i.customer_id for i in invoices],
+            [i.billing_reason for i in invoices],
+            [i.currency for i in invoices],
+            [i.amount_due for i in invoices],
+            [i.period_start for i in invoices],
+            [i.period_end for i in invoices],
+            # As JSON text: a list of lists would bind as a two-dimensional jsonb array.
+            [json.dumps([line.stored() for line in i.lines]) for i in invoices],
+            [i.next_attempt_at for i in invoices],
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return [_invoice(r) for r in rows]
+
+    async def with_open(
+        self, conn: asyncpg.Connection, *, subscription_ids: Sequence[UUID]
+    ) -> set[UUID]:
+        """Which of the subscriptions have an open invoice (a charge or a credit)."""
+        rows = await conn.fetch(
+            """SELECT DISTINCT subscription_id FROM invoices
+               WHERE subscription_id = ANY($1::uuid[]) AND status = 'open'""",
+            list(subscription_ids),
+        )
+        return {r["subscription_id"] for r in rows}
+
+    async def settle_paid(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        paid: Sequence[PaidAttempt],
+        principal: Principal,
+    ) -> list[Invoice]:
+        """Settle each pending attempt as paid, in one statement; those no longer pending
+        (another scheduler settled them first) are left out."""
+        rows = await conn.fetch(
+            f"""UPDATE invoices i SET status = 'paid', attempt_pending = false,
+                    payment_ids = i.payment_ids || u.payment_id, amount_paid = i.amount_due,
+                    paid_at = u.paid_at, last_decline_code = NULL, next_attempt_at = NULL,
+                    updated_at = now(), api_key_id = $5, correlation_id = $6
+                FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::timestamptz[])
+                     AS u(id, attempt, payment_id, paid_at)
+                WHERE i.id = u.id AND i.attempts = u.attempt AND i.attempt_pending
+                RETURNING {_INVOICE_COLUMNS_OF_I}""",
+            [p.invoice_id for p in paid],
+            [p.attempt for p in paid],
+            [p.payment_id for p in paid],
+            [p.paid_at for p in paid],
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        return [_invoice(r) for r in rows]
+
+    async def next_attempts(
+        self, conn: asyncpg.Connection, *, subscription_ids: Sequence[UUID]
+    ) -> dict[UUID, datetime]:
+        """The soonest retry of each subscription's open charges (`next_attempt` for many;
+        those with none are left out)."""
+        rows = await conn.fetch(
+            """SELECT subscription_id, min(next_attempt_at) AS at FROM invoices
+               WHERE subscription_id = ANY($1::uuid[]) AND status = 'open' AND amount_due > 0
+                 AND next_attempt_at IS NOT NULL
+               GROUP BY subscription_id""",
+            list(subscription_ids),
+        )
+        return {r["subscription_id"]: r["at"] for r in rows}

@@ -4,7 +4,7 @@ down failing open for payments and closed for admin."""
 
 from __future__ import annotations
 
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from uuid import uuid4
 
 import asyncpg
@@ -41,10 +41,10 @@ def guard(keys: ApiKeyService, redis: Redis) -> AccessGuard:
 
 
 def caller(ip: str | None = None) -> Caller:
-    # A fresh address per test: the per-address buckets live in the shared Redis.
-    return Caller(
-        ip or f"2001:db8::{uuid4().hex[:4]}:{uuid4().hex[:4]}", "GET", "/api/payments", "cid-1"
-    )
+    # A fresh address per test: the per-address buckets live in the shared Redis. Written in
+    # its canonical form (no leading zeros), as PostgreSQL's inet gives it back.
+    fresh = str(ip_address(f"2001:db8::{uuid4().hex[:4]}:{uuid4().hex[:4]}"))
+    return Caller(ip or fresh, "GET", "/api/payments", "cid-1")
 
 
 class Reports(list[Decision]):

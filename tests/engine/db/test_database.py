@@ -6,36 +6,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from engine.db.database import Database, is_unavailable, open_database
 from engine.errors import DatabaseUnavailable
-from tests.tcp_proxy import CuttableProxy
-
-
-def _through(dsn: str, port: int) -> str:
-    """`dsn` pointed at the proxy: same user and database, TCP to 127.0.0.1:`port`."""
-    parts = urlsplit(dsn)
-    user = parts.netloc.rpartition("@")[0]
-    netloc = f"{user}@127.0.0.1:{port}" if user else f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc, query=""))
-
-
-def _proxy_for(dsn: str) -> CuttableProxy:
-    """A proxy to the server behind `dsn`: TCP, or the Unix socket of an embedded server."""
-    parts = urlsplit(dsn)
-    socket_dir = parse_qs(parts.query).get("host", [""])[0]
-    if socket_dir.startswith("/"):
-        return CuttableProxy(unix_path=f"{socket_dir}/.s.PGSQL.{parts.port or 5432}")
-    return CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+from tests.tcp_proxy import CuttableProxy, proxy_for_dsn, through_proxy
 
 
 @pytest.fixture
 async def proxy(migrated_dsn: str) -> AsyncIterator[CuttableProxy]:
-    cuttable = _proxy_for(migrated_dsn)
+    cuttable = proxy_for_dsn(migrated_dsn)
     await cuttable.start()
     yield cuttable
     await cuttable.stop()
@@ -44,7 +26,7 @@ async def proxy(migrated_dsn: str) -> AsyncIterator[CuttableProxy]:
 @pytest.fixture
 async def db(migrated_dsn: str, proxy: CuttableProxy) -> AsyncIterator[Database]:
     opened = await open_database(
-        _through(migrated_dsn, proxy.port), min_size=1, max_size=2, acquire_timeout_s=2
+        through_proxy(migrated_dsn, proxy.port), min_size=1, max_size=2, acquire_timeout_s=2
     )
     yield opened
     await opened.close()

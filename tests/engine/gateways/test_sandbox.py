@@ -39,7 +39,7 @@ async def reference(redis: Redis) -> AsyncIterator[Callable[[], UUID]]:
 
     yield new
     if made:
-        await redis.delete(*(SandboxGateway._key(r) for r in made))
+        await redis.delete(*(SandboxGateway(redis).record_key(r) for r in made))
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ async def test_lookup_finds_what_was_answered(
     assert await sandbox.lookup(approved_ref) == approved
     assert await sandbox.lookup(declined_ref) == declined
     assert await sandbox.lookup(reference()) is None
-    assert 0 < await redis.ttl(SandboxGateway._key(approved_ref)) <= RECORD_TTL_S
+    assert 0 < await redis.ttl(sandbox.record_key(approved_ref)) <= RECORD_TTL_S
 
 
 async def test_operations_are_recorded_too(
@@ -252,5 +252,5 @@ async def test_the_service_settles_a_lost_sandbox_answer(redis: Redis, migrated_
         await checks.expect_ledger(shard, command.customer_id, captured=1000)
     finally:
         if references:
-            await redis.delete(*(SandboxGateway._key(r) for r in references))
+            await redis.delete(*(SandboxGateway(redis).record_key(r) for r in references))
         await db.close()

@@ -27,6 +27,8 @@ from engine.gateways.base import (
     OperationRequest,
     VerifyRequest,
 )
+from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.circuit import CircuitBoard, CircuitPolicy, CircuitReport, CircuitView
 
 TOKEN_CARD = CardSummary("visa", "424242", "4242", 12, 2034)
 
@@ -58,6 +60,8 @@ class Kind(StrEnum):
     DROP = "drop"
     # The request was lost on the way there: an ambiguous error, and the gateway never saw it.
     LOSE = "lose"
+    # Held for review: neither approved nor declined until `records` says otherwise.
+    REVIEW = "review"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ APPROVE = Act(Kind.APPROVE)
 TIMEOUT = Act(Kind.TIMEOUT)
 DROP = Act(Kind.DROP)
 LOSE = Act(Kind.LOSE)
+REVIEW = Act(Kind.REVIEW)
 
 
 def decline(code: str = "insufficient_funds") -> Act:
@@ -192,7 +197,9 @@ class FakeGateway:
             await asyncio.sleep(self.jitter.uniform(0, self.latency_s))
         if act.kind in (Kind.TIMEOUT, Kind.LOSE):
             raise GatewayError(f"fake: {act.kind}", ambiguous=act.kind is Kind.LOSE)
-        if act.decline_code is None:
+        if act.kind is Kind.REVIEW:
+            result = GatewayResult(False, gateway_id, card=card, review=True)
+        elif act.decline_code is None:
             result = GatewayResult(True, gateway_id, card=card)
         else:
             message = f"declined: {act.decline_code}"
@@ -202,3 +209,28 @@ class FakeGateway:
         if act.kind is Kind.DROP:
             raise GatewayError("fake: the answer was lost after the gateway acted", ambiguous=True)
         return result
+
+
+class ManualCircuits:
+    """Circuit breakers whose shared board runs on a clock the test moves (`now`); `sync`
+    stands for the background sync of a real process."""
+
+    def __init__(self, policy: CircuitPolicy | None = None) -> None:
+        self.now = 0.0
+        self.board = CircuitBoard(policy or CircuitPolicy(), lambda: self.now)
+        self.breakers = CircuitBreakers(holder="shard", sync=self._sync, refresh_s=1.0)
+
+    async def _sync(
+        self, holder: str | None, reports: list[CircuitReport]
+    ) -> dict[str, CircuitView]:
+        return self.board.sync(holder, reports)
+
+    async def open(self, gateway: str) -> None:
+        """Open `gateway`'s circuit as its failures would, and let this process see it."""
+        down = GatewayError("down", ambiguous=False)
+        for _ in range(CircuitPolicy().failure_threshold):
+            self.breakers.report(gateway, down)
+        await self.breakers.refresh()
+
+    async def sync(self) -> None:
+        await self.breakers.refresh()

@@ -16,6 +16,8 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import Gateway
+from engine.gateways.breaker import CircuitBreakers, local_breakers
+from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.keys.master import new_master_key
 from engine.ledger.book import LedgerBook
@@ -64,13 +66,17 @@ async def make_service(
     shard: int = 0,
     shards: int = 1,
     settings: Settings | None = None,
+    more_gateways: tuple[Gateway, ...] = (),
+    breakers: CircuitBreakers | None = None,
 ) -> ServiceUnderTest:
     """Shard `shard` of `shards` (its slots claimed, as a starting shard claims them): its
-    payment service and ledger book, both on `clock`."""
+    payment service and ledger book, both on `clock`. New payments go to `gateway` unless
+    `settings` routes them to one of `more_gateways`."""
     settings = settings or engine_settings()
     steps = PaymentSteps(
         settings=settings,
-        gateway=gateway,
+        gateways=Gateways([gateway, *more_gateways], settings.gateway_routes),
+        breakers=breakers or local_breakers(settings),
         shard=shard,
         clock=clock.now,
         keyring=Keyring.from_settings(settings),
@@ -116,12 +122,21 @@ class Rig:
         gateway: FakeGateway | None = None,
         clock: FakeClock | None = None,
         settings: Settings | None = None,
+        more_gateways: tuple[Gateway, ...] = (),
+        breakers: CircuitBreakers | None = None,
     ) -> Rig:
         gateway = gateway or FakeGateway()
         clock = clock or FakeClock()
         settings = settings or engine_settings()
         service, book = await make_service(
-            db, gateway, clock, shard=shard, shards=shards, settings=settings
+            db,
+            gateway,
+            clock,
+            shard=shard,
+            shards=shards,
+            settings=settings,
+            more_gateways=more_gateways,
+            breakers=breakers,
         )
         return cls(db, gateway, clock, service, book, shard, shards, requests, settings)
 

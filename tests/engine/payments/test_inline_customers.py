@@ -12,6 +12,8 @@ import pytest
 
 from engine.customers.service import CustomerService
 from engine.db.database import Database
+from engine.gateways.breaker import local_breakers
+from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.payments.commands import CreatePayment
 from engine.payments.results import Started
@@ -42,7 +44,8 @@ def steps() -> PaymentSteps:
     settings = engine_settings()
     return PaymentSteps(
         settings=settings,
-        gateway=FakeGateway(),
+        gateways=Gateways([FakeGateway()]),
+        breakers=local_breakers(settings),
         shard=0,
         clock=FakeClock().now,
         keyring=Keyring.from_settings(settings),

@@ -58,9 +58,9 @@ async def test_purchase_succeeds(rig: Rig) -> None:
         "type": "card",
         "brand": "mastercard",
         "last4": "4444",
-        "exp_month": 12,
-        "exp_year": 2034,
+        "fingerprint": body["payment_method"]["fingerprint"],
     }
+    assert len(body["payment_method"]["fingerprint"]) == 16
     row = await checks.payment_row(rig.db, body["id"])
     assert (row["status"], row["transaction_type"], row["shard"]) == (
         "succeeded",

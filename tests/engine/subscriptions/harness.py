@@ -4,7 +4,6 @@ method opens from the real vault, and time is a `FakeClock` (real time) or a tes
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -15,7 +14,6 @@ from engine.customers.service import CustomerService
 from engine.db.database import Database
 from engine.gateways.base import Gateway
 from engine.keys.keyring import Keyring
-from engine.keys.master import MasterKey
 from engine.payment_methods.models import NewCard
 from engine.payment_methods.service import PaymentMethodService
 from engine.payments.commands import Command, CommandResult, RequestContext
@@ -34,7 +32,7 @@ from engine.test_clocks.models import TestClock
 from engine.test_clocks.service import TestClockService
 from schema.api.payment_method_ids import parse_payment_method_id
 from tests.engine.payments.fakes import FakeClock, FakeGateway
-from tests.engine.payments.harness import make_service
+from tests.engine.payments.harness import engine_settings, make_service
 
 VISA = "4242424242424242"
 MONTHLY = Price(1999, "USD", BillingInterval.MONTH, 1)
@@ -93,6 +91,35 @@ class Billed:
         request = NewSubscription(customer_id, method, **kwargs)  # type: ignore[arg-type]
         return await self.subscriptions.create(request, self.ctx)
 
+    def scheduler(self, execute: Executor) -> Billing:
+        """Another scheduler's billing, on the same database and shards, charging through
+        `execute`."""
+        return Billing(
+            self.db,
+            execute=execute,
+            open_saved=self.methods.charge_source,
+            open_saved_many=self.methods.charge_sources,
+            clock=BillingClock(self.wall.now),
+            dunning=Dunning((1, 3, 5)),
+        )
+
+    async def on_clock(
+        self, count: int, start: datetime, advance_to: datetime | None = None
+    ) -> tuple[TestClock, list[UUID]]:
+        """A test clock at `start` and `count` monthly subscriptions of its customers (each
+        paid its first invoice), the clock then moved to `advance_to` (its due run not run)."""
+        clock = await self.clocks.create(frozen_time=start, name=None, principal=self.who)
+        plan = await self.plan()
+        subs = []
+        for _ in range(count):
+            customer = await self.customer(clock)
+            created = await self.subscribe(customer, await self.card(customer), plan_id=plan.id)
+            assert created.status_code == 201, created.body
+            subs.append(UUID(created.body["id"]))
+        if advance_to is not None:
+            await self.clocks.advance(clock.id, frozen_time=advance_to, principal=self.who)
+        return clock, subs
+
 
 async def build(
     db: Database,
@@ -105,7 +132,8 @@ async def build(
     wall = wall or FakeClock()
     gateway = gateway or FakeGateway()
     shard, _ = await make_service(db, gateway, wall)
-    keyring = Keyring(MasterKey(os.urandom(32)))
+    # The shard's master key: one instance has one (the vault's fingerprint key is shared).
+    keyring = Keyring.from_settings(engine_settings())
     methods = PaymentMethodService(db, keyring, idempotency_ttl_h=24)
     plans = PlanService(db, max_amount=99_999_999)
     billed: Billed
@@ -122,6 +150,7 @@ async def build(
         db,
         execute=execute,
         open_saved=open_saved,
+        open_saved_many=methods.charge_sources,
         clock=BillingClock(wall.now),
         dunning=dunning or Dunning((1, 3, 5)),
     )
@@ -140,7 +169,7 @@ async def build(
         ),
         methods=methods,
         plans=plans,
-        clocks=TestClockService(db),
+        clocks=TestClockService(db, sandbox_only=True),
         customers=CustomerService(db, keyring),
         api_key=api_key,
         execute=execute,

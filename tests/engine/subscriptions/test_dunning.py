@@ -6,11 +6,9 @@ after a cancellation."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import pytest
 from redis.asyncio import Redis
 
 from engine.db.database import Database
@@ -27,13 +25,6 @@ GENERIC_DECLINE = "4000000000000002"
 START = datetime(2027, 3, 1, tzinfo=UTC)
 RENEWAL = datetime(2027, 4, 1, tzinfo=UTC)
 JAN_10 = datetime(2027, 1, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra["redis_url"])
-    yield client
-    await client.aclose()
 
 
 async def _billed(database: Database, redis: Redis, *, cancel: bool = True) -> Billed:

@@ -15,13 +15,8 @@ import pytest
 from engine.db.database import Database
 from engine.errors import UpstreamError
 from engine.payments.commands import Command, CommandResult, RefundPayment, RequestContext
-from engine.subscriptions.billing import Billing
-from engine.subscriptions.charging import Executor
-from engine.subscriptions.settlement import Dunning
-from engine.test_clocks.clock import BillingClock
-from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import DROP, FakeGateway
-from tests.engine.subscriptions.harness import Billed, build
+from tests.engine.subscriptions.harness import build
 
 START = datetime(2027, 1, 31, tzinfo=UTC)
 LATER = datetime(2027, 6, 1, tzinfo=UTC)
@@ -31,18 +26,6 @@ PERIODS = 5
 
 class Crash(Exception):
     """The scheduler dying after the shard charged and before the run settled it."""
-
-
-async def _subscriptions(billed: Billed, count: int) -> tuple[Clock, list[UUID]]:
-    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
-    plan = await billed.plan()
-    subs = []
-    for _ in range(count):
-        customer = await billed.customer(clock)
-        created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
-        subs.append(UUID(created.body["id"]))
-    await billed.clocks.advance(clock.id, frozen_time=LATER, principal=billed.who)
-    return clock, subs
 
 
 async def _periods(db: Database) -> list[tuple[UUID, int, int]]:
@@ -55,17 +38,6 @@ async def _periods(db: Database) -> list[tuple[UUID, int, int]]:
     return [(r["subscription_id"], r["n"], r["paid"]) for r in rows]
 
 
-def _second_scheduler(billed: Billed, execute: Executor) -> Billing:
-    """Another scheduler's billing, on the same database and shards."""
-    return Billing(
-        billed.db,
-        execute=execute,
-        open_saved=billed.methods.charge_source,
-        clock=BillingClock(billed.wall.now),
-        dunning=Dunning((1, 3, 5)),
-    )
-
-
 @pytest.fixture
 async def gateway() -> FakeGateway:
     return FakeGateway()
@@ -75,7 +47,7 @@ async def test_a_run_killed_mid_renewal_is_finished_by_the_next(
     database: Database, gateway: FakeGateway
 ) -> None:
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     crashes = 0
 
     async def charge_then_crash(command: Command) -> CommandResult:
@@ -84,7 +56,7 @@ async def test_a_run_killed_mid_renewal_is_finished_by_the_next(
         crashes += 1
         raise Crash
 
-    dying = _second_scheduler(billed, charge_then_crash)
+    dying = billed.scheduler(charge_then_crash)
     with pytest.raises(Crash):
         await dying.run(sub_id)
     assert crashes == 1
@@ -98,7 +70,7 @@ async def test_a_lost_gateway_answer_is_settled_after_recovery(
     database: Database, gateway: FakeGateway
 ) -> None:
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     # The Feb 28 renewal's charge is approved, and its answer lost on the way back.
     gateway.script(DROP)
     with pytest.raises(UpstreamError):
@@ -115,8 +87,8 @@ async def test_a_lost_gateway_answer_is_settled_after_recovery(
 
 async def test_two_schedulers_at_once(database: Database, gateway: FakeGateway) -> None:
     billed = await build(database, gateway=gateway)
-    clock, subs = await _subscriptions(billed, 20)
-    other = _second_scheduler(billed, billed.execute)
+    clock, subs = await billed.on_clock(20, START, LATER)
+    other = billed.scheduler(billed.execute)
     await asyncio.gather(
         billed.billing.run_due(clock.id, LATER),
         other.run_due(clock.id, LATER),
@@ -137,14 +109,14 @@ async def test_a_pending_attempt_past_its_keys_lifetime_is_not_charged_again(
     # The renewal is charged, the run dies before settling it, and the attempt stays pending
     # longer than the idempotency key lives (a paused scheduler queue over a weekend).
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
 
     async def charge_then_crash(command: Command) -> CommandResult:
         await billed.execute(command)
         raise Crash
 
     with pytest.raises(Crash):
-        await _second_scheduler(billed, charge_then_crash).run(sub_id)
+        await billed.scheduler(charge_then_crash).run(sub_id)
     async with database.connection() as conn:
         await conn.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'")
     await billed.billing.run(sub_id)
@@ -158,14 +130,14 @@ async def test_the_shard_refuses_a_second_payment_with_an_attempts_id(
     # Even past the lookup (two runs racing after the key expired), the shard refuses a
     # payment whose id an invoice attempt's payment already has.
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     commands: list[Command] = []
 
     async def keep(command: Command) -> CommandResult:
         commands.append(command)
         return await billed.execute(command)
 
-    await _second_scheduler(billed, keep).run(sub_id)
+    await billed.scheduler(keep).run(sub_id)
     async with database.connection() as conn:
         await conn.execute("DELETE FROM idempotency_keys")
     again = await billed.execute(commands[0])
@@ -178,7 +150,7 @@ async def test_a_pending_attempt_whose_payment_was_refunded_meanwhile_settles(
     database: Database, gateway: FakeGateway
 ) -> None:
     billed = await build(database, gateway=gateway)
-    _, [sub_id] = await _subscriptions(billed, 1)
+    _, [sub_id] = await billed.on_clock(1, START, LATER)
     charged: list[CommandResult] = []
 
     async def charge_then_crash(command: Command) -> CommandResult:
@@ -186,7 +158,7 @@ async def test_a_pending_attempt_whose_payment_was_refunded_meanwhile_settles(
         raise Crash
 
     with pytest.raises(Crash):
-        await _second_scheduler(billed, charge_then_crash).run(sub_id)
+        await billed.scheduler(charge_then_crash).run(sub_id)
     payment = UUID(charged[0].body["id"])
     refund = RefundPayment(
         RequestContext(billed.api_key, "merchant"),

@@ -6,7 +6,6 @@ paygrid's own charges live in a scope merchants' keys cannot enter."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import UUID
 
 import pytest
 
@@ -14,49 +13,22 @@ from engine.db.database import Database
 from engine.errors import InvalidRequest, NotFound
 from engine.payments.commands import Command, CommandResult, CreatePayment
 from engine.payments.intake import check_idempotency_key
-from engine.subscriptions.billing import Billing
-from engine.subscriptions.charging import Executor
-from engine.subscriptions.settlement import Dunning
 from engine.subscriptions.states import SubscriptionStatus
-from engine.test_clocks.clock import BillingClock
-from engine.test_clocks.models import TestClock as Clock
 from tests.engine.payments.fakes import FakeGateway
-from tests.engine.subscriptions.harness import Billed, build
+from tests.engine.subscriptions.harness import build
 
 START = datetime(2027, 1, 10, tzinfo=UTC)
 RENEWAL = datetime(2027, 2, 10, 1, tzinfo=UTC)
 
 
-async def _subscriptions(billed: Billed, count: int) -> tuple[Clock, list[UUID]]:
-    clock = await billed.clocks.create(frozen_time=START, name=None, principal=billed.who)
-    plan = await billed.plan()
-    subs = []
-    for _ in range(count):
-        customer = await billed.customer(clock)
-        created = await billed.subscribe(customer, await billed.card(customer), plan_id=plan.id)
-        subs.append(UUID(created.body["id"]))
-    await billed.clocks.advance(clock.id, frozen_time=RENEWAL, principal=billed.who)
-    return clock, subs
-
-
-def _billing(billed: Billed, execute: Executor) -> Billing:
-    return Billing(
-        billed.db,
-        execute=execute,
-        open_saved=billed.methods.charge_source,
-        clock=BillingClock(billed.wall.now),
-        dunning=Dunning((1, 3, 5)),
-    )
-
-
 async def test_a_charge_refused_for_good_is_a_decline(database: Database) -> None:
     billed = await build(database, gateway=FakeGateway())
-    clock, [sub_id] = await _subscriptions(billed, 1)
+    clock, [sub_id] = await billed.on_clock(1, START, RENEWAL)
 
     async def refuse(command: Command) -> CommandResult:
         return CommandResult.from_error(NotFound("no customer", param="customer_id"))
 
-    await billed.clocks.run_advance(clock.id, _billing(billed, refuse).run_due)
+    await billed.clocks.run_advance(clock.id, billed.scheduler(refuse).run_due)
     sub, latest = await billed.subscriptions.get(sub_id)
     assert sub.status is SubscriptionStatus.PAST_DUE
     assert latest is not None
@@ -66,7 +38,7 @@ async def test_a_charge_refused_for_good_is_a_decline(database: Database) -> Non
 
 async def test_one_subscriptions_failure_leaves_the_others_billed(database: Database) -> None:
     billed = await build(database, gateway=FakeGateway())
-    clock, subs = await _subscriptions(billed, 3)
+    clock, subs = await billed.on_clock(3, START, RENEWAL)
     broken = subs[0]
 
     async def one_breaks(command: Command) -> CommandResult:
@@ -76,7 +48,7 @@ async def test_one_subscriptions_failure_leaves_the_others_billed(database: Data
             raise RuntimeError("a bug in one subscription's run")
         return await billed.execute(command)
 
-    await billed.clocks.run_advance(clock.id, _billing(billed, one_breaks).run_due)
+    await billed.clocks.run_advance(clock.id, billed.scheduler(one_breaks).run_due)
     got = await billed.clocks.get(clock.id)
     assert got.status == "ready"
     for sub_id in subs[1:]:

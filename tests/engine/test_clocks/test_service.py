@@ -11,6 +11,7 @@ import pytest
 
 from engine.db.database import Database
 from engine.errors import InvalidRequest, NotFound, StateError, UpstreamError
+from engine.gateways.registry import builtin_registry
 from engine.principal import Principal
 from engine.test_clocks.clock import BillingClock
 
@@ -26,7 +27,23 @@ START = datetime(2027, 1, 31, 12, tzinfo=UTC)
 
 @pytest.fixture
 def clocks(database: Database) -> Clocks:
-    return Clocks(database)
+    return Clocks(database, sandbox_only=True)
+
+
+async def test_no_clock_while_a_gateway_moves_real_money(database: Database) -> None:
+    live = Clocks(database, sandbox_only=False)
+    with pytest.raises(StateError) as refused:
+        await live.create(frozen_time=START, name="live", principal=WHO)
+    assert refused.value.code == "test_clocks_unavailable"
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM test_clocks") == 0
+
+
+def test_only_sandboxes_allow_test_clocks() -> None:
+    registry = builtin_registry()
+    assert registry.sandboxes_only(["sandbox", "sandbox_b"])
+    assert not registry.sandboxes_only(["sandbox", "authorizenet"])
+    assert not registry.sandboxes_only(["no-such-gateway"])
 
 
 async def test_advance_runs_what_is_due_then_is_ready(clocks: Clocks, database: Database) -> None:

@@ -23,12 +23,22 @@ async def test_purchase_succeeds_and_is_retrievable(api: Api) -> None:
         "type": "card",
         "brand": "visa",
         "last4": "4242",
-        "exp_month": 12,
-        "exp_year": 2034,
+        "fingerprint": payment["payment_method"]["fingerprint"],
     }
+    assert len(payment["payment_method"]["fingerprint"]) == 16
     got = await api.get(f"/api/payments/{payment['id']}")
     assert got.status_code == 200
-    assert got.json()["data"]["status"] == "succeeded"
+    data = got.json()["data"]
+    assert (data["status"], data["gateway"]) == ("succeeded", "sandbox")
+    [attempt] = data["attempts"]
+    assert (attempt["gateway"], attempt["kind"], attempt["outcome"]) == (
+        "sandbox",
+        "charge",
+        "approved",
+    )
+    assert attempt["reference"] == payment["id"]
+    assert attempt["gateway_transaction_id"] == payment["gateway_transaction_id"]
+    assert "exp_month" not in data["payment_method"]
 
 
 async def test_authorize_then_partial_capture_releases_the_rest(api: Api) -> None:
@@ -159,10 +169,16 @@ async def test_list_filters_and_paginates(api: Api) -> None:
 async def test_methods_and_health(api: Api) -> None:
     methods = await api.get("/api/payments/methods")
     assert methods.status_code == 200
-    assert {m["type"] for m in methods.json()["data"]} == {"card", "token"}
+    listed = methods.json()["data"]
+    assert [m["gateway"] for m in listed] == ["sandbox", "sandbox_b"]
+    assert listed[0]["methods"] == ["card", "token"]
+    assert "amex" in listed[0]["brands"]
+    assert listed[0]["supports"] == ["purchase", "authorize", "capture", "void", "refund"]
+    assert {m["circuit"] for m in listed} == {"closed"}
     health = await api.http.get("/health")
     assert health.status_code == 200
-    assert health.json()["data"]["database"] == "ok"
+    assert health.json()["data"]["components"]["database"]["status"] == "ok"
+    assert health.json()["data"]["gateway_circuits"] == {"sandbox": "closed", "sandbox_b": "closed"}
 
 
 async def test_every_change_is_audited_with_key_and_correlation(

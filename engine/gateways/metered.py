@@ -1,0 +1,68 @@
+"""A gateway wrapper that times every call: `paygrid_gateway_request_duration_seconds` by
+gateway, operation and result (approved, declined, not_found for a lookup, error when it
+raised). It changes nothing else: same results, same exceptions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+from uuid import UUID
+
+from engine.gateways.base import (
+    ChargeRequest,
+    Gateway,
+    GatewayResult,
+    OperationRequest,
+    VerifyRequest,
+)
+from engine.metrics.catalogue import GATEWAY_DURATION
+from engine.metrics.recorder import Metrics
+
+R = TypeVar("R", GatewayResult, GatewayResult | None)
+
+
+class MeteredGateway:
+    def __init__(self, inner: Gateway, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self.name = inner.name
+        self.lookup_grace_s = inner.lookup_grace_s
+
+    async def aclose(self) -> None:
+        """Close what the wrapped gateway holds open, if anything."""
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def charge(self, request: ChargeRequest) -> GatewayResult:
+        return await self._timed("charge", self._inner.charge(request))
+
+    async def verify(self, request: VerifyRequest) -> GatewayResult:
+        return await self._timed("verify", self._inner.verify(request))
+
+    async def capture(self, request: OperationRequest) -> GatewayResult:
+        return await self._timed("capture", self._inner.capture(request))
+
+    async def void(self, request: OperationRequest) -> GatewayResult:
+        return await self._timed("void", self._inner.void(request))
+
+    async def refund(self, request: OperationRequest) -> GatewayResult:
+        return await self._timed("refund", self._inner.refund(request))
+
+    async def lookup(self, reference: UUID) -> GatewayResult | None:
+        return await self._timed("lookup", self._inner.lookup(reference))
+
+    async def _timed(self, operation: str, call: Awaitable[R]) -> R:
+        started = time.perf_counter()
+        result = "error"
+        try:
+            answer = await call
+            if answer is None:
+                result = "not_found"
+            else:
+                result = "approved" if answer.approved else "declined"
+            return answer
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.observe(GATEWAY_DURATION, (self.name, operation, result), elapsed)

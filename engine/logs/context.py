@@ -1,0 +1,23 @@
+"""The correlation id of the request a piece of work serves, in a context variable: set by the
+API's middleware for the request's task, and by a ledger shard for each command's task, so
+every log line written on its behalf carries it without passing it around."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+
+_CORRELATION_ID: ContextVar[str | None] = ContextVar("paygrid_correlation_id", default=None)
+
+
+def current_correlation() -> str | None:
+    """The correlation id of the work running now, if any."""
+    return _CORRELATION_ID.get()
+
+
+def set_correlation(correlation_id: str | None) -> Token[str | None]:
+    """Make `correlation_id` current; give the token to `reset_correlation` when done."""
+    return _CORRELATION_ID.set(correlation_id)
+
+
+def reset_correlation(token: Token[str | None]) -> None:
+    _CORRELATION_ID.reset(token)

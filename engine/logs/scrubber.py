@@ -1,0 +1,55 @@
+"""Masks what must never reach a log: card numbers (Luhn-valid runs of 13 to 19 digits,
+spaces or dashes allowed between them; the last four kept), CVC values, paygrid API keys
+(`pgk_…`) and webhook secrets (`whsec_…`), and Authorization / X-API-Key header values.
+
+Applied to the whole formatted line, exception text included, so a number that reached a log
+through an f-string or a repr is masked too. A run of digits that fails the Luhn check (an
+order number, a timestamp) is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from engine.cards import luhn_valid
+
+_PAN = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+_CVC = re.compile(
+    r"""(?ix)
+    (["']?\b(?:cvc2?|cvv2?|card_?code|security_?code)\b["']?\s*(?:[:=]|=>)\s*["']?)
+    \d{3,4}"""
+)
+_SECRET = re.compile(r"\b(pgk|whsec)_[A-Za-z0-9+/=_\-]+")
+_HEADER = re.compile(
+    r"""(?ix)
+    (\b(?:authorization|x-api-key)\b["']?\s*[:=,]\s*\(?\s*(?:b(?=["']))?["']?)
+    (?:(?:bearer|basic|token)\s+)?[^\s"',)}]+"""
+)
+
+
+def _mask_pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group())
+    if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
+        return match.group()
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def scrub(text: str) -> str:
+    """`text` with card numbers, CVCs, secrets and credentials masked."""
+    text = _PAN.sub(_mask_pan, text)
+    text = _CVC.sub(r"\1***", text)
+    text = _SECRET.sub(r"\1_[REDACTED]", text)
+    return _HEADER.sub(r"\1[REDACTED]", text)
+
+
+class ScrubbingFilter(logging.Filter):
+    """On a handler: scrubs each record's message before any handler formats it (records are
+    shared, so the handlers after this one see the scrubbed message too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True

@@ -1,0 +1,24 @@
+"""`/metrics`: the cluster's series from Redis, with the queues' depth and lag read from
+PostgreSQL at scrape time (the queues live there, so no process needs to publish them)."""
+
+from __future__ import annotations
+
+from engine.metrics.catalogue import QUEUE_DEPTH, QUEUE_LAG
+from engine.metrics.exposition import render
+from engine.metrics.recorder import series
+from engine.metrics.store import MetricsStore
+from engine.queueing.service import QueueService
+
+
+class MetricsService:
+    def __init__(self, store: MetricsStore, queues: QueueService) -> None:
+        self._store = store
+        self._queues = queues
+
+    async def exposition(self) -> str:
+        """Every series, in Prometheus's text format."""
+        values = {**await self._store.counters(), **await self._store.gauges()}
+        for stats in await self._queues.stats():
+            values[series(QUEUE_DEPTH.name, (stats.queue,))] = float(stats.waiting)
+            values[series(QUEUE_LAG.name, (stats.queue,))] = stats.oldest_waiting_s or 0.0
+        return render(values)

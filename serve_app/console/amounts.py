@@ -1,0 +1,32 @@
+"""Amounts as an operator types them: major units ("12.50"), turned into minor units of the
+payment's currency exactly. More decimals than the currency has is refused, never rounded."""
+
+from __future__ import annotations
+
+import re
+
+from engine.errors import InvalidRequest
+from engine.money import exponent
+
+_AMOUNT = re.compile(r"(\d{1,15})(?:\.(\d{1,4}))?")
+
+
+def minor_units(text: str, currency: str) -> int | None:
+    """`text` in minor units of `currency`; None when blank (the whole amount)."""
+    text = text.strip()
+    if not text:
+        return None
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise InvalidRequest("amount: give a number such as 12.50", param="amount")
+    whole, fraction = match.group(1), match.group(2) or ""
+    places = exponent(currency)
+    if len(fraction) > places:
+        raise InvalidRequest(
+            f"amount: {currency} has {places} decimal places, not {len(fraction)}", param="amount"
+        )
+    # The digits of the major units followed by exactly `places` digits are the minor units.
+    value = int(whole + fraction.ljust(places, "0"))
+    if value <= 0:
+        raise InvalidRequest("amount: must be more than zero", param="amount")
+    return value

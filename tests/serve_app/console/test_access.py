@@ -1,0 +1,169 @@
+"""The console over plain HTTP: sign-in and its cookie, CSRF, scopes exactly as the API has
+them, sign-out and revocation ending the session, and a refund form that cannot refund twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.auth.keys import ApiKeyService, Scope
+from engine.config import Settings
+from tests.factories import Api
+from tests.serve_app.console.client import COOKIE, Console, csrf_token, idempotency_key
+from tests.serve_app.console.conftest import SignIn
+
+READ = frozenset({Scope.PAYMENTS_READ})
+WRITE = frozenset({Scope.PAYMENTS_WRITE})
+
+
+async def _refunded(api: Api, payment_id: str) -> int:
+    response = await api.get(f"/api/payments/{payment_id}")
+    return int(response.json()["data"]["amount_refunded"])
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_a_bad_key_gets_none(
+    cluster: Settings, keys: ApiKeyService
+) -> None:
+    _, secret = await keys.create(name="console-cookie", scopes=READ)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as http:
+        refused = await http.post("/console/sign-in", data={"api_key": "pgk_wrong"})
+        assert refused.status_code == 401
+        assert "invalid" in refused.text
+        assert "set-cookie" not in refused.headers
+        signed = await http.post("/console/sign-in", data={"api_key": secret})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        for flag in ("httponly", "samesite=strict", "path=/console"):
+            assert flag in cookie
+        # Plain HTTP here: Secure would keep the browser from sending it back.
+        assert "secure" not in cookie
+        assert secret not in signed.headers["set-cookie"]
+        landing = await http.get("/console/payments")
+        assert landing.status_code == 200
+        assert secret not in landing.text
+        assert "default-src 'self'" in landing.headers["content-security-policy"]
+
+
+async def _refund_page(
+    api: Api, sign_in: SignIn, scopes: frozenset[Scope], amount: int
+) -> tuple[dict[str, Any], Console, str, str]:
+    """A purchase of `amount`, a console signed in with `scopes`, the payment's refund action
+    and its page as rendered."""
+    payment = await api.purchase(amount=amount)
+    console = await sign_in(scopes)
+    page = await console.page(f"/console/payments/{payment['id']}")
+    assert page.status_code == 200
+    return payment, console, f"/console/payments/{payment['id']}/refund", page.text
+
+
+async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
+    api: Api, sign_in: SignIn
+) -> None:
+    payment, console, action, page = await _refund_page(api, sign_in, READ, 2500)
+    assert "25.00 USD" in page
+    assert action not in page
+    assert page.count("<button") == 1  # sign-out only
+    forbidden = await console.post(
+        action, {"csrf_token": csrf_token(page), "idempotency_key": "console-x", "amount": "1.00"}
+    )
+    assert forbidden.status_code == 403
+    assert "payments:write" in forbidden.text
+    assert await _refunded(api, payment["id"]) == 0
+    # Pages of other scopes are refused too, and not linked.
+    assert 'href="/console/queues"' not in page
+    assert (await console.page("/console/queues")).status_code == 403
+    assert (await console.page("/console/webhooks")).status_code == 403
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_a_double_submit_refunds_once(
+    api: Api, sign_in: SignIn
+) -> None:
+    payment, console, action, page = await _refund_page(api, sign_in, WRITE, 3000)
+    form = {"idempotency_key": idempotency_key(page, action), "amount": "10.00"}
+    assert (await console.post(action, form)).status_code == 403
+    assert (await console.post(action, {**form, "csrf_token": "forged"})).status_code == 403
+    assert await _refunded(api, payment["id"]) == 0
+    form["csrf_token"] = csrf_token(page)
+    first = await console.post(action, form)
+    again = await console.post(action, form)
+    assert first.status_code == again.status_code == 303
+    assert await _refunded(api, payment["id"]) == 1000
+    shown = await console.page(first.headers["location"])
+    assert "Refund made." in shown.text
+    assert "10.00 USD" in shown.text
+
+
+async def test_an_amount_the_currency_cannot_hold_is_refused_naming_it(
+    api: Api, sign_in: SignIn
+) -> None:
+    payment, console, action, page = await _refund_page(api, sign_in, WRITE, 500)
+    fields = {"csrf_token": csrf_token(page), "idempotency_key": idempotency_key(page, action)}
+    refused = await console.post(action, {**fields, "amount": "1.005"})
+    assert refused.status_code == 400
+    assert "amount" in refused.text
+    too_much = await console.post(action, {**fields, "amount": "6.00"})
+    assert too_much.status_code >= 400
+    assert await _refunded(api, payment["id"]) == 0
+
+
+async def test_filters_and_a_bad_filter(api: Api, sign_in: SignIn) -> None:
+    payment = await api.purchase(amount=700)
+    console = await sign_in(READ)
+    mine = await console.page("/console/payments", customer_id=payment["customer_id"], status="")
+    assert mine.status_code == 200
+    assert payment["id"] in mine.text
+    none = await console.page(
+        "/console/payments", customer_id=payment["customer_id"], status="voided"
+    )
+    assert "No payments match these filters." in none.text
+    bad = await console.page("/console/payments", customer_id="not-a-uuid")
+    assert bad.status_code == 400
+    assert "customer_id" in bad.text
+
+
+@pytest.mark.parametrize("how", ["sign_out", "revoke"])
+async def test_the_cookie_stops_working_after_sign_out_or_revocation(
+    cluster: Settings, keys: ApiKeyService, how: str
+) -> None:
+    key, secret = await keys.create(name="console-end", scopes=READ)
+    console = await Console.signed_in(f"http://127.0.0.1:{cluster.port}", secret)
+    try:
+        page = await console.page("/console/payments")
+        assert page.status_code == 200
+        cookie = console.http.cookies[COOKIE]
+        if how == "sign_out":
+            out = await console.post("/console/sign-out", {"csrf_token": csrf_token(page.text)})
+            assert out.status_code == 303
+        else:
+            await keys.revoke(key.id)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as other:
+            replayed = await other.get(
+                "/console/payments", headers={"Cookie": f"{COOKIE}={cookie}"}
+            )
+        assert replayed.status_code == 401
+        assert "Sign in" in replayed.text
+    finally:
+        await console.close()
+
+
+async def test_the_front_door_and_each_page_follow_the_scopes(sign_in: SignIn) -> None:
+    webhooks_only = await sign_in(frozenset({Scope.WEBHOOKS}))
+    door = await webhooks_only.page("/console")
+    assert door.status_code == 303
+    assert door.headers["location"] == "/console/webhooks"
+    listed = await webhooks_only.page("/console/webhooks", status="dead")
+    assert listed.status_code == 200
+    assert 'href="/console/payments"' not in listed.text
+    assert (await webhooks_only.page("/console/payments")).status_code == 403
+    admin = await sign_in(frozenset({Scope.ADMIN}))
+    assert (await admin.page("/console")).headers["location"] == "/console/payments"
+    queues = await admin.page("/console/queues")
+    assert queues.status_code == 200
+    assert 'id="queue-webhooks"' in queues.text
+    unknown = await admin.post(
+        "/console/queues/nonesuch/pause", {"csrf_token": csrf_token(queues.text)}
+    )
+    assert unknown.status_code == 400
+    assert (await admin.page("/console/payments/not-a-uuid")).status_code == 400
