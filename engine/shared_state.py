@@ -11,6 +11,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 
 def connect_redis(url: str, *, max_connections: int = 64, wait_s: float = 5.0) -> Redis:
-    """A client on `url` with at most `max_connections` connections."""
+    """A client on `url` with at most `max_connections` connections; it owns its pool, so
+    `aclose()` closes them (a client merely given a pool leaves its connections open)."""
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait_s)
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)

@@ -54,8 +54,6 @@ async def redis(infra: dict[str, str], redis_proxy: CuttableProxy) -> AsyncItera
     client = connect_redis(through_proxy(infra["redis_url"], redis_proxy.port))
     yield client
     await client.aclose()
-    # A client given its pool leaves the pool's connections open on aclose().
-    await client.connection_pool.disconnect()
 
 
 async def _status_is(health: HealthService, status: HealthStatus) -> bool:

@@ -39,7 +39,6 @@ async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
     client = connect_redis(infra["redis_url"])
     yield client
     await client.aclose()
-    await client.connection_pool.disconnect()
 
 
 @pytest.fixture
@@ -130,7 +129,6 @@ async def test_a_failed_push_is_kept_for_the_next(infra: dict[str, str]) -> None
     finally:
         await client.delete(*[k async for k in client.scan_iter(match="test:metrics:*")])
         await client.aclose()
-        await client.connection_pool.disconnect()
         await proxy.stop()
 
 

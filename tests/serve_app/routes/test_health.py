@@ -88,7 +88,6 @@ async def proxied_state(
     state = await open_state(settings, DEPLOYMENT_NAME, process="api-health-test")
     yield state
     await state.close()
-    await state.redis.connection_pool.disconnect()
 
 
 @pytest.fixture
