@@ -1,5 +1,6 @@
 """The client's address: the peer's, or, when the peer is a trusted proxy (HAProxy in front),
-the nearest untrusted address its `X-Forwarded-For` names."""
+the nearest untrusted address its `X-Forwarded-For` names; and whether the client's own
+connection was TLS (directly, or as a trusted proxy's `X-Forwarded-Proto` says)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ class ClientAddress:
             if not self._is_trusted(hop):
                 return hop
         return hops[0] if hops else peer
+
+    def over_tls(self, scope: Scope) -> bool:
+        """Whether the client reached us over TLS: this connection's scheme, or, from a trusted
+        proxy, any hop of its `X-Forwarded-Proto` saying `https`. Any hop, not the first or
+        the last: a forged `https` only adds `Secure` to a cookie (which then breaks only the
+        forger's own session), while a forged `http` must never take it away."""
+        if scope.get("scheme") in ("https", "wss"):
+            return True
+        client = scope.get("client")
+        if client is None or not self._is_trusted(client[0]):
+            return False
+        forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-proto")
+        return any(p.strip().lower() == "https" for p in forwarded.decode("latin-1").split(","))

@@ -7,6 +7,7 @@ from engine.metrics.catalogue import QUEUE_DEPTH, QUEUE_LAG
 from engine.metrics.exposition import render
 from engine.metrics.recorder import series
 from engine.metrics.store import MetricsStore
+from engine.metrics.traffic import TrafficMinute
 from engine.queueing.service import QueueService
 
 
@@ -22,3 +23,7 @@ class MetricsService:
             values[series(QUEUE_DEPTH.name, (stats.queue,))] = float(stats.waiting)
             values[series(QUEUE_LAG.name, (stats.queue,))] = stats.oldest_waiting_s or 0.0
         return render(values)
+
+    async def last_hour(self) -> list[TrafficMinute]:
+        """The HTTP request rate and latency of each of the last 60 complete minutes."""
+        return await self._store.traffic()

@@ -1,7 +1,8 @@
 """The cluster's metrics in Redis: counters summed over every process that ever published
 (`HINCRBYFLOAT` of each process's deltas), gauges per live process (a hash per process that
 expires when it stops publishing), and the last minutes' counters in per-minute windows that
-`/health` reads for its thresholds.
+`/health` reads for its thresholds, and the HTTP traffic of the last hour folded per minute
+(`engine/metrics/traffic.py`) for the console's overview.
 
 Redis holds loss-tolerant state only: if it loses these, counters start again from zero, which
 Prometheus reads as a counter reset, and nothing else is lost.
@@ -14,6 +15,7 @@ from collections import defaultdict
 
 from redis.asyncio import Redis
 
+from engine.metrics import traffic
 from engine.metrics.recorder import Sample
 
 _WINDOW_S = 60
@@ -34,6 +36,7 @@ class MetricsStore:
         self._sources = f"{prefix}:sources"
         self._gauges = f"{prefix}:gauges:"
         self._window = f"{prefix}:window:"
+        self._traffic = f"{prefix}:traffic:"
         self._gauge_ttl_ms = max(1, int(gauge_ttl_s * 1000))
 
     async def push(self, source: str, sample: Sample, *, now: float | None = None) -> None:
@@ -47,6 +50,11 @@ class MetricsStore:
             pipe.hincrbyfloat(window, key, delta)
         if sample.counters:
             pipe.expire(window, _WINDOW_KEEP_S)
+        folded = traffic.fold(sample.counters)
+        if folded:
+            for field, delta in folded.items():
+                pipe.hincrbyfloat(f"{self._traffic}{minute}", field, delta)
+            pipe.expire(f"{self._traffic}{minute}", traffic.KEEP_S)
         gauges = f"{self._gauges}{source}"
         pipe.delete(gauges)
         if sample.gauges:
@@ -88,3 +96,16 @@ class MetricsStore:
             for key, value in values.items():
                 totals[_text(key)] += float(value)
         return dict(totals)
+
+    async def traffic(self, *, now: float | None = None) -> list[traffic.TrafficMinute]:
+        """The last `traffic.MINUTES` complete minutes of HTTP traffic, oldest first (a minute
+        without requests reads as zero)."""
+        minute = int((time.time() if now is None else now) // _WINDOW_S)
+        minutes = range(minute - traffic.MINUTES, minute)
+        pipe = self._redis.pipeline(transaction=False)
+        for m in minutes:
+            pipe.hgetall(f"{self._traffic}{m}")
+        return [
+            traffic.minute(m * _WINDOW_S, {_text(k): float(v) for k, v in values.items()})
+            for m, values in zip(minutes, await pipe.execute(), strict=True)
+        ]

@@ -6,8 +6,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serve_app.console import access, assets, payments, queues, webhooks
+from serve_app.console import (
+    access,
+    alerts,
+    assets,
+    customers,
+    overview,
+    payments,
+    queues,
+    subscriptions,
+    webhooks,
+)
 
 router = APIRouter(include_in_schema=False)
-for part in (access.router, assets.router, payments.router, webhooks.router, queues.router):
+for part in (
+    access.router,
+    assets.router,
+    overview.router,
+    payments.router,
+    customers.router,
+    subscriptions.router,
+    webhooks.router,
+    queues.router,
+    alerts.router,
+):
     router.include_router(part, prefix="/console")

@@ -9,8 +9,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from engine.payments.states import PaymentStatus
+from engine.subscriptions.states import SubscriptionStatus
 from engine.webhooks.states import DeliveryStatus
+from schema.api.common import Email
 from schema.api.payments import RefundReason
+from schema.states import AlertStatus, AmlRule
 
 
 class _Blanks(BaseModel):
@@ -20,6 +23,15 @@ class _Blanks(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+
+def next_page(filters: BaseModel, has_more: bool, last: UUID | None) -> dict[str, str] | None:
+    """The query of the next page: the same filters, after the last row shown (None when no
+    more follow)."""
+    if not has_more or last is None:
+        return None
+    kept = filters.model_dump(mode="json", exclude_none=True)
+    return {**kept, "starting_after": str(last)}
 
 
 class PaymentFilters(_Blanks):
@@ -46,3 +58,25 @@ class KeyedAction(_Blanks):
     """An action with nothing to choose but its Idempotency-Key (a void)."""
 
     idempotency_key: str
+
+
+class AlertFilters(_Blanks):
+    rule: AmlRule | None = None
+    status: AlertStatus | None = None
+    customer_id: UUID | None = None
+    starting_after: UUID | None = None
+
+
+class CustomerSearch(_Blanks):
+    email: Email | None = None
+    starting_after: UUID | None = None
+
+
+class SubscriptionFilters(_Blanks):
+    status: SubscriptionStatus | None = None
+    customer_id: UUID | None = None
+    starting_after: UUID | None = None
+
+
+class InvoicePage(_Blanks):
+    starting_after: UUID | None = None

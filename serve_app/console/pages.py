@@ -28,6 +28,8 @@ from engine.auth.keys import Scope
 from engine.auth.sessions import ConsoleSession
 from engine.errors import AuthenticationFailed, PaygridError
 from engine.money import Money
+from serve_app.console.session import new_login_token, set_login_cookie
+from serve_app.deps import get_state
 from serve_app.errors import validation_body
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -49,14 +51,22 @@ def money(amount: int, currency: str) -> str:
     return Money(amount, currency).format()
 
 
-def when(moment: datetime | None) -> Markup:
-    """A `<time>` in UTC; console.js adds the browser's local time as its title."""
+def when(moment: datetime | str | None) -> Markup:
+    """A `<time>` in UTC (from a datetime, or the ISO text of an API object); console.js adds
+    the browser's local time as its title."""
     if moment is None:
         return Markup("—")
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     utc = moment.astimezone(UTC)
     return Markup('<time datetime="{}">{} UTC</time>').format(
         utc.isoformat().replace("+00:00", "Z"), utc.strftime("%Y-%m-%d %H:%M:%S")
     )
+
+
+def minute(start_s: int) -> Markup:
+    """A minute given in Unix seconds, as `when` shows a time."""
+    return when(datetime.fromtimestamp(start_s, UTC))
 
 
 @functools.cache
@@ -72,6 +82,7 @@ def environment() -> Environment:
     )
     env.filters["money"] = money
     env.filters["when"] = when
+    env.filters["minute"] = minute
     return env
 
 
@@ -89,20 +100,36 @@ def permissions(session: ConsoleSession) -> dict[str, bool]:
         "payments_read": key.allows(Scope.PAYMENTS_READ),
         "payments_write": key.allows(Scope.PAYMENTS_WRITE),
         "webhooks": key.allows(Scope.WEBHOOKS),
+        "customers": key.allows(Scope.CUSTOMERS),
+        "subscriptions": key.allows(Scope.SUBSCRIPTIONS),
         "admin": key.allows(Scope.ADMIN),
     }
 
 
-def page(session: ConsoleSession, template: str, **context: Any) -> HTMLResponse:
+def page(
+    session: ConsoleSession, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """A signed-in page: what the key may do, its name and the session's CSRF token (every
     form carries it) join `context`."""
     return render(
         template,
+        status_code,
         can=permissions(session),
         key_name=session.key.name,
         csrf_token=session.csrf_token,
         **context,
     )
+
+
+async def sign_in_page(
+    request: Request, status_code: int = 200, message: str | None = None
+) -> HTMLResponse:
+    """The sign-in form with a new login token, in its field and in its cookie."""
+    token = new_login_token()
+    response = render("sign_in.html", status_code, message=message, login_token=token)
+    secure = (await get_state(request)).clients.over_tls(request.scope)
+    set_login_cookie(response, token, secure=secure)
+    return response
 
 
 def error_page(status_code: int, message: str) -> HTMLResponse:
@@ -131,7 +158,7 @@ class ConsoleRoute(APIRoute):
             try:
                 return await handler(request)
             except AuthenticationFailed as exc:
-                return render("sign_in.html", 401, message=exc.message)
+                return await sign_in_page(request, 401, exc.message)
             except PaygridError as exc:
                 return error_page(exc.http_status, exc.message)
             except (RequestValidationError, ValidationError) as exc:

@@ -1,5 +1,5 @@
 """Payments in the console: the list (status and customer filters, cursor paging), one payment
-with its refunds and events, and the actions its state allows. Reads go through the same
+with its refunds and timeline, and the actions its state allows. Reads go through the same
 `PaymentReads` the API uses; capture, void and refund through the same `PaymentRequests`, each
 under the Idempotency-Key its form was rendered with."""
 
@@ -20,9 +20,11 @@ from engine.payments.commands import CommandResult, RequestContext
 from engine.payments.intake import check_idempotency_key, request_hash
 from engine.payments.models import Payment
 from engine.payments.states import REFUNDABLE, PaymentStatus, can_transition
+from engine.payments.timeline import payment_timeline
+from engine.payments.timeline_models import TimelineSource
 from schema.api.payments import CaptureCreate, RefundCreate, VoidCreate
 from serve_app.console.amounts import minor_units
-from serve_app.console.forms import KeyedAction, MoneyAction, PaymentFilters
+from serve_app.console.forms import KeyedAction, MoneyAction, PaymentFilters, next_page
 from serve_app.console.pages import ConsoleRoute, error_page, page
 from serve_app.console.session import Form, PaymentsReader, PaymentsWriter
 from serve_app.deps import CorrelationId, State
@@ -31,12 +33,34 @@ from serve_app.state import AppState
 router = APIRouter(route_class=ConsoleRoute)
 
 PAGE_SIZE = 25
-EVENTS_SHOWN = 50
+# Which timeline entries a key sees: what its scopes read in the API (the payment with its
+# refunds and attempts, and the ledger: payments:read; events and deliveries: webhooks; the
+# audit log: admin).
+_SOURCES_BY_SCOPE = {
+    Scope.PAYMENTS_READ: (
+        TimelineSource.REQUEST,
+        TimelineSource.GATEWAY,
+        TimelineSource.REFUND,
+        TimelineSource.LEDGER,
+    ),
+    Scope.WEBHOOKS: (TimelineSource.EVENT, TimelineSource.WEBHOOK),
+    Scope.ADMIN: (TimelineSource.AUDIT,),
+}
 NOTICES = {
     "captured": "Captured.",
     "voided": "Voided: the hold is released.",
     "refunded": "Refund made.",
 }
+
+
+def timeline_sources(session: ConsoleSession) -> frozenset[TimelineSource]:
+    """The timeline's sources the session's key may read."""
+    return frozenset(
+        source
+        for scope, sources in _SOURCES_BY_SCOPE.items()
+        if session.key.allows(scope)
+        for source in sources
+    )
 
 
 def actions(payment: Payment) -> list[str]:
@@ -56,17 +80,14 @@ async def payments(
     session: PaymentsReader, state: State, filters: Annotated[PaymentFilters, Query()]
 ) -> Response:
     found = await state.payment_reads.page(limit=PAGE_SIZE, **filters.model_dump())
-    next_page = None
-    if found.has_more:
-        kept = filters.model_dump(mode="json", exclude_none=True)
-        next_page = {**kept, "starting_after": str(found.payments[-1].id)}
+    last = found.payments[-1].id if found.payments else None
     return page(
         session,
         "payments.html",
         payments=found.payments,
         filters=filters,
         statuses=list(PaymentStatus),
-        next_page=next_page,
+        next_page=next_page(filters, found.has_more, last),
     )
 
 
@@ -76,16 +97,13 @@ async def payment(
 ) -> Response:
     detail = await state.payment_reads.get(payment_id)
     found, refunds = detail.payment, detail.refunds
-    events = None
-    # The event log is the webhooks scope's, as in the API.
-    if session.key.allows(Scope.WEBHOOKS):
-        events, _ = await state.webhooks.events.page(limit=EVENTS_SHOWN, object_id=payment_id)
+    timeline = await payment_timeline(state.db, payment_id, sources=timeline_sources(session))
     return page(
         session,
         "payment.html",
         payment=found,
         refunds=refunds,
-        events=events,
+        timeline=timeline,
         actions=actions(found),
         # One key per form and render: submitting the same form twice replays, never repeats.
         idempotency_keys={name: f"console-{uuid4()}" for name in ("capture", "void", "refund")},

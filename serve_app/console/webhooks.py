@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from engine.queueing.states import REPLAYABLE
 from engine.webhooks.states import DeliveryStatus
-from serve_app.console.forms import DeliveryFilters
+from serve_app.console.forms import DeliveryFilters, next_page
 from serve_app.console.pages import ConsoleRoute, page
 from serve_app.console.session import WebhooksOperator
 from serve_app.deps import State
@@ -38,10 +38,7 @@ async def webhooks(
     deliveries, more = await state.webhooks.deliveries.page(
         limit=PAGE_SIZE, starting_after=filters.starting_after, status=filters.status
     )
-    next_page = None
-    if more:
-        kept = filters.model_dump(mode="json", exclude_none=True)
-        next_page = {**kept, "starting_after": str(deliveries[-1].id)}
+    last = deliveries[-1].id if deliveries else None
     return page(
         session,
         "webhooks.html",
@@ -50,7 +47,7 @@ async def webhooks(
         filters=filters,
         statuses=list(DeliveryStatus),
         replayable=REPLAYABLE,
-        next_page=next_page,
+        next_page=next_page(filters, more, last),
         notice=NOTICES.get(notice or ""),
     )
 

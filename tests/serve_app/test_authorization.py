@@ -116,12 +116,23 @@ RULES: dict[tuple[str, str], Scope | None] = {
 # tests/serve_app/console/test_access.py. Listed here so a new console route is a decision too.
 CONSOLE_ROUTES = {
     ("GET", "/console"),
+    ("GET", "/console/alerts"),
+    ("GET", "/console/customers"),
+    ("GET", "/console/customers/{customer_id}"),
+    ("GET", "/console/customers/{customer_id}/erase"),
+    ("GET", "/console/invoices/{invoice_id}"),
+    ("GET", "/console/overview"),
     ("GET", "/console/payments"),
     ("GET", "/console/payments/{payment_id}"),
     ("GET", "/console/queues"),
     ("GET", "/console/sign-in"),
     ("GET", "/console/static/{name}"),
+    ("GET", "/console/subscriptions"),
+    ("GET", "/console/subscriptions/{subscription_id}"),
     ("GET", "/console/webhooks"),
+    ("POST", "/console/alerts/{alert_id}/resolve"),
+    ("POST", "/console/customers/{customer_id}/erase"),
+    ("POST", "/console/customers/{customer_id}/export"),
     ("POST", "/console/payments/{payment_id}/capture"),
     ("POST", "/console/payments/{payment_id}/refund"),
     ("POST", "/console/payments/{payment_id}/void"),
@@ -129,6 +140,9 @@ CONSOLE_ROUTES = {
     ("POST", "/console/queues/{queue}/resume"),
     ("POST", "/console/sign-in"),
     ("POST", "/console/sign-out"),
+    ("POST", "/console/subscriptions/{subscription_id}/cancel"),
+    ("POST", "/console/subscriptions/{subscription_id}/pause"),
+    ("POST", "/console/subscriptions/{subscription_id}/resume"),
     ("POST", "/console/webhooks/deliveries/{delivery_id}/replay"),
 }
 

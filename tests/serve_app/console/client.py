@@ -10,6 +10,7 @@ import httpx
 
 COOKIE = "paygrid_console"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_LOGIN = re.compile(r'name="login_token" value="([^"]+)"')
 
 
 def idempotency_key(html: str, action: str) -> str:
@@ -27,6 +28,21 @@ def csrf_token(html: str) -> str:
     return found.group(1)
 
 
+def login_token(html: str) -> str:
+    found = _LOGIN.search(html)
+    assert found is not None, "the sign-in page carries no login token"
+    return found.group(1)
+
+
+async def sign_in(http: httpx.AsyncClient, key: str) -> httpx.Response:
+    """The sign-in form fetched (its login cookie kept by `http`) and posted with `key`."""
+    form = await http.get("/console/sign-in")
+    assert form.status_code == 200, form.text
+    return await http.post(
+        "/console/sign-in", data={"api_key": key, "login_token": login_token(form.text)}
+    )
+
+
 @dataclass
 class Console:
     http: httpx.AsyncClient
@@ -34,7 +50,7 @@ class Console:
     @classmethod
     async def signed_in(cls, base_url: str, key: str) -> Console:
         console = cls(httpx.AsyncClient(base_url=base_url, timeout=60))
-        response = await console.http.post("/console/sign-in", data={"api_key": key})
+        response = await sign_in(console.http, key)
         assert response.status_code == 303, response.text
         return console
 

@@ -3,15 +3,25 @@ them, sign-out and revocation ending the session, and a refund form that cannot 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from redis.asyncio import Redis
 
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from tests.factories import Api
-from tests.serve_app.console.client import COOKIE, Console, csrf_token, idempotency_key
+from tests.serve_app.console.client import (
+    COOKIE,
+    Console,
+    csrf_token,
+    idempotency_key,
+    login_token,
+    sign_in,
+)
 from tests.serve_app.console.conftest import SignIn
 
 READ = frozenset({Scope.PAYMENTS_READ})
@@ -28,18 +38,20 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_a_bad_key_gets_none(
 ) -> None:
     _, secret = await keys.create(name="console-cookie", scopes=READ)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as http:
-        refused = await http.post("/console/sign-in", data={"api_key": "pgk_wrong"})
+        refused = await sign_in(http, "pgk_wrong")
         assert refused.status_code == 401
         assert "invalid" in refused.text
-        assert "set-cookie" not in refused.headers
-        signed = await http.post("/console/sign-in", data={"api_key": secret})
+        assert COOKIE + "=" not in refused.headers.get("set-cookie", "")
+        signed = await sign_in(http, secret)
         assert signed.status_code == 303
-        cookie = signed.headers["set-cookie"].lower()
+        cookie = next(
+            c for c in signed.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")
+        ).lower()
         for flag in ("httponly", "samesite=strict", "path=/console"):
             assert flag in cookie
         # Plain HTTP here: Secure would keep the browser from sending it back.
         assert "secure" not in cookie
-        assert secret not in signed.headers["set-cookie"]
+        assert secret not in str(signed.headers)
         landing = await http.get("/console/payments")
         assert landing.status_code == 200
         assert secret not in landing.text
@@ -167,3 +179,85 @@ async def test_the_front_door_and_each_page_follow_the_scopes(sign_in: SignIn) -
     )
     assert unknown.status_code == 400
     assert (await admin.page("/console/payments/not-a-uuid")).status_code == 400
+
+
+async def test_sign_in_needs_its_login_token_and_our_origin(
+    cluster: Settings, keys: ApiKeyService
+) -> None:
+    """Login CSRF: another site can post the sign-in form with the attacker's key, but not
+    with the login token of the victim's form and cookie, and its browser says where from."""
+    _, secret = await keys.create(name="console-login-csrf", scopes=READ)
+    base = f"http://127.0.0.1:{cluster.port}"
+    async with httpx.AsyncClient(base_url=base) as http:
+        no_token = await http.post("/console/sign-in", data={"api_key": secret})
+        assert no_token.status_code == 403
+        form = await http.get("/console/sign-in")
+        login_cookie = form.headers["set-cookie"].lower()
+        for flag in ("httponly", "samesite=strict", "path=/console/sign-in", "max-age="):
+            assert flag in login_cookie
+        token = login_token(form.text)
+        forged = await http.post(
+            "/console/sign-in", data={"api_key": secret, "login_token": "forged"}
+        )
+        assert forged.status_code == 403
+        fields = {"api_key": secret, "login_token": token}
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ):
+            refused = await http.post("/console/sign-in", data=fields, headers=headers)
+            assert refused.status_code == 403, headers
+            assert COOKIE + "=" not in refused.headers.get("set-cookie", "")
+        ours = await http.post("/console/sign-in", data=fields, headers={"Origin": base})
+        assert ours.status_code == 303
+        # Signed in, a form posted from elsewhere is refused even with the right CSRF token.
+        page = await http.get("/console/payments")
+        out = {"csrf_token": csrf_token(page.text)}
+        elsewhere = await http.post(
+            "/console/sign-out", data=out, headers={"Origin": "https://evil.example"}
+        )
+        assert elsewhere.status_code == 403
+        assert (await http.get("/console/payments")).status_code == 200
+
+
+async def test_the_cookie_is_secure_behind_a_tls_proxy_only_when_trusted(
+    cluster: Settings, keys: ApiKeyService
+) -> None:
+    """The tests' cluster trusts no proxy: X-Forwarded-Proto from this client changes nothing
+    (`over_tls` with trusted proxies: tests/serve_app/test_client_ip.py)."""
+    _, secret = await keys.create(name="console-proto", scopes=READ)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{cluster.port}", headers={"X-Forwarded-Proto": "https"}
+    ) as http:
+        signed = await sign_in(http, secret)
+        cookie = next(
+            c for c in signed.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")
+        )
+        assert "secure" not in cookie.lower()
+
+
+async def test_an_idle_session_ends(cluster: Settings, keys: ApiKeyService) -> None:
+    """A session last seen longer ago than PAYGRID_CONSOLE_IDLE_S opens nothing (its record's
+    `seen_at` moved back in Redis: no sleeping through the idle time)."""
+    _, secret = await keys.create(name="console-idle", scopes=READ)
+    console = await Console.signed_in(f"http://127.0.0.1:{cluster.port}", secret)
+    redis = Redis.from_url(cluster.redis_dsn)
+    try:
+        assert (await console.page("/console/payments")).status_code == 200
+        name = (
+            "paygrid:console:session:"
+            + hashlib.sha256(console.http.cookies[COOKIE].encode()).hexdigest()
+        )
+        raw = await redis.get(name)
+        assert raw is not None
+        record = orjson.loads(raw)
+        record["seen_at"] -= cluster.console_idle_s + 1
+        await redis.set(name, orjson.dumps(record), keepttl=True)
+        idle = await console.page("/console/payments")
+        assert idle.status_code == 401
+        assert "idle" in idle.text
+        assert await redis.exists(name) == 0
+    finally:
+        await redis.aclose()
+        await console.close()
