@@ -98,14 +98,20 @@ class MetricsStore:
         return dict(totals)
 
     async def traffic(self, *, now: float | None = None) -> list[traffic.TrafficMinute]:
-        """The last `traffic.MINUTES` complete minutes of HTTP traffic, oldest first (a minute
-        without requests reads as zero)."""
-        minute = int((time.time() if now is None else now) // _WINDOW_S)
-        minutes = range(minute - traffic.MINUTES, minute)
+        """The HTTP traffic of the last `traffic.MINUTES` minutes, oldest first, the current
+        one included (its rate over the seconds it has run); a minute without requests reads
+        as zero."""
+        at = time.time() if now is None else now
+        minute = int(at // _WINDOW_S)
+        minutes = range(minute - traffic.MINUTES + 1, minute + 1)
         pipe = self._redis.pipeline(transaction=False)
         for m in minutes:
             pipe.hgetall(f"{self._traffic}{m}")
         return [
-            traffic.minute(m * _WINDOW_S, {_text(k): float(v) for k, v in values.items()})
+            traffic.minute(
+                m * _WINDOW_S,
+                {_text(k): float(v) for k, v in values.items()},
+                seconds=max(1.0, min(_WINDOW_S, at - m * _WINDOW_S)),
+            )
             for m, values in zip(minutes, await pipe.execute(), strict=True)
         ]

@@ -18,8 +18,8 @@ from engine.metrics.catalogue import HTTP_DURATION, HTTP_REQUESTS, LATENCY_BUCKE
 from engine.metrics.recorder import SEP, bound
 
 MINUTES = 60
-# The window being filled, plus the hour before it.
-KEEP_S = (MINUTES + 2) * 60
+# The hour shown, plus a minute of slack for clocks that differ between processes.
+KEEP_S = (MINUTES + 1) * 60
 
 _REQUESTS = HTTP_REQUESTS.name + SEP
 _BUCKET = f"{HTTP_DURATION.name}_bucket{SEP}"
@@ -75,14 +75,15 @@ def _quantile(buckets: list[tuple[float, float]], total: float, q: float) -> flo
     return LATENCY_BUCKETS[-1]
 
 
-def minute(start_s: int, folded: Mapping[str, float]) -> TrafficMinute:
-    """The minute starting at `start_s` from its folded hash (empty: no traffic)."""
+def minute(start_s: int, folded: Mapping[str, float], *, seconds: float = 60.0) -> TrafficMinute:
+    """The minute starting at `start_s` from its folded hash (empty: no traffic), its rate
+    over the `seconds` of it that have passed (all 60 but for the current minute)."""
     count = folded.get("duration_count", 0.0)
     buckets = [(float(b), folded.get("le:" + b, 0.0)) for b in _BOUNDS]
     requests = folded.get("requests", 0.0)
     return TrafficMinute(
         start_s=start_s,
-        rate_per_s=requests / 60,
+        rate_per_s=requests / seconds,
         error_ratio=folded.get("errors", 0.0) / requests if requests else 0.0,
         mean_s=folded.get("duration_sum", 0.0) / count if count else None,
         p50_s=_quantile(buckets, count, 0.5),

@@ -84,9 +84,28 @@ async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
     assert "payments:write" in forbidden.text
     assert await _refunded(api, payment["id"]) == 0
     # Pages of other scopes are refused too, and not linked.
-    assert 'href="/console/queues"' not in page
-    assert (await console.page("/console/queues")).status_code == 403
-    assert (await console.page("/console/webhooks")).status_code == 403
+    for other in ("queues", "webhooks", "customers", "subscriptions", "alerts"):
+        assert f'href="/console/{other}"' not in page
+        assert (await console.page(f"/console/{other}")).status_code == 403
+    # So is every other form, posted with the session's own CSRF token.
+    some = "00000000-0000-4000-8000-000000000000"
+    for form in (
+        f"/console/payments/{payment['id']}/capture",
+        f"/console/payments/{payment['id']}/void",
+        f"/console/customers/{payment['customer_id']}/export",
+        f"/console/customers/{payment['customer_id']}/erase",
+        f"/console/subscriptions/{some}/pause",
+        f"/console/subscriptions/{some}/resume",
+        f"/console/subscriptions/{some}/cancel",
+        f"/console/alerts/{some}/resolve",
+        f"/console/webhooks/deliveries/{some}/replay",
+        "/console/queues/webhooks/pause",
+    ):
+        refused = await console.post(
+            form, {"csrf_token": csrf_token(page), "confirm": "ERASE", "note": "n"}
+        )
+        assert refused.status_code == 403, form
+    assert "Erased" not in (await console.page(f"/console/payments/{payment['id']}")).text
 
 
 async def test_a_form_without_its_csrf_token_is_refused_and_a_double_submit_refunds_once(
@@ -221,20 +240,30 @@ async def test_sign_in_needs_its_login_token_and_our_origin(
         assert (await http.get("/console/payments")).status_code == 200
 
 
-async def test_the_cookie_is_secure_behind_a_tls_proxy_only_when_trusted(
+async def test_the_cookies_are_secure_behind_a_trusted_tls_proxy(
     cluster: Settings, keys: ApiKeyService
 ) -> None:
-    """The tests' cluster trusts no proxy: X-Forwarded-Proto from this client changes nothing
-    (`over_tls` with trusted proxies: tests/serve_app/test_client_ip.py)."""
+    """The tests' cluster trusts 127.0.0.1 as a proxy: its `X-Forwarded-Proto: https` makes
+    both cookies Secure (an untrusted peer's header counts for nothing:
+    tests/serve_app/test_client_ip.py)."""
     _, secret = await keys.create(name="console-proto", scopes=READ)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{cluster.port}", headers={"X-Forwarded-Proto": "https"}
-    ) as http:
-        signed = await sign_in(http, secret)
+    tls = {"X-Forwarded-Proto": "https"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as http:
+        form = await http.get("/console/sign-in", headers=tls)
+        login_cookie = form.headers["set-cookie"]
+        assert "secure" in login_cookie.lower()
+        token = login_token(form.text)
+        # httpx keeps Secure cookies to https; the browser behind the proxy would send it.
+        signed = await http.post(
+            "/console/sign-in",
+            data={"api_key": secret, "login_token": token},
+            headers={**tls, "Cookie": login_cookie.split(";")[0]},
+        )
+        assert signed.status_code == 303, signed.text
         cookie = next(
             c for c in signed.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")
         )
-        assert "secure" not in cookie.lower()
+        assert "secure" in cookie.lower()
 
 
 async def test_an_idle_session_ends(cluster: Settings, keys: ApiKeyService) -> None:

@@ -1,0 +1,221 @@
+"""The console's customers, subscriptions and invoices, compliance alerts, overview and payment
+timeline over plain HTTP (the browser test visits them too): each through the same engine
+services as the API, with the same scopes, and the API's refusals (409) shown as error pages."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+
+from engine.auth.keys import ApiKeyService, Scope
+from tests.factories import Api, card
+from tests.serve_app.console.client import Console, csrf_token
+from tests.serve_app.console.conftest import SignIn
+from tests.serve_app.routes.receiver import Receiver, create_endpoint, until
+from tests.serve_app.routes.test_customers import customer_body
+
+ADMIN = frozenset({Scope.ADMIN})
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()["data"]
+
+
+async def _post_form(console: Console, page_path: str, action: str, **fields: str) -> Any:
+    """Post the form `action` as rendered on `page_path` (its CSRF token included)."""
+    page = await console.page(page_path)
+    assert page.status_code == 200, page.text
+    assert f'action="{action}"' in page.text, f"no {action} form on {page_path}"
+    return await console.post(action, {"csrf_token": csrf_token(page.text), **fields})
+
+
+async def test_customers_search_balances_export_and_erasure(api: Api, sign_in: SignIn) -> None:
+    email = f"Console-{uuid.uuid4().hex[:8]}@Example.com"
+    paid = await api.purchase(
+        amount=1234, customer={"email": email, "first_name": "Ada", "last_name": "Byron"}
+    )
+    customer = paid["customer_id"]
+    console = await sign_in(frozenset({Scope.CUSTOMERS, Scope.PAYMENTS_READ}))
+    # Any case: the blind index is of the lower-cased address.
+    listed = await console.page("/console/customers", email=email.upper())
+    assert listed.status_code == 200
+    assert f'id="customer-{customer}"' in listed.text
+    assert (await console.page("/console/customers", email="nobody@example.com")).text.count(
+        "No customer has this email."
+    ) == 1
+    bad = await console.page("/console/customers", email="not-an-email")
+    assert (bad.status_code, "email" in bad.text) == (400, True)
+    shown = await console.page(f"/console/customers/{customer}")
+    assert 'id="balances"' in shown.text
+    assert "12.34 USD" in shown.text
+
+    exported = await _post_form(
+        console, f"/console/customers/{customer}", f"/console/customers/{customer}/export"
+    )
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("application/json")
+    assert "attachment" in exported.headers["content-disposition"]
+    document = orjson.loads(exported.content)
+    assert (document["object"], document["customer"]["id"]) == ("customer_export", customer)
+
+    erase = f"/console/customers/{customer}/erase"
+    confirm = await console.page(erase)
+    assert confirm.status_code == 200
+    mistyped = await console.post(erase, {"csrf_token": csrf_token(confirm.text), "confirm": "x"})
+    assert mistyped.status_code == 400
+    assert "type ERASE" in mistyped.text
+    erased = await console.post(erase, {"csrf_token": csrf_token(confirm.text), "confirm": "ERASE"})
+    assert erased.status_code == 303
+    after = await console.page(erased.headers["location"])
+    assert "Erased:" in after.text
+    assert 'data-field="email"' not in after.text
+    assert email.lower() not in after.text.lower()
+
+
+async def test_subscription_pages_and_actions_and_a_refused_erasure(
+    http: httpx.AsyncClient, keys: ApiKeyService, sign_in: SignIn
+) -> None:
+    _, secret = await keys.create(
+        name="console-subs-api",
+        scopes=frozenset({Scope.SUBSCRIPTIONS, Scope.CUSTOMERS, Scope.PAYMENTS_WRITE}),
+    )
+    subs = Api(http, secret)
+    customer = _ok(await subs.post("/api/database/customers", customer_body()), 201)["id"]
+    plan = _ok(
+        await subs.post("/api/plans", {"amount": 1999, "currency": "USD", "interval": "month"}),
+        201,
+    )
+    sub = _ok(
+        await subs.post(
+            "/api/subscriptions",
+            {"customer_id": customer, "plan_id": plan["id"], "payment_method": card()},
+        ),
+        201,
+    )["id"]
+    console = await sign_in(frozenset({Scope.SUBSCRIPTIONS, Scope.CUSTOMERS}))
+    listed = await console.page("/console/subscriptions", customer_id=customer)
+    assert f'id="subscription-{sub}"' in listed.text
+    assert "19.99 USD" in listed.text
+    detail_path = f"/console/subscriptions/{sub}"
+    detail = await console.page(detail_path)
+    invoice = re.search(r'href="/console/invoices/([0-9a-f-]+)"', detail.text)
+    assert invoice is not None
+    shown = await console.page(f"/console/invoices/{invoice.group(1)}")
+    assert shown.status_code == 200
+    assert "19.99 USD" in shown.text
+    assert 'href="/console/payments/' in shown.text
+
+    # The API's 409: a customer with a live subscription is not erased.
+    erase = f"/console/customers/{customer}/erase"
+    refused = await _post_form(console, erase, erase, confirm="ERASE")
+    assert refused.status_code == 409
+    assert "subscription" in refused.text
+
+    paused = await _post_form(console, detail_path, f"{detail_path}/pause")
+    assert paused.status_code == 303
+    assert "Paused" in (await console.page(paused.headers["location"])).text
+    resumed = await _post_form(console, detail_path, f"{detail_path}/resume")
+    assert resumed.status_code == 303
+    page = await console.page(resumed.headers["location"])
+    assert 'data-field="status">active<' in page.text
+    cancelled = await _post_form(console, detail_path, f"{detail_path}/cancel", when="now")
+    assert cancelled.status_code == 303
+    page = await console.page(cancelled.headers["location"])
+    assert 'data-field="status">cancelled<' in page.text
+    assert f'action="{detail_path}/pause"' not in page.text
+    # Posted anyway, the state machine refuses it as the API does.
+    again = await console.post(f"{detail_path}/pause", {"csrf_token": csrf_token(page.text)})
+    assert again.status_code == 422
+    assert (await console.page("/console/subscriptions", status="nonesuch")).status_code == 400
+
+
+async def test_alerts_list_filter_and_resolve_with_a_note(api: Api, sign_in: SignIn) -> None:
+    paid = await api.purchase(amount=1_500_000)
+    console = await sign_in(ADMIN)
+    path = f"/console/alerts?customer_id={paid['customer_id']}"
+    listed = await console.page(path)
+    found = re.search(r'id="alert-([0-9a-f-]+)"', listed.text)
+    assert found is not None
+    action = f"/console/alerts/{found.group(1)}/resolve"
+    assert "large_amount" in listed.text
+    blank = await _post_form(console, path, action, note="")
+    assert (blank.status_code, "note" in blank.text) == (400, True)
+    resolved = await _post_form(console, path, action, note="customer's known wholesaler")
+    assert resolved.status_code == 303
+    shown = await console.page(path + "&status=resolved")
+    assert "customer&#39;s known wholesaler" in shown.text
+    assert action not in shown.text
+    again = await console.post(action, {"csrf_token": csrf_token(shown.text), "note": "twice"})
+    assert again.status_code == 409
+    assert "already resolved" in again.text
+    empty = await console.page(f"/console/alerts?customer_id={paid['customer_id']}&rule=velocity")
+    assert "No alerts match these filters." in empty.text
+
+
+async def test_the_payment_timeline_in_time_order_and_by_scope(
+    api: Api, sign_in: SignIn, receiver: Receiver
+) -> None:
+    endpoint = await create_endpoint(api, receiver.base_url + "/timeline", ["payment.refunded"])
+    try:
+        paid = await api.purchase(amount=5000)
+        refund = await api.post("/api/payments/refund", {"payment_id": paid["id"], "amount": 700})
+        assert refund.status_code == 200, refund.text
+        await until(lambda: bool(receiver.at("/timeline")), "the payment.refunded webhook")
+        admin = await sign_in(ADMIN)
+        path = f"/console/payments/{paid['id']}"
+
+        async def attempt_shown() -> bool:
+            return "webhook payment.refunded → 200" in (await admin.page(path)).text
+
+        await until(attempt_shown, "the webhook attempt on the timeline")
+        page = (await admin.page(path)).text
+        timeline = page[page.index('id="timeline"') :]
+        sources = re.findall(r'class="t-([a-z]+)"', timeline)
+        for source in ("request", "gateway", "refund", "ledger", "event", "webhook", "audit"):
+            assert source in sources, source
+        # In time order: the purchase's request first, its refund's webhook after its refund.
+        assert sources[0] == "request"
+        assert sources.index("refund") < sources.index("webhook")
+        assert "7.00 USD" in timeline
+        assert "4242" not in timeline.replace("····", "")
+
+        reader = await sign_in(frozenset({Scope.PAYMENTS_READ}))
+        seen = (await reader.page(path)).text
+        theirs = set(re.findall(r'class="t-([a-z]+)"', seen))
+        assert theirs == {"request", "gateway", "refund", "ledger"}
+    finally:
+        await api.http.delete(f"/api/webhooks/endpoints/{endpoint['id']}", headers=api.headers())
+
+
+async def test_the_overview_charts_payments_and_traffic(api: Api, sign_in: SignIn) -> None:
+    await api.purchase(amount=900)
+    declined = await api.post(
+        "/api/payments/purchase",
+        {
+            "amount": 900,
+            "currency": "USD",
+            "payment_method": card("4000000000000002"),
+            "customer": {"email": "declined@example.com", "first_name": "D", "last_name": "C"},
+        },
+    )
+    assert declined.status_code == 402
+    admin = await sign_in(ADMIN)
+
+    async def traffic_charted() -> bool:
+        return 'id="traffic"' in (await admin.page("/console/overview")).text
+
+    # The metrics are published every few seconds: wait for this test's own requests.
+    await until(traffic_charted, "the last hour's traffic on the overview")
+    page = (await admin.page("/console/overview")).text
+    assert page.count('<svg class="chart"') == 5
+    assert 'id="volume"' in page
+    assert "<script" not in page.replace('<script src="/console/static/console.js"', "")
+    reader = await sign_in(frozenset({Scope.PAYMENTS_READ}))
+    theirs = (await reader.page("/console/overview")).text
+    assert theirs.count('<svg class="chart"') == 3
+    assert "Requests per second" not in theirs
