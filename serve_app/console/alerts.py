@@ -22,6 +22,8 @@ router = APIRouter(route_class=ConsoleRoute)
 
 PAGE_SIZE = 25
 NOTICES = {"resolved": "Alert resolved."}
+# Details that are amounts in minor units of the alert's `currency` (compliance/rules.py).
+MONEY_FIELDS = frozenset({"amount", "max_amount", "threshold", "total", "floor"})
 
 
 @router.get("/alerts")
@@ -40,6 +42,7 @@ async def alerts(
         filters=filters,
         rules=list(AmlRule),
         statuses=list(AlertStatus),
+        money_fields=MONEY_FIELDS,
         next_page=next_page(filters, found.has_more, last),
         notice=NOTICES.get(notice or ""),
     )

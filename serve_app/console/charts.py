@@ -7,6 +7,7 @@ on hover) and an accessible name; every chart on a page also has its numbers as 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,16 +28,24 @@ class Series:
 
 
 def _nice_top(peak: float) -> float:
-    """A round axis maximum at or above `peak`."""
+    """The smallest axis maximum of four equal steps, each 1, 2, 2.5 or 5 times a power of
+    ten, that reaches `peak` (so the grid reads 0, 5, 10, 15, 20 rather than 0, 3.4, …)."""
     if peak <= 0:
         return 1.0
-    step = 10 ** len(str(int(peak))) / 10 if peak >= 1 else 0.1
-    while step > 0.001 and peak / step < 4:
-        step /= 2
-    top = step
-    while top < peak:
-        top += step
-    return top
+    power = 10.0 ** (math.floor(math.log10(peak / 4)) - 1)
+    while True:
+        for m in (1, 2, 2.5, 5):
+            if 4 * m * power >= peak:
+                return 4 * m * power
+        power *= 10
+
+
+def compact(value: float) -> str:
+    """An axis number in few characters: 950, 12.5k, 3M."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def _frame(label: str, top: float, fmt: Callable[[float], str], labels: Sequence[str]) -> str:
@@ -76,7 +85,7 @@ def bars(
     label: str,
     labels: Sequence[str],
     series: Sequence[Series],
-    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    fmt: Callable[[float], str] = compact,
 ) -> Markup:
     """Stacked bars, one per label, the series bottom to top."""
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(labels))]
@@ -106,7 +115,7 @@ def lines(
     label: str,
     labels: Sequence[str],
     series: Sequence[Series],
-    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    fmt: Callable[[float], str] = compact,
 ) -> Markup:
     """One line per series; a point without a value breaks its line."""
     peak = max((v for s in series for v in s.values if v is not None), default=0.0)

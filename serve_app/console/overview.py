@@ -49,18 +49,17 @@ def _volume_charts(days: list[str], rows: list[DayVolume]) -> dict[str, object]:
             "Share of payments failed per day, percent",
             short,
             [Series("failed %", rates, "c-bad")],
-            fmt=lambda v: f"{v:.0f}%",
+            fmt=lambda v: f"{v:.3g}%",
         ),
         "amount": None,
         "main_currency": main,
     }
     if main is not None:
+        # Drawn in major units: the axis reads 150, not 15000 cents.
         places = 10 ** exponent(main)
+        major = [None if v is None else v / places for v in amounts[main]]
         charts["amount"] = bars(
-            f"Amount per day in {main}",
-            short,
-            [Series(main, amounts[main], "c-accent")],
-            fmt=lambda v: f"{v / places:,.{exponent(main)}f}",
+            f"Amount per day in {main}", short, [Series(main, major, "c-accent")]
         )
     return charts
 
@@ -76,7 +75,6 @@ def _traffic_charts(minutes: list[TrafficMinute]) -> dict[str, object]:
             "Requests per second, each minute of the last hour",
             labels,
             [Series("requests/s", [m.rate_per_s for m in minutes], "c-accent")],
-            fmt=lambda v: f"{v:.2g}",
         ),
         "latency": lines(
             "Request latency in milliseconds (median and 95th percentile), last hour",
@@ -85,7 +83,6 @@ def _traffic_charts(minutes: list[TrafficMinute]) -> dict[str, object]:
                 Series("p50 ms", [ms(m.p50_s) for m in minutes], "c-accent"),
                 Series("p95 ms", [ms(m.p95_s) for m in minutes], "c-warn"),
             ],
-            fmt=lambda v: f"{v:g}",
         ),
         "busy": any(m.rate_per_s > 0 for m in minutes),
     }

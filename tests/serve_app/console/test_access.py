@@ -105,7 +105,6 @@ async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
             form, {"csrf_token": csrf_token(page), "confirm": "ERASE", "note": "n"}
         )
         assert refused.status_code == 403, form
-    assert "Erased" not in (await console.page(f"/console/payments/{payment['id']}")).text
 
 
 async def test_a_form_without_its_csrf_token_is_refused_and_a_double_submit_refunds_once(
