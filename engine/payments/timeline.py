@@ -8,7 +8,7 @@ signed-in key's scopes read in the API); nothing else is queried.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from uuid import UUID
 
 from engine.db.database import Database
@@ -31,18 +31,19 @@ async def payment_timeline(
         ids, requests = await repository.operations(conn, payment_id=payment_id)
         if not ids:
             raise NotFound(f"no payment {payment_id}", param="payment_id")
+        reads: dict[TimelineSource, Callable[[], Awaitable[list[TimelineEntry]]]] = {
+            TimelineSource.REFUND: lambda: repository.refunds(conn, payment_id=payment_id),
+            TimelineSource.GATEWAY: lambda: repository.gateway_attempts(
+                conn, payment_id=payment_id
+            ),
+            TimelineSource.LEDGER: lambda: repository.ledger_entries(conn, transaction_ids=ids),
+            TimelineSource.EVENT: lambda: repository.events(conn, object_ids=ids),
+            TimelineSource.WEBHOOK: lambda: repository.webhook_attempts(conn, object_ids=ids),
+            TimelineSource.AUDIT: lambda: repository.audit_rows(conn, entity_ids=ids),
+        }
         if TimelineSource.REQUEST in sources:
             entries += requests
-        if TimelineSource.REFUND in sources:
-            entries += await repository.refunds(conn, payment_id=payment_id)
-        if TimelineSource.GATEWAY in sources:
-            entries += await repository.gateway_attempts(conn, payment_id=payment_id)
-        if TimelineSource.LEDGER in sources:
-            entries += await repository.ledger_entries(conn, transaction_ids=ids)
-        if TimelineSource.EVENT in sources:
-            entries += await repository.events(conn, object_ids=ids)
-        if TimelineSource.WEBHOOK in sources:
-            entries += await repository.webhook_attempts(conn, object_ids=ids)
-        if TimelineSource.AUDIT in sources:
-            entries += await repository.audit_rows(conn, entity_ids=ids)
+        for source, read in reads.items():
+            if source in sources:
+                entries += await read()
     return sorted(entries, key=lambda e: (e.at, _ORDER[e.source]))

@@ -137,6 +137,9 @@ async def test_an_operator_refunds_replays_pauses_and_signs_out(
         await page.get_by_role("link", name="Overview").click()
         await expect(page.locator("svg.chart").first).to_be_visible()
         await _shot(page, "overview")
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await _shot(page, "overview-phone")
+        await page.set_viewport_size({"width": 1280, "height": 900})
 
         # The purchase, found by its customer's email (any case), then the customer's export.
         await page.get_by_role("link", name="Customers").click()
