@@ -91,22 +91,20 @@ class TimelineRepository:
                FROM gateway_attempts WHERE payment_id = $1 ORDER BY id""",
             payment_id,
         )
-        entries = []
-        for r in rows:
-            facts = [("gateway", r["gateway"]), ("latency", f"{r['latency_ms']} ms")]
-            if r["decline_code"]:
-                facts.append(("decline code", r["decline_code"]))
-            if r["gateway_transaction_id"]:
-                facts.append(("gateway id", r["gateway_transaction_id"]))
-            entries.append(
-                TimelineEntry(
-                    at=r["created_at"],
-                    source=TimelineSource.GATEWAY,
-                    title=f"gateway {r['kind']}: {r['outcome']}",
-                    facts=tuple(facts),
-                )
+        return [
+            TimelineEntry(
+                at=r["created_at"],
+                source=TimelineSource.GATEWAY,
+                title=f"gateway {r['kind']}: {r['outcome']}",
+                facts=_facts(
+                    ("gateway", r["gateway"]),
+                    ("latency", f"{r['latency_ms']} ms"),
+                    ("decline code", r["decline_code"]),
+                    ("gateway id", r["gateway_transaction_id"]),
+                ),
             )
-        return entries
+            for r in rows
+        ]
 
     async def ledger_entries(
         self, conn: asyncpg.Connection, *, transaction_ids: list[UUID]
@@ -157,26 +155,21 @@ class TimelineRepository:
                WHERE e.object_id = ANY($1::uuid[])""",
             object_ids,
         )
-        entries = []
-        for r in rows:
-            answer = str(r["http_status"]) if r["http_status"] is not None else "no answer"
-            facts = [
-                ("answer", answer),
-                ("latency", f"{r['latency_ms']} ms"),
-                ("endpoint", str(r["endpoint_id"])),
-                ("delivery", str(r["delivery_id"])),
-            ]
-            if r["error"]:
-                facts.append(("error", r["error"]))
-            entries.append(
-                TimelineEntry(
-                    at=r["attempted_at"],
-                    source=TimelineSource.WEBHOOK,
-                    title=f"webhook {r['event_type']} → {answer}",
-                    facts=tuple(facts),
-                )
+        return [
+            TimelineEntry(
+                at=r["attempted_at"],
+                source=TimelineSource.WEBHOOK,
+                title=f"webhook {r['event_type']} → {_answer(r['http_status'])}",
+                facts=_facts(
+                    ("answer", _answer(r["http_status"])),
+                    ("latency", f"{r['latency_ms']} ms"),
+                    ("endpoint", str(r["endpoint_id"])),
+                    ("delivery", str(r["delivery_id"])),
+                    ("error", r["error"]),
+                ),
             )
-        return entries
+            for r in rows
+        ]
 
     async def audit_rows(
         self, conn: asyncpg.Connection, *, entity_ids: list[UUID]
@@ -199,6 +192,15 @@ class TimelineRepository:
             )
             for r in rows
         ]
+
+
+def _facts(*pairs: tuple[str, str | None]) -> tuple[tuple[str, str], ...]:
+    """The (label, value) pairs that have a value."""
+    return tuple((label, value) for label, value in pairs if value)
+
+
+def _answer(http_status: int | None) -> str:
+    return "no answer" if http_status is None else str(http_status)
 
 
 def _json(value: Any) -> dict[str, Any]:
