@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +32,7 @@ from engine.gateways.base import (
     ChargeRequest,
     GatewayError,
     GatewayResult,
+    LookupHint,
     OperationRequest,
 )
 from engine.gateways.breaker import CircuitBreakers
@@ -74,6 +76,22 @@ def settled_elsewhere() -> GatewayResult:
     reference. It is known before the call would be made, so none is made, live or in
     recovery."""
     return GatewayResult(approved=True, gateway_transaction_id=None)
+
+
+def lookup_hint(started: Started) -> LookupHint:
+    """What a lookup of `started`'s call is told beside its reference: its kind and, for a
+    capture, void or refund, the payment's transaction it acted on."""
+    command = started.command
+    if isinstance(command, CreatePayment):
+        return LookupHint("charge")
+    kind: Literal["capture", "void", "refund"] = (
+        "capture"
+        if isinstance(command, CapturePayment)
+        else "void"
+        if isinstance(command, VoidPayment)
+        else "refund"
+    )
+    return LookupHint(kind, started.payment.gateway_transaction_id)
 
 
 class PaymentSteps:
@@ -268,7 +286,7 @@ class PaymentSteps:
         lookup is recorded on `started.attempts`."""
         gateway = self._gateways.get(started.payment.gateway)
         began = time.monotonic()
-        found = await gateway.lookup(started.reference)
+        found = await gateway.lookup(started.reference, lookup_hint(started))
         started.attempts.append(
             attempt_of(
                 found,

@@ -16,8 +16,10 @@ own unexpected error) without acting, wrong
 credentials get E00007, elements out of schema order get E00003, and `duplicateWindow` (120 s
 unless sent) refuses a repeat of the same card, amount and invoice number (reason 11) naming
 the original. `charges(reference)` counts the authorizations and purchases that moved or held
-money under a reference's invoice number; answers start with a UTF-8 byte-order mark like the
-real ones. The fake keeps no card number, only the last four digits and a hash.
+money under a reference's invoice number, `captures(trans_id)` and `voids(trans_id)` the
+captures and voids that took effect on an authorization; answers start with a UTF-8
+byte-order mark like the real ones. The fake keeps no card number, only the last four digits
+and a hash.
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ class FakeAuthorizeNet:
         self.transactions: dict[str, FakeTransaction] = {}
         self.batches: dict[str, datetime] = {}
         self._charges: Counter[str] = Counter()
+        self._acted: Counter[tuple[str, str]] = Counter()
         # The latest transaction per duplicate key (type, card, amount, invoice number).
         self._latest: dict[tuple[str, str, Decimal, str | None], FakeTransaction] = {}
         self._ids = itertools.count(60_000_000_001)
@@ -199,6 +202,14 @@ class FakeAuthorizeNet:
     def charges(self, reference: UUID) -> int:
         """Authorizations and purchases that moved or held money for `reference`."""
         return self._charges[short_reference(reference)]
+
+    def captures(self, trans_id: str) -> int:
+        """Captures that took effect on the authorization `trans_id`."""
+        return self._acted["capture", trans_id]
+
+    def voids(self, trans_id: str) -> int:
+        """Voids that took effect on the transaction `trans_id`."""
+        return self._acted["void", trans_id]
 
     def settle_batch(self) -> str:
         """The daily settlement, returning its batch id: captured transactions and refunds
@@ -347,6 +358,7 @@ class FakeAuthorizeNet:
             return _refused(3, 47, original, ref_id)
         original.status = "capturedPendingSettlement"
         original.amount = amount
+        self._acted["capture", original.trans_id] += 1
         return _transaction_answer(original, ref_id, ref_trans_id=original.trans_id)
 
     def _void(self, original: FakeTransaction, ref_id: str | None) -> Json:
@@ -355,6 +367,7 @@ class FakeAuthorizeNet:
         if original.batch_id is not None:
             return _refused(3, 16, original, ref_id)
         original.status = "voided"
+        self._acted["void", original.trans_id] += 1
         return _transaction_answer(original, ref_id, ref_trans_id=original.trans_id)
 
     def _refund(self, request: Json, original: FakeTransaction, ref_id: str | None) -> Json:
