@@ -23,7 +23,9 @@ from redis.asyncio import Redis
 from engine.db.database import Database
 from engine.gateways.authorizenet import AuthorizeNetSettings, open_authorizenet
 from engine.gateways.base import Gateway
+from engine.gateways.retry import RetryingGateway, gateway_retry_policy
 from engine.gateways.sandbox import SandboxGateway
+from engine.payments.commands import Command
 from engine.payments.reads import PaymentReads
 from engine.payments.service import PaymentService
 from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet
@@ -31,7 +33,7 @@ from tests.engine.payments import checks
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.fakes import FakeClock
 from tests.engine.payments.faults import ledger_refuses
-from tests.engine.payments.harness import make_service
+from tests.engine.payments.harness import engine_settings, make_service
 
 Body = dict[str, Any]
 
@@ -79,7 +81,7 @@ async def opened() -> AsyncIterator[list[Any]]:
 
 
 def authorizenet_opener(
-    fake: FakeAuthorizeNet, opened: list[Any]
+    fake: FakeAuthorizeNet, opened: list[Any], *, timeout_s: float = 5.0
 ) -> Callable[[], Awaitable[Gateway]]:
     async def open_one() -> Gateway:
         gateway = await open_authorizenet(
@@ -87,7 +89,7 @@ def authorizenet_opener(
                 api_login_id=fake.api_login_id,
                 transaction_key=SecretStr(fake.transaction_key),
                 endpoint_url=fake.url,
-                timeout_s=5.0,
+                timeout_s=timeout_s,
             )
         )
         opened.append(gateway)
@@ -146,6 +148,7 @@ async def test_an_operation_left_processing_by_a_crash_is_settled_after_a_restar
         authorizenet_opener(fake, opened) if gateway == "authorizenet" else sandbox_opener(redis),
     )
     service = await stack.start()
+    command: Command
     if kind == "refund":
         payment = await _ok(service, requests.purchase(1000))
         fake.settle_batch()  # Authorize.Net refunds settled transactions only
@@ -254,3 +257,67 @@ async def test_an_authorizenet_capture_that_never_happened_fails_after_the_grace
     assert row["status"] == "authorized"
     assert await checks.operations(database, payment["id"]) == [("capture", "failed", 600)]
     assert fake.captures(auth_id) == 0
+
+
+@pytest.mark.parametrize("fault", ["timeout", "dropped"])
+async def test_an_authorizenet_purchase_approved_then_lost_is_charged_once_and_settled(
+    database: Database, requests: Requests, fake: FakeAuthorizeNet, opened: list[Any], fault: str
+) -> None:
+    """The gateway approves and the answer never arrives (a timeout, a dropped connection):
+    the payment stays `processing` with its outcome unknown (the retrying wrapper does not
+    send the charge again), and recovery settles it by lookup: `succeeded`, charged once,
+    its event emitted once."""
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
+    async def open_retrying() -> Gateway:
+        adapter = await authorizenet_opener(fake, opened, timeout_s=0.5)()
+        return RetryingGateway(
+            adapter,
+            gateway_retry_policy(engine_settings()),
+            deduplicates=("capture", "void", "refund"),
+            sleep=sleep,
+        )
+
+    stack = Stack(database, FakeClock(), open_retrying)
+    service = await stack.start()
+    if fault == "timeout":
+        fake.latency_s = 1.0
+    else:
+        fake.drop_next = 1
+    command = requests.purchase(1000, key="lost-charge")
+
+    [lost] = await service.execute([command])
+
+    assert (lost.status_code, lost.body["code"]) == (504, "gateway_timeout")
+    fake.latency_s = 0.0
+    payment_id = UUID(lost.body["payment_id"])
+    assert (await checks.payment_row(database, payment_id))["status"] == "processing"
+    assert fake.charges(payment_id) == 1
+    assert slept == []
+    attempts = (await PaymentReads(database).get(payment_id)).attempts
+    assert [(a.kind, a.outcome) for a in attempts] == [("charge", "ambiguous")]
+    assert await checks.event_types(database, payment_id) == []
+
+    restarted = await stack.start()
+    stack.clock.advance(timedelta(minutes=1))
+    assert await restarted.recover(older_than=stack.clock.now()) == 1
+
+    assert (await checks.payment_row(database, payment_id))["status"] == "succeeded"
+    assert fake.charges(payment_id) == 1
+    assert await checks.event_types(database, payment_id) == ["payment.succeeded"]
+    attempts = (await PaymentReads(database).get(payment_id)).attempts
+    assert [(a.kind, a.outcome) for a in attempts] == [
+        ("charge", "ambiguous"),
+        ("lookup", "approved"),
+    ]
+    await checks.expect_ledger(stack, command.customer_id, captured=1000)
+    # The client's retry under its key gets the settled answer; nothing is charged again.
+    [retried] = await restarted.execute([command])
+    assert (retried.status_code, retried.replayed) == (200, True)
+    stack.clock.advance(timedelta(minutes=1))
+    assert await restarted.recover(older_than=stack.clock.now()) == 0
+    assert fake.charges(payment_id) == 1
+    assert await checks.event_types(database, payment_id) == ["payment.succeeded"]
