@@ -55,6 +55,7 @@ from engine.payments.commands import (
     VoidPayment,
 )
 from engine.payments.creation import CreationSteps
+from engine.payments.expiry_voids import VOID_EXPIRED, void_jobs
 from engine.payments.models import ProcessingRow
 from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
@@ -67,6 +68,7 @@ from engine.payments.results import (
 )
 from engine.payments.states import TransactionType
 from engine.principal import Principal
+from engine.scheduler.repository import JobRepository
 
 log = logging.getLogger("paygrid.payments")
 
@@ -110,6 +112,7 @@ class PaymentSteps:
         self._gateways = gateways
         self._breakers = breakers
         self._attempts = AttemptRepository()
+        self._jobs = JobRepository()
         self.payments = PaymentRepository()
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
@@ -263,6 +266,8 @@ class PaymentSteps:
         write.add(p.customer_id for p in due)
         entries = [e for payment in due for e in await self._operations.expire(conn, payment)]
         await self.ledger.insert(conn, entries=entries)
+        # Each is voided at the gateway that holds it by a job queued with the expiry.
+        await self._jobs.enqueue_many(conn, kind=VOID_EXPIRED, jobs=void_jobs(due))
         return entries
 
     async def expiring_slots(
