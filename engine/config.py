@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     circuit_refresh_s: float = Field(
         default=0.25, gt=0, le=10, description="How often each process syncs its circuits."
     )
+    circuit_breaker_enabled: bool = Field(
+        default=True,
+        description="False turns the circuit breakers off (every gateway always allowed, "
+        "nothing counted or synced): only to measure what they cost.",
+    )
     gateway_retry_initial_s: float = Field(
         default=1.0, gt=0, le=3600, description="First delay before a safe gateway call is retried."
     )

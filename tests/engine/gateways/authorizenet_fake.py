@@ -9,6 +9,9 @@ filter on); an expired card is refused (reason 8) and a number failing the Luhn 
 (reason 6). Amounts above `review_over` are held for review (responseCode 4, the fraud filter's
 "authorize and hold"), and `updateHeldTransactionRequest` approves or declines them.
 
+Run alone (`python -m tests.engine.gateways.authorizenet_fake --latency-ms 300`) it serves on
+127.0.0.1 until stopped and prints its URL first: the benchmark's gateway process.
+
 Beyond the sandbox: `latency_s` delays every answer after the request took effect,
 `drop_next` answers that many requests by closing the connection after they took effect,
 `error_next` answers the next request with that top-level error code (E00001: the gateway's
@@ -24,6 +27,7 @@ and a hash.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import itertools
@@ -636,3 +640,26 @@ def _refused(
         "message": [{"code": "E00027", "text": "The transaction was unsuccessful."}],
     }
     return answer
+
+
+async def _serve(latency_s: float) -> None:
+    server = FakeAuthorizeNet(latency_s=latency_s)
+    url = await server.start()
+    # The parent reads this line to know where the fake listens (and that it does).
+    print(url, flush=True)  # noqa: T201
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    """Serve the fake on 127.0.0.1 until the process is stopped."""
+    parser = argparse.ArgumentParser(description="A local fake of Authorize.Net's JSON API.")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay of every answer")
+    args = parser.parse_args()
+    asyncio.run(_serve(args.latency_ms / 1000))
+
+
+if __name__ == "__main__":
+    main()
