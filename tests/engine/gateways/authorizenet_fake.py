@@ -34,6 +34,8 @@ import itertools
 import json
 import time
 from collections import Counter, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,8 +43,10 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from engine.cards import luhn_valid
+from engine.gateways.authorizenet.settings import AuthorizeNetSettings
 from engine.gateways.authorizenet.wire import short_reference
 
 Json = dict[str, Any]
@@ -508,6 +512,29 @@ class FakeAuthorizeNet:
         else:
             t.status = "voided"
         return _transaction_answer(t, None)
+
+
+@asynccontextmanager
+async def serving(**options: Any) -> AsyncIterator[FakeAuthorizeNet]:
+    """A fake started with `options` (those of `FakeAuthorizeNet`), stopped after."""
+    server = FakeAuthorizeNet(**options)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def adapter_settings(fake: FakeAuthorizeNet, **overrides: Any) -> AuthorizeNetSettings:
+    """The adapter's settings pointing at `fake` with its credentials, a 5 s timeout unless
+    `overrides` say otherwise."""
+    fields: dict[str, Any] = {
+        "api_login_id": fake.api_login_id,
+        "transaction_key": SecretStr(fake.transaction_key),
+        "endpoint_url": fake.url,
+        "timeout_s": 5.0,
+    }
+    return AuthorizeNetSettings(**(fields | overrides))
 
 
 def check_order(root: str, fields: Json) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.gateways.base import GatewayError, GatewayResult
 from engine.config import Settings
+from engine.gateways.base import GatewayError, GatewayResult
 from engine.gateways.breaker import CircuitBreakers, local_breakers
 from engine.gateways.circuit import (
     CircuitBoard,

@@ -8,18 +8,16 @@ gateway behind is a scripted one here and the Authorize.Net adapter on its local
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import SecretStr
 
 from engine.cards import CardDetails
 from engine.config import Settings
-from engine.gateways.authorizenet import AuthorizeNetGateway, AuthorizeNetSettings
-from engine.gateways.authorizenet import open_authorizenet as open_adapter
+from engine.gateways.authorizenet import AuthorizeNetGateway, open_authorizenet
 from engine.gateways.base import (
     ChargeRequest,
     GatewayError,
@@ -31,7 +29,7 @@ from engine.gateways.base import (
 from engine.gateways.retry import RetryingGateway, gateway_retry_policy
 from engine.money import Money
 from engine.queueing.policy import RetryPolicy
-from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet
+from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet, adapter_settings, serving
 
 NO_JITTER = RetryPolicy(schedule_s=(1, 2, 4, 8, 16), jitter=0.0, max_delay_s=300)
 APPROVED = GatewayResult(True, "tx_1")
@@ -190,30 +188,16 @@ async def test_charges_and_verifications_are_never_repeated(error: GatewayError)
 
 # Against the Authorize.Net adapter on its local fake.
 
-Open = Callable[..., Awaitable[AuthorizeNetGateway]]
-
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAuthorizeNet]:
-    server = FakeAuthorizeNet()
-    await server.start()
-    try:
+    async with serving() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def adapter(fake: FakeAuthorizeNet) -> AsyncIterator[AuthorizeNetGateway]:
-    gateway = await open_adapter(
-        AuthorizeNetSettings(
-            api_login_id=fake.api_login_id,
-            transaction_key=SecretStr(fake.transaction_key),
-            endpoint_url=fake.url,
-            timeout_s=0.5,
-            lookup_grace_s=0.0,
-        )
-    )
+    gateway = await open_authorizenet(adapter_settings(fake, timeout_s=0.5, lookup_grace_s=0.0))
     try:
         yield gateway
     finally:

@@ -14,11 +14,10 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from engine.db.database import Database
-from engine.gateways.authorizenet import AuthorizeNetSettings, open_authorizenet
+from engine.gateways.authorizenet import open_authorizenet
 from engine.gateways.base import Gateway
 from engine.gateways.registry import Gateways
 from engine.gateways.sandbox import SandboxGateway
@@ -31,7 +30,7 @@ from engine.queueing.settings import QueueSettings
 from engine.queueing.states import JobStatus
 from engine.scheduler.queue import JOBS
 from engine.scheduler.service import Scheduler
-from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet
+from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet, adapter_settings, serving
 from tests.engine.payments import checks
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.fakes import FakeClock
@@ -49,24 +48,13 @@ WINDOW = timedelta(hours=AUTHORIZATION_WINDOW_H)
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAuthorizeNet]:
-    server = FakeAuthorizeNet()
-    await server.start()
-    try:
+    async with serving() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def authorizenet(fake: FakeAuthorizeNet) -> AsyncIterator[Gateway]:
-    gateway = await open_authorizenet(
-        AuthorizeNetSettings(
-            api_login_id=fake.api_login_id,
-            transaction_key=SecretStr(fake.transaction_key),
-            endpoint_url=fake.url,
-            timeout_s=5.0,
-        )
-    )
+    gateway = await open_authorizenet(adapter_settings(fake))
     try:
         yield gateway
     finally:

@@ -17,18 +17,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from engine.db.database import Database
-from engine.gateways.authorizenet import AuthorizeNetSettings, open_authorizenet
+from engine.gateways.authorizenet import open_authorizenet
 from engine.gateways.base import Gateway
 from engine.gateways.retry import RetryingGateway, gateway_retry_policy
 from engine.gateways.sandbox import SandboxGateway
 from engine.payments.commands import Command
 from engine.payments.reads import PaymentReads
 from engine.payments.service import PaymentService
-from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet
+from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet, adapter_settings, serving
 from tests.engine.payments import checks
 from tests.engine.payments.builders import Requests
 from tests.engine.payments.fakes import FakeClock
@@ -61,12 +60,8 @@ class Stack:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAuthorizeNet]:
-    server = FakeAuthorizeNet()
-    await server.start()
-    try:
+    async with serving() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
@@ -84,14 +79,7 @@ def authorizenet_opener(
     fake: FakeAuthorizeNet, opened: list[Any], *, timeout_s: float = 5.0
 ) -> Callable[[], Awaitable[Gateway]]:
     async def open_one() -> Gateway:
-        gateway = await open_authorizenet(
-            AuthorizeNetSettings(
-                api_login_id=fake.api_login_id,
-                transaction_key=SecretStr(fake.transaction_key),
-                endpoint_url=fake.url,
-                timeout_s=timeout_s,
-            )
-        )
+        gateway = await open_authorizenet(adapter_settings(fake, timeout_s=timeout_s))
         opened.append(gateway)
         return gateway
 
