@@ -13,11 +13,11 @@ Configurations: the defaults (counts fitted to the CPUs Ray sees), then 1 replic
 `--shards` ledger shards; one that equals the fitted defaults is measured once. Each through
 every gateway of `--gateways`: the sandbox, and `authorizenet`, the Authorize.Net adapter against
 the fake server run as its own process on 127.0.0.1 with the phase's latency (so the adapter's
-own cost per request shows beside the sandbox's). `--breaker-cost` adds the defaults at 0 ms
-with the circuit breakers off, then on again, to show what the breaker check costs.
+own cost per request shows beside the sandbox's). `--breaker-cost [PAIRS]` adds the defaults at 0 ms
+with the circuit breakers off, then on again (PAIRS times), to show what the breaker check costs.
 
     python -m bench.purchase_load [--duration 20] [--repeat 1] [--shards 1,2,8]
-        [--gateways sandbox,authorizenet] [--breaker-cost]
+        [--gateways sandbox,authorizenet] [--breaker-cost [PAIRS]]
     python -m bench.purchase_load --scale [--duration 20]     # see bench.scaling
 
 One embedded PostgreSQL and Redis, seeded once, serve every row. Traffic goes only to
@@ -80,13 +80,13 @@ def paygrid_rows(
     plan: Plan,
     shards: list[int],
     gateways: list[str],
-    breaker_cost: bool,
+    breaker_pairs: int,
 ) -> tuple[list[Row], list[str]]:
     """Every configuration in every phase, through each of `gateways`: the defaults first,
     then 1 replica with each of `shards`. A configuration equal to the fitted defaults is
-    skipped, and named in the notes returned beside the rows. With `breaker_cost`, the
-    defaults at 0 ms through the first gateway once more with the circuit breakers off and
-    then on again (adjacent deployments, compared with each other)."""
+    skipped, and named in the notes returned beside the rows. Then `breaker_pairs` times the
+    defaults at 0 ms through the first gateway with the circuit breakers off and then on again
+    (adjacent deployments, compared with each other)."""
     rows: list[Row] = []
     notes: list[str] = []
     for gateway in gateways:
@@ -99,8 +99,8 @@ def paygrid_rows(
                 rows.append(_row(settings, seeded, plan, phase, replicas, count, gateway, True))
             if replicas is None:
                 defaults = rows[-1].measured.counts
-    if breaker_cost:
-        fast = next(p for p in PHASES if not p.sandbox_ms)
+    fast = next(p for p in PHASES if not p.sandbox_ms)
+    for _ in range(breaker_pairs):
         for breaker in (False, True):
             rows.append(_row(settings, seeded, plan, fast, None, None, gateways[0], breaker))
     return rows, notes
@@ -264,16 +264,24 @@ def main() -> int:
     )
     parser.add_argument(
         "--breaker-cost",
-        action="store_true",
-        help="add the defaults at 0 ms with the circuit breakers off, then on again",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="PAIRS",
+        help="add the defaults at 0 ms with the circuit breakers off, then on again (PAIRS "
+        "times, 1 if not given)",
     )
     parser.add_argument("--scale", action="store_true", help="the replicas x shards table")
     parser.add_argument("--scale-concurrency", type=int, default=scaling.CONCURRENCY)
     parser.add_argument("--scale-replicas", type=_ints, default=None, help="override the grid")
     parser.add_argument("--scale-shards", type=_ints, default=None, help="override the grid")
     args = parser.parse_args()
-    if args.repeat < 1 or args.processes < 1 or args.duration <= 0:
-        parser.error("--repeat and --processes must be at least 1, --duration positive")
+    if args.repeat < 1 or args.processes < 1 or args.duration <= 0 or args.breaker_cost < 0:
+        parser.error(
+            "--repeat and --processes must be at least 1, --duration positive, "
+            "--breaker-cost not negative"
+        )
     plan = Plan(args.duration, args.warmup, args.repeat, args.max_requests, args.processes)
 
     with instance() as settings:
