@@ -1,11 +1,13 @@
-"""Recovery of captures and voids left `processing` through the real gateways (the sandbox on
-Redis, the Authorize.Net adapter on its local fake server), after a restart.
+"""Recovery of operations and purchases left `processing` through the real gateways (the
+sandbox on Redis, the Authorize.Net adapter on its local fake server), after a restart.
 
 The shard crashes between the gateway call and the write that settles it (here: the finalize
 transaction cannot commit, and the shard is then replaced by a new incarnation with a new
-gateway object that remembers nothing). Recovery asks the payment's gateway with the operation's
-reference and a `LookupHint` naming the authorization, and settles the row from what the
-gateway did: the gateway acted exactly once, and nothing is sent to it again.
+gateway object that remembers nothing), or the gateway's answer is lost (dropped, timed out).
+Recovery asks the payment's gateway with the reference and a `LookupHint` naming the call's
+kind and the transaction it acted on, and settles the row from what the gateway did: the
+gateway acted exactly once (the fake counts charges, captures, voids and refunds), nothing is
+sent to it again, and each event is emitted once.
 """
 
 from __future__ import annotations
