@@ -18,7 +18,7 @@ import ray
 
 from actors.options import gateway_circuits_options
 from engine.config import Settings
-from engine.gateways.breaker import CircuitBreakers, circuit_policy
+from engine.gateways.breaker import CircuitBreakers, DisabledBreakers, circuit_policy
 from engine.gateways.circuit import CircuitBoard, CircuitReport, CircuitView
 from schema.states import CircuitState
 
@@ -47,6 +47,8 @@ class GatewayCircuits:
 def shared_breakers(settings: Settings, holder: str | None) -> CircuitBreakers:
     """Breakers of this process synced with the cluster's board (created if missing); holder
     None for a process that sends no payments."""
+    if not settings.circuit_breaker_enabled:
+        return DisabledBreakers()
     options = gateway_circuits_options()
     board = GatewayCircuits.options(**options).remote(settings)  # type: ignore[attr-defined]
 

@@ -8,10 +8,13 @@ Redis, and the seeded data, are the caller's and outlive every row.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bench import baseline_server, multiload
+from bench import authorizenet_server, baseline_server, multiload
 from bench.load import Result, Summary
 from bench.stack import serving
 from bench.workload import Purchases
@@ -39,14 +42,24 @@ class Plan:
 @dataclass(frozen=True)
 class Deployment:
     """A paygrid configuration. None leaves a count to the instance's settings (0, the default,
-    means fitted to the CPUs Ray sees)."""
+    means fitted to the CPUs Ray sees). `gateway` None keeps the instance's gateways (the
+    sandbox, answering after `sandbox_ms`); `authorizenet` is the adapter against the local
+    fake, answering after `sandbox_ms`. `breaker` False turns the circuit breakers off, to
+    measure what they cost."""
 
     replicas: int | None
     shards: int | None
     sandbox_ms: int
+    gateway: str | None = None
+    breaker: bool = True
 
     def settings(self, base: Settings) -> Settings:
-        update: dict[str, int] = {"sandbox_latency_ms": self.sandbox_ms}
+        update: dict[str, object] = {
+            "sandbox_latency_ms": self.sandbox_ms,
+            "circuit_breaker_enabled": self.breaker,
+        }
+        if self.gateway is not None:
+            update["gateways"] = (self.gateway,)
         if self.replicas is not None:
             update["replicas"] = self.replicas
         if self.shards is not None:
@@ -105,15 +118,37 @@ def paygrid(
     base: Settings, deployment: Deployment, workload: Purchases, concurrency: int, plan: Plan
 ) -> Measured:
     """Deploy `deployment` on the instance `base` and measure it at `concurrency`."""
-    with serving(deployment.settings(base)) as served:
+    with contextlib.ExitStack() as stack:
+        if deployment.gateway == "authorizenet":
+            # Set before Ray starts: every actor inherits the environment, and the adapter
+            # reads its own settings from it.
+            env = stack.enter_context(authorizenet_server.running(deployment.sandbox_ms))
+            for name, value in env.items():
+                stack.enter_context(_environment(name, value))
+        served = stack.enter_context(serving(deployment.settings(base)))
         fitted = served.settings
         print(
-            f"deployed: {fitted.describe_counts()} for {served.cpus} CPUs, sandbox "
-            f"{fitted.sandbox_latency_ms} ms",
+            f"deployed: {fitted.describe_counts()} for {served.cpus} CPUs, gateway "
+            f"{','.join(fitted.gateways)} at {deployment.sandbox_ms} ms, breaker "
+            f"{'on' if deployment.breaker else 'off'}",
             flush=True,
         )
         summary = _runs("paygrid", served.url, workload, concurrency, plan)
     return Measured(summary, fitted, served.cpus)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` in this process's environment while the block runs."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 def baseline(dsn: str, workers: int, workload: Purchases, concurrency: int, plan: Plan) -> Summary:

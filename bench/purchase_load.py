@@ -10,9 +10,14 @@ Two phases per configuration (each its own deployment, since the sandbox latency
 - c=256 with the sandbox at 300 ms, ratio to the Little's-law bound c / 0.3 s (how well it
   overlaps slow gateway calls).
 Configurations: the defaults (counts fitted to the CPUs Ray sees), then 1 replica with each of
-`--shards` ledger shards; one that equals the fitted defaults is measured once.
+`--shards` ledger shards; one that equals the fitted defaults is measured once. Each through
+every gateway of `--gateways`: the sandbox, and `authorizenet`, the Authorize.Net adapter against
+the fake server run as its own process on 127.0.0.1 with the phase's latency (so the adapter's
+own cost per request shows beside the sandbox's). `--breaker-cost [PAIRS]` adds the defaults at 0 ms
+with the circuit breakers off, then on again (PAIRS times), to show what the breaker check costs.
 
     python -m bench.purchase_load [--duration 20] [--repeat 1] [--shards 1,2,8]
+        [--gateways sandbox,authorizenet] [--breaker-cost [PAIRS]]
     python -m bench.purchase_load --scale [--duration 20]     # see bench.scaling
 
 One embedded PostgreSQL and Redis, seeded once, serve every row. Traffic goes only to
@@ -35,6 +40,7 @@ from bench.workload import Seeded
 from engine.config import Settings
 
 BASELINE = "uvicorn + FastAPI + asyncpg, 1 worker"
+GATEWAYS = ("sandbox", "authorizenet")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class Row:
     label: str
     phase: Phase
     measured: Measured
+    gateway: str = "sandbox"
+    breaker: bool = True
 
 
 def baselines(settings: Settings, seeded: Seeded, plan: Plan) -> dict[int, Summary]:
@@ -67,27 +75,52 @@ def baselines(settings: Settings, seeded: Seeded, plan: Plan) -> dict[int, Summa
 
 
 def paygrid_rows(
-    settings: Settings, seeded: Seeded, plan: Plan, shards: list[int]
+    settings: Settings,
+    seeded: Seeded,
+    plan: Plan,
+    shards: list[int],
+    gateways: list[str],
+    breaker_pairs: int,
 ) -> tuple[list[Row], list[str]]:
-    """Every configuration in every phase: the defaults first, then 1 replica with each of
-    `shards`. A configuration equal to the fitted defaults is skipped, and named in the notes
-    returned beside the rows."""
+    """Every configuration in every phase, through each of `gateways`: the defaults first,
+    then 1 replica with each of `shards`. A configuration equal to the fitted defaults is
+    skipped, and named in the notes returned beside the rows. Then `breaker_pairs` times the
+    defaults at 0 ms through the first gateway with the circuit breakers off and then on again
+    (adjacent deployments, compared with each other)."""
     rows: list[Row] = []
     notes: list[str] = []
-    defaults: tuple[int, int] | None = None
-    for replicas, count in [(None, None), *((1, s) for s in shards)]:
-        if (replicas, count) == defaults:
-            notes.append(f"1 replica x {count} shard(s) is the defaults here, measured once")
-            continue
-        for phase in PHASES:
-            deployment = Deployment(replicas, count, phase.sandbox_ms)
-            load = workload.paygrid(seeded, 1)
-            measured = measure.paygrid(settings, deployment, load, phase.concurrency, plan)
-            label = "paygrid (defaults)" if replicas is None else "paygrid"
-            rows.append(Row(label, phase, measured))
-        if replicas is None:
-            defaults = rows[-1].measured.counts
+    for gateway in gateways:
+        defaults: tuple[int, int] | None = None
+        for replicas, count in [(None, None), *((1, s) for s in shards)]:
+            if (replicas, count) == defaults:
+                notes.append(f"1 replica x {count} shard(s) is the defaults here, measured once")
+                continue
+            for phase in PHASES:
+                rows.append(_row(settings, seeded, plan, phase, replicas, count, gateway, True))
+            if replicas is None:
+                defaults = rows[-1].measured.counts
+    fast = next(p for p in PHASES if not p.sandbox_ms)
+    for _ in range(breaker_pairs):
+        for breaker in (False, True):
+            rows.append(_row(settings, seeded, plan, fast, None, None, gateways[0], breaker))
     return rows, notes
+
+
+def _row(
+    settings: Settings,
+    seeded: Seeded,
+    plan: Plan,
+    phase: Phase,
+    replicas: int | None,
+    shards: int | None,
+    gateway: str,
+    breaker: bool,
+) -> Row:
+    deployment = Deployment(replicas, shards, phase.sandbox_ms, gateway, breaker)
+    load = workload.paygrid(seeded, 1)
+    measured = measure.paygrid(settings, deployment, load, phase.concurrency, plan)
+    label = "paygrid (defaults)" if replicas is None else "paygrid"
+    return Row(label, phase, measured, gateway, breaker)
 
 
 def _ratio(row: Row, references: dict[int, Summary]) -> str:
@@ -96,6 +129,33 @@ def _ratio(row: Row, references: dict[int, Summary]) -> str:
         return report.ratio(rps / row.phase.bound_rps)
     reference = references[row.phase.concurrency].median_rps
     return report.ratio(rps / reference) if reference else "-"
+
+
+def _versus(row: Row, rows: list[Row]) -> str:
+    """An Authorize.Net row: its req/s ÷ the sandbox row of the same configuration and phase.
+    A breakers-off row: the breakers-on row measured right after it ÷ it."""
+    if not row.breaker:
+        after = rows[rows.index(row) + 1 :]
+        on = next((r for r in after if r.breaker and r.phase == row.phase), None)
+        if on is None or not row.measured.summary.median_rps:
+            return "-"
+        return report.ratio(on.measured.summary.median_rps / row.measured.summary.median_rps)
+    if row.gateway == "sandbox":
+        return "-"
+    same = next(
+        (
+            r
+            for r in rows
+            if r.gateway == "sandbox"
+            and r.breaker
+            and r.phase == row.phase
+            and r.measured.counts == row.measured.counts
+        ),
+        None,
+    )
+    if same is None or not same.measured.summary.median_rps:
+        return "-"
+    return report.ratio(row.measured.summary.median_rps / same.measured.summary.median_rps)
 
 
 def render(
@@ -110,17 +170,22 @@ def render(
             table.append(
                 [
                     row.label,
+                    row.gateway,
+                    "on" if row.breaker else "off",
                     str(replicas),
                     str(shards),
                     str(phase.sandbox_ms),
                     str(phase.concurrency),
                     *cells,
                     _ratio(row, references),
+                    _versus(row, rows),
                 ]
             )
         if not phase.sandbox_ms:
             cells = report.latency_cells(references[phase.concurrency])
-            table.append([BASELINE, "-", "-", "-", str(phase.concurrency), *cells, "-"])
+            table.append(
+                [BASELINE, "-", "-", "-", "-", "-", str(phase.concurrency), *cells, "-", "-"]
+            )
     defaults = rows[0].measured
     listed = report.facts(
         {
@@ -128,8 +193,13 @@ def render(
             "customers": f"{len(seeded.customers):,}, a fresh Idempotency-Key per request",
             "defaults": f"{defaults.settings.describe_counts()}, fitted to {defaults.cpus} CPUs",
             "environment": _overrides(),
-            "ratio": "sandbox 0 ms rows: req/s ÷ the baseline's at the same concurrency in "
-            "this run; sandbox 300 ms rows: req/s ÷ the Little's-law bound, concurrency ÷ 0.3 s",
+            "ratio": "0 ms rows: req/s ÷ the baseline's at the same concurrency in "
+            "this run; 300 ms rows: req/s ÷ the Little's-law bound, concurrency ÷ 0.3 s",
+            "vs": "authorizenet rows: req/s ÷ the sandbox row of the same configuration and "
+            "phase; breaker off: the breaker-on row measured right after ÷ it (1 - vs is "
+            "what the breaker costs)",
+            "gateway ms": "the sandbox's latency, or the fake Authorize.Net server's (its own "
+            "process on 127.0.0.1, bench/authorizenet_server.py)",
             "spread": "req/s is the median of the runs, min-max beside it; p50/p99 over every "
             "request of every run; errors (non-200) summed",
             **{f"note {n}": note for n, note in enumerate(notes, 1)},
@@ -137,9 +207,11 @@ def render(
     )
     header = [
         "target",
+        "gateway",
+        "breaker",
         "replicas",
         "shards",
-        "sandbox ms",
+        "gateway ms",
         "concurrency",
         "req/s",
         "min-max",
@@ -147,6 +219,7 @@ def render(
         "p99 ms",
         "errors",
         "ratio",
+        "vs",
     ]
     return report.markdown("POST /api/payments/purchase", listed, header, table)
 
@@ -158,6 +231,14 @@ def _overrides() -> str:
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
+
+
+def _names(text: str) -> list[str]:
+    names = [x for x in text.split(",") if x]
+    unknown = [n for n in names if n not in GATEWAYS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"gateways must be among {list(GATEWAYS)}")
+    return names
 
 
 def main() -> int:
@@ -174,13 +255,33 @@ def main() -> int:
         help="load generator processes (each drives concurrency / processes workers)",
     )
     parser.add_argument("--shards", type=_ints, default=[1, 2, 8], help="with 1 replica")
+    parser.add_argument(
+        "--gateways",
+        type=_names,
+        default=["sandbox"],
+        help="gateways measured, each in every row: sandbox, authorizenet (the adapter "
+        "against a local fake server)",
+    )
+    parser.add_argument(
+        "--breaker-cost",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="PAIRS",
+        help="add the defaults at 0 ms with the circuit breakers off, then on again (PAIRS "
+        "times, 1 if not given)",
+    )
     parser.add_argument("--scale", action="store_true", help="the replicas x shards table")
     parser.add_argument("--scale-concurrency", type=int, default=scaling.CONCURRENCY)
     parser.add_argument("--scale-replicas", type=_ints, default=None, help="override the grid")
     parser.add_argument("--scale-shards", type=_ints, default=None, help="override the grid")
     args = parser.parse_args()
-    if args.repeat < 1 or args.processes < 1 or args.duration <= 0:
-        parser.error("--repeat and --processes must be at least 1, --duration positive")
+    if args.repeat < 1 or args.processes < 1 or args.duration <= 0 or args.breaker_cost < 0:
+        parser.error(
+            "--repeat and --processes must be at least 1, --duration positive, "
+            "--breaker-cost not negative"
+        )
     plan = Plan(args.duration, args.warmup, args.repeat, args.max_requests, args.processes)
 
     with instance() as settings:
@@ -191,7 +292,9 @@ def main() -> int:
             save("purchase-scale", scaling.run(settings, seeded, plan, grid))
         else:
             references = baselines(settings, seeded, plan)
-            rows, notes = paygrid_rows(settings, seeded, plan, args.shards)
+            rows, notes = paygrid_rows(
+                settings, seeded, plan, args.shards, args.gateways, args.breaker_cost
+            )
             save("purchase", render(rows, notes, references, seeded, plan))
     return 0
 

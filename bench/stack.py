@@ -79,6 +79,17 @@ class Serving:
     cpus: int
 
 
+# Ports Ray's other components take by default: a GCS port drawn at random must avoid them, or
+# `ray.init` refuses to start (seen: the dashboard agent's 52365).
+_RAY_DEFAULT_PORTS = frozenset({6379, 8265, 10001, 52365})
+
+
+def _gcs_port() -> int:
+    while (port := local.free_port()) in _RAY_DEFAULT_PORTS:
+        pass
+    return port
+
+
 @contextmanager
 def serving(settings: Settings) -> Iterator[Serving]:
     """Ray and the Serve app, as `make run` starts them, once the API is healthy. Counts left
@@ -91,7 +102,7 @@ def serving(settings: Settings) -> Iterator[Serving]:
     from serve_app.runner import deploy, start_ray, stop_ray
 
     # Fresh GCS and API ports per start: the previous Ray's and HAProxy's may still be closing.
-    os.environ["RAY_GCS_SERVER_PORT"] = str(local.free_port())
+    os.environ["RAY_GCS_SERVER_PORT"] = str(_gcs_port())
     settings = settings.model_copy(update={"port": local.free_port()})
     start_ray()
     try:

@@ -181,6 +181,26 @@ class Settings(BaseSettings):
     circuit_refresh_s: float = Field(
         default=0.25, gt=0, le=10, description="How often each process syncs its circuits."
     )
+    circuit_breaker_enabled: bool = Field(
+        default=True,
+        description="False turns the circuit breakers off (every gateway always allowed, "
+        "nothing counted or synced): only to measure what they cost.",
+    )
+    gateway_retry_initial_s: float = Field(
+        default=1.0, gt=0, le=3600, description="First delay before a safe gateway call is retried."
+    )
+    gateway_retry_multiplier: float = Field(
+        default=2.0, ge=1, le=10, description="Each retry's delay over the one before."
+    )
+    gateway_retry_max_delay_s: float = Field(
+        default=300.0, gt=0, le=3600, description="Longest delay between two retries."
+    )
+    gateway_retries: int = Field(
+        default=5, ge=0, le=20, description="Retries of a safe gateway call (0: none)."
+    )
+    gateway_retry_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Each delay varies by up to this share, at random."
+    )
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."

@@ -8,7 +8,7 @@ may have acted, so the caller must resolve the outcome with `lookup` instead of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 from engine.cards import CardDetails, CardSummary, CardToken
@@ -36,6 +36,17 @@ class OperationRequest:
     gateway_transaction_id: str
     money: Money
     card_last4: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupHint:
+    """What the caller of a lookup knows of the call beside its reference: which kind it was
+    and, for a capture, void or refund, the transaction it acted on. A gateway whose captures
+    and voids make no transaction of their own (Authorize.Net) finds their outcome on that
+    transaction, so a lookup after a restart, with nothing remembered, still answers."""
+
+    kind: Literal["charge", "capture", "void", "refund"]
+    gateway_transaction_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,7 @@ class Gateway(Protocol):
 
     async def refund(self, request: OperationRequest) -> GatewayResult: ...
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
-        """The outcome the gateway recorded for `reference`, or None if it never saw it."""
+    async def lookup(self, reference: UUID, hint: LookupHint | None = None) -> GatewayResult | None:
+        """The outcome the gateway recorded for `reference`, or None if it never saw it.
+        `hint` says what the call was, for gateways that need it to find the record."""
         ...

@@ -121,8 +121,31 @@ class CircuitBreakers:
             await asyncio.sleep(self._refresh_s)
 
 
+class DisabledBreakers(CircuitBreakers):
+    """No breakers (`circuit_breaker_enabled` false): every gateway always allowed, nothing
+    counted, nothing synced. Only to measure what the breakers cost."""
+
+    def __init__(self) -> None:
+        super().__init__(holder=None, sync=_no_sync, refresh_s=1.0)
+
+    def allows(self, gateway: str) -> bool:
+        return True
+
+    def report(self, gateway: str, outcome: GatewayResult | GatewayError) -> None:
+        return
+
+    def start(self) -> None:
+        return
+
+
+async def _no_sync(holder: str | None, reports: list[CircuitReport]) -> dict[str, CircuitView]:
+    return {}
+
+
 def local_breakers(settings: Settings, *, holder: str = "local") -> CircuitBreakers:
     """Breakers of this process alone (no cluster to share them with): a board of its own."""
+    if not settings.circuit_breaker_enabled:
+        return DisabledBreakers()
     board = CircuitBoard(circuit_policy(settings), time.monotonic)
 
     async def sync(who: str | None, reports: list[CircuitReport]) -> dict[str, CircuitView]:

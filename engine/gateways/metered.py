@@ -13,6 +13,7 @@ from engine.gateways.base import (
     ChargeRequest,
     Gateway,
     GatewayResult,
+    LookupHint,
     OperationRequest,
     VerifyRequest,
 )
@@ -50,8 +51,8 @@ class MeteredGateway:
     async def refund(self, request: OperationRequest) -> GatewayResult:
         return await self._timed("refund", self._inner.refund(request))
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
-        return await self._timed("lookup", self._inner.lookup(reference))
+    async def lookup(self, reference: UUID, hint: LookupHint | None = None) -> GatewayResult | None:
+        return await self._timed("lookup", self._inner.lookup(reference, hint))
 
     async def _timed(self, operation: str, call: Awaitable[R]) -> R:
         started = time.perf_counter()

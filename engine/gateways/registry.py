@@ -49,6 +49,9 @@ class GatewayCapabilities:
     supports: tuple[str, ...] = ALL_OPERATIONS
     # Moves no real money: test clocks exist only while every configured gateway is one.
     sandbox: bool = False
+    # Operations the gateway deduplicates by our reference: a repeat cannot act twice, so one
+    # that never reached the gateway may be retried (engine/gateways/retry.py).
+    deduplicates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +62,22 @@ class GatewayEntry:
     capabilities: GatewayCapabilities
 
 
-_SANDBOX_CAPABILITIES = GatewayCapabilities(("card", "token"), ("*",), CARD_BRANDS, sandbox=True)
+# The sandbox keeps the first decision per reference; Authorize.Net answers a repeated capture
+# or void as already done (311, 310) and a refund repeated in its duplicate window with the
+# original (its invoice number is our reference).
+_SANDBOX_CAPABILITIES = GatewayCapabilities(
+    ("card", "token"),
+    ("*",),
+    CARD_BRANDS,
+    sandbox=True,
+    deduplicates=("capture", "void", "refund"),
+)
 # An Authorize.Net merchant account settles in one of these (route the others elsewhere).
 _AUTHORIZENET_CAPABILITIES = GatewayCapabilities(
     ("card", "token"),
     ("USD", "CAD", "EUR", "GBP", "AUD", "NZD"),
     ("visa", "mastercard", "amex", "discover", "jcb", "diners"),
+    deduplicates=("capture", "void", "refund"),
 )
 
 
@@ -144,10 +157,11 @@ class Gateways:
             zip(self._order, capabilities or [_SANDBOX_CAPABILITIES] * len(gateways), strict=True)
         )
 
-    def wrapped(self, wrap: Callable[[Gateway], Gateway]) -> Gateways:
-        """The same gateways, routes and capabilities, each seen through `wrap` (a meter)."""
+    def wrapped(self, wrap: Callable[[Gateway, GatewayCapabilities], Gateway]) -> Gateways:
+        """The same gateways, routes and capabilities, each seen through `wrap` (a meter, a
+        retry), which is given the gateway and its capabilities."""
         return Gateways(
-            [wrap(g) for g in self],
+            [wrap(g, self._capabilities[g.name]) for g in self],
             self._routes,
             capabilities=[self._capabilities[name] for name in self._order],
         )

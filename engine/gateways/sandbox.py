@@ -22,6 +22,7 @@ from engine.gateways.base import (
     ChargeRequest,
     GatewayError,
     GatewayResult,
+    LookupHint,
     OperationRequest,
     VerifyRequest,
 )
@@ -147,7 +148,8 @@ class SandboxGateway:
             result = GatewayResult(True, transaction_id)
         return await self._respond(request.reference, result)
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
+    async def lookup(self, reference: UUID, hint: LookupHint | None = None) -> GatewayResult | None:
+        """The sandbox records every call under its reference, so `hint` is not needed."""
         raw = await self._redis.get(self.record_key(reference))
         if raw is None:
             return None

@@ -108,8 +108,8 @@ class OperationSteps:
         return await self._finalize_settlement(conn, started, outcome)
 
     async def expire(self, conn: asyncpg.Connection, payment: Payment) -> list[Entry]:
-        """Mark an authorization whose window has passed `expired` and release its hold. The
-        gateway lets the hold lapse on its own; nothing is sent to it."""
+        """Mark an authorization whose window has passed `expired` and release its hold. Its
+        void at the gateway is a job queued beside (engine/payments/expiry_voids.py)."""
         principal = Principal(None, "authorization-expiry")
         final = await self._payments.settle(
             conn,

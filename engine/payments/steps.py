@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +32,7 @@ from engine.gateways.base import (
     ChargeRequest,
     GatewayError,
     GatewayResult,
+    LookupHint,
     OperationRequest,
 )
 from engine.gateways.breaker import CircuitBreakers
@@ -53,6 +55,7 @@ from engine.payments.commands import (
     VoidPayment,
 )
 from engine.payments.creation import CreationSteps
+from engine.payments.expiry_voids import VOID_EXPIRED, void_jobs
 from engine.payments.models import ProcessingRow
 from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
@@ -65,6 +68,7 @@ from engine.payments.results import (
 )
 from engine.payments.states import TransactionType
 from engine.principal import Principal
+from engine.scheduler.repository import JobRepository
 
 log = logging.getLogger("paygrid.payments")
 
@@ -74,6 +78,22 @@ def settled_elsewhere() -> GatewayResult:
     reference. It is known before the call would be made, so none is made, live or in
     recovery."""
     return GatewayResult(approved=True, gateway_transaction_id=None)
+
+
+def lookup_hint(started: Started) -> LookupHint:
+    """What a lookup of `started`'s call is told beside its reference: its kind and, for a
+    capture, void or refund, the payment's transaction it acted on."""
+    command = started.command
+    if isinstance(command, CreatePayment):
+        return LookupHint("charge")
+    kind: Literal["capture", "void", "refund"] = (
+        "capture"
+        if isinstance(command, CapturePayment)
+        else "void"
+        if isinstance(command, VoidPayment)
+        else "refund"
+    )
+    return LookupHint(kind, started.payment.gateway_transaction_id)
 
 
 class PaymentSteps:
@@ -92,6 +112,7 @@ class PaymentSteps:
         self._gateways = gateways
         self._breakers = breakers
         self._attempts = AttemptRepository()
+        self._jobs = JobRepository()
         self.payments = PaymentRepository()
         self.idempotency = IdempotencyRepository()
         self.ledger = LedgerRepository()
@@ -245,6 +266,8 @@ class PaymentSteps:
         write.add(p.customer_id for p in due)
         entries = [e for payment in due for e in await self._operations.expire(conn, payment)]
         await self.ledger.insert(conn, entries=entries)
+        # Each is voided at the gateway that holds it by a job queued with the expiry.
+        await self._jobs.enqueue_many(conn, kind=VOID_EXPIRED, jobs=void_jobs(due))
         return entries
 
     async def expiring_slots(
@@ -268,7 +291,7 @@ class PaymentSteps:
         lookup is recorded on `started.attempts`."""
         gateway = self._gateways.get(started.payment.gateway)
         began = time.monotonic()
-        found = await gateway.lookup(started.reference)
+        found = await gateway.lookup(started.reference, lookup_hint(started))
         started.attempts.append(
             attempt_of(
                 found,

@@ -13,13 +13,16 @@ from redis.asyncio import Redis
 from engine.backups.scheduled import backup_jobs
 from engine.config import Settings
 from engine.db.database import Database, open_database
+from engine.gateways.registry import Gateways
 from engine.keys.keyring import Keyring
 from engine.payment_methods.service import PaymentMethodService
+from engine.payments.expiry_voids import ExpiryVoids
 from engine.plans.service import PlanService
 from engine.queueing.loop import run_woken
 from engine.queueing.settings import scheduler_queue_settings, webhook_queue_settings
 from engine.queueing.waker import Waker
 from engine.queueing.worker import Worker
+from engine.runtime.gateway import open_gateways
 from engine.runtime.metrics import ProcessMetrics, open_process_metrics
 from engine.runtime.subscriptions import open_subscriptions
 from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
@@ -48,6 +51,7 @@ class WorkerRuntime:
     metrics: ProcessMetrics
     redis: Redis
     webhooks: WebhookRuntime | None = None
+    gateways: Gateways | None = None
 
     def activity(self) -> dict[str, int]:
         """What the worker has done, for operators: claims run so far and items in flight."""
@@ -58,6 +62,8 @@ class WorkerRuntime:
             task.cancel()
         if self.webhooks is not None:
             await self.webhooks.close()
+        if self.gateways is not None:
+            await self.gateways.aclose()
         await self.metrics.close()
         await self.redis.aclose()
         await self.db.close()
@@ -108,7 +114,8 @@ async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
 
 async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -> WorkerRuntime:
     """A job scheduler, running due jobs from now on; recurring jobs are queued if missing.
-    Renewals charge through `execute` (the ledger shards).
+    Renewals charge through `execute` (the ledger shards); expired authorizations are voided
+    at their gateways from here (engine/payments/expiry_voids.py).
 
     The scheduler's own transactions commit asynchronously (`synchronous_commit = off`): a
     commit returns before its WAL is flushed, so billing's three transactions per renewal stop
@@ -134,9 +141,12 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
         plans=PlanService(db, max_amount=settings.max_amount),
     )
     backup_handlers, backup_schedule = backup_jobs(settings)
+    # The voids of expired authorizations go to the gateways that hold them.
+    gateways = await open_gateways(settings, redis, metrics=metrics.registry)
+    expiry_voids = ExpiryVoids(gateways)
     scheduler = Scheduler(
         db,
-        {**HANDLERS, **billing.handlers(), **backup_handlers},
+        {**HANDLERS, **billing.handlers(), **backup_handlers, **expiry_voids.handlers()},
         queue,
         {
             **RECURRING,
@@ -148,4 +158,4 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
     )
     await scheduler.ensure_recurring()
     tasks = _start(settings, scheduler.worker, channel=JOBS.channel, poll_s=queue.poll_s, name=name)
-    return WorkerRuntime(db, scheduler.worker, tasks, metrics, redis)
+    return WorkerRuntime(db, scheduler.worker, tasks, metrics, redis, gateways=gateways)

@@ -49,15 +49,15 @@ class JobRepository:
         conn: asyncpg.Connection,
         *,
         kind: str,
-        jobs: Sequence[tuple[dict[str, Any], datetime, str]],
+        jobs: Sequence[tuple[dict[str, Any], datetime | None, str]],
     ) -> None:
-        """`enqueue` for many jobs of one kind, each (payload, run_at, dedupe_key), in one
-        statement; those whose dedupe key a live job holds are left out."""
+        """`enqueue` for many jobs of one kind, each (payload, run_at or None for now,
+        dedupe_key), in one statement; those whose dedupe key a live job holds are left out."""
         if not jobs:
             return
         await conn.execute(
             """INSERT INTO scheduled_jobs (kind, payload, run_at, dedupe_key)
-               SELECT $1, u.payload, u.run_at, u.dedupe_key
+               SELECT $1, u.payload, coalesce(u.run_at, now()), u.dedupe_key
                FROM unnest($2::jsonb[], $3::timestamptz[], $4::text[])
                     AS u(payload, run_at, dedupe_key)
                ON CONFLICT (dedupe_key) WHERE status = 'pending' AND dedupe_key IS NOT NULL

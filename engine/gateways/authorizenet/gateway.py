@@ -17,7 +17,8 @@ transId is remembered from its answer; when the answer was lost (or this process
 the unsettled transactions and then the last days' settled batches are listed (newest first)
 for the reference's invoice number, and each candidate's description is checked for the whole
 reference. A capture or void makes no transaction of its own: it changes
-the authorization's status, so its lookup reads the authorization this process sent it for.
+the authorization's status, so its lookup reads the authorization it acted on: the one this
+process sent it for, or after a restart the one the lookup's `LookupHint` names.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from engine.gateways.base import (
     ChargeRequest,
     GatewayError,
     GatewayResult,
+    LookupHint,
     OperationRequest,
     VerifyRequest,
 )
@@ -119,8 +121,16 @@ class AuthorizeNetGateway:
         )
         return await self._new_transaction(request.reference, payload, None)
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
+    async def lookup(self, reference: UUID, hint: LookupHint | None = None) -> GatewayResult | None:
         known = self._known.get(reference)
+        if (
+            known is None
+            and hint is not None
+            and hint.gateway_transaction_id is not None
+            and (hint.kind == "capture" or hint.kind == "void")
+        ):
+            # Forgotten (a restart): the authorization it acted on still tells.
+            known = _Known(hint.kind, hint.gateway_transaction_id)
         if known is not None and known.kind != "transaction":
             return await self._operation_outcome(known)
         details = None if known is None else await self._details(known.trans_id)

@@ -9,6 +9,9 @@ filter on); an expired card is refused (reason 8) and a number failing the Luhn 
 (reason 6). Amounts above `review_over` are held for review (responseCode 4, the fraud filter's
 "authorize and hold"), and `updateHeldTransactionRequest` approves or declines them.
 
+Run alone (`python -m tests.engine.gateways.authorizenet_fake --latency-ms 300`) it serves on
+127.0.0.1 until stopped and prints its URL first: the benchmark's gateway process.
+
 Beyond the sandbox: `latency_s` delays every answer after the request took effect,
 `drop_next` answers that many requests by closing the connection after they took effect,
 `error_next` answers the next request with that top-level error code (E00001: the gateway's
@@ -16,18 +19,23 @@ own unexpected error) without acting, wrong
 credentials get E00007, elements out of schema order get E00003, and `duplicateWindow` (120 s
 unless sent) refuses a repeat of the same card, amount and invoice number (reason 11) naming
 the original. `charges(reference)` counts the authorizations and purchases that moved or held
-money under a reference's invoice number; answers start with a UTF-8 byte-order mark like the
-real ones. The fake keeps no card number, only the last four digits and a hash.
+money under a reference's invoice number, `captures(trans_id)` and `voids(trans_id)` the
+captures and voids that took effect on an authorization; answers start with a UTF-8
+byte-order mark like the real ones. The fake keeps no card number, only the last four digits
+and a hash.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import itertools
 import json
 import time
 from collections import Counter, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,8 +43,10 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from engine.cards import luhn_valid
+from engine.gateways.authorizenet.settings import AuthorizeNetSettings
 from engine.gateways.authorizenet.wire import short_reference
 
 Json = dict[str, Any]
@@ -175,6 +185,7 @@ class FakeAuthorizeNet:
         self.transactions: dict[str, FakeTransaction] = {}
         self.batches: dict[str, datetime] = {}
         self._charges: Counter[str] = Counter()
+        self._acted: Counter[tuple[str, str]] = Counter()
         # The latest transaction per duplicate key (type, card, amount, invoice number).
         self._latest: dict[tuple[str, str, Decimal, str | None], FakeTransaction] = {}
         self._ids = itertools.count(60_000_000_001)
@@ -199,6 +210,14 @@ class FakeAuthorizeNet:
     def charges(self, reference: UUID) -> int:
         """Authorizations and purchases that moved or held money for `reference`."""
         return self._charges[short_reference(reference)]
+
+    def captures(self, trans_id: str) -> int:
+        """Captures that took effect on the authorization `trans_id`."""
+        return self._acted["capture", trans_id]
+
+    def voids(self, trans_id: str) -> int:
+        """Voids that took effect on the transaction `trans_id`."""
+        return self._acted["void", trans_id]
 
     def settle_batch(self) -> str:
         """The daily settlement, returning its batch id: captured transactions and refunds
@@ -347,6 +366,7 @@ class FakeAuthorizeNet:
             return _refused(3, 47, original, ref_id)
         original.status = "capturedPendingSettlement"
         original.amount = amount
+        self._acted["capture", original.trans_id] += 1
         return _transaction_answer(original, ref_id, ref_trans_id=original.trans_id)
 
     def _void(self, original: FakeTransaction, ref_id: str | None) -> Json:
@@ -355,6 +375,7 @@ class FakeAuthorizeNet:
         if original.batch_id is not None:
             return _refused(3, 16, original, ref_id)
         original.status = "voided"
+        self._acted["void", original.trans_id] += 1
         return _transaction_answer(original, ref_id, ref_trans_id=original.trans_id)
 
     def _refund(self, request: Json, original: FakeTransaction, ref_id: str | None) -> Json:
@@ -493,6 +514,29 @@ class FakeAuthorizeNet:
         return _transaction_answer(t, None)
 
 
+@asynccontextmanager
+async def serving(**options: Any) -> AsyncIterator[FakeAuthorizeNet]:
+    """A fake started with `options` (those of `FakeAuthorizeNet`), stopped after."""
+    server = FakeAuthorizeNet(**options)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def adapter_settings(fake: FakeAuthorizeNet, **overrides: Any) -> AuthorizeNetSettings:
+    """The adapter's settings pointing at `fake` with its credentials, a 5 s timeout unless
+    `overrides` say otherwise."""
+    fields: dict[str, Any] = {
+        "api_login_id": fake.api_login_id,
+        "transaction_key": SecretStr(fake.transaction_key),
+        "endpoint_url": fake.url,
+        "timeout_s": 5.0,
+    }
+    return AuthorizeNetSettings(**(fields | overrides))
+
+
 def check_order(root: str, fields: Json) -> None:
     """Raise `SchemaError` if an element's children are not in the schema's order."""
     _check_sequence(root, list(fields), ORDER["request"] + ORDER.get(root, []))
@@ -623,3 +667,26 @@ def _refused(
         "message": [{"code": "E00027", "text": "The transaction was unsuccessful."}],
     }
     return answer
+
+
+async def _serve(latency_s: float) -> None:
+    server = FakeAuthorizeNet(latency_s=latency_s)
+    url = await server.start()
+    # The parent reads this line to know where the fake listens (and that it does).
+    print(url, flush=True)  # noqa: T201
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    """Serve the fake on 127.0.0.1 until the process is stopped."""
+    parser = argparse.ArgumentParser(description="A local fake of Authorize.Net's JSON API.")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay of every answer")
+    args = parser.parse_args()
+    asyncio.run(_serve(args.latency_ms / 1000))
+
+
+if __name__ == "__main__":
+    main()

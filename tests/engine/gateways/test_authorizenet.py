@@ -33,7 +33,7 @@ from engine.gateways.base import (
     VerifyRequest,
 )
 from engine.money import Money
-from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet
+from tests.engine.gateways.authorizenet_fake import FakeAuthorizeNet, adapter_settings, serving
 
 VISA = "4111111111111111"
 USD_10 = Money(1000, "USD")
@@ -43,12 +43,8 @@ Open = Callable[..., Awaitable[AuthorizeNetGateway]]
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAuthorizeNet]:
-    server = FakeAuthorizeNet(review_over=Decimal("500.00"))
-    await server.start()
-    try:
+    async with serving(review_over=Decimal("500.00")) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
@@ -57,15 +53,8 @@ async def open_gateway(fake: FakeAuthorizeNet) -> AsyncIterator[Open]:
     opened: list[AuthorizeNetGateway] = []
 
     async def open_one(**overrides: Any) -> AuthorizeNetGateway:
-        fields: dict[str, Any] = {
-            "api_login_id": fake.api_login_id,
-            "transaction_key": SecretStr(fake.transaction_key),
-            "endpoint_url": fake.url,
-            "timeout_s": 5.0,
-            "lookup_grace_s": 0.0,
-        }
-        fields.update(overrides)
-        gateway = await open_authorizenet(AuthorizeNetSettings(**fields))
+        settings = adapter_settings(fake, **({"lookup_grace_s": 0.0} | overrides))
+        gateway = await open_authorizenet(settings)
         opened.append(gateway)
         return gateway
 

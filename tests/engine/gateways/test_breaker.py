@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from engine.config import Settings
 from engine.gateways.base import GatewayError, GatewayResult
-from engine.gateways.breaker import CircuitBreakers
+from engine.gateways.breaker import CircuitBreakers, local_breakers
 from engine.gateways.circuit import (
     CircuitBoard,
     CircuitPolicy,
@@ -118,3 +119,15 @@ async def test_the_background_sync_picks_up_a_change_without_a_call() -> None:
         await wait_until(replica_sees_it_open, timeout_s=5.0, what="the replica to see it open")
     finally:
         await replica.close()
+
+
+async def test_breakers_turned_off_allow_everything_and_count_nothing() -> None:
+    breakers = local_breakers(Settings(circuit_breaker_enabled=False, circuit_failure_threshold=1))
+    breakers.start()
+    for _ in range(10):
+        breakers.report("sandbox", DOWN)
+    await breakers.refresh()
+
+    assert breakers.allows("sandbox")
+    assert breakers.state("sandbox") is CircuitState.CLOSED
+    await breakers.close()

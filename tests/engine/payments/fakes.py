@@ -24,6 +24,7 @@ from engine.gateways.base import (
     ChargeRequest,
     GatewayError,
     GatewayResult,
+    LookupHint,
     OperationRequest,
     VerifyRequest,
 )
@@ -161,7 +162,7 @@ class FakeGateway:
     async def refund(self, request: OperationRequest) -> GatewayResult:
         return await self._operation("refund", request, f"fk_re_{uuid4().hex[:20]}")
 
-    async def lookup(self, reference: UUID) -> GatewayResult | None:
+    async def lookup(self, reference: UUID, hint: LookupHint | None = None) -> GatewayResult | None:
         self.lookups.append(reference)
         if self.lookup_gate is not None:
             await self.lookup_gate.wait()

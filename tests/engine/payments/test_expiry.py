@@ -1,7 +1,8 @@
 """Authorization expiry: `PaymentService.expire_authorizations()` with the clock moved past
 `authorization_window_h` expires the shard's authorizations, releases their holds in the ledger
 and emits `payment.expired`; an authorization with a capture in flight is left to that capture.
-Nothing is sent to the gateway (it lets the hold lapse on its own)."""
+The shard sends nothing to the gateway: the void there is a job queued with the expiry
+(tests/engine/payments/test_expiry_voids.py)."""
 
 from __future__ import annotations
 
