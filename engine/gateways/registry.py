@@ -59,7 +59,9 @@ class GatewayEntry:
     capabilities: GatewayCapabilities
 
 
-_SANDBOX_CAPABILITIES = GatewayCapabilities(("card", "token"), ("*",), CARD_BRANDS, sandbox=True)
+_SANDBOX_CAPABILITIES = GatewayCapabilities(
+    ("card", "token", "bank", "wallet"), ("*",), CARD_BRANDS, sandbox=True
+)
 # An Authorize.Net merchant account settles in one of these (route the others elsewhere).
 _AUTHORIZENET_CAPABILITIES = GatewayCapabilities(
     ("card", "token"),
@@ -74,6 +76,7 @@ async def _sandbox(name: str, settings: Settings, resources: GatewayResources) -
         name=name,
         latency_ms=settings.sandbox_latency_ms,
         timeout_rate=settings.sandbox_timeout_rate,
+        bank_settlement_delay_s=settings.bank_settlement_delay_s,
     )
 
 
@@ -162,6 +165,11 @@ class Gateways:
     def capabilities(self, name: str) -> GatewayCapabilities:
         """What the configured gateway `name` takes."""
         return self._capabilities[name]
+
+    def takes(self, name: str, method: str) -> bool:
+        """Whether the configured gateway `name` takes payments of `method` (a
+        `PaymentMethod.type`: card, token, bank, wallet)."""
+        return method in self._capabilities[name].methods
 
     def __iter__(self) -> Iterator[Gateway]:
         return (self._by_name[name] for name in self._order)

@@ -6,6 +6,14 @@ remote gateway keeps its own records, so `lookup` can tell recovery what happene
 whose response was lost. Each instance keeps its records under its own name, so two sandboxes
 (`sandbox`, `sandbox_b`) are two gateways that know nothing of each other's charges; either can
 be switched into an outage (`set_outage`), in which every call fails before it acts.
+
+Wallets: the network tokens in `WALLET_TOKENS` stand for test cards and are charged like them.
+
+Bank debits (ACH) settle after `bank_settlement_delay_s` on the sandbox's clock: until then the
+debit is undecided (`review`) and `lookup` says so; afterwards `lookup` tells approved, or
+declined with the ACH return code the test account number in `BANK_ACCOUNTS` triggers. One test
+account settles and is then returned (`RETURN_AFTER_S` later): `lookup` reports the return on
+the approved debit. A refund of a debit settles after the same delay.
 """
 
 from __future__ import annotations
@@ -13,13 +21,17 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from redis.asyncio import Redis
 
-from engine.cards import CardDetails, CardSummary, CardToken
+from engine.cards import CardDetails, CardSummary, CardToken, WalletToken
 from engine.gateways.base import (
     ChargeRequest,
+    DebitRequest,
     GatewayError,
     GatewayResult,
     OperationRequest,
@@ -69,7 +81,37 @@ TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
     ),
 }
 
-RECORD_TTL_S = 30 * 24 * 3600
+# Wallet network token → (card it stands for, decline or None).
+WALLET_TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
+    "wtok_visa": (CardSummary("visa", "424242", "4242", 12, 2034), None),
+    "wtok_mastercard": (CardSummary("mastercard", "555555", "4444", 12, 2034), None),
+    "wtok_declined": (
+        CardSummary("visa", "400000", "0002", 12, 2034),
+        DECLINING_CARDS["4000000000000002"],
+    ),
+}
+
+# ACH return codes the sandbox answers with, and what they mean.
+RETURN_CODES: dict[str, str] = {
+    "R01": "Insufficient funds.",
+    "R02": "Account closed.",
+    "R03": "No account; unable to locate the account.",
+}
+
+# Test account number → (return code at settlement, return code of a return after success).
+# Every other account number settles and stays settled.
+BANK_ACCOUNTS: dict[str, tuple[str | None, str | None]] = {
+    "000123456789": (None, None),
+    "000111111116": ("R01", None),
+    "000111111113": ("R02", None),
+    "000222222227": ("R03", None),
+    "000333333335": (None, "R01"),
+}
+# How long after it settled the returned test account's debit comes back.
+RETURN_AFTER_S = 24 * 3600.0
+DEFAULT_BANK_SETTLEMENT_DELAY_S = 3 * 24 * 3600.0
+
+RECORD_TTL_S = 90 * 24 * 3600
 
 # Record a decision unless the sandbox is switched into an outage: 1 stored, 0 an earlier
 # decision stands, -1 down (nothing recorded, so the caller knows nothing moved).
@@ -79,6 +121,10 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
 return 0
 """
 _DOWN = -1
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def token_card(token: str) -> CardSummary | None:
@@ -103,9 +149,13 @@ class SandboxGateway:
         latency_ms: int = 0,
         timeout_rate: float = 0.0,
         seed: int | None = None,
+        bank_settlement_delay_s: float = DEFAULT_BANK_SETTLEMENT_DELAY_S,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.name = name
         self._redis = redis
+        self._bank_delay_s = bank_settlement_delay_s
+        self._clock = clock
         self._latency_s = latency_ms / 1000
         self._timeout_rate = timeout_rate
         self._random = random.Random(seed)
@@ -117,6 +167,21 @@ class SandboxGateway:
         else:
             result = GatewayResult(False, f"sb_ch_{uuid4().hex[:24]}", decline[0], decline[1], card)
         return await self._respond(request.reference, result)
+
+    async def debit(self, request: DebitRequest) -> GatewayResult:
+        """Accept a bank debit for settlement: undecided until the settlement delay passes."""
+        failure, late_return = BANK_ACCOUNTS.get(request.account.account_number, (None, None))
+        settles_at = self._clock().timestamp() + self._bank_delay_s
+        settlement = {
+            "settles_at": settles_at,
+            "failure": failure,
+            "return_code": late_return,
+            "returns_at": None if late_return is None else settles_at + RETURN_AFTER_S,
+        }
+        pending = GatewayResult(
+            False, f"sb_ach_{uuid4().hex[:24]}", message="pending settlement", review=True
+        )
+        return await self._respond(request.reference, pending, settlement)
 
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         """A declining test card fails its verification as it would its charge (4000…0127 as
@@ -143,6 +208,13 @@ class SandboxGateway:
         amount, code, message = DECLINING_AMOUNTS[kind]
         if request.money.amount == amount:
             result = GatewayResult(False, transaction_id, code, message)
+        elif kind == "refund" and request.gateway_transaction_id.startswith("sb_ach_"):
+            # A refund of a bank debit is a credit to the account: it settles like the debit.
+            settles_at = self._clock().timestamp() + self._bank_delay_s
+            pending = GatewayResult(
+                False, transaction_id, message="pending settlement", review=True
+            )
+            return await self._respond(request.reference, pending, {"settles_at": settles_at})
         else:
             result = GatewayResult(True, transaction_id)
         return await self._respond(request.reference, result)
@@ -152,6 +224,8 @@ class SandboxGateway:
         if raw is None:
             return None
         data = json.loads(raw)
+        if data.get("settles_at") is not None:
+            return self._settlement(data)
         card = CardSummary(**data["card"]) if data.get("card") else None
         return GatewayResult(
             data["approved"],
@@ -161,10 +235,27 @@ class SandboxGateway:
             card,
         )
 
-    async def _respond(self, reference: UUID, result: GatewayResult) -> GatewayResult:
+    def _settlement(self, data: dict[str, Any]) -> GatewayResult:
+        """Where a bank debit (or a refund of one) stands at the sandbox's time."""
+        transaction_id = data["gateway_transaction_id"]
+        now = self._clock().timestamp()
+        if now < data["settles_at"]:
+            return GatewayResult(False, transaction_id, message="pending settlement", review=True)
+        failure = data.get("failure")
+        if failure is not None:
+            return GatewayResult(False, transaction_id, failure, RETURN_CODES[failure])
+        returns_at = data.get("returns_at")
+        returned = returns_at is not None and now >= returns_at
+        return GatewayResult(
+            True, transaction_id, return_code=data["return_code"] if returned else None
+        )
+
+    async def _respond(
+        self, reference: UUID, result: GatewayResult, settlement: dict[str, Any] | None = None
+    ) -> GatewayResult:
         if self._latency_s:
             await asyncio.sleep(self._latency_s)
-        record = {
+        record: dict[str, Any] = {
             "approved": result.approved,
             "gateway_transaction_id": result.gateway_transaction_id,
             "decline_code": result.decline_code,
@@ -178,6 +269,7 @@ class SandboxGateway:
                 "exp_month": result.card.exp_month,
                 "exp_year": result.card.exp_year,
             },
+            **(settlement or {}),
         }
         # A real gateway is idempotent on the reference: the first decision stands. The same
         # round trip checks for an outage, which refuses the call before anything is recorded.
@@ -203,6 +295,13 @@ class SandboxGateway:
     def _card_outcome(
         source: CardDetails | CardToken,
     ) -> tuple[CardSummary, tuple[str, str] | None]:
+        if isinstance(source, WalletToken):
+            if source.token not in WALLET_TOKENS:
+                return CardSummary("unknown", "000000", "0000", 1, 2000), (
+                    "invalid_token",
+                    "No such wallet token.",
+                )
+            return WALLET_TOKENS[source.token]
         if isinstance(source, CardToken):
             if source.token not in TOKENS:
                 return CardSummary("unknown", "000000", "0000", 1, 2000), (

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from engine.cards import CardDetails
+from engine.bank_accounts import BankAccount
+from engine.cards import CardDetails, CardSummary, WalletToken
 from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
@@ -89,6 +91,7 @@ class CreationSteps:
         self._keyring = keyring
         self._route = route
         self._clock = clock
+        self._bank_delay = timedelta(seconds=settings.bank_settlement_delay_s)
         # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
         # true.
         self._known_customers: set[UUID] = set()
@@ -168,7 +171,14 @@ class CreationSteps:
         written = await self._payments.insert_payments(
             conn,
             payments=[
-                _new_payment(commands[i], ids[i], ids[i] in blocked, gateways[i], prints[i])
+                _new_payment(
+                    commands[i],
+                    ids[i],
+                    ids[i] in blocked,
+                    gateways[i],
+                    prints[i],
+                    bank_check_at=now + self._bank_delay,
+                )
                 for i in go
             ],
             shard=self._shard,
@@ -328,12 +338,7 @@ class CreationSteps:
         assert isinstance(command, CreatePayment)
         principal = command.ctx.principal
         card = outcome.card if isinstance(outcome, GatewayResult) else None
-        fingerprint = started.fingerprint
-        method = (
-            card.stored(fingerprint)
-            if card is not None and payment.payment_method is None
-            else None
-        )
+        method = _method_summary(started, card)
         gateway_id = outcome.gateway_transaction_id if isinstance(outcome, GatewayResult) else None
         if isinstance(outcome, GatewayResult) and outcome.approved:
             purchase = command.kind is TransactionType.PURCHASE
@@ -363,12 +368,29 @@ class CreationSteps:
         ), error
 
 
+def _method_summary(started: Started, card: CardSummary | None) -> dict[str, Any] | None:
+    """The payment method summary to store once the gateway has named the card (None: keep
+    what the payment holds). A wallet payment's summary, written with the payment, gains the
+    brand and last4 of the card its token stands for."""
+    stored = started.payment.payment_method
+    if card is None:
+        return None
+    if stored is None:
+        return card.stored(started.fingerprint)
+    if stored.get("type") == "wallet" and stored.get("last4") is None:
+        return stored | {"brand": card.brand, "last4": card.last4}
+    return None
+
+
 def _fingerprinted(command: CreatePayment) -> str | None:
-    """What a payment's fingerprint is made of: the card number, or the gateway's token; none
-    for a payment settled outside paygrid."""
+    """What a payment's fingerprint is made of: the card number, the bank account (routing
+    and account number), or the gateway's or wallet's token; none for a payment settled
+    outside paygrid."""
     source = command.source
     if isinstance(source, ExternalSettlement):
         return None
+    if isinstance(source, BankAccount):
+        return f"bank:{source.routing_number}:{source.account_number}"
     return source.number if isinstance(source, CardDetails) else source.token
 
 
@@ -378,12 +400,20 @@ def _new_payment(
     blocked: bool,
     gateway: str,
     fingerprint: str | None,
+    *,
+    bank_check_at: datetime,
 ) -> NewPayment:
+    """The row of a new payment; a bank debit's names when its settlement is expected, before
+    which recovery does not ask the gateway about it."""
     source = command.source
     block = compliance_block() if blocked else None
     method = None
     if isinstance(source, CardDetails):
         method = source.summary().stored(fingerprint)
+    elif isinstance(source, BankAccount):
+        method = source.stored(fingerprint)
+    elif isinstance(source, WalletToken):
+        method = source.stored(None, fingerprint)
     elif isinstance(source, ExternalSettlement):
         method = source.stored()
     return NewPayment(
@@ -402,4 +432,5 @@ def _new_payment(
         failure_code=None if block is None else block.code,
         failure_message=None if block is None else block.message,
         decline_code=None if block is None else block.decline_code,
+        bank_check_at=bank_check_at if isinstance(source, BankAccount) else None,
     )

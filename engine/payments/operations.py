@@ -215,7 +215,10 @@ class OperationSteps:
                 param="amount",
             )
         now = self._clock()
-        hit = self._aml.refund(payment, amount, now=now)
+        # A bank's return is not the merchant's refund: no AML refund rule applies to it.
+        hit = (
+            None if command.return_code is not None else self._aml.refund(payment, amount, now=now)
+        )
         if hit is not None and hit.blocks:
             # The refusal commits, so the alert stays while nothing of the refund is written.
             await self._aml.write_refund_alert(conn, hit, payment, command.ctx, now=now)
@@ -322,9 +325,20 @@ class OperationSteps:
             if isinstance(outcome, GatewayResult)
             else None,
         )
+        command = started.command
+        assert isinstance(command, RefundPayment)
+        event_type = "payment.refunded"
+        if command.return_code is not None:
+            final = await self._payments.mark_returned(
+                conn,
+                payment_id=payment.id,
+                return_code=command.return_code,
+                principal=command.ctx.principal,
+            )
+            event_type = "payment.returned"
         refunds = await self._payments.refunds_of(conn, payment_id=payment.id)
         body = final.public(refunds)
-        await self._event(conn, "payment.refunded", final, body, started.command.ctx.principal)
+        await self._event(conn, event_type, final, body, command.ctx.principal)
         entries = [
             Entry(final.customer_id, op_id, Account.REFUNDED, final.currency, started.amount)
         ]

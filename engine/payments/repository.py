@@ -25,7 +25,7 @@ _PAYMENT_COLUMNS = """
     id, transaction_type, status, amount, currency, amount_capturable, amount_captured,
     amount_refunded, amount_refund_pending, customer_id, order_id, shard, payment_method,
     gateway, gateway_transaction_id, failure_code, failure_message, decline_code, description,
-    metadata, authorization_expires_at, created_at, updated_at
+    metadata, authorization_expires_at, created_at, updated_at, return_code
 """
 # The same columns qualified, for statements that join transactions `t` with other rows.
 _PAYMENT_COLUMNS_T = ", ".join("t." + c.strip() for c in _PAYMENT_COLUMNS.split(","))
@@ -70,6 +70,7 @@ def _payment(row: asyncpg.Record) -> Payment:
         authorization_expires_at=row["authorization_expires_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        return_code=row["return_code"],
     )
 
 
@@ -93,6 +94,8 @@ class NewPayment:
     failure_code: str | None = None
     failure_message: str | None = None
     decline_code: str | None = None
+    # A bank debit: when paygrid next asks the gateway about it (its expected settlement).
+    bank_check_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,18 +125,18 @@ class PaymentRepository:
             f"""INSERT INTO transactions (id, transaction_type, status, amount, currency,
                     customer_id, order_id, shard, gateway, payment_method, description,
                     metadata, api_key_id, correlation_id, failure_code, failure_message,
-                    decline_code)
+                    decline_code, bank_check_at)
                 SELECT p.id, p.kind::transaction_type, p.status::transaction_status, p.amount,
                        p.currency, p.customer_id, p.order_id, $12, p.gateway, p.payment_method,
                        p.description, p.metadata, p.api_key_id, p.correlation_id,
-                       p.failure_code, p.failure_message, p.decline_code
+                       p.failure_code, p.failure_message, p.decline_code, p.bank_check_at
                 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[],
                             $6::uuid[], $7::jsonb[], $8::text[], $9::jsonb[], $10::uuid[],
                             $11::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                            $17::text[])
+                            $17::text[], $18::timestamptz[])
                      AS p(id, kind, amount, currency, customer_id, order_id, payment_method,
                           description, metadata, api_key_id, correlation_id, gateway, status,
-                          failure_code, failure_message, decline_code)
+                          failure_code, failure_message, decline_code, bank_check_at)
                 RETURNING {_PAYMENT_COLUMNS}""",
             [p.id for p in payments],
             [p.kind.value for p in payments],
@@ -152,6 +155,7 @@ class PaymentRepository:
             [p.failure_code for p in payments],
             [p.failure_message for p in payments],
             [p.decline_code for p in payments],
+            [p.bank_check_at for p in payments],
         )
         return {r["id"]: _payment(r) for r in rows}
 
@@ -502,6 +506,7 @@ class PaymentRepository:
             """SELECT id, parent_id, transaction_type, amount, customer_id, api_key_id, created_at
                FROM transactions
                WHERE slot = ANY($1::int[]) AND status = 'processing' AND created_at < $2
+                 AND (bank_check_at IS NULL OR bank_check_at < $2)
                ORDER BY created_at""",
             slots,
             before,
@@ -518,3 +523,53 @@ class PaymentRepository:
             )
             for r in rows
         ]
+
+    async def mark_returned(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        payment_id: UUID,
+        return_code: str,
+        principal: Principal,
+    ) -> Payment:
+        """Record the ACH return code of a bank debit whose return was just refunded, and stop
+        asking the gateway about it."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET return_code = $2, bank_check_at = NULL,
+                    api_key_id = $3, correlation_id = $4, updated_at = now()
+                WHERE id = $1 AND parent_id IS NULL
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            return_code,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        if row is None:
+            raise ConcurrentUpdate(f"no payment {payment_id} to mark returned")
+        return _payment(row)
+
+    async def bank_checks_due(
+        self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, limit: int
+    ) -> list[Payment]:
+        """Settled bank debits in `slots` whose next return check is due, oldest check first.
+        Debits still `processing` are recovery's (`processing`), not these checks'."""
+        rows = await conn.fetch(
+            f"""SELECT {_PAYMENT_COLUMNS} FROM transactions
+                WHERE slot = ANY($1::int[]) AND bank_check_at <= $2 AND parent_id IS NULL
+                  AND status <> 'processing'
+                ORDER BY bank_check_at LIMIT $3""",
+            slots,
+            now,
+            limit,
+        )
+        return [_payment(r) for r in rows]
+
+    async def set_bank_check(
+        self, conn: asyncpg.Connection, *, payment_ids: list[UUID], at: datetime | None
+    ) -> None:
+        """When to ask the gateway next about these bank debits (None: never again)."""
+        await conn.execute(
+            "UPDATE transactions SET bank_check_at = $2 WHERE id = ANY($1::uuid[])",
+            payment_ids,
+            at,
+        )
