@@ -136,7 +136,7 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
     backup_handlers, backup_schedule = backup_jobs(settings)
     scheduler = Scheduler(
         db,
-        {**HANDLERS, **billing.handlers(), **backup_handlers},
+        {**HANDLERS, **billing.handlers(), **backup_handlers, **methods.handlers()},
         queue,
         {
             **RECURRING,

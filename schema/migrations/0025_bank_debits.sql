@@ -24,3 +24,36 @@ CREATE INDEX idx_transactions_bank_check ON transactions (slot, bank_check_at)
 ALTER TABLE transactions ADD CONSTRAINT payment_method_holds_no_secret
     CHECK (NOT coalesce(payment_method ?| ARRAY['account_number', 'number', 'cvc', 'token'],
                         false));
+
+-- The vault keeps a card's expiry only sealed, with its number. Cards saved from now on write
+-- it into the ciphertext and leave these columns NULL; a card saved before keeps it here until
+-- the `payment_methods.seal_expiries` job (queued below, run by the scheduler, which holds the
+-- keys this migration cannot) moves it into its ciphertext. Detached methods and gateway
+-- tokens need no expiry at all: theirs goes now. Then every copy made of an expiry so far
+-- outside the vault (audit rows, events, stored idempotent answers) loses it.
+ALTER TABLE payment_methods
+    ALTER COLUMN exp_month DROP NOT NULL,
+    ALTER COLUMN exp_year DROP NOT NULL,
+    ADD CONSTRAINT expiry_both_or_neither CHECK ((exp_month IS NULL) = (exp_year IS NULL));
+
+UPDATE payment_methods SET exp_month = NULL, exp_year = NULL
+WHERE exp_month IS NOT NULL AND (status = 'detached' OR type = 'token');
+
+-- After the update above, whose own audit rows quote the old values.
+UPDATE audit_logs
+SET old_values = old_values - ARRAY['exp_month', 'exp_year'],
+    new_values = new_values - ARRAY['exp_month', 'exp_year']
+WHERE entity_type = 'payment_methods'
+  AND (old_values ?| ARRAY['exp_month', 'exp_year'] OR new_values ?| ARRAY['exp_month', 'exp_year']);
+
+UPDATE events SET payload = payload - ARRAY['exp_month', 'exp_year']
+WHERE object_type = 'payment_method' AND payload ?| ARRAY['exp_month', 'exp_year'];
+
+UPDATE idempotency_keys SET response_body = response_body - ARRAY['exp_month', 'exp_year']
+WHERE jsonb_typeof(response_body) = 'object'
+  AND response_body ?| ARRAY['exp_month', 'exp_year'];
+
+INSERT INTO scheduled_jobs (kind, payload, dedupe_key)
+SELECT 'payment_methods.seal_expiries', '{}'::jsonb, 'payment_methods.seal_expiries'
+WHERE EXISTS (SELECT 1 FROM payment_methods WHERE exp_month IS NOT NULL)
+ON CONFLICT (dedupe_key) WHERE status = 'pending' AND dedupe_key IS NOT NULL DO NOTHING;
