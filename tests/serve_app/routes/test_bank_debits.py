@@ -16,6 +16,7 @@ from tests.factories import Api, payment_body
 
 ROUTING = "110000000"
 ACCOUNT = "000123456789"
+WALLET_TOKENS = ["wtok_mastercard", "wtok_declined"]
 
 
 def bank(**overrides: Any) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def bank(**overrides: Any) -> dict[str, Any]:
 async def test_a_bank_debit_answers_processing_and_keeps_no_account_number(
     api: Api, db: asyncpg.Pool
 ) -> None:
-    account = f"00{uuid.uuid4().int % 10**10:010d}"
+    account = ACCOUNT
     body = payment_body(amount=1500, payment_method=bank(account_number=account))
     response = await api.post("/api/payments/purchase", body, idempotency_key=str(uuid.uuid4()))
 
@@ -98,11 +99,12 @@ async def test_a_bank_account_cannot_be_authorized(api: Api) -> None:
 
 
 async def test_a_wallet_payment_is_charged_like_a_card(api: Api) -> None:
-    method = {"type": "wallet", "wallet": "google_pay", "token": "wtok_mastercard"}
+    approving, declining = WALLET_TOKENS
+    method = {"type": "wallet", "wallet": "google_pay", "token": approving}
     paid = await api.post("/api/payments/purchase", payment_body(payment_method=method))
     declined = await api.post(
         "/api/payments/purchase",
-        payment_body(payment_method={**method, "token": "wtok_declined"}),
+        payment_body(payment_method={**method, "token": declining}),
     )
 
     assert paid.status_code == 200, paid.text
