@@ -295,20 +295,15 @@ class SandboxGateway:
     def _card_outcome(
         source: CardDetails | CardToken,
     ) -> tuple[CardSummary, tuple[str, str] | None]:
-        if isinstance(source, WalletToken):
-            if source.token not in WALLET_TOKENS:
-                return CardSummary("unknown", "000000", "0000", 1, 2000), (
-                    "invalid_token",
-                    "No such wallet token.",
-                )
-            return WALLET_TOKENS[source.token]
         if isinstance(source, CardToken):
-            if source.token not in TOKENS:
+            # A wallet's network token, or a gateway token: each has its own test set.
+            known = WALLET_TOKENS if isinstance(source, WalletToken) else TOKENS
+            if source.token not in known:
                 return CardSummary("unknown", "000000", "0000", 1, 2000), (
                     "invalid_token",
                     "No such token.",
                 )
-            return TOKENS[source.token]
+            return known[source.token]
         return source.summary(), DECLINING_CARDS.get(source.number)
 
     @property

@@ -232,8 +232,9 @@ class PaymentService:
             found = await self._steps.lookup_payment(payment)
             if found is not None and found.approved and found.return_code is not None:
                 result = await self._return(payment, found.return_code)
-                # Returned: the return stopped the checks. Refused: asked again next round.
-                return 1 if result.status_code == 200 else 0
+                if result.status_code == 200:
+                    return 1  # the return stopped the checks
+                # Refused (a refund of all of it still settling): asked again a check later.
             next_check = now + every
         slot = slot_of(payment.customer_id)
         async with self._db.connection() as conn, self._ownership.transaction(conn, [slot]):

@@ -294,3 +294,23 @@ async def test_a_wallet_payment_is_charged_like_a_card_and_records_its_wallet(
     assert row["status"] == "failed"
     assert row["payment_method"]["wallet"] == "apple_pay"
     assert "token" not in row["payment_method"]
+
+
+async def test_a_return_waits_while_a_refund_of_everything_settles(bank: Bank) -> None:
+    payment = (await bank.one(bank.debit(LATE_RETURN, 2000))).body
+    bank.clock.advance(DELAY + timedelta(seconds=1))
+    await bank.settle_due()
+    assert (await bank.one(bank.requests.refund(payment))).status_code == 202
+
+    bank.clock.advance(timedelta(seconds=RETURN_AFTER_S))
+    assert await bank.check_returns() == 0  # nothing left to reverse while the refund settles
+
+    row = await checks.payment_row(bank.db, payment["id"])
+    assert (row["status"], row["return_code"]) == ("succeeded", None)
+    assert row["bank_check_at"] == bank.clock.now() + EVERY
+    bank.clock.advance(DELAY)
+    assert await bank.settle_due() == 1  # the refund
+    assert await bank.check_returns() == 0
+    row = await checks.payment_row(bank.db, payment["id"])
+    assert (row["status"], row["bank_check_at"]) == ("refunded", None)
+    await checks.expect_ledger(bank, payment["customer_id"], captured=2000, refunded=2000)
