@@ -28,7 +28,6 @@ from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
 from engine.errors import (
     Conflict,
-    GatewayCircuitOpen,
     InvalidRequest,
     NotFound,
     PaygridError,
@@ -76,6 +75,7 @@ class CreationSteps:
         shard: int,
         keyring: Keyring,
         route: Callable[[CreatePayment], str | None],
+        unroutable: Callable[[CreatePayment], PaygridError],
         clock: Callable[[], datetime],
     ) -> None:
         """`route` picks the gateway a new payment goes to; None if none may take it now."""
@@ -90,6 +90,7 @@ class CreationSteps:
         self._shard = shard
         self._keyring = keyring
         self._route = route
+        self._unroutable = unroutable
         self._clock = clock
         self._bank_delay = timedelta(seconds=settings.bank_settlement_delay_s)
         # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
@@ -107,11 +108,7 @@ class CreationSteps:
         routed = [self._route(c) for c in commands]
         gateways = {i: g for i, g in enumerate(routed) if g is not None}
         answers: dict[int, CommandResult] = {
-            i: CommandResult.from_error(
-                GatewayCircuitOpen(
-                    "no gateway can take this payment now (circuit open); retry later"
-                )
-            )
+            i: CommandResult.from_error(self._unroutable(commands[i]))
             for i in range(len(commands))
             if i not in gateways
         }

@@ -26,6 +26,7 @@ from engine.compliance.monitor import AmlMonitor
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
+from engine.errors import GatewayCircuitOpen, InvalidRequest, PaygridError
 from engine.events.outbox import Outbox
 from engine.gateways.attempts import GatewayRequestKind, attempt_of
 from engine.gateways.base import (
@@ -125,6 +126,7 @@ class PaymentSteps:
             shard=shard,
             keyring=keyring,
             route=self._route,
+            unroutable=self._unroutable,
             clock=clock,
         )
         self._operations = OperationSteps(
@@ -173,6 +175,24 @@ class PaymentSteps:
                 if self._gateways.takes(name, method) and self._breakers.allows(name)
             ),
             None,
+        )
+
+    def _unroutable(self, command: CreatePayment) -> PaygridError:
+        """Why a new payment has no gateway: none of its route takes its method (a bank debit
+        where only card gateways are configured: 400), or every one that does has its circuit
+        open (503, retry later)."""
+        source = command.source
+        assert not isinstance(source, ExternalSettlement)
+        brand = source.summary().brand if isinstance(source, CardDetails) else None
+        method = method_type(source)
+        candidates = self._gateways.route(command.money.currency, brand)
+        if not any(self._gateways.takes(name, method) for name in candidates):
+            return InvalidRequest(
+                f"no configured gateway takes {method} payments in {command.money.currency}",
+                param="payment_method.type",
+            )
+        return GatewayCircuitOpen(
+            "no gateway can take this payment now (circuit open); retry later"
         )
 
     def failover(self, started: Started, outcome: GatewayOutcome) -> str | None:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from engine.db.database import Database
 from engine.errors import InvalidRequest
+from engine.gateways.registry import GatewayCapabilities
 from engine.gateways.sandbox import RETURN_AFTER_S, SandboxGateway
 from engine.payments import intake
 from engine.payments.commands import CommandResult, CreatePayment
@@ -314,3 +315,20 @@ async def test_a_return_waits_while_a_refund_of_everything_settles(bank: Bank) -
     row = await checks.payment_row(bank.db, payment["id"])
     assert (row["status"], row["bank_check_at"]) == ("refunded", None)
     await checks.expect_ledger(bank, payment["customer_id"], captured=2000, refunded=2000)
+
+
+async def test_a_debit_no_configured_gateway_takes_is_refused_naming_the_method(
+    database: Database, redis: Redis
+) -> None:
+    clock = FakeClock()
+    cards_only = GatewayCapabilities(("card", "token"), ("*",), ("visa",))
+    service, _ = await make_service(
+        database, SandboxGateway(redis, clock=clock.now), clock, capabilities=[cards_only]
+    )
+    bank = Bank(database, service, clock, Requests(uuid4()))
+
+    refused = await bank.one(bank.debit(SETTLES))
+
+    assert refused.status_code == 400
+    assert refused.body["param"] == "payment_method.type"
+    assert "bank" in refused.body["message"]
