@@ -26,7 +26,6 @@ database is unavailable, each command of the batch answers a retryable 503 and w
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,7 +63,6 @@ from engine.payments.commands import (
     RequestContext,
     VoidPayment,
 )
-from engine.payments.intake import INTERNAL_KEY_PREFIX
 from engine.payments.models import Payment, ProcessingRow
 from engine.payments.results import (
     Finished,
@@ -73,7 +71,8 @@ from engine.payments.results import (
     replay_or_refuse,
     unsettled_result,
 )
-from engine.payments.states import PaymentStatus, TransactionType
+from engine.payments.returns import BankReturns
+from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps, settled_elsewhere
 from engine.sequencing import KeyedSequencer, Turn
 from engine.sharding import slot_of
@@ -84,8 +83,6 @@ log = logging.getLogger("paygrid.payments")
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConcurrentUpdate)
 
 _SETTLEMENT_INDEX = "transactions_one_settlement"
-# Bank debits checked for returns per round, at most.
-_BANK_CHECKS = 500
 
 IdempotencyScope = tuple[UUID, str]
 
@@ -199,61 +196,16 @@ class PaymentService:
         return settled
 
     async def check_bank_returns(self, *, window: timedelta, every: timedelta) -> int:
-        """Ask the gateway about this shard's settled bank debits whose check is due, and
-        reverse each one the payer's bank returned (within `window` of the debit) through the
-        money path: a refund of what is left, under an internal idempotency key derived from
-        the payment, which records the return code and emits `payment.returned`. So a check
-        run twice, or cut short and run again, returns a debit once. The next check of each
-        debit still in its window is `every` later; the others are asked no more. Returns how
-        many debits were returned."""
-        now = self._clock()
-        async with self._db.connection() as conn:
-            due = await self._steps.payments.bank_checks_due(
-                conn, slots=self._ownership.slots, now=now, limit=_BANK_CHECKS
-            )
-        returned = 0
-        for payment in due:
-            try:
-                returned += await self._check_bank_debit(payment, now, window, every)
-            except ShardMoved:
-                log.warning("bank checks stopped: another shard now owns these slots")
-                break
-            except Exception:  # logged; the next round asks again
-                log.exception(
-                    "could not check bank debit %s; the next round asks again", payment.id
-                )
-        return returned
-
-    async def _check_bank_debit(
-        self, payment: Payment, now: datetime, window: timedelta, every: timedelta
-    ) -> int:
-        next_check: datetime | None = None
-        if payment.status is PaymentStatus.SUCCEEDED and now < payment.created_at + window:
-            found = await self._steps.lookup_payment(payment)
-            if found is not None and found.approved and found.return_code is not None:
-                result = await self._return(payment, found.return_code)
-                if result.status_code == 200:
-                    return 1  # the return stopped the checks
-                # Refused (a refund of all of it still settling): asked again a check later.
-            next_check = now + every
-        slot = slot_of(payment.customer_id)
-        async with self._db.connection() as conn, self._ownership.transaction(conn, [slot]):
-            await self._steps.payments.set_bank_check(conn, payment_ids=[payment.id], at=next_check)
-        return 0
-
-    async def _return(self, payment: Payment, return_code: str) -> CommandResult:
-        key = f"{INTERNAL_KEY_PREFIX}bank_return:{payment.id}"
-        ctx = RequestContext(
-            api_key_id=UUID(int=0),
-            correlation_id=f"bank-return-{payment.id}",
-            idempotency_key=key,
-            request_hash=hashlib.sha256(f"{key}:{return_code}".encode()).digest(),
+        """Reverse this shard's settled bank debits that their banks returned (see
+        `engine/payments/returns.py`); returns how many were."""
+        returns = BankReturns(
+            db=self._db,
+            steps=self._steps,
+            ownership=self._ownership,
+            execute=self.execute,
+            clock=self._clock,
         )
-        command = RefundPayment(ctx, payment.id, payment.customer_id, return_code=return_code)
-        [result] = await self.execute([command])
-        if result.status_code != 200:
-            log.warning("the return of %s was refused: %s", payment.id, result.body)
-        return result
+        return await returns.check(window=window, every=every)
 
     async def expire_authorizations(self) -> int:
         """Expire this shard's authorizations whose window has passed; returns how many."""
