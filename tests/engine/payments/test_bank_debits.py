@@ -153,7 +153,11 @@ async def test_a_debit_fails_with_the_return_code_its_test_account_triggers(
     assert await bank.settle_due() == 1
 
     row = await checks.payment_row(bank.db, payment["id"])
-    assert (row["status"], row["decline_code"]) == ("failed", code)
+    assert (row["status"], row["failure_code"], row["decline_code"]) == (
+        "failed",
+        "bank_debit_failed",
+        code,
+    )
     await checks.expect_ledger(bank, payment["customer_id"])
     assert await checks.event_types(bank.db, payment["id"]) == ["payment.failed"]
     # A failed debit is asked no more.
