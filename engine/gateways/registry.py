@@ -76,7 +76,6 @@ async def _sandbox(name: str, settings: Settings, resources: GatewayResources) -
         name=name,
         latency_ms=settings.sandbox_latency_ms,
         timeout_rate=settings.sandbox_timeout_rate,
-        bank_settlement_delay_s=settings.bank_settlement_delay_s,
     )
 
 

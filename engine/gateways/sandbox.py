@@ -9,11 +9,12 @@ be switched into an outage (`set_outage`), in which every call fails before it a
 
 Wallets: the network tokens in `WALLET_TOKENS` stand for test cards and are charged like them.
 
-Bank debits (ACH) settle after `bank_settlement_delay_s` on the sandbox's clock: until then the
-debit is undecided (`review`) and `lookup` says so; afterwards `lookup` tells approved, or
-declined with the ACH return code the test account number in `BANK_ACCOUNTS` triggers. One test
-account settles and is then returned (`RETURN_AFTER_S` later): `lookup` reports the return on
-the approved debit. A refund of a debit settles after the same delay.
+Bank debits (ACH): the debit answers undecided (`review`, pending settlement), as a bank network
+accepts a debit and settles it days later; paygrid asks for the outcome once the settlement is
+due on the customer's clock (real time, or a test clock's: so the sandbox keeps no time of its
+own). `lookup` then tells approved, or declined with the ACH return code the test account
+number in `BANK_ACCOUNTS` triggers; one test account settles and is then returned, which
+`lookup` reports on the approved debit (`return_code`). A refund of a debit answers pending too.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -107,10 +106,6 @@ BANK_ACCOUNTS: dict[str, tuple[str | None, str | None]] = {
     "000222222227": ("R03", None),
     "000333333335": (None, "R01"),
 }
-# How long after it settled the returned test account's debit comes back.
-RETURN_AFTER_S = 24 * 3600.0
-DEFAULT_BANK_SETTLEMENT_DELAY_S = 3 * 24 * 3600.0
-
 RECORD_TTL_S = 90 * 24 * 3600
 
 # Record a decision unless the sandbox is switched into an outage: 1 stored, 0 an earlier
@@ -123,8 +118,17 @@ return 0
 _DOWN = -1
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def _pending(transaction_id: str) -> GatewayResult:
+    return GatewayResult(False, transaction_id, message="pending settlement", review=True)
+
+
+def _settled(transaction_id: str, settlement: dict[str, Any]) -> GatewayResult:
+    """How a bank debit (or a refund of one) settled: declined with its ACH return code, or
+    approved (with the return code of a return that followed)."""
+    failure = settlement["failure"]
+    if failure is not None:
+        return GatewayResult(False, transaction_id, failure, RETURN_CODES[failure])
+    return GatewayResult(True, transaction_id, return_code=settlement["return_code"])
 
 
 def token_card(token: str) -> CardSummary | None:
@@ -149,13 +153,9 @@ class SandboxGateway:
         latency_ms: int = 0,
         timeout_rate: float = 0.0,
         seed: int | None = None,
-        bank_settlement_delay_s: float = DEFAULT_BANK_SETTLEMENT_DELAY_S,
-        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.name = name
         self._redis = redis
-        self._bank_delay_s = bank_settlement_delay_s
-        self._clock = clock
         self._latency_s = latency_ms / 1000
         self._timeout_rate = timeout_rate
         self._random = random.Random(seed)
@@ -169,19 +169,13 @@ class SandboxGateway:
         return await self._respond(request.reference, result)
 
     async def debit(self, request: DebitRequest) -> GatewayResult:
-        """Accept a bank debit for settlement: undecided until the settlement delay passes."""
+        """Accept a bank debit for settlement: undecided until `lookup` is asked."""
         failure, late_return = BANK_ACCOUNTS.get(request.account.account_number, (None, None))
-        settles_at = self._clock().timestamp() + self._bank_delay_s
-        settlement = {
-            "settles_at": settles_at,
-            "failure": failure,
-            "return_code": late_return,
-            "returns_at": None if late_return is None else settles_at + RETURN_AFTER_S,
-        }
-        pending = GatewayResult(
-            False, f"sb_ach_{uuid4().hex[:24]}", message="pending settlement", review=True
+        return await self._respond(
+            request.reference,
+            _pending(f"sb_ach_{uuid4().hex[:24]}"),
+            {"failure": failure, "return_code": late_return},
         )
-        return await self._respond(request.reference, pending, settlement)
 
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         """A declining test card fails its verification as it would its charge (4000…0127 as
@@ -210,11 +204,8 @@ class SandboxGateway:
             result = GatewayResult(False, transaction_id, code, message)
         elif kind == "refund" and request.gateway_transaction_id.startswith("sb_ach_"):
             # A refund of a bank debit is a credit to the account: it settles like the debit.
-            settles_at = self._clock().timestamp() + self._bank_delay_s
-            pending = GatewayResult(
-                False, transaction_id, message="pending settlement", review=True
-            )
-            return await self._respond(request.reference, pending, {"settles_at": settles_at})
+            settlement = {"failure": None, "return_code": None}
+            return await self._respond(request.reference, _pending(transaction_id), settlement)
         else:
             result = GatewayResult(True, transaction_id)
         return await self._respond(request.reference, result)
@@ -224,8 +215,8 @@ class SandboxGateway:
         if raw is None:
             return None
         data = json.loads(raw)
-        if data.get("settles_at") is not None:
-            return self._settlement(data)
+        if data.get("settlement") is not None:
+            return _settled(data["gateway_transaction_id"], data["settlement"])
         card = CardSummary(**data["card"]) if data.get("card") else None
         return GatewayResult(
             data["approved"],
@@ -233,21 +224,6 @@ class SandboxGateway:
             data["decline_code"],
             data["message"],
             card,
-        )
-
-    def _settlement(self, data: dict[str, Any]) -> GatewayResult:
-        """Where a bank debit (or a refund of one) stands at the sandbox's time."""
-        transaction_id = data["gateway_transaction_id"]
-        now = self._clock().timestamp()
-        if now < data["settles_at"]:
-            return GatewayResult(False, transaction_id, message="pending settlement", review=True)
-        failure = data.get("failure")
-        if failure is not None:
-            return GatewayResult(False, transaction_id, failure, RETURN_CODES[failure])
-        returns_at = data.get("returns_at")
-        returned = returns_at is not None and now >= returns_at
-        return GatewayResult(
-            True, transaction_id, return_code=data["return_code"] if returned else None
         )
 
     async def _respond(
@@ -269,7 +245,7 @@ class SandboxGateway:
                 "exp_month": result.card.exp_month,
                 "exp_year": result.card.exp_year,
             },
-            **(settlement or {}),
+            "settlement": settlement,
         }
         # A real gateway is idempotent on the reference: the first decision stands. The same
         # round trip checks for an outage, which refuses the call before anything is recorded.

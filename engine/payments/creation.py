@@ -93,6 +93,7 @@ class CreationSteps:
         self._unroutable = unroutable
         self._clock = clock
         self._bank_delay = timedelta(seconds=settings.bank_settlement_delay_s)
+        self._bank_window = timedelta(days=settings.bank_return_window_days)
         # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
         # true.
         self._known_customers: set[UUID] = set()
@@ -165,6 +166,16 @@ class CreationSteps:
                 strict=True,
             )
         )
+        # A bank debit settles, and may be returned, on its customer's clock: a test clock's
+        # time moves its settlement along when the clock is advanced.
+        debtors = [
+            commands[i].customer_id for i in go if isinstance(commands[i].source, BankAccount)
+        ]
+        times = (
+            await self._payments.customer_times(conn, customer_ids=debtors, now=now)
+            if debtors
+            else {}
+        )
         written = await self._payments.insert_payments(
             conn,
             payments=[
@@ -174,7 +185,7 @@ class CreationSteps:
                     ids[i] in blocked,
                     gateways[i],
                     prints[i],
-                    bank_check_at=now + self._bank_delay,
+                    bank_due=self._bank_due(times.get(commands[i].customer_id, now)),
                 )
                 for i in go
             ],
@@ -187,6 +198,12 @@ class CreationSteps:
             else Started(c, written[ids[i]], amount=c.money.amount, fingerprint=prints[i])
             for i, c in enumerate(commands)
         ]
+
+    def _bank_due(self, debited_at: datetime) -> tuple[datetime, datetime]:
+        """When a bank debit made at `debited_at` (its customer's time) is expected to settle,
+        and until when it may be returned."""
+        settles = debited_at + self._bank_delay
+        return settles, settles + self._bank_window
 
     async def _refusals(
         self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
@@ -398,10 +415,10 @@ def _new_payment(
     gateway: str,
     fingerprint: str | None,
     *,
-    bank_check_at: datetime,
+    bank_due: tuple[datetime, datetime],
 ) -> NewPayment:
-    """The row of a new payment; a bank debit's names when its settlement is expected, before
-    which recovery does not ask the gateway about it."""
+    """The row of a new payment; a bank debit's names when its settlement is expected (before
+    which recovery does not ask the gateway about it) and until when it may be returned."""
     source = command.source
     block = compliance_block() if blocked else None
     method = None
@@ -429,5 +446,6 @@ def _new_payment(
         failure_code=None if block is None else block.code,
         failure_message=None if block is None else block.message,
         decline_code=None if block is None else block.decline_code,
-        bank_check_at=bank_check_at if isinstance(source, BankAccount) else None,
+        bank_check_at=bank_due[0] if isinstance(source, BankAccount) else None,
+        bank_returns_until=bank_due[1] if isinstance(source, BankAccount) else None,
     )

@@ -8,7 +8,7 @@ the payment, and returns the ledger entries; the caller stores them and the idem
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -59,7 +59,9 @@ class OperationSteps:
         aml: AmlMonitor,
         idempotency_ttl_h: int,
         clock: Callable[[], datetime],
+        bank_settlement_delay: timedelta,
     ) -> None:
+        self._bank_delay = bank_settlement_delay
         self._aml = aml
         self._payments = payments
         self._idempotency = idempotency
@@ -240,6 +242,7 @@ class OperationSteps:
             amount=amount,
             principal=command.ctx.principal,
             metadata=command.metadata,
+            bank_check_at=await self._credit_settles(conn, command, payment, now),
         )
         await self._payments.insert_refund(
             conn,
@@ -252,6 +255,20 @@ class OperationSteps:
         if hit is not None:
             await self._aml.write_refund_alert(conn, hit, payment, command.ctx, now=now)
         return Started(command, reserved, op_id, amount)
+
+    async def _credit_settles(
+        self, conn: asyncpg.Connection, command: RefundPayment, payment: Payment, now: datetime
+    ) -> datetime | None:
+        """When a refund of a bank debit (a credit to the account) is expected to settle, on
+        the customer's clock; None for any other refund, and for a bank's return (settled
+        already)."""
+        method = payment.payment_method or {}
+        if method.get("type") != "bank" or command.return_code is not None:
+            return None
+        times = await self._payments.customer_times(
+            conn, customer_ids=[payment.customer_id], now=now
+        )
+        return times.get(payment.customer_id, now) + self._bank_delay
 
     def _check_not_expired(self, payment: Payment) -> None:
         expires = payment.authorization_expires_at

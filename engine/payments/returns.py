@@ -3,12 +3,13 @@ insufficient funds, ...) until the return window closes.
 
 A shard's round asks the gateway about its settled debits whose check is due (a bounded
 number per round, oldest check first, no lock or transaction held across the lookups) and
-reverses each returned one through the shard's own money path: a refund of what is left, that
+reverses each returned one through the shard's own money path (both on the customer's clock:
+a test clock's time, else real time): a refund of what is left, that
 calls no gateway (the money went back already) and records the return code, under an internal
 Idempotency-Key derived from the payment. So two rounds at once, a round cut short and run
 again, or a crash between the lookup and the commit, reverse a debit once. A debit still in its
-window is asked again `every` later; one returned, failed, refunded or past the window is asked
-no more.
+return window (`bank_returns_until`, set when it was made) is asked again `every` later; one
+returned, failed, refunded or past the window is asked no more.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.fencing.ownership import SlotOwnership
 from engine.payments.commands import Command, CommandResult, RefundPayment, RequestContext
 from engine.payments.intake import INTERNAL_KEY_PREFIX
 from engine.payments.models import Payment
+from engine.payments.repository import BankCheck
 from engine.payments.states import PaymentStatus
 from engine.payments.steps import PaymentSteps
 from engine.sharding import slot_of
@@ -53,7 +55,7 @@ class BankReturns:
         self._execute = execute
         self._clock = clock
 
-    async def check(self, *, window: timedelta, every: timedelta) -> int:
+    async def check(self, *, every: timedelta) -> int:
         """One round over the shard's due debits; returns how many were reversed. One debit's
         trouble never stops the others (logged; asked again next round)."""
         now = self._clock()
@@ -62,23 +64,24 @@ class BankReturns:
                 conn, slots=self._ownership.slots, now=now, limit=_BATCH
             )
         returned = 0
-        for payment in due:
+        for due_check in due:
             try:
-                returned += await self._check(payment, now, window, every)
+                returned += await self._check(due_check, every)
             except ShardMoved:
                 log.warning("bank checks stopped: another shard now owns these slots")
                 break
             except Exception:  # logged; the next round asks again
                 log.exception(
-                    "could not check bank debit %s; the next round asks again", payment.id
+                    "could not check bank debit %s; the next round asks again",
+                    due_check.payment.id,
                 )
         return returned
 
-    async def _check(
-        self, payment: Payment, now: datetime, window: timedelta, every: timedelta
-    ) -> int:
+    async def _check(self, due: BankCheck, every: timedelta) -> int:
+        payment, now = due.payment, due.customer_now
         next_check: datetime | None = None
-        if payment.status is PaymentStatus.SUCCEEDED and now < payment.created_at + window:
+        within = due.returns_until is not None and now < due.returns_until
+        if payment.status is PaymentStatus.SUCCEEDED and within:
             found = await self._steps.lookup_payment(payment)
             if found is not None and found.approved and found.return_code is not None:
                 result = await self._return(payment, found.return_code)

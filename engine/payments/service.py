@@ -195,7 +195,7 @@ class PaymentService:
                 log.exception("could not settle %s; the next sweep retries", row.id)
         return settled
 
-    async def check_bank_returns(self, *, window: timedelta, every: timedelta) -> int:
+    async def check_bank_returns(self, *, every: timedelta) -> int:
         """Reverse this shard's settled bank debits that their banks returned (see
         `engine/payments/returns.py`); returns how many were."""
         returns = BankReturns(
@@ -205,7 +205,7 @@ class PaymentService:
             execute=self.execute,
             clock=self._clock,
         )
-        return await returns.check(window=window, every=every)
+        return await returns.check(every=every)
 
     async def expire_authorizations(self) -> int:
         """Expire this shard's authorizations whose window has passed; returns how many."""

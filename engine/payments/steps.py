@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -136,6 +136,7 @@ class PaymentSteps:
             aml=aml,
             idempotency_ttl_h=settings.idempotency_ttl_h,
             clock=clock,
+            bank_settlement_delay=timedelta(seconds=settings.bank_settlement_delay_s),
         )
 
     async def begin(

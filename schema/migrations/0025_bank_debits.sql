@@ -1,10 +1,12 @@
 -- Bank debits (ACH) and wallets (issue 10): a bank debit's settlement and return checks, its
 -- return code, and no account number or expiry in any payment summary.
 --
--- bank_check_at: when paygrid next asks the gateway about a bank debit. While the debit is
+-- bank_check_at: when paygrid next asks the gateway about a bank debit (or a refund of one),
+-- on the customer's clock (its test clock's time, else real time). While the debit is
 -- `processing` it is its expected settlement, before which recovery does not ask; once it has
--- settled, the shard's round asks it for a return (ACH returns come up to the return window
--- later) and moves it on, until the window has passed or the debit was returned (NULL).
+-- settled, the shard's round asks it for a return and moves it on, until bank_returns_until
+-- (the end of the return window, on the same clock) has passed or the debit was returned
+-- (NULL).
 --
 -- return_code: the ACH return code (R01 insufficient funds, R02 account closed, R03 no
 -- account, ...) of a debit returned after it succeeded; its money went back through a refund
@@ -16,6 +18,7 @@
 
 ALTER TABLE transactions
     ADD COLUMN bank_check_at timestamptz,
+    ADD COLUMN bank_returns_until timestamptz,
     ADD COLUMN return_code text CONSTRAINT return_code_is_ach CHECK (return_code ~ '^R[0-9]{2}$');
 
 CREATE INDEX idx_transactions_bank_check ON transactions (slot, bank_check_at)

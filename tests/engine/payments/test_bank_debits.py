@@ -1,16 +1,17 @@
 """Bank debits (ACH) and wallets on the money path, through the sandbox gateway on the session's
-Redis and a clock the test moves: a debit stays `processing` until its settlement is due, then
-settles (`succeeded`) or fails with the ACH return code its test account triggers; a debit
-returned after it succeeded is reversed in the ledger, once, with `payment.returned`; a refund
-of a debit settles asynchronously too. The account number never reaches a row; a wallet
-payment is charged like a card and records its wallet."""
+Redis and a clock the test moves: a debit stays `processing` until its settlement is due (on
+its customer's clock: a test clock's time when it lives on one), then settles (`succeeded`) or
+fails with the ACH return code its test account triggers; a debit returned after it succeeded
+is reversed in the ledger, once, with `payment.returned`; a refund of a debit settles
+asynchronously too. The account number never reaches a row; a wallet payment is charged like a
+card and records its wallet."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -20,7 +21,7 @@ from redis.asyncio import Redis
 from engine.db.database import Database
 from engine.errors import InvalidRequest
 from engine.gateways.registry import GatewayCapabilities
-from engine.gateways.sandbox import RETURN_AFTER_S, SandboxGateway
+from engine.gateways.sandbox import SandboxGateway
 from engine.payments import intake
 from engine.payments.commands import CommandResult, CreatePayment
 from engine.payments.service import PaymentService
@@ -30,6 +31,7 @@ from tests.engine.payments import checks
 from tests.engine.payments.builders import MAX_AMOUNT, Requests
 from tests.engine.payments.fakes import FakeClock
 from tests.engine.payments.harness import engine_settings, make_service
+from tests.engine.rows import add_customer
 
 ROUTING = "110000000"
 SETTLES = "000123456789"
@@ -53,28 +55,39 @@ class Bank:
         [result] = await self.service.execute([command])
         return result
 
-    def debit(self, account: str, amount: int = 1000, *, key: str | None = None) -> CreatePayment:
+    def debit(
+        self,
+        account: str,
+        amount: int = 1000,
+        *,
+        key: str | None = None,
+        customer_id: UUID | None = None,
+    ) -> CreatePayment:
         method = {
             "type": "bank",
             "routing_number": ROUTING,
             "account_number": account,
             "account_holder_type": "individual",
         }
-        return self._create(method, amount, key, TransactionType.PURCHASE)
+        return self._create(method, amount, key, TransactionType.PURCHASE, customer_id)
 
     def wallet(self, token: str, amount: int = 1000) -> CreatePayment:
         method = {"type": "wallet", "wallet": "apple_pay", "token": token}
         return self._create(method, amount, None, TransactionType.PURCHASE)
 
     def _create(
-        self, method: dict[str, Any], amount: int, key: str | None, kind: TransactionType
+        self,
+        method: dict[str, Any],
+        amount: int,
+        key: str | None,
+        kind: TransactionType,
+        customer_id: UUID | None = None,
     ) -> CreatePayment:
-        body = {
-            "amount": amount,
-            "currency": "USD",
-            "payment_method": method,
-            "customer": {"email": f"c-{uuid4().hex[:10]}@example.com"},
-        }
+        body: dict[str, Any] = {"amount": amount, "currency": "USD", "payment_method": method}
+        if customer_id is None:
+            body["customer"] = {"email": f"c-{uuid4().hex[:10]}@example.com"}
+        else:
+            body["customer_id"] = str(customer_id)
         ctx = self.requests.context(f"/api/payments/{kind}", body, key)
         return intake.create_payment(
             PaymentCreate.model_validate(body), kind, ctx, max_amount=MAX_AMOUNT
@@ -85,18 +98,17 @@ class Bank:
         return await self.service.recover(older_than=self.clock.now())
 
     async def check_returns(self) -> int:
-        return await self.service.check_bank_returns(window=WINDOW, every=EVERY)
+        return await self.service.check_bank_returns(every=EVERY)
 
 
 @pytest.fixture
 async def bank(database: Database, redis: Redis) -> AsyncIterator[Bank]:
     clock = FakeClock()
     name = f"sandbox_{uuid4().hex[:8]}"
-    gateway = SandboxGateway(
-        redis, name=name, bank_settlement_delay_s=DELAY.total_seconds(), clock=clock.now
-    )
+    gateway = SandboxGateway(redis, name=name)
     settings = engine_settings()
     assert settings.bank_settlement_delay_s == DELAY.total_seconds()
+    assert settings.bank_return_window_days == WINDOW.days
     service, _ = await make_service(database, gateway, clock, settings=settings)
     yield Bank(database, service, clock, Requests(uuid4()))
     keys = [k async for k in redis.scan_iter(match=f"paygrid:{name}:*")]
@@ -170,11 +182,9 @@ async def test_a_late_return_reverses_the_succeeded_debit_once(bank: Bank) -> No
     payment = (await bank.one(bank.debit(LATE_RETURN, 4000))).body
     bank.clock.advance(DELAY + timedelta(seconds=1))
     assert await bank.settle_due() == 1
-    assert await bank.check_returns() == 0  # settled, not returned yet
+    assert await _status(bank, payment) == "succeeded"
     await checks.expect_ledger(bank, payment["customer_id"], captured=4000)
-    assert await bank.check_returns() == 0  # the next check is a day away
 
-    bank.clock.advance(timedelta(seconds=RETURN_AFTER_S))
     # Two rounds at once (a round run twice): the debit is returned once.
     await asyncio.gather(bank.check_returns(), bank.check_returns())
     assert await bank.check_returns() == 0
@@ -189,6 +199,16 @@ async def test_a_late_return_reverses_the_succeeded_debit_once(bank: Bank) -> No
     ]
     returned = await checks.last_event_payload(bank.db, payment["id"])
     assert (returned["status"], returned["return_code"]) == ("refunded", "R01")
+
+
+async def test_a_settled_debit_is_asked_about_once_per_check_interval(bank: Bank) -> None:
+    payment = (await bank.one(bank.debit(SETTLES))).body
+    bank.clock.advance(DELAY + timedelta(seconds=1))
+    await bank.settle_due()
+
+    assert await bank.check_returns() == 0
+    row = await checks.payment_row(bank.db, payment["id"])
+    assert row["bank_check_at"] == bank.clock.now() + EVERY
 
 
 async def test_returns_are_asked_for_only_within_the_return_window(bank: Bank) -> None:
@@ -226,7 +246,6 @@ async def test_no_account_number_reaches_any_row(bank: Bank) -> None:
     bank.clock.advance(DELAY + timedelta(seconds=1))
     await bank.settle_due()
     await bank.one(bank.requests.refund(settled, 100))
-    bank.clock.advance(timedelta(seconds=RETURN_AFTER_S))
     await bank.check_returns()
     assert {await _status(bank, p) for p in (returned, failed, settled)} == {
         "refunded",
@@ -307,7 +326,6 @@ async def test_a_return_waits_while_a_refund_of_everything_settles(bank: Bank) -
     await bank.settle_due()
     assert (await bank.one(bank.requests.refund(payment))).status_code == 202
 
-    bank.clock.advance(timedelta(seconds=RETURN_AFTER_S))
     assert await bank.check_returns() == 0  # nothing left to reverse while the refund settles
 
     row = await checks.payment_row(bank.db, payment["id"])
@@ -327,7 +345,7 @@ async def test_a_debit_no_configured_gateway_takes_is_refused_naming_the_method(
     clock = FakeClock()
     cards_only = GatewayCapabilities(("card", "token"), ("*",), ("visa",))
     service, _ = await make_service(
-        database, SandboxGateway(redis, clock=clock.now), clock, capabilities=[cards_only]
+        database, SandboxGateway(redis), clock, capabilities=[cards_only]
     )
     bank = Bank(database, service, clock, Requests(uuid4()))
 
@@ -336,3 +354,38 @@ async def test_a_debit_no_configured_gateway_takes_is_refused_naming_the_method(
     assert refused.status_code == 400
     assert refused.body["param"] == "payment_method.type"
     assert "bank" in refused.body["message"]
+
+
+async def test_a_debit_on_a_test_clock_settles_when_the_clock_passes_its_settlement(
+    bank: Bank,
+) -> None:
+    frozen = bank.clock.now() - timedelta(days=400)
+    async with bank.db.connection() as conn:
+        clock_id = await conn.fetchval(
+            "INSERT INTO test_clocks (id, frozen_time) VALUES ($1, $2) RETURNING id",
+            uuid4(),
+            frozen,
+        )
+        customer = await add_customer(conn)
+        await conn.execute(
+            "UPDATE customers SET test_clock_id = $1 WHERE id = $2", clock_id, customer
+        )
+    payment = (await bank.one(bank.debit(LATE_RETURN, 700, customer_id=customer))).body
+
+    row = await checks.payment_row(bank.db, payment["id"])
+    assert row["bank_check_at"] == frozen + DELAY
+    assert row["bank_returns_until"] == frozen + DELAY + WINDOW
+    bank.clock.advance(DELAY + timedelta(minutes=1))  # real time passes; the clock does not
+    assert await bank.settle_due() == 0
+
+    async def advance_clock(to: datetime) -> None:
+        async with bank.db.connection() as conn:
+            await conn.execute(
+                "UPDATE test_clocks SET frozen_time = $2 WHERE id = $1", clock_id, to
+            )
+
+    await advance_clock(frozen + DELAY + timedelta(seconds=1))
+    assert await bank.settle_due() == 1
+    assert await _status(bank, payment) == "succeeded"
+    assert await bank.check_returns() == 1
+    assert (await checks.payment_row(bank.db, payment["id"]))["return_code"] == "R01"
