@@ -1,6 +1,7 @@
-"""Bank debits and wallets through the real stack: a debit answers 202 `processing` (it settles
-days later; its settlement, failures and returns are shown in tests/engine/payments/
-test_bank_debits.py with a clock the test moves), bad bank details are a 400 naming the field,
+"""Bank debits and wallets through the real stack: a debit answers 202 `processing` and settles
+days later on its customer's clock (a test clock advanced through the API settles it, and the
+shards' rounds then reverse its return; every return code and the real-time path are shown in
+tests/engine/payments/test_bank_debits.py), bad bank details are a 400 naming the field,
 a wallet payment is charged like a card and shows its wallet, and neither an account number
 nor a card's expiry is answered or stored outside the vault."""
 
@@ -10,9 +11,13 @@ import uuid
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
+from engine.auth.keys import ApiKeyService, Scope
 from tests.factories import Api, payment_body
+from tests.serve_app.routes.test_customers import customer_body
+from tests.waiting import wait_until
 
 ROUTING = "110000000"
 ACCOUNT = "000123456789"
@@ -150,3 +155,59 @@ async def test_the_sandbox_lists_bank_debits_and_wallets(api: Api) -> None:
         "sandbox": ["card", "token", "bank", "wallet"],
         "sandbox_b": ["card", "token", "bank", "wallet"],
     }
+
+
+DAY = 86_400
+JAN_31_2027 = 1_801_396_800  # 2027-01-31T12:00:00Z
+
+
+@pytest.fixture(scope="module")
+async def clock_api(http: httpx.AsyncClient, keys: ApiKeyService) -> Api:
+    _, secret = await keys.create(
+        name="bank-clocks",
+        scopes=frozenset(
+            {
+                Scope.SUBSCRIPTIONS,
+                Scope.CUSTOMERS,
+                Scope.PAYMENTS_WRITE,
+                Scope.PAYMENTS_READ,
+                Scope.WEBHOOKS,
+            }
+        ),
+    )
+    return Api(http, secret)
+
+
+async def test_a_debit_on_a_test_clock_settles_and_is_returned_as_the_clock_advances(
+    clock_api: Api,
+) -> None:
+    api = clock_api
+    clock = (await api.post("/api/test-clocks", {"frozen_time": JAN_31_2027})).json()["data"]
+    created = await api.post("/api/database/customers", customer_body(test_clock=clock["id"]))
+    customer = created.json()["data"]["id"]
+    body = payment_body(
+        amount=900, customer_id=customer, payment_method=bank(account_number="000333333335")
+    )
+    debit = await api.post("/api/payments/purchase", body)
+    assert debit.status_code == 202, debit.text
+    payment_id = debit.json()["data"]["id"]
+
+    async def payment() -> dict[str, Any]:
+        answer = await api.get(f"/api/payments/{payment_id}")
+        return answer.json()["data"]  # type: ignore[no-any-return]
+
+    moved = await api.post(
+        f"/api/test-clocks/{clock['id']}/advance", {"frozen_time": JAN_31_2027 + 3 * DAY + 60}
+    )
+    assert moved.status_code == 200, moved.text
+
+    async def returned() -> bool:
+        return bool((await payment())["status"] == "refunded")
+
+    # Settled by a shard's recovery sweep once the clock passed the settlement, then returned
+    # by a later round's return check: both on the clock's time, not the wall's.
+    await wait_until(returned, timeout_s=30, what="the debit settled and returned")
+    final = await payment()
+    assert (final["return_code"], final["amount_refunded"]) == ("R01", 900)
+    events = (await api.get("/api/events", object_id=payment_id)).json()["data"]
+    assert sorted(e["type"] for e in events) == ["payment.returned", "payment.succeeded"]
