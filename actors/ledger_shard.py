@@ -75,8 +75,9 @@ class LedgerShard:
         return self._started_at.isoformat()
 
     async def sweep(self) -> None:
-        """One round: settle rows left processing past the settle-after delay, expire lapsed
-        authorizations, evict idle customers. Runs periodically; safe to call at any time."""
+        """One round: settle rows left processing past the settle-after delay (bank debits
+        once their settlement is due), expire lapsed authorizations, reverse returned bank
+        debits, evict idle customers. Runs periodically; safe to call at any time."""
         await self._round(datetime.now(UTC) - self._runtime.settle_after)
 
     async def _round(self, cutoff: datetime) -> None:
@@ -84,6 +85,9 @@ class LedgerShard:
         if settled:
             log.warning("shard %d settled %d rows left processing", self._index, settled)
         await self._runtime.service.expire_authorizations()
+        returned = await self._runtime.check_bank_returns()
+        if returned:
+            log.info("shard %d reversed %d returned bank debits", self._index, returned)
         self._runtime.book.evict_idle()
 
     async def _sweep_forever(self) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "CardDetails",
     "CardSummary",
     "CardToken",
+    "WalletToken",
     "card_brand",
     "expiry_passed",
     "luhn_valid",
@@ -92,3 +93,23 @@ class CardToken:
     """A reference to a card the gateway already holds (sandbox tokens such as ``tok_visa``)."""
 
     token: str
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class WalletToken(CardToken):
+    """A wallet's network token (Apple Pay, Google Pay). It stands for a card and is charged
+    as a token is, so it is a `CardToken`; unlike a gateway's `tok_…` it is kept out of every
+    repr, log and row like a card number, and the gateway tells which card it stands for."""
+
+    wallet: str
+
+    def stored(self, card: CardSummary | None, fingerprint: str | None) -> dict[str, Any]:
+        """A payment's `payment_method` column: the wallet, and the brand and last4 of the
+        card its token stands for once the gateway has said (never the expiry)."""
+        summary: dict[str, Any] = {"type": "wallet", "wallet": self.wallet}
+        if card is not None:
+            summary |= {"brand": card.brand, "last4": card.last4}
+        return summary | {"fingerprint": fingerprint}
+
+    def __repr__(self) -> str:
+        return f"WalletToken({self.wallet}, ****)"

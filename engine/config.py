@@ -205,6 +205,13 @@ class Settings(BaseSettings):
     sandbox_timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."
     )
+    # Bank debits (ACH): a debit (or a refund of one) is expected to settle this long after it
+    # was made, on its customer's clock (a test clock's time, else real time), and the gateway
+    # is asked for the outcome from then on; a settled debit may still be returned by the
+    # payer's bank within the window after that, which paygrid asks about once per interval.
+    bank_settlement_delay_s: float = Field(default=3 * 24 * 3600.0, ge=0, le=30 * 24 * 3600)
+    bank_return_window_days: int = Field(default=60, ge=1, le=365)
+    bank_return_check_interval_s: float = Field(default=24 * 3600.0, gt=0, le=30 * 24 * 3600)
 
     webhook_allow_private: bool = Field(
         default=False, description="Allow private and loopback webhook URLs (tests, local)."

@@ -18,7 +18,7 @@ from serve_app.responses import error
 log = logging.getLogger("paygrid.api")
 
 _LOCATIONS = {"body", "query", "path", "header"}
-_UNION_TAGS = {"card", "token", "saved"}
+_UNION_TAGS = {"card", "token", "bank", "wallet", "saved"}
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 

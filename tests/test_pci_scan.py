@@ -1,4 +1,5 @@
-"""After the whole run: no full card number, no CVC and no saved card's holder name anywhere in
+"""After the whole run: no full card number, no CVC, no bank account number, no wallet token
+and no saved card's holder name anywhere in
 the database, in text (text, json and array columns, as text) or in bytes (bytea columns, raw:
 their text form is hex, in which a plaintext number would hide). The vault's ciphertext is
 among the columns scanned, so a card saved unencrypted would be found."""
@@ -9,11 +10,12 @@ import asyncpg
 import pytest
 
 from tests.factories import VISA
+from tests.serve_app.routes.test_bank_debits import ACCOUNT, WALLET_TOKENS
 from tests.serve_app.routes.test_payment_methods import HOLDER
 from tests.serve_app.routes.test_payments_declines import DECLINES
 
 PANS = [VISA, "5555555555554444", "378282246310005", *(n for n, _ in DECLINES)]
-SECRETS = [*PANS, HOLDER]
+SECRETS = [*PANS, ACCOUNT, *WALLET_TOKENS, HOLDER]
 
 
 @pytest.mark.after_all
@@ -38,7 +40,8 @@ async def test_no_card_number_or_cvc_is_stored(db: asyncpg.Pool) -> None:
         hits = await db.fetchval(
             f"""SELECT count(*) FROM "{table}"
                 WHERE "{name}"::text ~ $1 OR "{name}"::text ILIKE '%"cvc"%'
-                   OR "{name}"::text ILIKE '%"number"%'""",
+                   OR "{name}"::text ILIKE '%"number"%'
+                   OR "{name}"::text ILIKE '%"account_number"%'""",
             "|".join(SECRETS),
         )
         assert hits == 0, f"{table}.{name} holds card data"

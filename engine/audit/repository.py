@@ -41,6 +41,20 @@ class AuditRepository:
             principal.correlation_id,
         )
 
+    async def strip_expiry(self, conn: asyncpg.Connection, *, method_ids: list[UUID]) -> None:
+        """Remove card expiry dates from the audit rows of these saved payment methods (the
+        expiry lives only sealed in the vault; rows written before migration 0025, and the
+        reseal that cleared the columns, quote it)."""
+        if not method_ids:
+            return
+        await conn.execute(
+            """UPDATE audit_logs
+               SET old_values = old_values - ARRAY['exp_month', 'exp_year'],
+                   new_values = new_values - ARRAY['exp_month', 'exp_year']
+               WHERE entity_type = 'payment_methods' AND entity_id = ANY($1::uuid[])""",
+            method_ids,
+        )
+
     async def purge(self, conn: asyncpg.Connection, *, older_than_days: int, limit: int) -> int:
         """Delete up to `limit` entries (oldest first) written more than `older_than_days` days
         ago. Returns how many went."""

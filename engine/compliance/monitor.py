@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from engine.bank_accounts import BankAccount
 from engine.cards import CardDetails, CardToken
 from engine.compliance.history import AttemptHistory
 from engine.compliance.models import Alert
@@ -173,9 +174,13 @@ class AmlMonitor:
         money = command.money
         return Attempt(payment_id, now, money.amount, money.currency, self._card(command.source))
 
-    def _card(self, source: CardDetails | CardToken | ExternalSettlement) -> bytes | None:
+    def _card(
+        self, source: CardDetails | CardToken | BankAccount | ExternalSettlement
+    ) -> bytes | None:
         if isinstance(source, CardDetails):
             value = f"card:{source.number}"
+        elif isinstance(source, BankAccount):
+            value = f"bank:{source.routing_number}:{source.account_number}"
         elif isinstance(source, ExternalSettlement) or source == _RECOVERED:
             return None
         else:

@@ -8,9 +8,10 @@ may have acted, so the caller must resolve the outcome with `lookup` instead of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 from uuid import UUID
 
+from engine.bank_accounts import BankAccount
 from engine.cards import CardDetails, CardSummary, CardToken
 from engine.money import Money
 
@@ -63,7 +64,8 @@ class VerifyRequest:
 class GatewayResult:
     """What the gateway decided. `review` means held for review (a fraud filter's hold): not
     approved and not declined either; the outcome is `review`, the payment stays `processing`
-    and `lookup` settles it once the merchant or the filter has decided."""
+    and `lookup` settles it once the merchant or the filter has decided. A bank debit (or a
+    refund of one) waiting for the bank network to settle it is undecided the same way."""
 
     approved: bool
     gateway_transaction_id: str | None
@@ -71,6 +73,9 @@ class GatewayResult:
     message: str | None = None
     card: CardSummary | None = None
     review: bool = False
+    # A bank debit that settled and was later returned by the payer's bank (ACH return code,
+    # R01…): `lookup` reports it on the approved debit.
+    return_code: str | None = None
 
 
 class GatewayError(Exception):
@@ -106,3 +111,22 @@ class Gateway(Protocol):
         """The outcome the gateway recorded for `reference`, or None if it never saw it.
         `hint` says what the call was, for gateways that need it to find the record."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRequest:
+    """A bank debit (ACH) of `account`. `reference` is our payment id and the gateway-side
+    idempotency key. The gateway answers undecided (`review`) until the debit settles; then
+    `lookup` tells approved, or declined with the ACH return code as `decline_code`."""
+
+    reference: UUID
+    money: Money
+    account: BankAccount
+
+
+@runtime_checkable
+class BankDebits(Protocol):
+    """What a gateway that takes bank debits offers beside `Gateway`. Refunds of a debit go
+    through `Gateway.refund` and settle asynchronously too."""
+
+    async def debit(self, request: DebitRequest) -> GatewayResult: ...

@@ -10,8 +10,11 @@ from typing import TypeVar
 from uuid import UUID
 
 from engine.gateways.base import (
+    BankDebits,
     ChargeRequest,
+    DebitRequest,
     Gateway,
+    GatewayError,
     GatewayResult,
     LookupHint,
     OperationRequest,
@@ -41,6 +44,12 @@ class MeteredGateway:
 
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         return await self._timed("verify", self._inner.verify(request))
+
+    async def debit(self, request: DebitRequest) -> GatewayResult:
+        """The wrapped gateway's bank debit; refused before anything moves if it takes none."""
+        if not isinstance(self._inner, BankDebits):
+            raise GatewayError(f"{self.name} takes no bank debits", ambiguous=False)
+        return await self._timed("debit", self._inner.debit(request))
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
         return await self._timed("capture", self._inner.capture(request))

@@ -66,7 +66,7 @@ class GatewayEntry:
 # or void as already done (311, 310) and a refund repeated in its duplicate window with the
 # original (its invoice number is our reference).
 _SANDBOX_CAPABILITIES = GatewayCapabilities(
-    ("card", "token"),
+    ("card", "token", "bank", "wallet"),
     ("*",),
     CARD_BRANDS,
     sandbox=True,
@@ -176,6 +176,11 @@ class Gateways:
     def capabilities(self, name: str) -> GatewayCapabilities:
         """What the configured gateway `name` takes."""
         return self._capabilities[name]
+
+    def takes(self, name: str, method: str) -> bool:
+        """Whether the configured gateway `name` takes payments of `method` (a
+        `PaymentMethod.type`: card, token, bank, wallet)."""
+        return method in self._capabilities[name].methods
 
     def __iter__(self) -> Iterator[Gateway]:
         return (self._by_name[name] for name in self._order)

@@ -27,7 +27,9 @@ from uuid import UUID
 
 from engine.config import Settings
 from engine.gateways.base import (
+    BankDebits,
     ChargeRequest,
+    DebitRequest,
     Gateway,
     GatewayError,
     GatewayResult,
@@ -92,6 +94,13 @@ class RetryingGateway:
 
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         return await self._inner.verify(request)
+
+    async def debit(self, request: DebitRequest) -> GatewayResult:
+        """The wrapped gateway's bank debit, never repeated (it moves money); refused before
+        anything moves if the gateway takes none."""
+        if not isinstance(self._inner, BankDebits):
+            raise GatewayError(f"{self.name} takes no bank debits", ambiguous=False)
+        return await self._inner.debit(request)
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
         return await self._operation("capture", lambda: self._inner.capture(request))

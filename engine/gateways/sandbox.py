@@ -6,6 +6,15 @@ remote gateway keeps its own records, so `lookup` can tell recovery what happene
 whose response was lost. Each instance keeps its records under its own name, so two sandboxes
 (`sandbox`, `sandbox_b`) are two gateways that know nothing of each other's charges; either can
 be switched into an outage (`set_outage`), in which every call fails before it acts.
+
+Wallets: the network tokens in `WALLET_TOKENS` stand for test cards and are charged like them.
+
+Bank debits (ACH): the debit answers undecided (`review`, pending settlement), as a bank network
+accepts a debit and settles it days later; paygrid asks for the outcome once the settlement is
+due on the customer's clock (real time, or a test clock's: so the sandbox keeps no time of its
+own). `lookup` then tells approved, or declined with the ACH return code the test account
+number in `BANK_ACCOUNTS` triggers; one test account settles and is then returned, which
+`lookup` reports on the approved debit (`return_code`). A refund of a debit answers pending too.
 """
 
 from __future__ import annotations
@@ -13,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from typing import Any
 from uuid import UUID, uuid4
 
 from redis.asyncio import Redis
 
-from engine.cards import CardDetails, CardSummary, CardToken
+from engine.cards import CardDetails, CardSummary, CardToken, WalletToken
 from engine.gateways.base import (
     ChargeRequest,
+    DebitRequest,
     GatewayError,
     GatewayResult,
     LookupHint,
@@ -70,7 +81,33 @@ TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
     ),
 }
 
-RECORD_TTL_S = 30 * 24 * 3600
+# Wallet network token → (card it stands for, decline or None).
+WALLET_TOKENS: dict[str, tuple[CardSummary, tuple[str, str] | None]] = {
+    "wtok_visa": (CardSummary("visa", "424242", "4242", 12, 2034), None),
+    "wtok_mastercard": (CardSummary("mastercard", "555555", "4444", 12, 2034), None),
+    "wtok_declined": (
+        CardSummary("visa", "400000", "0002", 12, 2034),
+        DECLINING_CARDS["4000000000000002"],
+    ),
+}
+
+# ACH return codes the sandbox answers with, and what they mean.
+RETURN_CODES: dict[str, str] = {
+    "R01": "Insufficient funds.",
+    "R02": "Account closed.",
+    "R03": "No account; unable to locate the account.",
+}
+
+# Test account number → (return code at settlement, return code of a return after success).
+# Every other account number settles and stays settled.
+BANK_ACCOUNTS: dict[str, tuple[str | None, str | None]] = {
+    "000123456789": (None, None),
+    "000111111116": ("R01", None),
+    "000111111113": ("R02", None),
+    "000222222227": ("R03", None),
+    "000333333335": (None, "R01"),
+}
+RECORD_TTL_S = 90 * 24 * 3600
 
 # Record a decision unless the sandbox is switched into an outage: 1 stored, 0 an earlier
 # decision stands, -1 down (nothing recorded, so the caller knows nothing moved).
@@ -80,6 +117,19 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
 return 0
 """
 _DOWN = -1
+
+
+def _pending(transaction_id: str) -> GatewayResult:
+    return GatewayResult(False, transaction_id, message="pending settlement", review=True)
+
+
+def _settled(transaction_id: str, settlement: dict[str, Any]) -> GatewayResult:
+    """How a bank debit (or a refund of one) settled: declined with its ACH return code, or
+    approved (with the return code of a return that followed)."""
+    failure = settlement["failure"]
+    if failure is not None:
+        return GatewayResult(False, transaction_id, failure, RETURN_CODES[failure])
+    return GatewayResult(True, transaction_id, return_code=settlement["return_code"])
 
 
 def token_card(token: str) -> CardSummary | None:
@@ -119,6 +169,15 @@ class SandboxGateway:
             result = GatewayResult(False, f"sb_ch_{uuid4().hex[:24]}", decline[0], decline[1], card)
         return await self._respond(request.reference, result)
 
+    async def debit(self, request: DebitRequest) -> GatewayResult:
+        """Accept a bank debit for settlement: undecided until `lookup` is asked."""
+        failure, late_return = BANK_ACCOUNTS.get(request.account.account_number, (None, None))
+        return await self._respond(
+            request.reference,
+            _pending(f"sb_ach_{uuid4().hex[:24]}"),
+            {"failure": failure, "return_code": late_return},
+        )
+
     async def verify(self, request: VerifyRequest) -> GatewayResult:
         """A declining test card fails its verification as it would its charge (4000…0127 as
         `incorrect_cvc`); every other valid card passes."""
@@ -144,6 +203,10 @@ class SandboxGateway:
         amount, code, message = DECLINING_AMOUNTS[kind]
         if request.money.amount == amount:
             result = GatewayResult(False, transaction_id, code, message)
+        elif kind == "refund" and request.gateway_transaction_id.startswith("sb_ach_"):
+            # A refund of a bank debit is a credit to the account: it settles like the debit.
+            settlement = {"failure": None, "return_code": None}
+            return await self._respond(request.reference, _pending(transaction_id), settlement)
         else:
             result = GatewayResult(True, transaction_id)
         return await self._respond(request.reference, result)
@@ -154,6 +217,8 @@ class SandboxGateway:
         if raw is None:
             return None
         data = json.loads(raw)
+        if data.get("settlement") is not None:
+            return _settled(data["gateway_transaction_id"], data["settlement"])
         card = CardSummary(**data["card"]) if data.get("card") else None
         return GatewayResult(
             data["approved"],
@@ -163,10 +228,12 @@ class SandboxGateway:
             card,
         )
 
-    async def _respond(self, reference: UUID, result: GatewayResult) -> GatewayResult:
+    async def _respond(
+        self, reference: UUID, result: GatewayResult, settlement: dict[str, Any] | None = None
+    ) -> GatewayResult:
         if self._latency_s:
             await asyncio.sleep(self._latency_s)
-        record = {
+        record: dict[str, Any] = {
             "approved": result.approved,
             "gateway_transaction_id": result.gateway_transaction_id,
             "decline_code": result.decline_code,
@@ -180,6 +247,7 @@ class SandboxGateway:
                 "exp_month": result.card.exp_month,
                 "exp_year": result.card.exp_year,
             },
+            "settlement": settlement,
         }
         # A real gateway is idempotent on the reference: the first decision stands. The same
         # round trip checks for an outage, which refuses the call before anything is recorded.
@@ -206,12 +274,14 @@ class SandboxGateway:
         source: CardDetails | CardToken,
     ) -> tuple[CardSummary, tuple[str, str] | None]:
         if isinstance(source, CardToken):
-            if source.token not in TOKENS:
+            # A wallet's network token, or a gateway token: each has its own test set.
+            known = WALLET_TOKENS if isinstance(source, WalletToken) else TOKENS
+            if source.token not in known:
                 return CardSummary("unknown", "000000", "0000", 1, 2000), (
                     "invalid_token",
                     "No such token.",
                 )
-            return TOKENS[source.token]
+            return known[source.token]
         return source.summary(), DECLINING_CARDS.get(source.number)
 
     @property

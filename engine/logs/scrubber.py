@@ -1,5 +1,8 @@
 """Masks what must never reach a log: card numbers (Luhn-valid runs of 13 to 19 digits,
-spaces or dashes allowed between them; the last four kept), CVC values, paygrid API keys
+spaces or dashes allowed between them; the last four kept), CVC values, bank account numbers
+named as such (`account_number=…`, `"account_number": "…"`: a bare run of 4 to 17 digits is
+indistinguishable from any other number, so the key decides; the last four kept), wallet
+tokens named as such, paygrid API keys
 (`pgk_…`) and webhook secrets (`whsec_…`), and Authorization / X-API-Key header values.
 
 Applied to the whole formatted line, exception text included, so a number that reached a log
@@ -20,6 +23,13 @@ _CVC = re.compile(
     (["']?\b(?:cvc2?|cvv2?|card_?code|security_?code)\b["']?\s*(?:[:=]|=>)\s*["']?)
     \d{3,4}"""
 )
+_ACCOUNT = re.compile(
+    r"""(?ix)
+    (["']?\b(?:account_?number|acct_?(?:no|num)|bank_?account)\b["']?\s*(?:[:=]|=>)\s*
+    (?:SecretStr\()?["']?)
+    \d*(\d{4})"""
+)
+_WALLET_TOKEN = re.compile(r"\bwtok_[A-Za-z0-9_]+")
 _SECRET = re.compile(r"\b(pgk|whsec)_[A-Za-z0-9+/=_\-]+")
 _HEADER = re.compile(
     r"""(?ix)
@@ -39,6 +49,8 @@ def scrub(text: str) -> str:
     """`text` with card numbers, CVCs, secrets and credentials masked."""
     text = _PAN.sub(_mask_pan, text)
     text = _CVC.sub(r"\1***", text)
+    text = _ACCOUNT.sub(r"\1****\2", text)
+    text = _WALLET_TOKEN.sub("wtok_[REDACTED]", text)
     text = _SECRET.sub(r"\1_[REDACTED]", text)
     return _HEADER.sub(r"\1[REDACTED]", text)
 

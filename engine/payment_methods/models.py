@@ -43,8 +43,6 @@ class PaymentMethod:
     status: PaymentMethodStatus
     brand: str
     last4: str
-    exp_month: int
-    exp_year: int
     fingerprint: str
     created_at: datetime
     detached_at: datetime | None
@@ -57,8 +55,6 @@ class PaymentMethod:
             status=self.status,
             brand=self.brand,
             last4=self.last4,
-            exp_month=self.exp_month,
-            exp_year=self.exp_year,
             fingerprint=self.fingerprint,
             customer_id=self.customer_id,
             created_at=self.created_at,
@@ -68,11 +64,14 @@ class PaymentMethod:
 
 @dataclass(frozen=True, slots=True)
 class SealedMethod:
-    """A saved method with its ciphertext, for charging (None once detached)."""
+    """A saved method with its ciphertext, for charging (None once detached). A card saved
+    before migration 0025 may still have its expiry in clear (`legacy_expiry`) until the
+    `payment_methods.seal_expiries` job has moved it into the ciphertext."""
 
     method: PaymentMethod
     data_key_id: UUID | None
     ciphertext: bytes | None = field(repr=False)
+    legacy_expiry: tuple[int, int] | None = field(default=None, repr=False)
 
 
 ChargeSource = CardDetails | CardToken

@@ -12,8 +12,9 @@ from engine.payment_methods.models import MethodType, PaymentMethod, SealedMetho
 from engine.payment_methods.states import PaymentMethodStatus
 from engine.principal import Principal
 
-_COLUMNS = """id, customer_id, type, status, brand, last4, exp_month, exp_year, fingerprint,
-    created_at, detached_at"""
+_COLUMNS = """id, customer_id, type, status, brand, last4, fingerprint, created_at, detached_at"""
+# A card saved before migration 0025 kept its expiry in these columns, until resealed.
+_SEALED = f"{_COLUMNS}, data_key_id, ciphertext, exp_month, exp_year"
 
 
 def _method(row: asyncpg.Record) -> PaymentMethod:
@@ -24,12 +25,15 @@ def _method(row: asyncpg.Record) -> PaymentMethod:
         status=PaymentMethodStatus(row["status"]),
         brand=row["brand"],
         last4=row["last4"],
-        exp_month=row["exp_month"],
-        exp_year=row["exp_year"],
         fingerprint=row["fingerprint"],
         created_at=row["created_at"],
         detached_at=row["detached_at"],
     )
+
+
+def _sealed(row: asyncpg.Record) -> SealedMethod:
+    legacy = None if row["exp_month"] is None else (row["exp_month"], row["exp_year"])
+    return SealedMethod(_method(row), row["data_key_id"], row["ciphertext"], legacy)
 
 
 class PaymentMethodRepository:
@@ -47,17 +51,15 @@ class PaymentMethodRepository:
         principal: Principal,
     ) -> PaymentMethod:
         row = await conn.fetchrow(
-            f"""INSERT INTO payment_methods (id, customer_id, type, brand, last4, exp_month,
-                    exp_year, fingerprint, data_key_id, ciphertext, api_key_id, correlation_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            f"""INSERT INTO payment_methods (id, customer_id, type, brand, last4, fingerprint,
+                    data_key_id, ciphertext, api_key_id, correlation_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 RETURNING {_COLUMNS}""",
             method_id,
             customer_id,
             method_type,
             card.brand,
             card.last4,
-            card.exp_month,
-            card.exp_year,
             fingerprint,
             data_key_id,
             ciphertext,
@@ -74,27 +76,17 @@ class PaymentMethodRepository:
 
     async def sealed(self, conn: asyncpg.Connection, *, method_id: UUID) -> SealedMethod | None:
         """The method with its data key id and ciphertext (both None once detached)."""
-        row = await conn.fetchrow(
-            f"""SELECT {_COLUMNS}, data_key_id, ciphertext FROM payment_methods
-                WHERE id = $1""",
-            method_id,
-        )
-        return (
-            None
-            if row is None
-            else SealedMethod(_method(row), row["data_key_id"], row["ciphertext"])
-        )
+        row = await conn.fetchrow(f"SELECT {_SEALED} FROM payment_methods WHERE id = $1", method_id)
+        return None if row is None else _sealed(row)
 
     async def sealed_many(
         self, conn: asyncpg.Connection, *, method_ids: Sequence[UUID]
     ) -> dict[UUID, SealedMethod]:
         """`sealed` for many methods, in one statement (those that do not exist left out)."""
         rows = await conn.fetch(
-            f"""SELECT {_COLUMNS}, data_key_id, ciphertext FROM payment_methods
-                WHERE id = ANY($1::uuid[])""",
-            list(method_ids),
+            f"SELECT {_SEALED} FROM payment_methods WHERE id = ANY($1::uuid[])", list(method_ids)
         )
-        return {r["id"]: SealedMethod(_method(r), r["data_key_id"], r["ciphertext"]) for r in rows}
+        return {r["id"]: _sealed(r) for r in rows}
 
     async def page(
         self,
@@ -160,3 +152,26 @@ class PaymentMethodRepository:
             customer_id,
         )
         return [_method(r) for r in rows]
+
+    async def with_clear_expiry(
+        self, conn: asyncpg.Connection, *, limit: int
+    ) -> list[SealedMethod]:
+        """Attached methods saved before migration 0025 whose expiry is still in clear, locked
+        (skipping those another reseal holds)."""
+        rows = await conn.fetch(
+            f"""SELECT {_SEALED} FROM payment_methods
+                WHERE exp_month IS NOT NULL AND status = 'attached'
+                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
+        return [_sealed(r) for r in rows]
+
+    async def reseal(self, conn: asyncpg.Connection, *, method_id: UUID, ciphertext: bytes) -> None:
+        """Replace a method's ciphertext (now holding its expiry) and clear the expiry
+        columns."""
+        await conn.execute(
+            """UPDATE payment_methods SET ciphertext = $2, exp_month = NULL, exp_year = NULL
+               WHERE id = $1 AND status = 'attached'""",
+            method_id,
+            ciphertext,
+        )

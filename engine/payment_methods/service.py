@@ -1,9 +1,11 @@
 """Save, show, list and detach payment methods, and open a saved one for a charge.
 
-The card number and holder's name (or the gateway token) are sealed under the customer's
-`payment_methods` data key, bound to the row and its customer; brand, last4, expiry and a
+The card number, its expiry and the holder's name (or the gateway token) are sealed under the
+customer's `payment_methods` data key, bound to the row and its customer; brand, last4 and a
 fingerprint (the number's keyed blind index: equal cards match, and nothing else can be read
-from it) stay in clear. Saving and detaching write their event in the same transaction.
+from it) stay in clear. A card saved before migration 0025 had its expiry in clear columns;
+`seal_expiries` (the `payment_methods.seal_expiries` job that migration queues) moves it into
+the ciphertext. Saving and detaching write their event in the same transaction.
 
 Opening a saved method for a charge happens in the API replica, so the number travels to the
 ledger shard exactly as a card in the request body does, and the same redactions keep it out
@@ -26,6 +28,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 
+from engine.audit.repository import AuditRepository
 from engine.cards import CardDetails, CardSummary, CardToken
 from engine.customers.repository import CustomerRepository
 from engine.db.database import Database
@@ -57,8 +60,11 @@ from engine.payment_methods.repository import PaymentMethodRepository
 from engine.payment_methods.states import PaymentMethodStatus
 from engine.payments.commands import CommandResult, RequestContext
 from engine.principal import Principal
+from engine.scheduler.handlers import Handler
 from schema.api.payment_method_ids import format_payment_method_id
 
+# The job migration 0025 queues to move clear expiries into the ciphertext.
+SEAL_EXPIRIES_JOB = "payment_methods.seal_expiries"
 # The data-key purpose of the vault.
 KEY_PURPOSE = "payment_methods"
 _TABLE = "payment_methods"
@@ -89,6 +95,7 @@ class PaymentMethodService:
         self._idempotency = IdempotencyGuard(ttl_h=idempotency_ttl_h)
         self._customers = CustomerRepository()
         self._outbox = Outbox()
+        self._audit = AuditRepository()
 
     async def attach(
         self, method: NewCard | NewToken, *, customer_id: UUID, ctx: RequestContext
@@ -104,7 +111,12 @@ class PaymentMethodService:
                 # Outside any transaction: a gateway call holds no connection or lock. A retry
                 # of a save verifies again, which moves no money.
                 await self._verify(details)
-            secret = {"number": method.number, "holder_name": method.holder_name}
+            secret = {
+                "number": method.number,
+                "exp_month": method.exp_month,
+                "exp_year": method.exp_year,
+                "holder_name": method.holder_name,
+            }
             indexed = method.number
         else:
             found = self._token_card(method.token)
@@ -205,6 +217,45 @@ class PaymentMethodService:
                 opened.append(exc)
         return opened
 
+    async def seal_expiries(self, *, batch: int = 500) -> int:
+        """Move the clear expiry of cards saved before migration 0025 into their ciphertext,
+        a batch per transaction (rows another run holds are skipped), and strip it from their
+        audit rows; returns how many were resealed. Idempotent: a resealed card has no clear
+        expiry left to find."""
+        total = 0
+        while True:
+            async with self._db.transaction() as conn:
+                found = await self._repository.with_clear_expiry(conn, limit=batch)
+                keys = await self._keyring.data_keys(
+                    conn, key_ids=[s.data_key_id for s in found if s.data_key_id is not None]
+                )
+                for sealed in found:
+                    method = sealed.method
+                    key = keys.get(sealed.data_key_id) if sealed.data_key_id else None
+                    if key is None or sealed.ciphertext is None or sealed.legacy_expiry is None:
+                        continue
+                    aad = _aad(method.id, method.customer_id)
+                    secret = orjson.loads(key.decrypt(sealed.ciphertext, aad=aad))
+                    secret["exp_month"], secret["exp_year"] = sealed.legacy_expiry
+                    await self._repository.reseal(
+                        conn,
+                        method_id=method.id,
+                        ciphertext=key.encrypt(orjson.dumps(secret), aad=aad),
+                    )
+                await self._audit.strip_expiry(conn, method_ids=[s.method.id for s in found])
+            total += len(found)
+            if len(found) < batch:
+                return total
+
+    def handlers(self) -> dict[str, Handler]:
+        """The scheduler's job of the vault: resealing the clear expiries migration 0025
+        found."""
+
+        async def seal(db: Database, payload: dict[str, Any]) -> None:
+            await self.seal_expiries()
+
+        return {SEAL_EXPIRIES_JOB: seal}
+
     async def _verify(self, card: CardDetails) -> None:
         if self._gateway is None:
             raise InternalError("this process has no gateway to verify cards with")
@@ -247,6 +298,7 @@ class _Chargeable:
     method: PaymentMethod
     data_key_id: UUID
     ciphertext: bytes
+    legacy_expiry: tuple[int, int] | None
 
 
 def _chargeable(
@@ -274,7 +326,7 @@ def _chargeable(
             code="payment_method_detached",
             param=_REF,
         )
-    return _Chargeable(method, found.data_key_id, found.ciphertext)
+    return _Chargeable(method, found.data_key_id, found.ciphertext, found.legacy_expiry)
 
 
 def _opened(sealed: _Chargeable, key: DataKey) -> ChargeSource:
@@ -283,4 +335,8 @@ def _opened(sealed: _Chargeable, key: DataKey) -> ChargeSource:
     secret = orjson.loads(key.decrypt(sealed.ciphertext, aad=_aad(method.id, method.customer_id)))
     if method.type == "token":
         return CardToken(secret["token"])
-    return CardDetails(secret["number"], method.exp_month, method.exp_year)
+    if "exp_month" in secret:
+        return CardDetails(secret["number"], secret["exp_month"], secret["exp_year"])
+    # Saved before migration 0025 and not resealed yet: the expiry is still in clear.
+    assert sealed.legacy_expiry is not None, "a saved card without an expiry"
+    return CardDetails(secret["number"], *sealed.legacy_expiry)

@@ -1,7 +1,7 @@
 """Commands that cross from the API replica to a ledger shard, and the result that comes back.
 
 One frozen object each way: picklable, versionable, and the one place sensitive data is
-redacted (`CardDetails` never prints its number or CVC).
+redacted (`CardDetails` never prints its number or CVC, `BankAccount` its account number).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from engine.bank_accounts import BankAccount
 from engine.cards import CardDetails, CardToken
 from engine.customers.models import NewCustomer
 from engine.errors import PaygridError
@@ -62,7 +63,7 @@ class CreatePayment:
     kind: TransactionType
     money: Money
     customer_id: UUID
-    source: CardDetails | CardToken | ExternalSettlement
+    source: CardDetails | CardToken | BankAccount | ExternalSettlement
     new_customer: NewCustomer | None = None
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
@@ -104,6 +105,10 @@ class RefundPayment:
     # An id the caller derives deterministically (a credit invoice's refund of one payment):
     # a refund naming an id some row already has is refused (409 `refund_exists`).
     refund_id: UUID | None = None
+    # A bank debit returned by the payer's bank (ACH return code): the money already went
+    # back, so no gateway is called; the payment records the code and emits
+    # `payment.returned` instead of `payment.refunded`.
+    return_code: str | None = None
 
 
 Command = CreatePayment | CapturePayment | VoidPayment | RefundPayment

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from engine.cards import CardDetails
+from engine.bank_accounts import BankAccount
+from engine.cards import CardDetails, CardSummary, WalletToken
 from engine.compliance.monitor import AmlMonitor, compliance_block
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
 from engine.errors import (
     Conflict,
-    GatewayCircuitOpen,
     InvalidRequest,
     NotFound,
     PaygridError,
@@ -74,6 +75,7 @@ class CreationSteps:
         shard: int,
         keyring: Keyring,
         route: Callable[[CreatePayment], str | None],
+        unroutable: Callable[[CreatePayment], PaygridError],
         clock: Callable[[], datetime],
     ) -> None:
         """`route` picks the gateway a new payment goes to; None if none may take it now."""
@@ -88,7 +90,10 @@ class CreationSteps:
         self._shard = shard
         self._keyring = keyring
         self._route = route
+        self._unroutable = unroutable
         self._clock = clock
+        self._bank_delay = timedelta(seconds=settings.bank_settlement_delay_s)
+        self._bank_window = timedelta(days=settings.bank_return_window_days)
         # Customers are never deleted (erasure pseudonymizes), so a committed sighting stays
         # true.
         self._known_customers: set[UUID] = set()
@@ -104,11 +109,7 @@ class CreationSteps:
         routed = [self._route(c) for c in commands]
         gateways = {i: g for i, g in enumerate(routed) if g is not None}
         answers: dict[int, CommandResult] = {
-            i: CommandResult.from_error(
-                GatewayCircuitOpen(
-                    "no gateway can take this payment now (circuit open); retry later"
-                )
-            )
+            i: CommandResult.from_error(self._unroutable(commands[i]))
             for i in range(len(commands))
             if i not in gateways
         }
@@ -165,10 +166,27 @@ class CreationSteps:
                 strict=True,
             )
         )
+        # A bank debit settles, and may be returned, on its customer's clock: a test clock's
+        # time moves its settlement along when the clock is advanced.
+        debtors = [
+            commands[i].customer_id for i in go if isinstance(commands[i].source, BankAccount)
+        ]
+        times = (
+            await self._payments.customer_times(conn, customer_ids=debtors, now=now)
+            if debtors
+            else {}
+        )
         written = await self._payments.insert_payments(
             conn,
             payments=[
-                _new_payment(commands[i], ids[i], ids[i] in blocked, gateways[i], prints[i])
+                _new_payment(
+                    commands[i],
+                    ids[i],
+                    ids[i] in blocked,
+                    gateways[i],
+                    prints[i],
+                    bank_due=self._bank_due(times.get(commands[i].customer_id, now)),
+                )
                 for i in go
             ],
             shard=self._shard,
@@ -180,6 +198,12 @@ class CreationSteps:
             else Started(c, written[ids[i]], amount=c.money.amount, fingerprint=prints[i])
             for i, c in enumerate(commands)
         ]
+
+    def _bank_due(self, debited_at: datetime) -> tuple[datetime, datetime]:
+        """When a bank debit made at `debited_at` (its customer's time) is expected to settle,
+        and until when it may be returned."""
+        settles = debited_at + self._bank_delay
+        return settles, settles + self._bank_window
 
     async def _refusals(
         self, conn: asyncpg.Connection, commands: dict[int, CreatePayment]
@@ -328,12 +352,7 @@ class CreationSteps:
         assert isinstance(command, CreatePayment)
         principal = command.ctx.principal
         card = outcome.card if isinstance(outcome, GatewayResult) else None
-        fingerprint = started.fingerprint
-        method = (
-            card.stored(fingerprint)
-            if card is not None and payment.payment_method is None
-            else None
-        )
+        method = _method_summary(started, card)
         gateway_id = outcome.gateway_transaction_id if isinstance(outcome, GatewayResult) else None
         if isinstance(outcome, GatewayResult) and outcome.approved:
             purchase = command.kind is TransactionType.PURCHASE
@@ -363,12 +382,29 @@ class CreationSteps:
         ), error
 
 
+def _method_summary(started: Started, card: CardSummary | None) -> dict[str, Any] | None:
+    """The payment method summary to store once the gateway has named the card (None: keep
+    what the payment holds). A wallet payment's summary, written with the payment, gains the
+    brand and last4 of the card its token stands for."""
+    stored = started.payment.payment_method
+    if card is None:
+        return None
+    if stored is None:
+        return card.stored(started.fingerprint)
+    if stored.get("type") == "wallet" and stored.get("last4") is None:
+        return stored | {"brand": card.brand, "last4": card.last4}
+    return None
+
+
 def _fingerprinted(command: CreatePayment) -> str | None:
-    """What a payment's fingerprint is made of: the card number, or the gateway's token; none
-    for a payment settled outside paygrid."""
+    """What a payment's fingerprint is made of: the card number, the bank account (routing
+    and account number), or the gateway's or wallet's token; none for a payment settled
+    outside paygrid."""
     source = command.source
     if isinstance(source, ExternalSettlement):
         return None
+    if isinstance(source, BankAccount):
+        return f"bank:{source.routing_number}:{source.account_number}"
     return source.number if isinstance(source, CardDetails) else source.token
 
 
@@ -378,12 +414,20 @@ def _new_payment(
     blocked: bool,
     gateway: str,
     fingerprint: str | None,
+    *,
+    bank_due: tuple[datetime, datetime],
 ) -> NewPayment:
+    """The row of a new payment; a bank debit's names when its settlement is expected (before
+    which recovery does not ask the gateway about it) and until when it may be returned."""
     source = command.source
     block = compliance_block() if blocked else None
     method = None
     if isinstance(source, CardDetails):
         method = source.summary().stored(fingerprint)
+    elif isinstance(source, BankAccount):
+        method = source.stored(fingerprint)
+    elif isinstance(source, WalletToken):
+        method = source.stored(None, fingerprint)
     elif isinstance(source, ExternalSettlement):
         method = source.stored()
     return NewPayment(
@@ -402,4 +446,6 @@ def _new_payment(
         failure_code=None if block is None else block.code,
         failure_message=None if block is None else block.message,
         decline_code=None if block is None else block.decline_code,
+        bank_check_at=bank_due[0] if isinstance(source, BankAccount) else None,
+        bank_returns_until=bank_due[1] if isinstance(source, BankAccount) else None,
     )

@@ -14,7 +14,8 @@ from uuid import UUID, uuid4, uuid5
 
 import orjson
 
-from engine.cards import CardDetails, CardToken
+from engine.bank_accounts import BankAccount
+from engine.cards import CardDetails, CardToken, WalletToken
 from engine.customers.models import NewCustomer
 from engine.errors import InvalidRequest
 from engine.money import Money
@@ -28,12 +29,14 @@ from engine.payments.commands import (
 )
 from engine.payments.states import TransactionType
 from schema.api.payments import (
+    BankAccountCreate,
     CaptureCreate,
     CardCreate,
     PaymentCreate,
     RefundCreate,
     TokenCreate,
     VoidCreate,
+    WalletCreate,
 )
 from schema.api.records import RecordedPaymentCreate
 
@@ -106,8 +109,22 @@ def create_payment(
         assert body.customer_id is not None
         customer_id = body.customer_id
     method = body.payment_method
-    source: CardDetails | CardToken
-    if isinstance(method, CardCreate):
+    source: CardDetails | CardToken | BankAccount
+    if isinstance(method, BankAccountCreate):
+        if kind is not TransactionType.PURCHASE:
+            # A debit moves the money when it settles: there is nothing to hold and capture.
+            raise InvalidRequest(
+                "a bank account can only be debited by a purchase, not authorized",
+                param="payment_method.type",
+            )
+        source = BankAccount(
+            method.routing_number,
+            method.account_number.get_secret_value(),
+            method.account_holder_type,
+        )
+    elif isinstance(method, WalletCreate):
+        source = WalletToken(method.token.get_secret_value(), method.wallet)
+    elif isinstance(method, CardCreate):
         source = CardDetails(
             method.number.get_secret_value(),
             method.exp_month,

@@ -10,6 +10,7 @@ from uuid import UUID
 from engine.gateways.attempts import Attempt
 from engine.payments.states import PaymentStatus, RefundStatus, TransactionType
 from schema.api.payments import (
+    BankMethodPublic,
     GatewayAttemptPublic,
     MethodPublic,
     PaymentDetailPublic,
@@ -17,6 +18,7 @@ from schema.api.payments import (
     PaymentPublic,
     RecordedMethodPublic,
     RefundPublic,
+    WalletMethodPublic,
 )
 from schema.states import RecordedMethod
 
@@ -72,6 +74,8 @@ class Payment:
     authorization_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # The ACH return code of a bank debit returned after it succeeded.
+    return_code: str | None = None
 
     @property
     def refundable(self) -> int:
@@ -105,6 +109,7 @@ class Payment:
             gateway_transaction_id=self.gateway_transaction_id,
             failure_code=self.failure_code,
             failure_message=self.failure_message,
+            return_code=self.return_code,
             description=self.description,
             metadata=self.metadata,
             refunds=[refund_public(r) for r in refunds or []],
@@ -116,16 +121,33 @@ class Payment:
 def method_public(stored: dict[str, Any] | None) -> MethodPublic | None:
     """The payment method an API answer shows from its stored summary: of a card, brand, last4
     and fingerprint, never the BIN or the number (and no expiry, which only the vault keeps);
-    of a payment settled outside paygrid, its method and reference."""
+    of a bank account, its bank, routing number, last4, holder type and fingerprint (never the
+    account number); of a wallet, the wallet and its card's brand and last4; of a payment
+    settled outside paygrid, its method and reference."""
     if stored is None:
         return None
-    if stored.get("type", "card") != "card":
-        return RecordedMethodPublic(
-            type=RecordedMethod(stored["type"]), reference=stored.get("reference")
+    kind = stored.get("type", "card")
+    fingerprint = stored.get("fingerprint")
+    if kind == "card":
+        return PaymentMethodPublic(
+            brand=stored["brand"], last4=stored["last4"], fingerprint=fingerprint
         )
-    return PaymentMethodPublic(
-        brand=stored["brand"], last4=stored["last4"], fingerprint=stored.get("fingerprint")
-    )
+    if kind == "bank":
+        return BankMethodPublic(
+            bank_name=stored.get("bank_name"),
+            routing_number=stored["routing_number"],
+            last4=stored["last4"],
+            account_holder_type=stored["account_holder_type"],
+            fingerprint=fingerprint,
+        )
+    if kind == "wallet":
+        return WalletMethodPublic(
+            wallet=stored["wallet"],
+            brand=stored.get("brand"),
+            last4=stored.get("last4"),
+            fingerprint=fingerprint,
+        )
+    return RecordedMethodPublic(type=RecordedMethod(kind), reference=stored.get("reference"))
 
 
 def attempt_public(attempt: Attempt) -> GatewayAttemptPublic:

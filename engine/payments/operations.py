@@ -8,7 +8,7 @@ the payment, and returns the ledger entries; the caller stores them and the idem
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -59,7 +59,9 @@ class OperationSteps:
         aml: AmlMonitor,
         idempotency_ttl_h: int,
         clock: Callable[[], datetime],
+        bank_settlement_delay: timedelta,
     ) -> None:
+        self._bank_delay = bank_settlement_delay
         self._aml = aml
         self._payments = payments
         self._idempotency = idempotency
@@ -215,7 +217,10 @@ class OperationSteps:
                 param="amount",
             )
         now = self._clock()
-        hit = self._aml.refund(payment, amount, now=now)
+        # A bank's return is not the merchant's refund: no AML refund rule applies to it.
+        hit = (
+            None if command.return_code is not None else self._aml.refund(payment, amount, now=now)
+        )
         if hit is not None and hit.blocks:
             # The refusal commits, so the alert stays while nothing of the refund is written.
             await self._aml.write_refund_alert(conn, hit, payment, command.ctx, now=now)
@@ -237,6 +242,7 @@ class OperationSteps:
             amount=amount,
             principal=command.ctx.principal,
             metadata=command.metadata,
+            bank_check_at=await self._credit_settles(conn, command, payment, now),
         )
         await self._payments.insert_refund(
             conn,
@@ -249,6 +255,20 @@ class OperationSteps:
         if hit is not None:
             await self._aml.write_refund_alert(conn, hit, payment, command.ctx, now=now)
         return Started(command, reserved, op_id, amount)
+
+    async def _credit_settles(
+        self, conn: asyncpg.Connection, command: RefundPayment, payment: Payment, now: datetime
+    ) -> datetime | None:
+        """When a refund of a bank debit (a credit to the account) is expected to settle, on
+        the customer's clock; None for any other refund, and for a bank's return (settled
+        already)."""
+        method = payment.payment_method or {}
+        if method.get("type") != "bank" or command.return_code is not None:
+            return None
+        times = await self._payments.customer_times(
+            conn, customer_ids=[payment.customer_id], now=now
+        )
+        return times.get(payment.customer_id, now) + self._bank_delay
 
     def _check_not_expired(self, payment: Payment) -> None:
         expires = payment.authorization_expires_at
@@ -322,9 +342,20 @@ class OperationSteps:
             if isinstance(outcome, GatewayResult)
             else None,
         )
+        command = started.command
+        assert isinstance(command, RefundPayment)
+        event_type = "payment.refunded"
+        if command.return_code is not None:
+            final = await self._payments.mark_returned(
+                conn,
+                payment_id=payment.id,
+                return_code=command.return_code,
+                principal=command.ctx.principal,
+            )
+            event_type = "payment.returned"
         refunds = await self._payments.refunds_of(conn, payment_id=payment.id)
         body = final.public(refunds)
-        await self._event(conn, "payment.refunded", final, body, started.command.ctx.principal)
+        await self._event(conn, event_type, final, body, command.ctx.principal)
         entries = [
             Entry(final.customer_id, op_id, Account.REFUNDED, final.currency, started.amount)
         ]

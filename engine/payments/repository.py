@@ -3,6 +3,7 @@ every transaction. Rows are mapped to domain objects here and nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,10 +26,25 @@ _PAYMENT_COLUMNS = """
     id, transaction_type, status, amount, currency, amount_capturable, amount_captured,
     amount_refunded, amount_refund_pending, customer_id, order_id, shard, payment_method,
     gateway, gateway_transaction_id, failure_code, failure_message, decline_code, description,
-    metadata, authorization_expires_at, created_at, updated_at
+    metadata, authorization_expires_at, created_at, updated_at, return_code
 """
 # The same columns qualified, for statements that join transactions `t` with other rows.
 _PAYMENT_COLUMNS_T = ", ".join("t." + c.strip() for c in _PAYMENT_COLUMNS.split(","))
+
+
+# Joins a transaction `t` to its customer's test clock, if any (`clock.frozen_time`).
+_CUSTOMER_CLOCK = """LEFT JOIN customers cust ON cust.id = t.customer_id
+    LEFT JOIN test_clocks clock ON clock.id = cust.test_clock_id"""
+
+
+@dataclass(frozen=True, slots=True)
+class BankCheck:
+    """A settled bank debit due for a return check, with its customer's time (a test clock's,
+    or real time) and the end of its return window on that clock."""
+
+    payment: Payment
+    customer_now: datetime
+    returns_until: datetime | None
 
 
 def refund_of_row(row: asyncpg.Record) -> Refund:
@@ -70,6 +86,7 @@ def _payment(row: asyncpg.Record) -> Payment:
         authorization_expires_at=row["authorization_expires_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        return_code=row["return_code"],
     )
 
 
@@ -93,6 +110,10 @@ class NewPayment:
     failure_code: str | None = None
     failure_message: str | None = None
     decline_code: str | None = None
+    # A bank debit: when paygrid first asks the gateway about it (its expected settlement),
+    # and until when it may be returned; both on the customer's clock.
+    bank_check_at: datetime | None = None
+    bank_returns_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,18 +143,20 @@ class PaymentRepository:
             f"""INSERT INTO transactions (id, transaction_type, status, amount, currency,
                     customer_id, order_id, shard, gateway, payment_method, description,
                     metadata, api_key_id, correlation_id, failure_code, failure_message,
-                    decline_code)
+                    decline_code, bank_check_at, bank_returns_until)
                 SELECT p.id, p.kind::transaction_type, p.status::transaction_status, p.amount,
                        p.currency, p.customer_id, p.order_id, $12, p.gateway, p.payment_method,
                        p.description, p.metadata, p.api_key_id, p.correlation_id,
-                       p.failure_code, p.failure_message, p.decline_code
+                       p.failure_code, p.failure_message, p.decline_code, p.bank_check_at,
+                       p.bank_returns_until
                 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[],
                             $6::uuid[], $7::jsonb[], $8::text[], $9::jsonb[], $10::uuid[],
                             $11::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                            $17::text[])
+                            $17::text[], $18::timestamptz[], $19::timestamptz[])
                      AS p(id, kind, amount, currency, customer_id, order_id, payment_method,
                           description, metadata, api_key_id, correlation_id, gateway, status,
-                          failure_code, failure_message, decline_code)
+                          failure_code, failure_message, decline_code, bank_check_at,
+                          bank_returns_until)
                 RETURNING {_PAYMENT_COLUMNS}""",
             [p.id for p in payments],
             [p.kind.value for p in payments],
@@ -152,6 +175,8 @@ class PaymentRepository:
             [p.failure_code for p in payments],
             [p.failure_message for p in payments],
             [p.decline_code for p in payments],
+            [p.bank_check_at for p in payments],
+            [p.bank_returns_until for p in payments],
         )
         return {r["id"]: _payment(r) for r in rows}
 
@@ -330,11 +355,15 @@ class PaymentRepository:
         amount: int,
         principal: Principal,
         metadata: dict[str, str] | None = None,
+        bank_check_at: datetime | None = None,
     ) -> None:
+        """Write an operation `processing`; a refund of a bank debit names when it is
+        expected to settle (`bank_check_at`), before which recovery does not ask about it."""
         await conn.execute(
             """INSERT INTO transactions (id, parent_id, transaction_type, status, amount, currency,
-                    customer_id, order_id, shard, gateway, metadata, api_key_id, correlation_id)
-               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+                    customer_id, order_id, shard, gateway, metadata, api_key_id, correlation_id,
+                    bank_check_at)
+               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
             operation_id,
             payment.id,
             kind.value,
@@ -347,6 +376,7 @@ class PaymentRepository:
             metadata or {},
             principal.api_key_id,
             principal.correlation_id,
+            bank_check_at,
         )
 
     async def finalize_operation(
@@ -499,10 +529,12 @@ class PaymentRepository:
     ) -> list[ProcessingRow]:
         """Rows in `slots` left `processing` since before `before`, oldest first."""
         rows = await conn.fetch(
-            """SELECT id, parent_id, transaction_type, amount, customer_id, api_key_id, created_at
-               FROM transactions
-               WHERE slot = ANY($1::int[]) AND status = 'processing' AND created_at < $2
-               ORDER BY created_at""",
+            f"""SELECT t.id, t.parent_id, t.transaction_type, t.amount, t.customer_id,
+                      t.api_key_id, t.created_at
+               FROM transactions t {_CUSTOMER_CLOCK}
+               WHERE t.slot = ANY($1::int[]) AND t.status = 'processing' AND t.created_at < $2
+                 AND (t.bank_check_at IS NULL OR t.bank_check_at <= coalesce(clock.frozen_time, $2))
+               ORDER BY t.created_at""",
             slots,
             before,
         )
@@ -518,3 +550,70 @@ class PaymentRepository:
             )
             for r in rows
         ]
+
+    async def mark_returned(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        payment_id: UUID,
+        return_code: str,
+        principal: Principal,
+    ) -> Payment:
+        """Record the ACH return code of a bank debit whose return was just refunded, and stop
+        asking the gateway about it."""
+        row = await conn.fetchrow(
+            f"""UPDATE transactions SET return_code = $2, bank_check_at = NULL,
+                    api_key_id = $3, correlation_id = $4, updated_at = now()
+                WHERE id = $1 AND parent_id IS NULL
+                RETURNING {_PAYMENT_COLUMNS}""",
+            payment_id,
+            return_code,
+            principal.api_key_id,
+            principal.correlation_id,
+        )
+        if row is None:
+            raise ConcurrentUpdate(f"no payment {payment_id} to mark returned")
+        return _payment(row)
+
+    async def bank_checks_due(
+        self, conn: asyncpg.Connection, *, slots: list[int], now: datetime, limit: int
+    ) -> list[BankCheck]:
+        """Settled bank debits in `slots` whose next return check is due on their customer's
+        clock (a test clock's time, else `now`), oldest check first. Debits still
+        `processing` are recovery's (`processing`), not these checks'."""
+        rows = await conn.fetch(
+            f"""SELECT {_PAYMENT_COLUMNS_T}, t.bank_returns_until,
+                       coalesce(clock.frozen_time, $2) AS customer_now
+                FROM transactions t {_CUSTOMER_CLOCK}
+                WHERE t.slot = ANY($1::int[]) AND t.parent_id IS NULL
+                  AND t.status <> 'processing'
+                  AND t.bank_check_at <= coalesce(clock.frozen_time, $2)
+                ORDER BY t.bank_check_at LIMIT $3""",
+            slots,
+            now,
+            limit,
+        )
+        return [BankCheck(_payment(r), r["customer_now"], r["bank_returns_until"]) for r in rows]
+
+    async def customer_times(
+        self, conn: asyncpg.Connection, *, customer_ids: Sequence[UUID], now: datetime
+    ) -> dict[UUID, datetime]:
+        """Each existing customer's time: its test clock's, else `now`."""
+        rows = await conn.fetch(
+            """SELECT c.id, coalesce(clock.frozen_time, $2) AS at FROM customers c
+               LEFT JOIN test_clocks clock ON clock.id = c.test_clock_id
+               WHERE c.id = ANY($1::uuid[])""",
+            list(customer_ids),
+            now,
+        )
+        return {r["id"]: r["at"] for r in rows}
+
+    async def set_bank_check(
+        self, conn: asyncpg.Connection, *, payment_ids: list[UUID], at: datetime | None
+    ) -> None:
+        """When to ask the gateway next about these bank debits (None: never again)."""
+        await conn.execute(
+            "UPDATE transactions SET bank_check_at = $2 WHERE id = ANY($1::uuid[])",
+            payment_ids,
+            at,
+        )

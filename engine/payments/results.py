@@ -3,6 +3,7 @@ answers for refusals, replays and unknown outcomes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -23,6 +24,10 @@ from engine.payments.commands import Command, CommandResult
 from engine.payments.models import Payment
 
 GatewayOutcome = GatewayResult | GatewayError
+
+
+# An ACH return code (R01 insufficient funds, R02 account closed, ...), as a decline code.
+_ACH_RETURN = re.compile(r"R[0-9]{2}")
 
 
 @dataclass(slots=True)
@@ -63,6 +68,13 @@ def failure(outcome: GatewayOutcome) -> PaygridError:
     """The error a failed gateway call answers with: a decline, or the gateway's trouble."""
     if isinstance(outcome, GatewayError):
         return GatewayUnavailable(f"the gateway could not be reached: {outcome.args[0]}")
+    if outcome.decline_code is not None and _ACH_RETURN.fullmatch(outcome.decline_code):
+        # A bank debit the payer's bank refused at settlement: the ACH return code says why.
+        return CardDeclined(
+            outcome.message or "The bank debit failed.",
+            code="bank_debit_failed",
+            decline_code=outcome.decline_code,
+        )
     return CardDeclined(
         outcome.message or "The card was declined.",
         decline_code=outcome.decline_code or "generic_decline",

@@ -29,7 +29,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from uuid import UUID
 
@@ -71,6 +71,7 @@ from engine.payments.results import (
     replay_or_refuse,
     unsettled_result,
 )
+from engine.payments.returns import BankReturns
 from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps, settled_elsewhere
 from engine.sequencing import KeyedSequencer, Turn
@@ -193,6 +194,18 @@ class PaymentService:
             except Exception:  # logged; the next sweep retries this row
                 log.exception("could not settle %s; the next sweep retries", row.id)
         return settled
+
+    async def check_bank_returns(self, *, every: timedelta) -> int:
+        """Reverse this shard's settled bank debits that their banks returned (see
+        `engine/payments/returns.py`); returns how many were."""
+        returns = BankReturns(
+            db=self._db,
+            steps=self._steps,
+            ownership=self._ownership,
+            execute=self.execute,
+            clock=self._clock,
+        )
+        return await returns.check(every=every)
 
     async def expire_authorizations(self) -> int:
         """Expire this shard's authorizations whose window has passed; returns how many."""

@@ -15,21 +15,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
 import asyncpg
 
-from engine.cards import CardDetails
+from engine.bank_accounts import BankAccount
+from engine.cards import CardDetails, CardToken, WalletToken
 from engine.compliance.monitor import AmlMonitor
 from engine.config import Settings
 from engine.customers.repository import CustomerRepository
 from engine.customers.sealing import ProfileSealer
+from engine.errors import GatewayCircuitOpen, InvalidRequest, PaygridError
 from engine.events.outbox import Outbox
 from engine.gateways.attempts import GatewayRequestKind, attempt_of
 from engine.gateways.base import (
+    BankDebits,
     ChargeRequest,
+    DebitRequest,
     GatewayError,
     GatewayResult,
     LookupHint,
@@ -52,11 +56,12 @@ from engine.payments.commands import (
     CommandResult,
     CreatePayment,
     ExternalSettlement,
+    RefundPayment,
     VoidPayment,
 )
 from engine.payments.creation import CreationSteps
 from engine.payments.expiry_voids import VOID_EXPIRED, void_jobs
-from engine.payments.models import ProcessingRow
+from engine.payments.models import Payment, ProcessingRow
 from engine.payments.operations import Operation, OperationSteps
 from engine.payments.repository import PaymentRepository
 from engine.payments.results import (
@@ -96,6 +101,15 @@ def lookup_hint(started: Started) -> LookupHint:
     return LookupHint(kind, started.payment.gateway_transaction_id)
 
 
+def method_type(source: CardDetails | CardToken | BankAccount) -> str:
+    """The `PaymentMethod.type` a charge source is, as gateways' capabilities name it."""
+    if isinstance(source, BankAccount):
+        return "bank"
+    if isinstance(source, WalletToken):
+        return "wallet"
+    return "card" if isinstance(source, CardDetails) else "token"
+
+
 class PaymentSteps:
     """The steps of a batch of commands, shared by the live path and recovery."""
 
@@ -133,6 +147,7 @@ class PaymentSteps:
             shard=shard,
             keyring=keyring,
             route=self._route,
+            unroutable=self._unroutable,
             clock=clock,
         )
         self._operations = OperationSteps(
@@ -142,6 +157,7 @@ class PaymentSteps:
             aml=aml,
             idempotency_ttl_h=settings.idempotency_ttl_h,
             clock=clock,
+            bank_settlement_delay=timedelta(seconds=settings.bank_settlement_delay_s),
         )
 
     async def begin(
@@ -173,7 +189,33 @@ class PaymentSteps:
         candidates = self._gateways.route(command.money.currency, brand)
         if after is not None:
             candidates = candidates[candidates.index(after) + 1 :] if after in candidates else ()
-        return next((name for name in candidates if self._breakers.allows(name)), None)
+        method = method_type(source)
+        return next(
+            (
+                name
+                for name in candidates
+                if self._gateways.takes(name, method) and self._breakers.allows(name)
+            ),
+            None,
+        )
+
+    def _unroutable(self, command: CreatePayment) -> PaygridError:
+        """Why a new payment has no gateway: none of its route takes its method (a bank debit
+        where only card gateways are configured: 400), or every one that does has its circuit
+        open (503, retry later)."""
+        source = command.source
+        assert not isinstance(source, ExternalSettlement)
+        brand = source.summary().brand if isinstance(source, CardDetails) else None
+        method = method_type(source)
+        candidates = self._gateways.route(command.money.currency, brand)
+        if not any(self._gateways.takes(name, method) for name in candidates):
+            return InvalidRequest(
+                f"no configured gateway takes {method} payments in {command.money.currency}",
+                param="payment_method.type",
+            )
+        return GatewayCircuitOpen(
+            "no gateway can take this payment now (circuit open); retry later"
+        )
 
     def failover(self, started: Started, outcome: GatewayOutcome) -> str | None:
         """The next gateway for a purchase or authorization whose gateway failed before any
@@ -203,6 +245,8 @@ class PaymentSteps:
         command, payment = started.command, started.payment
         if isinstance(command, CreatePayment) and isinstance(command.source, ExternalSettlement):
             return settled_elsewhere()  # no gateway was involved: nothing to call or record
+        if isinstance(command, RefundPayment) and command.return_code is not None:
+            return settled_elsewhere()  # a bank return: the money went back already
         gateway = self._gateways.get(payment.gateway)
         money = Money(started.amount, payment.currency)
         began = time.monotonic()
@@ -213,9 +257,14 @@ class PaymentSteps:
                 capture = command.kind is TransactionType.PURCHASE
                 kind = GatewayRequestKind.CHARGE if capture else GatewayRequestKind.AUTHORIZE
                 assert not isinstance(source, ExternalSettlement)
-                outcome = await gateway.charge(
-                    ChargeRequest(payment.id, money, source, capture=capture)
-                )
+                if isinstance(source, BankAccount):
+                    if not isinstance(gateway, BankDebits):
+                        raise GatewayError(f"{gateway.name} takes no bank debits", False)
+                    outcome = await gateway.debit(DebitRequest(payment.id, money, source))
+                else:
+                    outcome = await gateway.charge(
+                        ChargeRequest(payment.id, money, source, capture=capture)
+                    )
             else:
                 assert started.operation_id is not None
                 assert payment.gateway_transaction_id is not None
@@ -285,6 +334,11 @@ class PaymentSteps:
     def lookup_grace_s(self, started: Started) -> float:
         """How long after a call the payment's gateway may still be recording it."""
         return self._gateways.get(started.payment.gateway).lookup_grace_s
+
+    async def lookup_payment(self, payment: Payment) -> GatewayResult | None:
+        """What the payment's gateway now says of its charge or debit (a bank debit's return
+        shows here); None if it has no record. A routine check, not recorded as an attempt."""
+        return await self._gateways.get(payment.gateway).lookup(payment.id)
 
     async def lookup(self, started: Started) -> GatewayResult | None:
         """What the payment's gateway recorded for the command; None if it never saw it. The

@@ -61,8 +61,7 @@ class ExportRepository:
         )
         methods = await conn.fetch(
             """SELECT jsonb_build_object('id', id, 'type', type, 'status', status,
-                   'brand', brand, 'last4', last4, 'exp_month', exp_month,
-                   'exp_year', exp_year, 'created_at', created_at,
+                   'brand', brand, 'last4', last4, 'created_at', created_at,
                    'detached_at', detached_at) AS doc
                FROM payment_methods WHERE customer_id = $1 ORDER BY created_at, id""",
             customer_id,

@@ -43,6 +43,12 @@ class ShardRuntime:
     settle_after: timedelta
     meter: ShardMeter
     metrics: ProcessMetrics
+    # Bank debits: how often to ask the gateway whether a settled one was returned.
+    bank_return_check_every: timedelta = timedelta(days=1)
+
+    async def check_bank_returns(self) -> int:
+        """Reverse the settled bank debits their banks returned; how many were."""
+        return await self.service.check_bank_returns(every=self.bank_return_check_every)
 
     async def execute(self, commands: Sequence[Command]) -> list[CommandResult]:
         """Run money commands through the service, metered."""
@@ -112,4 +118,5 @@ async def open_shard_runtime(
         timedelta(seconds=settings.shard_settle_after_s),
         meter,
         metrics,
+        bank_return_check_every=timedelta(seconds=settings.bank_return_check_interval_s),
     )

@@ -146,7 +146,13 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
     expiry_voids = ExpiryVoids(gateways)
     scheduler = Scheduler(
         db,
-        {**HANDLERS, **billing.handlers(), **backup_handlers, **expiry_voids.handlers()},
+        {
+            **HANDLERS,
+            **billing.handlers(),
+            **backup_handlers,
+            **expiry_voids.handlers(),
+            **methods.handlers(),
+        },
         queue,
         {
             **RECURRING,

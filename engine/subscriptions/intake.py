@@ -6,11 +6,11 @@ from engine.payment_methods.models import NewCard, NewToken
 from engine.plans.models import Price
 from engine.subscriptions.commands import MethodChoice, NewSubscription, SubscriptionChange
 from schema.api.payment_method_ids import SavedMethodRef
-from schema.api.payments import CardCreate, PaymentMethodCreate
+from schema.api.payments import CardCreate, RecurringMethodCreate
 from schema.api.subscriptions import PriceChoice, SubscriptionCreate, SubscriptionUpdate
 
 
-def _method(method: PaymentMethodCreate) -> MethodChoice:
+def _method(method: RecurringMethodCreate) -> MethodChoice:
     if isinstance(method, SavedMethodRef):
         return method.id
     if isinstance(method, CardCreate):

@@ -45,7 +45,8 @@ PaymentMethodAttach = Annotated[
 
 
 class SavedMethodPublic(BaseModel):
-    """A saved payment method as answers, lists and events show it: never the number."""
+    """A saved payment method as answers, lists and events show it: never the number, and
+    never the expiry, which lives only sealed in the vault (with the number)."""
 
     id: PaymentMethodId
     object: Literal["payment_method"] = "payment_method"
@@ -53,8 +54,6 @@ class SavedMethodPublic(BaseModel):
     status: PaymentMethodStatus
     brand: str
     last4: str
-    exp_month: int
-    exp_year: int
     fingerprint: str
     customer_id: UUID
     created_at: datetime

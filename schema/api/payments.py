@@ -33,6 +33,7 @@ from schema.api.common import (
     no_nul,
 )
 from schema.api.payment_method_ids import SavedMethodRef
+from schema.bank_accounts import routing_number_valid
 from schema.cards import expiry_passed, luhn_valid
 from schema.states import (
     AttemptOutcome,
@@ -103,6 +104,43 @@ class TokenCreate(StrictModel):
     token: Annotated[str, Field(pattern=r"^tok_[A-Za-z0-9_]{1,100}$")]
 
 
+class BankAccountCreate(StrictModel):
+    """A US bank account to debit (ACH). The account number is a `SecretStr`: like a card
+    number it is never stored, logged or returned, only its last four digits and a keyed
+    fingerprint."""
+
+    type: Literal["bank"]
+    routing_number: Annotated[str, Field(json_schema_extra={"pattern": "^[0-9]{9}$"})]
+    account_number: Annotated[
+        SecretStr, Field(min_length=4, max_length=17, json_schema_extra={"pattern": "^[0-9]+$"})
+    ]
+    account_holder_type: Literal["individual", "company"]
+
+    @field_validator("routing_number")
+    @classmethod
+    def _routing(cls, value: str) -> str:
+        if not routing_number_valid(value):
+            raise ValueError("routing number must be 9 digits passing the ABA checksum")
+        return value
+
+    @field_validator("account_number")
+    @classmethod
+    def _account(cls, value: SecretStr) -> SecretStr:
+        digits = value.get_secret_value()
+        if not (4 <= len(digits) <= 17 and digits.isascii() and digits.isdigit()):
+            raise ValueError("account number must be 4 to 17 digits")
+        return value
+
+
+class WalletCreate(StrictModel):
+    """A wallet payment (Apple Pay, Google Pay): the network token the wallet produced, charged
+    like a card. The token is a `SecretStr`: it stands for a card."""
+
+    type: Literal["wallet"]
+    wallet: Literal["apple_pay", "google_pay"]
+    token: Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+
+
 def _method_kind(value: Any) -> str | None:
     """A saved method is named by its id alone; a card or a token by its `type`."""
     if isinstance(value, dict):
@@ -112,6 +150,23 @@ def _method_kind(value: Any) -> str | None:
 
 
 PaymentMethodCreate = Annotated[
+    Annotated[CardCreate, Tag("card")]
+    | Annotated[TokenCreate, Tag("token")]
+    | Annotated[BankAccountCreate, Tag("bank")]
+    | Annotated[WalletCreate, Tag("wallet")]
+    | Annotated[SavedMethodRef, Tag("saved")],
+    Discriminator(
+        _method_kind,
+        custom_error_type="payment_method_type",
+        custom_error_message=(
+            "give a card, a token, a bank account, a wallet or the id of a saved payment method"
+        ),
+    ),
+]
+
+# What a subscription is billed with: a card or token the vault saves, or a saved method (bank
+# debits and wallets pay one-off payments only).
+RecurringMethodCreate = Annotated[
     Annotated[CardCreate, Tag("card")]
     | Annotated[TokenCreate, Tag("token")]
     | Annotated[SavedMethodRef, Tag("saved")],
@@ -187,6 +242,30 @@ class PaymentMethodPublic(BaseModel):
     fingerprint: str | None
 
 
+class BankMethodPublic(BaseModel):
+    """A payment's bank account: its bank (when known), routing number, the account number's
+    last four digits, the holder type and a fingerprint (equal accounts, equal fingerprints);
+    never the account number."""
+
+    type: Literal["bank"] = "bank"
+    bank_name: str | None
+    routing_number: str
+    last4: str
+    account_holder_type: Literal["individual", "company"]
+    fingerprint: str | None
+
+
+class WalletMethodPublic(BaseModel):
+    """A payment's wallet, and the brand and last4 of the card its network token stands for
+    (None until the gateway has named it); never the token."""
+
+    type: Literal["wallet"] = "wallet"
+    wallet: Literal["apple_pay", "google_pay"]
+    brand: str | None
+    last4: str | None
+    fingerprint: str | None
+
+
 class RecordedMethodPublic(BaseModel):
     """How an externally settled payment was paid; never any card or account field."""
 
@@ -194,7 +273,7 @@ class RecordedMethodPublic(BaseModel):
     reference: str | None = None
 
 
-MethodPublic = PaymentMethodPublic | RecordedMethodPublic
+MethodPublic = PaymentMethodPublic | BankMethodPublic | WalletMethodPublic | RecordedMethodPublic
 
 
 class RefundPublic(BaseModel):
@@ -224,6 +303,9 @@ class PaymentPublic(BaseModel):
     gateway_transaction_id: str | None
     failure_code: str | None
     failure_message: str | None
+    # A bank debit returned after it succeeded (ACH return code, R01…): its money went back
+    # to the payer and the payment shows `refunded`.
+    return_code: str | None = None
     description: str | None
     metadata: dict[str, str]
     refunds: list[RefundPublic] = Field(default_factory=list)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
 
 from schema.api.common import Currency, Metadata, StrictModel
 from schema.api.payment_method_ids import PaymentMethodId
-from schema.api.payments import PaymentMethodCreate
+from schema.api.payments import RecurringMethodCreate
 from schema.api.plans import MAX_INTERVAL_COUNT, Amount, IntervalCount, TrialDays
 from schema.api.test_clocks import UnixSeconds
 from schema.states import BillingInterval, BillingReason, InvoiceStatus, SubscriptionStatus
@@ -55,7 +55,7 @@ class PriceChoice(StrictModel):
 
 class SubscriptionCreate(PriceChoice):
     customer_id: UUID
-    payment_method: PaymentMethodCreate
+    payment_method: RecurringMethodCreate
     quantity: Quantity = 1
     trial_period_days: TrialDays | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -68,7 +68,7 @@ class SubscriptionCreate(PriceChoice):
 
 class SubscriptionUpdate(PriceChoice):
     quantity: Quantity | None = None
-    payment_method: PaymentMethodCreate | None = None
+    payment_method: RecurringMethodCreate | None = None
     cancel_at_period_end: StrictBool | None = None
     proration_behavior: Literal["none", "create_prorations"] = "none"
     metadata: Metadata | None = None

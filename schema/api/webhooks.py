@@ -18,6 +18,7 @@ EVENT_TYPES = frozenset(
         "payment.captured",
         "payment.voided",
         "payment.refunded",
+        "payment.returned",
         "payment.failed",
         "payment.expired",
         "order.created",

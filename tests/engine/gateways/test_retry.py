@@ -15,11 +15,13 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from engine.bank_accounts import BankAccount
 from engine.cards import CardDetails
 from engine.config import Settings
 from engine.gateways.authorizenet import AuthorizeNetGateway, open_authorizenet
 from engine.gateways.base import (
     ChargeRequest,
+    DebitRequest,
     GatewayError,
     GatewayResult,
     LookupHint,
@@ -184,6 +186,43 @@ async def test_charges_and_verifications_are_never_repeated(error: GatewayError)
         await gateway.verify(VerifyRequest(uuid4(), CardDetails("4111111111111111", 12, 2034)))
 
     assert (inner.calls, sleeps.delays) == (["charge", "verify"], [])
+
+
+@dataclass
+class ScriptedDebits(Scripted):
+    """A scripted gateway that also takes bank debits."""
+
+    async def debit(self, request: DebitRequest) -> GatewayResult:
+        return await self._answer("debit")
+
+
+def _debit() -> DebitRequest:
+    return DebitRequest(
+        uuid4(), Money(1000, "USD"), BankAccount("011000015", "000123456789", "individual")
+    )
+
+
+@pytest.mark.parametrize("error", [REFUSED, TIMED_OUT], ids=["refused", "timed_out"])
+async def test_a_bank_debit_passes_through_and_is_never_repeated(error: GatewayError) -> None:
+    inner = ScriptedDebits([error])
+    gateway, sleeps = _wrapped(inner, deduplicates=("capture", "void", "refund"))
+
+    with pytest.raises(GatewayError):
+        await gateway.debit(_debit())
+    assert await gateway.debit(_debit()) == APPROVED
+
+    assert (inner.calls, sleeps.delays) == (["debit", "debit"], [])
+
+
+async def test_a_debit_through_a_gateway_that_takes_none_is_refused_before_it_moves() -> None:
+    inner = Scripted()
+    gateway, _ = _wrapped(inner)
+
+    with pytest.raises(GatewayError) as refused:
+        await gateway.debit(_debit())
+
+    assert not refused.value.ambiguous
+    assert inner.calls == []
 
 
 # Against the Authorize.Net adapter on its local fake.

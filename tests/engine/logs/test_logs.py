@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from engine.bank_accounts import BankAccount
 from engine.logs.context import reset_correlation, set_correlation
 from engine.logs.scrubber import ScrubbingFilter, scrub
 from engine.logs.setup import configure_logging
@@ -71,6 +72,32 @@ def test_cvcs_secrets_and_credentials_are_masked(text: str, secret: str) -> None
     scrubbed = scrub(text)
     assert secret not in scrubbed
     assert "***" in scrubbed or "[REDACTED]" in scrubbed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "debit account_number=000123456789 failed",
+        '{"account_number": "000111111116"}',
+        "{'account_number': SecretStr('000222222227')}",
+        "bank_account: 12345678901234567",
+        "acct_no => 4444333322221111999",
+    ],
+)
+def test_named_bank_account_numbers_are_masked_to_the_last_four(text: str) -> None:
+    scrubbed = scrub(text)
+    digits = "".join(c for c in text if c.isdigit())
+    assert digits not in scrubbed
+    assert f"****{digits[-4:]}" in scrubbed
+
+
+def test_wallet_tokens_are_masked_and_account_like_numbers_unnamed_stay() -> None:
+    assert "wtok_visa" not in scrub("charging token wtok_visa")
+    assert scrub("order 000123456789 shipped") == "order 000123456789 shipped"
+    # The BankAccount repr names the routing number and the last four only.
+    shown = repr(BankAccount("110000000", "000123456789", "individual"))
+    assert "000123456789" not in shown
+    assert "6789" in shown
 
 
 @pytest.fixture

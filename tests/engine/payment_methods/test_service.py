@@ -61,13 +61,7 @@ async def test_a_saved_card_is_ciphertext_at_rest(
 ) -> None:
     customer = await _customer(database)
     saved = await _attach(vault, NewCard(VISA, 12, 2034, HOLDER), customer)
-    assert (saved.type, saved.brand, saved.last4, saved.exp_month, saved.exp_year) == (
-        "card",
-        "visa",
-        "4242",
-        12,
-        2034,
-    )
+    assert (saved.type, saved.brand, saved.last4) == ("card", "visa", "4242")
     assert saved.status is PaymentMethodStatus.ATTACHED
     public = saved.public()
     assert public["id"].startswith("pm_")
@@ -78,8 +72,6 @@ async def test_a_saved_card_is_ciphertext_at_rest(
         "status",
         "brand",
         "last4",
-        "exp_month",
-        "exp_year",
         "fingerprint",
         "customer_id",
         "created_at",

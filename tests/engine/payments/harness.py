@@ -17,7 +17,7 @@ from engine.db.database import Database
 from engine.fencing.ownership import SlotOwnership
 from engine.gateways.base import Gateway
 from engine.gateways.breaker import CircuitBreakers, local_breakers
-from engine.gateways.registry import Gateways
+from engine.gateways.registry import GatewayCapabilities, Gateways
 from engine.keys.keyring import Keyring
 from engine.keys.master import new_master_key
 from engine.ledger.book import LedgerBook
@@ -68,14 +68,18 @@ async def make_service(
     settings: Settings | None = None,
     more_gateways: tuple[Gateway, ...] = (),
     breakers: CircuitBreakers | None = None,
+    capabilities: list[GatewayCapabilities] | None = None,
 ) -> ServiceUnderTest:
     """Shard `shard` of `shards` (its slots claimed, as a starting shard claims them): its
     payment service and ledger book, both on `clock`. New payments go to `gateway` unless
-    `settings` routes them to one of `more_gateways`."""
+    `settings` routes them to one of `more_gateways`; each gateway takes what `capabilities`
+    says (a sandbox's, by default)."""
     settings = settings or engine_settings()
     steps = PaymentSteps(
         settings=settings,
-        gateways=Gateways([gateway, *more_gateways], settings.gateway_routes),
+        gateways=Gateways(
+            [gateway, *more_gateways], settings.gateway_routes, capabilities=capabilities
+        ),
         breakers=breakers or local_breakers(settings),
         shard=shard,
         clock=clock.now,

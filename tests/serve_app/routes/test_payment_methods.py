@@ -24,8 +24,6 @@ PUBLIC_FIELDS = {
     "status",
     "brand",
     "last4",
-    "exp_month",
-    "exp_year",
     "fingerprint",
     "customer_id",
     "created_at",

@@ -171,7 +171,7 @@ async def test_methods_and_health(api: Api) -> None:
     assert methods.status_code == 200
     listed = methods.json()["data"]
     assert [m["gateway"] for m in listed] == ["sandbox", "sandbox_b"]
-    assert listed[0]["methods"] == ["card", "token"]
+    assert listed[0]["methods"] == ["card", "token", "bank", "wallet"]
     assert "amex" in listed[0]["brands"]
     assert listed[0]["supports"] == ["purchase", "authorize", "capture", "void", "refund"]
     assert {m["circuit"] for m in listed} == {"closed"}
