@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from schema.api.common import Currency, Description, Metadata, PageLimit, StrictModel, no_nul
+from schema.api.common import Currency, Description, Metadata, NoNul, PageLimit, StrictModel
 from schema.api.payments import MethodPublic, RefundPublic
 from schema.cards import luhn_valid
 from schema.states import AuditAction, PaymentStatus, RecordedMethod, TransactionType
@@ -91,9 +91,7 @@ class TransactionQuery(TimeRange):
 
 
 EntityType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,62}$")]
-CorrelationFilter = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(no_nul)
-]
+CorrelationFilter = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 
 
 class AuditLogQuery(TimeRange):
