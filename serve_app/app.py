@@ -62,7 +62,7 @@ def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
     )
     errors.install(app)
     docs.install(app)
-    openapi.install(app)
+    openapi.install(app, max_amount=settings.max_amount)
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    StrictInt,
     StringConstraints,
     WithJsonSchema,
 )
@@ -202,6 +205,55 @@ class ErrorEnvelope(BaseModel):
 
 
 PageLimit = Annotated[int, Field(ge=1, le=100)]
+
+# The most one amount may be is the deployment's (`PAYGRID_MAX_AMOUNT`): the field carries this
+# mark, and the app writes the bound in its place when it builds its OpenAPI document.
+MAX_AMOUNT_MARK = "x-paygrid-max-amount"
+MinorUnits = Annotated[StrictInt, Field(gt=0, json_schema_extra={MAX_AMOUNT_MARK: True})]
+
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+DAY_PATTERN = rf"^{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+INSTANT_PATTERN = (
+    rf"^{DAY_PATTERN[1:-1]}[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{{1,6}})?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+
+
+def _spelled(pattern: str, what: str) -> Callable[[object], object]:
+    rule = re.compile(pattern)
+
+    def check(value: object) -> object:
+        # Only the spelling the document gives: no Unix times, no date for a time.
+        if isinstance(value, str) and not rule.match(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+def _utc(value: datetime) -> datetime:
+    # A time without an offset is read as UTC rather than as the server's local time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# RFC 3339, as the document's pattern says; a time without an offset is read as UTC.
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_spelled(INSTANT_PATTERN, "an RFC 3339 date-time, e.g. 2026-01-31T09:30:00Z")),
+    AfterValidator(_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": INSTANT_PATTERN,
+            "description": "RFC 3339 date-time; without an offset, UTC.",
+        }
+    ),
+]
+Day = Annotated[
+    date,
+    BeforeValidator(_spelled(DAY_PATTERN, "a date, YYYY-MM-DD")),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+]
 
 
 # Every error status the API answers with, documented with the one error envelope.

@@ -27,6 +27,7 @@ from schema.api.common import (
     Description,
     Email,
     Metadata,
+    MinorUnits,
     NoNul,
     ShortText,
     StrictModel,
@@ -142,7 +143,7 @@ PaymentMethodCreate = Annotated[
 class PaymentCreate(StrictModel):
     """Body of purchase and authorize."""
 
-    amount: Annotated[StrictInt, Field(gt=0)]
+    amount: MinorUnits
     currency: Currency
     customer: CustomerCreate | None = None
     customer_id: UUID | None = None

@@ -85,7 +85,15 @@ _PRICE_REQUIRED = (
     Semantic(400, "currency", "required for an inline price", "required unless plan_id is given"),
     Semantic(400, "interval", "required for an inline price", "required unless plan_id is given"),
 )
-_TIME_RANGE = Semantic(400, "created_lt", "must be later than created_gte", _RANGE)
+_NO_SUCH_DAY = "a day its month lacks (30 February): a pattern cannot count a month's days"
+_AMOUNT_TIMES_QUANTITY = Semantic(
+    400, "quantity", "amount times quantity may be at most", "a bound on two fields' product"
+)
+_TIME_RANGE = (
+    Semantic(400, "created_lt", "must be later than created_gte", _RANGE),
+    Semantic(400, "created_gte", "day value is outside expected range", _NO_SUCH_DAY),
+    Semantic(400, "created_lt", "day value is outside expected range", _NO_SUCH_DAY),
+)
 _DNS = "where a webhook URL's host points is a fact of DNS, not of the request's shape"
 _URL = (
     Semantic(400, "url", "does not resolve", _DNS),
@@ -102,14 +110,20 @@ SEMANTIC: dict[str, tuple[Semantic, ...]] = {
     "PUT /api/webhooks/endpoints/{endpoint_id}": _URL,
     "GET /api/database/stats": (
         Semantic(400, "from", "the range may cover at most", "a range's length: today minus from"),
+        Semantic(400, "to", "must not be before from", _RANGE),
     ),
-    "POST /api/subscriptions": (_EXPIRED, *_PRICE, *_PRICE_REQUIRED),
-    "PUT /api/subscriptions/{subscription_id}": (_EXPIRED, *_PRICE, *_PRICE_REQUIRED),
+    "POST /api/subscriptions": (_EXPIRED, *_PRICE, *_PRICE_REQUIRED, _AMOUNT_TIMES_QUANTITY),
+    "PUT /api/subscriptions/{subscription_id}": (
+        _EXPIRED,
+        *_PRICE,
+        *_PRICE_REQUIRED,
+        _AMOUNT_TIMES_QUANTITY,
+    ),
     "POST /api/plans": (_PRICE[1],),
-    "GET /api/database/orders": (_TIME_RANGE,),
-    "GET /api/audit-logs": (_TIME_RANGE,),
+    "GET /api/database/orders": _TIME_RANGE,
+    "GET /api/audit-logs": _TIME_RANGE,
     "GET /api/database/transactions": (
-        _TIME_RANGE,
+        *_TIME_RANGE,
         Semantic(400, "amount_lte", "must not be less than amount_gte", _RANGE),
     ),
     "POST /api/database/transactions": (
@@ -163,7 +177,8 @@ def _value_at(case: Case[Any], param: str) -> object:
 
 def _forgiven(case: Case[Any], response: Response) -> bool:
     """Whether a refused schema-valid request was refused for a reason the document states in
-    words (`SEMANTIC`), or answered as a card's decline, which is an answer, not a refusal."""
+    words (`SEMANTIC`), answered as a card's decline (an answer, not a refusal), or refused
+    because its Idempotency-Key was first used for another request."""
     try:
         error = response.json()["error"]
     except (ValueError, KeyError, TypeError):
@@ -172,6 +187,10 @@ def _forgiven(case: Case[Any], response: Response) -> bool:
     message = str(error.get("message", ""))
     if response.status_code == 402:
         return bool(error.get("type") == "card_error")
+    if response.status_code == 422 and error.get("code") == "idempotency_key_reused":
+        # The fuzzer draws the same keys for different requests: the key's first request
+        # decides, which no document of a single request can say.
+        return True
     if response.status_code == 400 and message.endswith(_WHOLE_FLOAT):
         value = _value_at(case, param)
         return isinstance(value, float) and value.is_integer()
