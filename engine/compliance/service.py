@@ -13,7 +13,7 @@ from uuid import UUID
 from engine.compliance.models import Alert, AlertPage
 from engine.compliance.repository import AlertRepository
 from engine.db.database import Database
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.principal import Principal
 from schema.api.compliance import AlertQuery
 
@@ -33,7 +33,7 @@ class AlertService:
         async with self._db.connection() as conn:
             cursor = query.starting_after
             if cursor is not None and await self._alerts.get(conn, alert_id=cursor) is None:
-                raise NotFound(f"no alert {cursor} to start after", param="starting_after")
+                raise InvalidRequest(f"no alert {cursor} to start after", param="starting_after")
             found, more = await self._alerts.page(conn, query=query)
         return AlertPage(found, more)
 

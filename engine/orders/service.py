@@ -84,7 +84,7 @@ class OrderService:
         async with self._db.connection() as conn:
             cursor = query.starting_after
             if cursor is not None and not await self._orders.exists(conn, order_id=cursor):
-                raise NotFound(f"no order {cursor} to start after", param="starting_after")
+                raise InvalidRequest(f"no order {cursor} to start after", param="starting_after")
             found, more = await self._orders.page(conn, query=query)
         return Page(found, more)
 

@@ -2,8 +2,7 @@
 audit trail. Reads only, each on one pooled connection.
 
 A cursor (`starting_after`) must name an existing row of the list it pages: an unknown one is
-a 404 naming it (`param: starting_after`), rather than a silently empty page that reads like
-the end of the list: the cursor is well formed, the row it names does not exist.
+a 400 naming it, rather than a silently empty page that reads like the end of the list.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.db.database import Database
-from engine.errors import NotFound
+from engine.errors import InvalidRequest, NotFound
 from engine.payments.models import Refund
 from engine.payments.repository import PaymentRepository
 from engine.records.models import AuditEntry, Page, TransactionRecord
@@ -19,8 +18,8 @@ from engine.records.repository import RecordsRepository
 from schema.api.records import AuditLogQuery, TransactionQuery
 
 
-def _unknown_cursor(cursor: UUID) -> NotFound:
-    return NotFound(f"no row {cursor} to start after", param="starting_after")
+def _unknown_cursor(cursor: UUID) -> InvalidRequest:
+    return InvalidRequest(f"no row {cursor} to start after", param="starting_after")
 
 
 class RecordsService:

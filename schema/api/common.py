@@ -214,8 +214,8 @@ MinorUnits = Annotated[StrictInt, Field(gt=0, json_schema_extra={MAX_AMOUNT_MARK
 _YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 DAY_PATTERN = rf"^{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
 INSTANT_PATTERN = (
-    rf"^{DAY_PATTERN[1:-1]}[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{{1,6}})?"
-    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$"
+    rf"^{DAY_PATTERN[1:-1]}(?:[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{{1,6}})?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$"
 )
 
 
@@ -236,16 +236,19 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-# RFC 3339, as the document's pattern says; a time without an offset is read as UTC.
+# RFC 3339, or a day alone (its midnight), as the document's pattern says; a time without an
+# offset is read as UTC.
 Instant = Annotated[
     datetime,
-    BeforeValidator(_spelled(INSTANT_PATTERN, "an RFC 3339 date-time, e.g. 2026-01-31T09:30:00Z")),
+    BeforeValidator(
+        _spelled(INSTANT_PATTERN, "an RFC 3339 date-time (2026-01-31T09:30:00Z) or a day")
+    ),
     AfterValidator(_utc),
     WithJsonSchema(
         {
             "type": "string",
             "pattern": INSTANT_PATTERN,
-            "description": "RFC 3339 date-time; without an offset, UTC.",
+            "description": "RFC 3339 date-time, or a day (its midnight); without an offset, UTC.",
         }
     ),
 ]

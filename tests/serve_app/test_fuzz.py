@@ -86,10 +86,14 @@ _PRICE_REQUIRED = (
     Semantic(400, "interval", "required for an inline price", "required unless plan_id is given"),
 )
 _NO_SUCH_DAY = "a day its month lacks (30 February): a pattern cannot count a month's days"
+_CURSOR = Semantic(
+    400, "starting_after", "to start after", "a cursor must name a row that exists (400, named)"
+)
 _AMOUNT_TIMES_QUANTITY = Semantic(
     400, "quantity", "amount times quantity may be at most", "a bound on two fields' product"
 )
 _TIME_RANGE = (
+    _CURSOR,
     Semantic(400, "created_lt", "must be later than created_gte", _RANGE),
     Semantic(400, "created_gte", "day value is outside expected range", _NO_SUCH_DAY),
     Semantic(400, "created_lt", "day value is outside expected range", _NO_SUCH_DAY),
@@ -108,6 +112,7 @@ SEMANTIC: dict[str, tuple[Semantic, ...]] = {
     ),
     "POST /api/webhooks/endpoints": _URL,
     "PUT /api/webhooks/endpoints/{endpoint_id}": _URL,
+    "GET /api/compliance/alerts": (_CURSOR,),
     "GET /api/database/stats": (
         Semantic(400, "from", "the range may cover at most", "a range's length: today minus from"),
         Semantic(400, "to", "must not be before from", _RANGE),
