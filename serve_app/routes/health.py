@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
@@ -30,7 +31,9 @@ def _answer(
 
 
 # Down is answered with the same body as ok and degraded.
-_DOWN = {503: {"description": "`down`: PostgreSQL or every ledger shard is not answering"}}
+_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "`down`: PostgreSQL or every ledger shard is not answering"}
+}
 
 
 @router.get("/health", operation_id="health", responses=_DOWN)
