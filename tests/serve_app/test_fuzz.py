@@ -80,10 +80,9 @@ _PRICE = (
     Semantic(400, "plan_id", "not both", "a plan or an inline price: fields that exclude others"),
     Semantic(400, "interval_count", "at most", "the most intervals depends on the interval"),
 )
-_PRICE_REQUIRED = (
-    Semantic(400, "amount", "required for an inline price", "required unless plan_id is given"),
-    Semantic(400, "currency", "required for an inline price", "required unless plan_id is given"),
-    Semantic(400, "interval", "required for an inline price", "required unless plan_id is given"),
+_PRICE_REQUIRED = tuple(
+    Semantic(400, name, "required for an inline price", "required unless plan_id is given")
+    for name in ("amount", "currency", "interval")
 )
 _NO_SUCH_DAY = "a day its month lacks (30 February): a pattern cannot count a month's days"
 _CURSOR = Semantic(
@@ -95,8 +94,10 @@ _AMOUNT_TIMES_QUANTITY = Semantic(
 _TIME_RANGE = (
     _CURSOR,
     Semantic(400, "created_lt", "must be later than created_gte", _RANGE),
-    Semantic(400, "created_gte", "day value is outside expected range", _NO_SUCH_DAY),
-    Semantic(400, "created_lt", "day value is outside expected range", _NO_SUCH_DAY),
+    *(
+        Semantic(400, name, "day value is outside expected range", _NO_SUCH_DAY)
+        for name in ("created_gte", "created_lt")
+    ),
 )
 _DNS = "where a webhook URL's host points is a fact of DNS, not of the request's shape"
 _URL = (
