@@ -66,6 +66,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    tls_cert: str = Field(
+        default="",
+        description="A PEM file holding the certificate chain and its private key: HTTPS on "
+        "tls_port through HAProxy; empty: no TLS (put a TLS-terminating proxy in front).",
+    )
+    tls_port: int = Field(default=8443, ge=1, le=65535)
     # 0 means "fit the machine": `fitted` derives these from the CPUs Ray sees.
     replicas: int = Field(default=0, ge=0, le=64)
     fast_ingress: bool = Field(

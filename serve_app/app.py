@@ -17,7 +17,7 @@ from ray.serve import Application
 from engine.config import Settings
 from engine.logs.setup import configure_logging
 from engine.metrics.recorder import NO_METRICS, Metrics
-from serve_app import docs, errors
+from serve_app import docs, errors, openapi
 from serve_app.console import router as console
 from serve_app.hardening import harden
 from serve_app.middleware import CorrelationMiddleware
@@ -62,6 +62,7 @@ def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
     )
     errors.install(app)
     docs.install(app)
+    openapi.install(app, max_amount=settings.max_amount)
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

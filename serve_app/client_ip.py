@@ -22,11 +22,20 @@ class ClientAddress:
             return False
         return any(address in n for n in self._trusted)
 
+    def _from_trusted_peer(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        return bool(self._trusted and client and self._is_trusted(client[0]))
+
+    def scheme_of(self, scope: Scope) -> str:
+        """`https` when the request came over TLS (`over_tls`): to us, or to the trusted proxy
+        in front, whose own hop to us is plain HTTP."""
+        return "https" if self.over_tls(scope) else str(scope.get("scheme", "http"))
+
     def of(self, scope: Scope) -> str | None:
         """The address the request came from, as far as the trusted proxies vouch."""
         client = scope.get("client")
         peer = client[0] if client else None
-        if peer is None or not self._trusted or not self._is_trusted(peer):
+        if peer is None or not self._from_trusted_peer(scope):
             return peer
         forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for")
         hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]

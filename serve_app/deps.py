@@ -9,11 +9,18 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from pydantic import WithJsonSchema
 
 from engine.auth.keys import ApiKey, Scope
 from engine.auth.models import Caller
 from engine.payments.commands import RequestContext
-from engine.payments.intake import check_idempotency_key, request_hash
+from engine.payments.intake import (
+    IDEMPOTENCY_KEY_CHARS,
+    INTERNAL_KEY_PREFIX,
+    MAX_IDEMPOTENCY_KEY,
+    check_idempotency_key,
+    request_hash,
+)
 from engine.ratelimit.limiter import Decision
 from serve_app.middleware import correlation_id
 from serve_app.security import RATE_LIMIT_STATE
@@ -95,6 +102,26 @@ ContextDependency = Callable[[Request, str | None], Awaitable[RequestContext]]
 CONTEXT_DEPENDENCIES: set[ContextDependency] = set()
 
 
+# What `check_idempotency_key` accepts, as the OpenAPI document states it (the reserved prefix
+# in any case, as it is compared).
+_RESERVED = "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in INTERNAL_KEY_PREFIX)
+IdempotencyKey = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_IDEMPOTENCY_KEY,
+            "pattern": IDEMPOTENCY_KEY_CHARS,
+            "not": {"pattern": f"^{_RESERVED}"},
+            "description": "Replays the first answer to a repeat of the same request; "
+            f"printable ASCII, not starting with '{INTERNAL_KEY_PREFIX}' (reserved).",
+        }
+    ),
+    Header(alias="Idempotency-Key"),
+]
+
+
 def request_context(scope: Scope) -> object:
     """A dependency giving who is moving money or changing billing (with `scope`), under which
     idempotency key, with the keyed hash of the request. One flat dependency: it runs on every
@@ -102,7 +129,7 @@ def request_context(scope: Scope) -> object:
 
     async def dependency(
         request: Request,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> RequestContext:
         state = await get_state(request)
         key = await admitted(request, state, scope)

@@ -7,12 +7,17 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from engine.config import Settings
+from serve_app.client_ip import ClientAddress
 from serve_app.security import SecurityMiddleware
 
 
 def harden(app: FastAPI, settings: Settings) -> None:
     """Add the security middleware to `app` (inside any middleware added after this call)."""
-    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        SecurityMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        clients=ClientAddress(settings.trusted_proxies),
+    )
     # Cross-origin requests are off unless origins are listed: browsers then refuse them.
     if settings.cors_allowed_origins:
         app.add_middleware(

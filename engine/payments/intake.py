@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -59,12 +60,18 @@ def request_hash(secret: bytes, method: str, path: str, body: bytes) -> bytes:
 INTERNAL_KEY_PREFIX = "paygrid:"
 
 
+# Visible ASCII and spaces: what every HTTP stack carries in a header unchanged.
+IDEMPOTENCY_KEY_CHARS = r"^[\x20-\x7e]+$"
+_KEY_CHARS = re.compile(IDEMPOTENCY_KEY_CHARS)
+
+
 def check_idempotency_key(key: str | None) -> str | None:
+    """The key as given, or an InvalidRequest naming `Idempotency-Key`."""
     if key is None:
         return None
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not _KEY_CHARS.match(key):
         raise InvalidRequest(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
             param="Idempotency-Key",
         )
     if key.lower().startswith(INTERNAL_KEY_PREFIX):

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, StringConstraints
+from pydantic import BaseModel, StringConstraints
 
-from schema.api.common import PageLimit, StrictModel, no_nul
+from schema.api.common import NoNul, PageLimit, StrictModel
 from schema.states import AlertStatus, AmlRule, RuleAction
 
 
@@ -25,9 +25,7 @@ class AlertQuery(StrictModel):
 class AlertResolve(StrictModel):
     """`POST /api/compliance/alerts/{id}/resolve`: why the alert is closed."""
 
-    note: Annotated[
-        str, StringConstraints(strict=True, min_length=1, max_length=2000), AfterValidator(no_nul)
-    ]
+    note: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=2000), NoNul]
 
 
 class AlertPublic(BaseModel):

@@ -14,13 +14,14 @@ from uuid import UUID
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from schema.api.common import Email, Metadata, ShortText, StrictModel
+from schema.api.common import Email, Metadata, ShortText, StrictModel, refuses_null
 from schema.api.payments import AddressCreate
 
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{4,20}$")]
@@ -42,9 +43,22 @@ class CustomerRecordCreate(StrictModel):
     test_clock: UUID | None = None
 
 
+_replaced_not_cleared = refuses_null("email", "first_name", "last_name")
+
+
+def _update_schema(schema: dict[str, Any]) -> None:
+    _replaced_not_cleared(schema)
+    schema["minProperties"] = 1  # `{}` changes nothing: refused
+
+
 class CustomerUpdate(StrictModel):
     """A rectification: the fields given replace the customer's (phone and address may be
     given as null to clear them); fields not given stay."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=lambda schema: _update_schema(schema),
+    )
 
     email: Email | None = None
     first_name: ShortText | None = None

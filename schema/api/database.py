@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from schema.api.common import StrictModel
+from schema.api.common import Day, StrictModel
 from schema.states import PaymentStatus, TransactionType
 
 MAX_STATS_DAYS = 366
@@ -22,8 +22,8 @@ class StatsQuery(StrictModel):
     """The days `GET /api/database/stats` totals, both included: by default the last 30
     (`to` today, in UTC); at most 366."""
 
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    from_: Day | None = Field(default=None, alias="from")
+    to: Day | None = None
 
 
 class PoolPublic(BaseModel):

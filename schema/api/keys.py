@@ -12,9 +12,9 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
-from schema.api.common import StrictModel, no_nul
+from schema.api.common import NoNul, StrictModel
 from schema.states import Scope
 
 MAX_ALLOWED_IPS = 100
@@ -28,16 +28,27 @@ def _network(value: str) -> str:
         raise ValueError(f"'{value}' is not an IP address or CIDR network") from exc
 
 
-Cidr = Annotated[str, StringConstraints(strict=True, max_length=64), AfterValidator(_network)]
+# JSON Schema has formats for addresses, none for networks: `ip-network` names the rule.
+Cidr = Annotated[
+    str,
+    StringConstraints(strict=True, max_length=64),
+    AfterValidator(_network),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 64,
+            "format": "ip-network",
+            "description": "An IP address or a CIDR network (host bits are cleared).",
+        }
+    ),
+]
 RateLimitText = Annotated[
     str, StringConstraints(strict=True, pattern=r"^(unlimited|[1-9][0-9]{0,8}/[smh])$")
 ]
 
 
 class ApiKeyCreate(StrictModel):
-    name: Annotated[
-        str, StringConstraints(strict=True, min_length=1, max_length=100), AfterValidator(no_nul)
-    ]
+    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), NoNul]
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     allowed_ips: list[Cidr] | None = Field(default=None, min_length=1, max_length=MAX_ALLOWED_IPS)

@@ -5,19 +5,19 @@ cancels."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
-from schema.api.common import Currency, Description, Metadata, StrictModel
+from schema.api.common import Currency, Description, Metadata, MinorUnits, StrictModel
 from schema.api.records import TimeRange, TransactionRecordPublic
 from schema.states import OrderStatus
 
 
 class OrderCreate(StrictModel):
     customer_id: UUID
-    amount: Annotated[StrictInt, Field(gt=0)]
+    amount: MinorUnits
     currency: Currency
     description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)

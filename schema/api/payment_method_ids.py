@@ -18,7 +18,9 @@ from schema.api.common import StrictModel
 
 PREFIX = "pm_"
 _ENCODED_LENGTH = 26
-_PATTERN = rf"^{PREFIX}[a-z2-7]{{{_ENCODED_LENGTH}}}$"
+# 26 base32 characters hold 130 bits, a UUID 128: the last character's two low bits are zero,
+# so it is one of the eight letters or digits whose value is a multiple of four.
+_PATTERN = rf"^{PREFIX}[a-z2-7]{{{_ENCODED_LENGTH - 1}}}[aeimquy4]$"
 _INVALID = f"must be a payment method id ({PREFIX}…)"
 
 

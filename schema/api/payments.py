@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     Discriminator,
     Field,
@@ -28,9 +27,10 @@ from schema.api.common import (
     Description,
     Email,
     Metadata,
+    MinorUnits,
+    NoNul,
     ShortText,
     StrictModel,
-    no_nul,
 )
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.bank_accounts import routing_number_valid
@@ -50,7 +50,7 @@ class AddressCreate(StrictModel):
     line2: ShortText | None = None
     city: ShortText | None = None
     state: ShortText | None = None
-    postal_code: Annotated[str, Field(max_length=20), AfterValidator(no_nul)] | None = None
+    postal_code: Annotated[str, Field(max_length=20), NoNul] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
 
 
@@ -65,13 +65,30 @@ class CustomerCreate(StrictModel):
 
 class CardCreate(StrictModel):
     type: Literal["card"]
-    # Length and digits are in the OpenAPI document; the Luhn check cannot be.
+    # Length and digits are in the OpenAPI document's pattern; the Luhn check, which no
+    # pattern can state, is its format `card-number`.
     number: Annotated[
-        SecretStr, Field(min_length=12, max_length=19, json_schema_extra={"pattern": "^[0-9]+$"})
+        SecretStr,
+        Field(
+            min_length=12,
+            max_length=19,
+            json_schema_extra={
+                "pattern": "^[0-9]+$",
+                "format": "card-number",
+                "description": "12 to 19 digits passing the Luhn check.",
+            },
+        ),
     ]
     exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
-    exp_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
-    cvc: SecretStr | None = None
+    exp_year: Annotated[
+        StrictInt,
+        Field(
+            ge=2000,
+            le=2100,
+            description="With exp_month, not in the past: an expired card is refused (400).",
+        ),
+    ]
+    cvc: Annotated[SecretStr, Field(json_schema_extra={"pattern": "^[0-9]{3,4}$"})] | None = None
 
     @field_validator("number")
     @classmethod
@@ -181,7 +198,7 @@ RecurringMethodCreate = Annotated[
 class PaymentCreate(StrictModel):
     """Body of purchase and authorize."""
 
-    amount: Annotated[StrictInt, Field(gt=0)]
+    amount: MinorUnits
     currency: Currency
     customer: CustomerCreate | None = None
     customer_id: UUID | None = None

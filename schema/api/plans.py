@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from schema.api.common import Currency, Metadata, ShortText, StrictModel
+from schema.api.common import Currency, Metadata, MinorUnits, ShortText, StrictModel
 from schema.states import BillingInterval, PlanStatus
 
 # The most of each unit that fits in a year.
@@ -22,7 +22,7 @@ MAX_INTERVAL_COUNT: dict[BillingInterval, int] = {
 }
 MAX_TRIAL_DAYS = 730
 
-Amount = Annotated[StrictInt, Field(gt=0)]
+Amount = MinorUnits
 IntervalCount = Annotated[StrictInt, Field(ge=1, le=365)]
 TrialDays = Annotated[StrictInt, Field(ge=0, le=MAX_TRIAL_DAYS)]
 

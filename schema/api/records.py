@@ -8,7 +8,7 @@ Sorting is an allow-list (`TransactionSort`); nothing a caller writes reaches SQ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
@@ -17,12 +17,20 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     Field,
-    StrictInt,
     StringConstraints,
     model_validator,
 )
 
-from schema.api.common import Currency, Description, Metadata, PageLimit, StrictModel, no_nul
+from schema.api.common import (
+    Currency,
+    Description,
+    Instant,
+    Metadata,
+    MinorUnits,
+    NoNul,
+    PageLimit,
+    StrictModel,
+)
 from schema.api.payments import MethodPublic, RefundPublic
 from schema.cards import luhn_valid
 from schema.states import AuditAction, PaymentStatus, RecordedMethod, TransactionType
@@ -30,12 +38,6 @@ from schema.states import AuditAction, PaymentStatus, RecordedMethod, Transactio
 MAX_AMOUNT = 2**63 - 1  # bigint
 
 
-def _utc(value: datetime) -> datetime:
-    # A time without an offset is read as UTC rather than as the server's local time.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-Instant = Annotated[datetime, AfterValidator(_utc)]
 AmountBound = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
 
 
@@ -91,9 +93,7 @@ class TransactionQuery(TimeRange):
 
 
 EntityType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,62}$")]
-CorrelationFilter = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(no_nul)
-]
+CorrelationFilter = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 
 
 class AuditLogQuery(TimeRange):
@@ -157,7 +157,7 @@ class RecordedPaymentCreate(StrictModel):
     bank transfer) recorded against an order of the customer; no gateway is called."""
 
     method: RecordedMethod
-    amount: Annotated[StrictInt, Field(gt=0)]
+    amount: MinorUnits
     currency: Currency
     customer_id: UUID
     order_id: UUID

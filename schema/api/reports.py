@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schema.api.common import StrictModel
+from schema.api.common import Day, StrictModel
 from schema.states import ReportStatus
 
 
@@ -20,8 +20,8 @@ class TransactionSummaryCreate(StrictModel):
     # `from` is a Python keyword: the field is `first`, named `from` on the wire.
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
 
-    first: date = Field(alias="from", description="First UTC day, included.")
-    last: date = Field(alias="to", description="Last UTC day, included.")
+    first: Day = Field(alias="from", description="First UTC day, included.")
+    last: Day = Field(alias="to", description="Last UTC day, included.")
 
 
 class ReportPublic(BaseModel):

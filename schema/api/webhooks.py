@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from schema.api.common import Description, Metadata, StrictModel, no_nul
+from schema.api.common import Description, Metadata, NoNul, StrictModel, refuses_null
 from schema.states import DeliveryStatus, EndpointStatus
 
 EVENT_TYPES = frozenset(
@@ -48,7 +48,27 @@ EVENT_TYPES = frozenset(
     }
 )
 
-Url = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(no_nul)]
+# The shape in the document: http(s), a host without credentials, an optional port. Where the
+# host points (it must resolve, to public addresses unless the operator allows private ones)
+# is checked when the endpoint is saved, and again at each delivery.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\[\]:\s\x00]+(:[0-9]{1,4})?([/?#][^\s\x00]*)?$"
+Url = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=2048,
+        json_schema_extra={"pattern": URL_PATTERN},
+    ),
+    NoNul,
+]
+# The document lists the types; the validator names the unknown ones it was given.
+EventTypeName = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": sorted(EVENT_TYPES | {"*"})})
+]
+EnabledEvents = Annotated[
+    list[EventTypeName],
+    Field(json_schema_extra={"minItems": 1, "description": "Event types, or '*' for all."}),
+]
 
 
 def _event_types(value: list[str]) -> list[str]:
@@ -62,7 +82,7 @@ def _event_types(value: list[str]) -> list[str]:
 
 class EndpointCreate(StrictModel):
     url: Url
-    enabled_events: list[str]
+    enabled_events: EnabledEvents
     description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -73,8 +93,15 @@ class EndpointCreate(StrictModel):
 
 
 class EndpointUpdate(StrictModel):
+    # Left out, a field keeps its value; null is refused (the document does not offer it),
+    # except for the description, which null clears.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=refuses_null("url", "enabled_events", "metadata", "status"),
+    )
+
     url: Url | None = None
-    enabled_events: list[str] | None = None
+    enabled_events: EnabledEvents | None = None
     description: Description | None = None
     metadata: Metadata | None = None
     # Deleting is its own request (DELETE), never a status change.

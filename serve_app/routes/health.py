@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
@@ -29,7 +30,13 @@ def _answer(
     return responses.ok(data, cid, status_code=status_code)
 
 
-@router.get("/health", operation_id="health")
+# Down is answered with the same body as ok and degraded.
+_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "`down`: PostgreSQL or every ledger shard is not answering"}
+}
+
+
+@router.get("/health", operation_id="health", responses=_DOWN)
 async def health(state: State, cid: CorrelationId) -> Response:
     """`ok | degraded | down`, overall and per component, with latencies and warnings."""
     return _answer(await state.health.report(), cid, circuits=state.gateways.circuits())
@@ -41,7 +48,7 @@ async def live(cid: CorrelationId) -> Response:
     return responses.ok({"status": str(HealthStatus.OK)}, cid)
 
 
-@router.get("/health/ready", operation_id="health_ready")
+@router.get("/health/ready", operation_id="health_ready", responses=_DOWN)
 async def ready(state: State, cid: CorrelationId) -> Response:
     """PostgreSQL and the ledger shards answer: 200, else 503."""
     return _answer(await state.health.ready(), cid)

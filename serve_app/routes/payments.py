@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from engine.payments.states import PaymentStatus
-from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
+from schema.api.common import ERROR_RESPONSES, GATEWAY_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.payments import (
     CaptureBody,
     CaptureCreate,
@@ -29,7 +29,10 @@ from serve_app.money_route import MoneyRoute
 # The five money commands, served by MoneyRoute (the hot path); everything else, below them in
 # the API document as before, by FastAPI's own route class.
 money = APIRouter(
-    prefix="/api/payments", tags=["payments"], responses=ERROR_RESPONSES, route_class=MoneyRoute
+    prefix="/api/payments",
+    tags=["payments"],
+    responses={**ERROR_RESPONSES, **GATEWAY_RESPONSES},
+    route_class=MoneyRoute,
 )
 router = APIRouter(prefix="/api/payments", tags=["payments"], responses=ERROR_RESPONSES)
 

@@ -13,7 +13,7 @@ from engine.principal import Principal
 from engine.subscriptions.intake import new_subscription, subscription_change
 from engine.subscriptions.states import SubscriptionStatus
 from engine.test_clocks.service import from_unix
-from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
+from schema.api.common import ERROR_RESPONSES, GATEWAY_RESPONSES, Envelope, ListEnvelope, PageLimit
 from schema.api.subscriptions import (
     InvoicePublic,
     SubscriptionCreate,
@@ -24,7 +24,11 @@ from schema.api.subscriptions import (
 from serve_app import responses
 from serve_app.deps import CorrelationId, State, SubscriptionsContext, SubscriptionsKey
 
-router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/subscriptions",
+    tags=["subscriptions"],
+    responses={**ERROR_RESPONSES, **GATEWAY_RESPONSES},
+)
 
 SubscriptionEnvelope = Envelope[SubscriptionPublic]
 
