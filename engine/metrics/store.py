@@ -1,7 +1,7 @@
 """The cluster's metrics in Redis: counters summed over every process that ever published
 (`HINCRBYFLOAT` of each process's deltas), gauges per live process (a hash per process that
-expires when it stops publishing), and the last minutes' counters in per-minute windows that
-`/health` reads for its thresholds.
+expires when it stops publishing), and the last hour's counters in per-minute windows that
+`/health` reads for its thresholds and `/api/tracing/stats` for its per-route figures.
 
 Redis holds loss-tolerant state only: if it loses these, counters start again from zero, which
 Prometheus reads as a counter reset, and nothing else is lost.
@@ -17,8 +17,10 @@ from redis.asyncio import Redis
 from engine.metrics.recorder import Sample
 
 _WINDOW_S = 60
-# A minute's window is kept until the next one is complete.
-_WINDOW_KEEP_S = 3 * _WINDOW_S
+# The longest span read back, in minutes (`/api/tracing/stats?window=1h`: the hour before the
+# current minute, and that minute); a minute's window is kept until the span after it is done.
+LONGEST_SPAN_MIN = 61
+_WINDOW_KEEP_S = (LONGEST_SPAN_MIN + 2) * _WINDOW_S
 
 
 def _text(value: bytes | str) -> str:
@@ -79,9 +81,16 @@ class MetricsStore:
 
     async def recent(self, *, now: float | None = None) -> dict[str, float]:
         """Counter deltas of this minute and the one before: between one and two minutes."""
+        return await self.span(2, now=now)
+
+    async def span(self, minutes: int, *, now: float | None = None) -> dict[str, float]:
+        """Counter deltas of this minute and the `minutes` - 1 before it (at most
+        `LONGEST_SPAN_MIN`): between `minutes` - 1 and `minutes` minutes of history."""
+        if not 1 <= minutes <= LONGEST_SPAN_MIN:
+            raise ValueError(f"a span of 1 to {LONGEST_SPAN_MIN} minutes, not {minutes}")
         minute = int((time.time() if now is None else now) // _WINDOW_S)
         pipe = self._redis.pipeline(transaction=False)
-        for m in (minute - 1, minute):
+        for m in range(minute - minutes + 1, minute + 1):
             pipe.hgetall(f"{self._window}{m}")
         totals: dict[str, float] = defaultdict(float)
         for values in await pipe.execute():

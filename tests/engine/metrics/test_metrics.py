@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from engine.db.database import Database
-from engine.health.signals import http_signals, quantile
+from engine.health.signals import http_signals
 from engine.metrics.catalogue import (
     CATALOGUE,
     DB_POOL_IN_USE,
@@ -23,6 +23,7 @@ from engine.metrics.catalogue import (
 )
 from engine.metrics.exposition import render
 from engine.metrics.publisher import Publisher
+from engine.metrics.reading import quantile
 from engine.metrics.recorder import Registry
 from engine.metrics.service import MetricsService
 from engine.metrics.store import MetricsStore
