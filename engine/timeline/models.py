@@ -15,11 +15,12 @@ RANKS: dict[str, int] = {
     "operation": 1,
     "refund": 2,
     "gateway_attempt": 3,
-    "ledger_entry": 4,
-    "event": 5,
-    "audit": 6,
-    "webhook_delivery": 7,
-    "webhook_attempt": 8,
+    "compliance_alert": 4,
+    "ledger_entry": 5,
+    "event": 6,
+    "audit": 7,
+    "webhook_delivery": 8,
+    "webhook_attempt": 9,
 }
 
 

@@ -2,9 +2,11 @@
 
 It starts from the audit rows carrying the correlation id (indexed since 0013): their entity
 ids are the transactions, refunds and other audited rows the request wrote. From those, by
-primary and foreign-key indexes only, it reaches the gateway calls made for them, the ledger
-entries, the events about them, the events' webhook deliveries and their attempts, keeping
-each only if it carries the same correlation id. No table needed a new index for this (see
+primary and foreign-key indexes only, it reaches the gateway calls made for the payments and
+operations it created (a call's reference is the payment or operation it was for), the AML
+alerts of their customers, the ledger entries, the events about any of these, the events'
+webhook deliveries and their attempts, keeping each only if it carries the same correlation
+id. No table needed a new index for this (see
 migration 0024).
 """
 
@@ -21,14 +23,25 @@ WITH audit AS (
     ORDER BY created_at, id LIMIT $2
 ),
 touched AS (
-    SELECT entity_type, entity_id, min(created_at) AS first_at
+    SELECT entity_type, entity_id, min(created_at) AS first_at,
+           bool_or(action = 'INSERT') AS created
     FROM audit GROUP BY entity_type, entity_id
 ),
-moved AS (SELECT entity_id AS id, first_at FROM touched WHERE entity_type = 'transactions'),
+moved AS (
+    SELECT t.*, tt.first_at, tt.created
+    FROM touched tt JOIN transactions t ON t.id = tt.entity_id
+    WHERE tt.entity_type = 'transactions'
+),
+alerts AS (
+    SELECT c.id, c.rule, c.action, c.status, c.payment_id, c.created_at
+    FROM compliance_alerts c
+    WHERE c.customer_id IN (SELECT customer_id FROM moved) AND c.correlation_id = $1
+),
 ev AS (
     SELECT e.id, e.event_type, e.object_type, e.object_id, e.created_at
     FROM events e
-    WHERE e.object_id IN (SELECT entity_id FROM touched) AND e.correlation_id = $1
+    WHERE e.object_id IN (SELECT entity_id FROM touched UNION ALL SELECT id FROM alerts)
+      AND e.correlation_id = $1
 ),
 dl AS (
     SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts, d.created_at
@@ -40,12 +53,17 @@ SELECT 'audit' AS kind, a.id::text AS id, a.created_at AS at,
                           'action', a.action, 'api_key_id', a.api_key_id) AS detail
 FROM audit a
 UNION ALL
-SELECT CASE WHEN t.parent_id IS NULL THEN 'payment' ELSE 'operation' END, t.id::text, m.first_at,
-       jsonb_build_object('type', t.transaction_type, 'status', t.status, 'amount', t.amount,
-                          'currency', t.currency, 'parent_id', t.parent_id,
-                          'customer_id', t.customer_id, 'gateway', t.gateway,
-                          'correlation_id', t.correlation_id)
-FROM moved m JOIN transactions t ON t.id = m.id
+SELECT CASE WHEN m.parent_id IS NULL THEN 'payment' ELSE 'operation' END, m.id::text, m.first_at,
+       jsonb_build_object('type', m.transaction_type, 'status', m.status, 'amount', m.amount,
+                          'currency', m.currency, 'parent_id', m.parent_id,
+                          'customer_id', m.customer_id, 'gateway', m.gateway,
+                          'correlation_id', m.correlation_id)
+FROM moved m
+UNION ALL
+SELECT 'compliance_alert', c.id::text, c.created_at,
+       jsonb_build_object('rule', c.rule, 'action', c.action, 'status', c.status,
+                          'payment_id', c.payment_id)
+FROM alerts c
 UNION ALL
 SELECT 'refund', r.id::text, tt.first_at,
        jsonb_build_object('transaction_id', r.transaction_id, 'status', r.status,
@@ -59,7 +77,8 @@ SELECT 'gateway_attempt', g.id::text, g.created_at,
                           'outcome', g.outcome, 'latency_ms', g.latency_ms,
                           'decline_code', g.decline_code)
 FROM gateway_attempts g
-WHERE g.payment_id IN (SELECT id FROM moved) AND g.reference IN (SELECT id FROM moved)
+WHERE g.payment_id IN (SELECT id FROM moved)
+  AND g.reference IN (SELECT id FROM moved WHERE created)
 UNION ALL
 SELECT 'ledger_entry', l.id::text, l.created_at,
        jsonb_build_object('transaction_id', l.transaction_id, 'customer_id', l.customer_id,

@@ -53,8 +53,9 @@ async def stats(
 async def timeline(
     correlation_id: str, key: AdminKey, state: State, cid: CorrelationId
 ) -> Response:
-    """Every payment, operation, refund, gateway call, ledger entry, event, webhook delivery
-    and attempt, and audit row the request with this correlation id wrote, oldest first."""
+    """Every payment, operation, refund, gateway call, AML alert, ledger entry, event, webhook
+    delivery and attempt, and audit row the request with this correlation id wrote, oldest
+    first."""
     entries, truncated = await state.timeline.timeline(correlation_id)
     data = {
         "correlation_id": correlation_id,
