@@ -4,13 +4,16 @@ The request path only adds and removes a dict entry (its handle and start time);
 else (what the request is, serializing, the Redis write) happens on the heartbeat, every
 `interval_s` (at most a second), and only while something is or just was in flight: an idle
 replica writes nothing. A request shorter than the interval may never be published, which is
-the point: the registry shows what is slow enough to look at.
+the point: the registry shows what is slow enough to look at. Under a flood, a replica
+publishes its `MAX_PUBLISHED` oldest requests: those are the ones to look at, and the heartbeat
+stays a fraction of a millisecond.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,12 +21,15 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from engine.inflight.registry import ActiveRequest, InFlightRegistry
+from engine.shared_state import push_every
 
 log = logging.getLogger("paygrid.inflight")
 
 # What a request handle is, read at heartbeat time: (method, route, correlation id). Read late
 # on purpose: the route template is known only once the router has matched the request.
 Describe = Callable[[Any], tuple[str, str, str]]
+
+MAX_PUBLISHED = 200
 
 
 class InFlight:
@@ -55,9 +61,10 @@ class InFlight:
         self._requests.pop(id(handle), None)
 
     def snapshot(self) -> list[ActiveRequest]:
-        """What is in flight here now."""
+        """What is in flight here now: the `MAX_PUBLISHED` oldest requests."""
         found = []
-        for handle, started_at in list(self._requests.values()):
+        oldest = heapq.nsmallest(MAX_PUBLISHED, self._requests.values(), key=lambda r: r[1])
+        for handle, started_at in oldest:
             method, route, correlation_id = self._describe(handle)
             found.append(
                 ActiveRequest(method, route, started_at, correlation_id, self._replica, self._node)
@@ -87,14 +94,6 @@ class InFlight:
             await self.flush()
 
     async def _run(self) -> None:
-        down = False
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.flush()
-            except (RedisError, OSError) as exc:
-                if not down:
-                    log.warning("requests in flight not published (%s)", type(exc).__name__)
-                down = True
-            else:
-                down = False
+        await push_every(
+            self._interval_s, self.flush, log=log, failed="requests in flight not published"
+        )

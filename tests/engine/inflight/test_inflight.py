@@ -12,16 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.inflight.registry import ActiveRequest, InFlightRegistry, heartbeat_ttl_s
-from engine.inflight.tracker import InFlight
-from engine.shared_state import connect_redis
+from engine.inflight.tracker import MAX_PUBLISHED, InFlight
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
-    client = connect_redis(infra["redis_url"])
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -98,3 +90,14 @@ async def test_an_idle_replica_writes_nothing(redis: Redis, prefix: str) -> None
 def test_entries_outlive_a_few_heartbeats() -> None:
     assert heartbeat_ttl_s(0.5) == 2.0
     assert heartbeat_ttl_s(1.0) == 4.0
+
+
+async def test_a_flooded_replica_publishes_its_oldest_requests(redis: Redis, prefix: str) -> None:
+    registry = InFlightRegistry(redis, ttl_s=5, prefix=prefix)
+    flooded = _tracker(registry, "api-flooded")
+    requests = [{"method": "GET", "cid": f"r{i}"} for i in range(MAX_PUBLISHED + 50)]
+    for i, request in enumerate(reversed(requests)):
+        flooded.begin(request, float(len(requests) - i))
+    await flooded.flush()
+    published = await registry.active()
+    assert [r.correlation_id for r in published] == [f"r{i}" for i in range(MAX_PUBLISHED)]
