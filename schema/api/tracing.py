@@ -8,6 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# A correlation id: 1 to 128 visible ASCII characters (`engine.logs.context` applies the same
+# rule to the X-Correlation-ID header).
+CORRELATION_ID_MAX = 128
+CORRELATION_ID_PATTERN = r"^[!-~]+$"
+
 
 class StatsWindow(StrEnum):
     """How far back `/api/tracing/stats` looks."""

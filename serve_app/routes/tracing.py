@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from schema.api.common import ERROR_RESPONSES, Envelope
 from schema.api.tracing import (
+    CORRELATION_ID_MAX,
+    CORRELATION_ID_PATTERN,
     ActiveRequestPublic,
     RouteStatsReport,
     StatsWindow,
@@ -51,7 +53,12 @@ async def stats(
     response_model=Envelope[TimelinePublic],
 )
 async def timeline(
-    correlation_id: str, key: AdminKey, state: State, cid: CorrelationId
+    correlation_id: Annotated[
+        str, Path(min_length=1, max_length=CORRELATION_ID_MAX, pattern=CORRELATION_ID_PATTERN)
+    ],
+    key: AdminKey,
+    state: State,
+    cid: CorrelationId,
 ) -> Response:
     """Every payment, operation, refund, gateway call, AML alert, ledger entry, event, webhook
     delivery and attempt, and audit row the request with this correlation id wrote, oldest
