@@ -309,6 +309,13 @@ class Settings(BaseSettings):
         default=(),
         description="Networks (CIDR) that may read /metrics without an admin key; see README.",
     )
+    inflight_flush_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=1.0,
+        description="How often each API replica publishes its requests in flight to Redis "
+        "(/api/tracing/active); its entries expire a few intervals after it stops.",
+    )
 
     audit_retention_days: int = Field(
         default=400,

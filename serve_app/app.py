@@ -15,6 +15,7 @@ from ray import serve
 from ray.serve import Application
 
 from engine.config import Settings
+from engine.inflight.tracker import InFlight
 from engine.logs.setup import configure_logging
 from engine.metrics.recorder import NO_METRICS, Metrics
 from serve_app import docs, errors, openapi
@@ -41,6 +42,7 @@ from serve_app.routes import (
     reports,
     subscriptions,
     test_clocks,
+    tracing,
     webhooks,
 )
 from serve_app.routes import metrics as metrics_routes
@@ -49,9 +51,11 @@ from serve_app.state import open_state
 DEPLOYMENT_NAME = "PaygridAPI"
 
 
-def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
+def create_app(
+    settings: Settings, metrics: Metrics = NO_METRICS, inflight: InFlight | None = None
+) -> FastAPI:
     """The REST API, without state (the deployment attaches it on start), recording its
-    requests in `metrics`."""
+    requests in `metrics` and, while they run, in `inflight`."""
     app = FastAPI(
         title="paygrid",
         version="0.1.0",
@@ -65,10 +69,11 @@ def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
     openapi.install(app, max_amount=settings.max_amount)
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, inflight=inflight)
     for router in (
         health.router,
         metrics_routes.router,
+        tracing.router,
         payments.money,
         payments.router,
         payment_methods.router,
@@ -112,7 +117,7 @@ class PaygridAPI:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Built in the replica, after __init__, so the app holds this replica's state.
-        app = create_app(self._state.settings, self._state.metrics.registry)
+        app = create_app(self._state.settings, self._state.metrics.registry, self._state.inflight)
         app.state.paygrid = self._state
         return app
 

@@ -15,12 +15,10 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import InvalidRequest
-from engine.logs.context import reset_correlation, set_correlation
+from engine.logs.context import reset_correlation, set_correlation, valid_correlation_id
 from serve_app import responses
 
 HEADER = "x-correlation-id"
-MAX_LENGTH = 128
-_VISIBLE = re.compile(rf"[\x21-\x7e]{{1,{MAX_LENGTH}}}")
 _UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
@@ -40,7 +38,7 @@ class CorrelationMiddleware:
         given = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
         )
-        cid = given if given is not None and _VISIBLE.fullmatch(given) else uuid.uuid4().hex
+        cid = given if given is not None and valid_correlation_id(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["correlation_id"] = cid
         raw = cid.encode()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import ray
 from redis.asyncio import Redis
 
 from actors import fleet
@@ -27,6 +28,8 @@ from engine.health.checks import database_check, redis_check
 from engine.health.service import HealthService
 from engine.health.signals import cluster_signals
 from engine.health.thresholds import Thresholds
+from engine.inflight.registry import InFlightRegistry, heartbeat_ttl_s
+from engine.inflight.tracker import InFlight
 from engine.jobs.reports import ReportService
 from engine.keys.keyring import Keyring
 from engine.ledger.reads import LedgerReads
@@ -46,9 +49,11 @@ from engine.runtime.webhooks import WebhookRuntime, open_webhook_runtime
 from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
+from engine.timeline.service import TimelineService
 from serve_app.client_ip import ClientAddress
 from serve_app.health_checks import replica_checks
 from serve_app.report_jobs import RayReportJobs
+from serve_app.request_metrics import describe
 from serve_app.shards import ShardRouter
 
 
@@ -84,8 +89,12 @@ class AppState:
     metrics_service: MetricsService
     gateways: GatewayDirectory
     breakers: CircuitBreakers
+    inflight: InFlight
+    inflight_registry: InFlightRegistry
+    timeline: TimelineService
 
     async def close(self) -> None:
+        await self.inflight.close()
         await self.metrics.close()
         await self.breakers.close()
         await self.gateways.aclose()
@@ -132,6 +141,15 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
     webhooks = open_webhook_runtime(settings, db)
     store = metrics_store(settings, redis)
     limits = Thresholds()
+    registry = InFlightRegistry(redis, ttl_s=heartbeat_ttl_s(settings.inflight_flush_s))
+    inflight = InFlight(
+        registry,
+        replica=process,
+        node=ray.get_runtime_context().get_node_id(),
+        describe=describe,
+        interval_s=settings.inflight_flush_s,
+    )
+    inflight.start()
     return AppState(
         settings=settings,
         db=db,
@@ -191,4 +209,7 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
         metrics_service=MetricsService(store, webhooks.queues),
         gateways=GatewayDirectory(gateways, breakers),
         breakers=breakers,
+        inflight=inflight,
+        inflight_registry=registry,
+        timeline=TimelineService(db),
     )

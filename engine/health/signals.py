@@ -5,50 +5,25 @@ counted no further than the threshold)."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping
 
 from engine.health.thresholds import Signals
 from engine.metrics.catalogue import DB_POOL_IN_USE, DB_POOL_MAX, HTTP_DURATION, HTTP_REQUESTS
-from engine.metrics.recorder import SEP
+from engine.metrics.reading import quantile, series_values
 from engine.metrics.store import MetricsStore
 from engine.queueing.service import QueueService
-
-
-def _values(series: Mapping[str, float], name: str) -> list[tuple[list[str], float]]:
-    prefix = name + SEP
-    return [(k.split(SEP)[1:], v) for k, v in series.items() if k.startswith(prefix)]
-
-
-def quantile(q: float, buckets: Mapping[float, float]) -> float | None:
-    """The `q` quantile of cumulative bucket counts by upper bound, interpolated within its
-    bucket as Prometheus's `histogram_quantile` does; None without observations."""
-    bounds = sorted(buckets)
-    if not bounds or buckets[bounds[-1]] <= 0:
-        return None
-    rank = q * buckets[bounds[-1]]
-    lower, below = 0.0, 0.0
-    for upper in bounds:
-        count = buckets[upper]
-        if count >= rank:
-            if math.isinf(upper):
-                return lower
-            inside = count - below
-            return lower + (upper - lower) * ((rank - below) / inside if inside else 1.0)
-        lower, below = upper, count
-    return lower
 
 
 def http_signals(recent: Mapping[str, float]) -> tuple[int, int, float | None]:
     """Requests, 5xx answers and the p95 latency in ms from a window's counters."""
     requests = errors = 0.0
-    for labels, value in _values(recent, HTTP_REQUESTS.name):
+    for labels, value in series_values(recent, HTTP_REQUESTS.name):
         requests += value
         if labels[-1].startswith("5"):
             errors += value
     buckets: dict[float, float] = defaultdict(float)
-    for labels, value in _values(recent, f"{HTTP_DURATION.name}_bucket"):
+    for labels, value in series_values(recent, f"{HTTP_DURATION.name}_bucket"):
         buckets[float(labels[-1])] += value
     p95 = quantile(0.95, buckets)
     return int(requests), int(errors), None if p95 is None else p95 * 1000
@@ -60,8 +35,8 @@ async def cluster_signals(
     """What the cluster did recently; queue depths are counted up to `depth_limit`."""
     requests, errors, p95_ms = http_signals(await store.recent())
     gauges = await store.gauges()
-    in_use = sum(v for _, v in _values(gauges, DB_POOL_IN_USE.name))
-    pool_max = sum(v for _, v in _values(gauges, DB_POOL_MAX.name))
+    in_use = sum(v for _, v in series_values(gauges, DB_POOL_IN_USE.name))
+    pool_max = sum(v for _, v in series_values(gauges, DB_POOL_MAX.name))
     return Signals(
         requests=requests,
         server_errors=errors,

@@ -22,6 +22,8 @@ class Entry:
     account: Account
     currency: str
     amount: int
+    # The request that booked it (None for entries derived from balances, never written).
+    correlation_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,18 +51,21 @@ class LedgerRepository:
     """SQL of ledger entries. Never commits."""
 
     async def insert(self, conn: asyncpg.Connection, *, entries: list[Entry]) -> None:
-        """Write entries in one statement, whatever their number."""
+        """Write entries in one statement, whatever their number, each with the correlation
+        id of the command that booked it."""
         if not entries:
             return
         await conn.execute(
-            """INSERT INTO ledger_entries (customer_id, transaction_id, account, currency, amount)
+            """INSERT INTO ledger_entries (customer_id, transaction_id, account, currency, amount,
+                    correlation_id)
                SELECT * FROM unnest(
-                   $1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[])""",
+                   $1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[])""",
             [e.customer_id for e in entries],
             [e.transaction_id for e in entries],
             [e.account.value for e in entries],
             [e.currency for e in entries],
             [e.amount for e in entries],
+            [e.correlation_id for e in entries],
         )
 
     async def balances(self, conn: asyncpg.Connection, *, customer_id: UUID) -> dict[str, Balance]:

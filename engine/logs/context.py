@@ -4,7 +4,11 @@ every log line written on its behalf carries it without passing it around."""
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar, Token
+
+MAX_CORRELATION_LENGTH = 128
+_VISIBLE = re.compile(rf"[\x21-\x7e]{{1,{MAX_CORRELATION_LENGTH}}}")
 
 _CORRELATION_ID: ContextVar[str | None] = ContextVar("paygrid_correlation_id", default=None)
 
@@ -21,3 +25,8 @@ def set_correlation(correlation_id: str | None) -> Token[str | None]:
 
 def reset_correlation(token: Token[str | None]) -> None:
     _CORRELATION_ID.reset(token)
+
+
+def valid_correlation_id(value: str) -> bool:
+    """Whether `value` is a usable correlation id: 1 to 128 visible ASCII characters."""
+    return _VISIBLE.fullmatch(value) is not None

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from engine.metrics.recorder import Registry, Sample
 from engine.metrics.store import MetricsStore
+from engine.shared_state import push_every
 
 log = logging.getLogger("paygrid.metrics")
 
@@ -50,14 +51,6 @@ class Publisher:
             await self.publish()
 
     async def _run(self) -> None:
-        down = False
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.publish()
-            except (RedisError, OSError) as exc:
-                if not down:
-                    log.warning("metrics not published (%s); kept for later", type(exc).__name__)
-                down = True
-            else:
-                down = False
+        await push_every(
+            self._interval_s, self.publish, log=log, failed="metrics not published; kept for later"
+        )

@@ -1,8 +1,8 @@
 """The cluster's metrics in Redis: counters summed over every process that ever published
 (`HINCRBYFLOAT` of each process's deltas), gauges per live process (a hash per process that
-expires when it stops publishing), and the last minutes' counters in per-minute windows that
-`/health` reads for its thresholds, and the HTTP traffic of the last hour folded per minute
-(`engine/metrics/traffic.py`) for the console's overview.
+expires when it stops publishing), the last hour's counters in per-minute windows that `/health`
+reads for its thresholds, `/api/tracing/stats` for its per-route figures and the console's
+overview for the last hour's traffic (folded over routes on read, `engine/metrics/traffic.py`).
 
 Redis holds loss-tolerant state only: if it loses these, counters start again from zero, which
 Prometheus reads as a counter reset, and nothing else is lost.
@@ -19,8 +19,10 @@ from engine.metrics import traffic
 from engine.metrics.recorder import Sample
 
 _WINDOW_S = 60
-# A minute's window is kept until the next one is complete.
-_WINDOW_KEEP_S = 3 * _WINDOW_S
+# The longest span read back, in minutes (`/api/tracing/stats?window=1h`: the hour before the
+# current minute, and that minute); a minute's window is kept until the span after it is done.
+LONGEST_SPAN_MIN = 61
+_WINDOW_KEEP_S = (LONGEST_SPAN_MIN + 2) * _WINDOW_S
 
 
 def _text(value: bytes | str) -> str:
@@ -36,7 +38,6 @@ class MetricsStore:
         self._sources = f"{prefix}:sources"
         self._gauges = f"{prefix}:gauges:"
         self._window = f"{prefix}:window:"
-        self._traffic = f"{prefix}:traffic:"
         self._gauge_ttl_ms = max(1, int(gauge_ttl_s * 1000))
 
     async def push(self, source: str, sample: Sample, *, now: float | None = None) -> None:
@@ -50,11 +51,6 @@ class MetricsStore:
             pipe.hincrbyfloat(window, key, delta)
         if sample.counters:
             pipe.expire(window, _WINDOW_KEEP_S)
-        folded = traffic.fold(sample.counters)
-        if folded:
-            for field, delta in folded.items():
-                pipe.hincrbyfloat(f"{self._traffic}{minute}", field, delta)
-            pipe.expire(f"{self._traffic}{minute}", traffic.KEEP_S)
         gauges = f"{self._gauges}{source}"
         pipe.delete(gauges)
         if sample.gauges:
@@ -87,9 +83,16 @@ class MetricsStore:
 
     async def recent(self, *, now: float | None = None) -> dict[str, float]:
         """Counter deltas of this minute and the one before: between one and two minutes."""
+        return await self.span(2, now=now)
+
+    async def span(self, minutes: int, *, now: float | None = None) -> dict[str, float]:
+        """Counter deltas of this minute and the `minutes` - 1 before it (at most
+        `LONGEST_SPAN_MIN`): between `minutes` - 1 and `minutes` minutes of history."""
+        if not 1 <= minutes <= LONGEST_SPAN_MIN:
+            raise ValueError(f"a span of 1 to {LONGEST_SPAN_MIN} minutes, not {minutes}")
         minute = int((time.time() if now is None else now) // _WINDOW_S)
         pipe = self._redis.pipeline(transaction=False)
-        for m in (minute - 1, minute):
+        for m in range(minute - minutes + 1, minute + 1):
             pipe.hgetall(f"{self._window}{m}")
         totals: dict[str, float] = defaultdict(float)
         for values in await pipe.execute():
@@ -106,11 +109,11 @@ class MetricsStore:
         minutes = range(minute - traffic.MINUTES + 1, minute + 1)
         pipe = self._redis.pipeline(transaction=False)
         for m in minutes:
-            pipe.hgetall(f"{self._traffic}{m}")
+            pipe.hgetall(f"{self._window}{m}")
         return [
             traffic.minute(
                 m * _WINDOW_S,
-                {_text(k): float(v) for k, v in values.items()},
+                traffic.fold({_text(k): float(v) for k, v in values.items()}),
                 seconds=max(1.0, min(_WINDOW_S, at - m * _WINDOW_S)),
             )
             for m, values in zip(minutes, await pipe.execute(), strict=True)

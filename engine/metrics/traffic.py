@@ -1,9 +1,9 @@
 """The last hour's HTTP traffic, minute by minute, for the console's overview.
 
-Each push folds the HTTP series of a sample into one small hash per minute (requests, server
-errors, and the request-duration histogram summed over routes and methods), kept for a little
-over an hour; reading them back gives, per minute, the request rate and latency quantiles
-estimated from the histogram's buckets (the bucket's upper bound, as Prometheus's
+Each minute's counter window (`MetricsStore`, kept a little over an hour) is folded on read into
+its HTTP totals (requests, server errors, and the request-duration histogram summed over routes
+and methods), which give the minute's request rate and latency quantiles estimated from the
+histogram's buckets (the bucket's upper bound, as Prometheus's
 `histogram_quantile` would place it at worst). Loss-tolerant like every other series: losing
 Redis loses the chart's past, nothing else.
 """
@@ -18,8 +18,6 @@ from engine.metrics.catalogue import HTTP_DURATION, HTTP_REQUESTS, LATENCY_BUCKE
 from engine.metrics.recorder import SEP, bound
 
 MINUTES = 60
-# The hour shown, plus a minute of slack for clocks that differ between processes.
-KEEP_S = (MINUTES + 1) * 60
 
 _REQUESTS = HTTP_REQUESTS.name + SEP
 _BUCKET = f"{HTTP_DURATION.name}_bucket{SEP}"
@@ -29,7 +27,7 @@ _BOUNDS = tuple(bound(b) for b in (*LATENCY_BUCKETS, math.inf))
 
 
 def fold(counters: Mapping[str, float]) -> dict[str, float]:
-    """A sample's HTTP counter deltas summed over routes and methods: `requests`, `errors`
+    """HTTP counter deltas summed over routes and methods: `requests`, `errors`
     (5xx), `duration_sum`, `duration_count` and `le:<bound>` per bucket (cumulative)."""
     folded: dict[str, float] = {}
 

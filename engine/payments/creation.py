@@ -321,7 +321,12 @@ class CreationSteps:
                 purchase = command.kind is TransactionType.PURCHASE
                 account = Account.CAPTURED if purchase else Account.HELD
                 entry = Entry(
-                    payment.customer_id, payment.id, account, payment.currency, payment.amount
+                    payment.customer_id,
+                    payment.id,
+                    account,
+                    payment.currency,
+                    payment.amount,
+                    command.ctx.correlation_id,
                 )
                 result = CommandResult(200, body)
                 event_type = "payment.succeeded" if purchase else "payment.authorized"

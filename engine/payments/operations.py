@@ -123,7 +123,16 @@ class OperationSteps:
             principal=principal,
         )
         await self._event(conn, "payment.expired", final, final.public(), principal)
-        return [Entry(final.customer_id, final.id, Account.HELD, final.currency, -payment.amount)]
+        return [
+            Entry(
+                final.customer_id,
+                final.id,
+                Account.HELD,
+                final.currency,
+                -payment.amount,
+                principal.correlation_id,
+            )
+        ]
 
     async def _begin_capture(
         self, conn: asyncpg.Connection, command: CapturePayment, payment: Payment, op_id: UUID
@@ -302,10 +311,15 @@ class OperationSteps:
             amount_capturable=0,
             amount_captured=started.amount if capture else 0,
         )
-        entries = [Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount)]
+        cid = principal.correlation_id
+        entries = [
+            Entry(final.customer_id, op_id, Account.HELD, final.currency, -payment.amount, cid)
+        ]
         if capture:
             entries.append(
-                Entry(final.customer_id, op_id, Account.CAPTURED, final.currency, started.amount)
+                Entry(
+                    final.customer_id, op_id, Account.CAPTURED, final.currency, started.amount, cid
+                )
             )
         body = final.public()
         event_type = "payment.captured" if capture else "payment.voided"
@@ -357,7 +371,14 @@ class OperationSteps:
         body = final.public(refunds)
         await self._event(conn, event_type, final, body, command.ctx.principal)
         entries = [
-            Entry(final.customer_id, op_id, Account.REFUNDED, final.currency, started.amount)
+            Entry(
+                final.customer_id,
+                op_id,
+                Account.REFUNDED,
+                final.currency,
+                started.amount,
+                started.command.ctx.correlation_id,
+            )
         ]
         return Finished(CommandResult(200, body), entries)
 

@@ -261,6 +261,13 @@ class PaymentService:
         try:
             outcome = await self._steps.call_gateway(begun)
             while (gateway := self._steps.failover(begun, outcome)) is not None:
+                # In the command's task: the line carries its request's correlation id.
+                log.warning(
+                    "payment %s: %s failed before acting; failing over to %s",
+                    begun.payment.id,
+                    begun.payment.gateway,
+                    gateway,
+                )
                 if not await self._switch(begun, gateway):
                     break
                 outcome = await self._steps.call_gateway(begun)

@@ -18,6 +18,7 @@ import asyncpg
 
 from engine.db.database import Database
 from engine.events.outbox import Event, Outbox
+from engine.logs.context import reset_correlation, set_correlation
 from engine.metrics.recorder import NO_METRICS, Metrics
 from engine.principal import Principal
 from engine.queueing.repository import Lease, QueueRepository
@@ -55,7 +56,12 @@ class Deliveries:
         return {i: await self._secrets.for_delivery(conn, c) for i, c in found.items()}
 
     async def run(self, item: Claimed) -> Attempt:
-        return await self._deliverer.send(item)
+        # The send's log lines carry the correlation id of the request that caused the event.
+        token = set_correlation(item.correlation_id)
+        try:
+            return await self._deliverer.send(item)
+        finally:
+            reset_correlation(token)
 
     async def settled(
         self, conn: asyncpg.Connection, done: Sequence[Done[Claimed, Attempt]]

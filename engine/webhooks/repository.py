@@ -221,13 +221,17 @@ class WebhookRepository:
     async def record_attempts(
         self, conn: asyncpg.Connection, *, attempts: Sequence[tuple[UUID, Attempt]]
     ) -> None:
-        """Record attempts (delivery id, attempt) in one statement, however many."""
+        """Record attempts (delivery id, attempt) in one statement, however many, each with
+        its delivery's correlation id (its event's: the request that caused it)."""
         if not attempts:
             return
         await conn.execute(
             """INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms,
-                    response_excerpt, error)
-               SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[])""",
+                    response_excerpt, error, correlation_id)
+               SELECT a.*, d.correlation_id
+               FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[])
+                    AS a (delivery_id, http_status, latency_ms, response_excerpt, error)
+               JOIN webhook_deliveries d ON d.id = a.delivery_id""",
             [delivery_id for delivery_id, _ in attempts],
             [a.http_status for _, a in attempts],
             [a.latency_ms for _, a in attempts],

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from engine.db.database import Database
-from engine.health.signals import http_signals, quantile
+from engine.health.signals import http_signals
 from engine.metrics.catalogue import (
     CATALOGUE,
     DB_POOL_IN_USE,
@@ -23,7 +23,9 @@ from engine.metrics.catalogue import (
 )
 from engine.metrics.exposition import render
 from engine.metrics.publisher import Publisher
+from engine.metrics.reading import quantile
 from engine.metrics.recorder import Registry
+from engine.metrics.routes import route_stats
 from engine.metrics.service import MetricsService
 from engine.metrics.store import MetricsStore
 from engine.queueing.service import QueueService
@@ -183,3 +185,40 @@ async def test_the_service_adds_queue_depth_and_lag_from_postgresql(
         ]
         == 1
     )
+
+
+async def test_route_stats_count_errors_and_latency_per_route_over_the_window(
+    store: MetricsStore,
+) -> None:
+    registry = Registry()
+    route = "/api/payments/{payment_id}"
+    # 20 requests: 2 answered 500, 3 answered 404; latencies 10 ms (10), 150 ms (9), 3 s (1).
+    for i in range(20):
+        status = "500" if i < 2 else "404" if i < 5 else "200"
+        registry.inc(HTTP_REQUESTS, (route, "GET", status))
+        registry.observe(HTTP_DURATION, (route, "GET"), 0.01 if i < 10 else 0.15 if i < 19 else 3)
+    registry.inc(HTTP_REQUESTS, ("/api/customers", "POST", "201"))
+    registry.observe(HTTP_DURATION, ("/api/customers", "POST"), 0.02)
+    now = 1_800_000_000.0
+    await store.push("api-a", registry.take(), now=now)
+    # An hour ago: inside `window=1h` (61 minute windows), outside `window=5m` (6).
+    registry.inc(HTTP_REQUESTS, (route, "GET", "200"))
+    registry.observe(HTTP_DURATION, (route, "GET"), 0.01)
+    await store.push("api-b", registry.take(), now=now - 3600)
+
+    recent = route_stats(await store.span(6, now=now))
+    assert [(s.method, s.route, s.count) for s in recent] == [
+        ("GET", route, 20),
+        ("POST", "/api/customers", 1),
+    ]
+    stats = recent[0].public()
+    assert (stats["server_errors"], stats["error_rate"]) == (2, 0.1)
+    assert (stats["client_errors"], stats["client_error_rate"]) == (3, 0.15)
+    # Within the bucket, as histogram_quantile: rank 10 of 20 is the 10 ms bucket's top, rank
+    # 19 the 200 ms bucket's; rank 19.8 lies 80 % into the one from 2.5 s to 5 s.
+    assert (stats["p50_ms"], stats["p95_ms"], stats["p99_ms"]) == (10.0, 200.0, 4500.0)
+
+    hour = route_stats(await store.span(61, now=now))
+    assert hour[0].count == 21
+    with pytest.raises(ValueError, match="span"):
+        await store.span(62, now=now)

@@ -1,0 +1,1 @@
+"""One request's timeline, by correlation id: every row it wrote, in time order."""
