@@ -1,8 +1,8 @@
 """A rolling upgrade under load. While eight clients send purchases, each with its own
-Idempotency-Key, and every event is delivered to a local webhook receiver, the API is deployed
-again as a new release is (`serve_app.runner.deploy`: what `paygrid serve` does, and what
-`serve deploy` does through `app_builder`): every API replica and every actor (ledger shards,
-webhook dispatchers, job schedulers) is replaced. Then it is rolled back the same way, which
+Idempotency-Key, and every event is delivered to a local webhook receiver, a new release is
+deployed as `serve deploy` deploys it (the application `app_builder` builds, run by Serve):
+every API replica and every actor (ledger shards, webhook dispatchers, job schedulers) is
+replaced. Then it is rolled back as `paygrid serve` deploys (`serve_app.runner.deploy`), which
 leaves the session's cluster as it was.
 
 A new release differs from the running one in its code or its settings; both change
@@ -17,19 +17,21 @@ the ledger equals the payments, and every event reaches the receiver, each with 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import httpx
 import pytest
 import ray
+from ray import serve
 from ray.exceptions import RayError
 
 from actors.options import NAMESPACE
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.ratelimit.limits import UNLIMITED
-from serve_app.runner import deploy
+from serve_app.app import app_builder
+from serve_app.runner import APP_NAME, deploy
 from tests.factories import Api
 from tests.load_checks import Hooks, every_request_has_one_answer, records_agree
 from tests.local_server import serving
@@ -78,13 +80,21 @@ async def _fingerprints(settings: Settings) -> dict[str, str]:
     return found
 
 
-async def _roll_to(settings: Settings, load: PurchaseLoad, served: int) -> None:
-    """Deploy `settings` under the load, then wait until every replica and actor is of the new
-    release and `served` more purchases succeeded."""
+def _serve_deploy(settings: Settings) -> None:
+    """What `serve deploy` does with the config's `import_path` and `args` (here every setting,
+    as the cluster's environment and the file's args would give them)."""
+    serve.run(app_builder(settings.model_dump()), name=APP_NAME, route_prefix="/")
+
+
+async def _roll_to(
+    settings: Settings, load: PurchaseLoad, served: int, how: Callable[[Settings], object]
+) -> None:
+    """Deploy `settings` under the load `how` an operator would, then wait until every replica
+    and actor is of the new release and `served` more purchases succeeded."""
     before = _replicas()
     assert before
     # Deploying blocks until the application runs; the load goes on in this event loop.
-    await asyncio.to_thread(deploy, settings)
+    await asyncio.to_thread(how, settings)
     fingerprint = settings.fingerprint()
     seen: dict[str, str] = {}
 
@@ -120,8 +130,8 @@ async def test_rolling_upgrade_under_load_loses_and_doubles_nothing(
             load.start(CLIENTS)
             try:
                 await load.until_succeeded(PER_PHASE, timeout_s=120, what="purchases flowing")
-                await _roll_to(upgraded, load, PER_PHASE)
-                await _roll_to(cluster, load, PER_PHASE)
+                await _roll_to(upgraded, load, PER_PHASE, _serve_deploy)
+                await _roll_to(cluster, load, PER_PHASE, deploy)
             finally:
                 await load.stop()
 
