@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from aiohttp import web
 
+from tests.local_server import serving
 from tests.purchase_load import PurchaseLoad
 from tests.waiting import wait_until
 
@@ -29,6 +32,15 @@ class Hooks:
     async def handle(self, request: web.Request) -> web.Response:
         self.arrivals[request.headers["webhook-id"]] += 1
         return web.Response(status=200)
+
+
+@asynccontextmanager
+async def receiving_hooks() -> AsyncIterator[Hooks]:
+    """A `Hooks` receiver serving on a free port until the block ends."""
+    receiver = Hooks()
+    async with serving(receiver.handle) as url:
+        receiver.url = f"{url}/"
+        yield receiver
 
 
 async def every_request_has_one_answer(load: PurchaseLoad) -> None:

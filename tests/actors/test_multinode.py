@@ -26,8 +26,12 @@ from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api
-from tests.load_checks import Hooks, every_request_has_one_answer, records_agree
-from tests.local_server import serving
+from tests.load_checks import (
+    Hooks,
+    every_request_has_one_answer,
+    receiving_hooks,
+    records_agree,
+)
 from tests.purchase_load import PurchaseLoad
 from tests.ray_cluster import alive_nodes
 from tests.waiting import wait_until
@@ -39,9 +43,7 @@ CLIENTS = 8
 
 @pytest.fixture
 async def hooks() -> AsyncIterator[Hooks]:
-    receiver = Hooks()
-    async with serving(receiver.handle) as url:
-        receiver.url = f"{url}/"
+    async with receiving_hooks() as receiver:
         yield receiver
 
 

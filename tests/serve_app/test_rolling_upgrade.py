@@ -33,8 +33,12 @@ from engine.ratelimit.limits import UNLIMITED
 from serve_app.app import app_builder
 from serve_app.runner import APP_NAME, deploy
 from tests.factories import Api
-from tests.load_checks import Hooks, every_request_has_one_answer, records_agree
-from tests.local_server import serving
+from tests.load_checks import (
+    Hooks,
+    every_request_has_one_answer,
+    receiving_hooks,
+    records_agree,
+)
 from tests.purchase_load import RETRYABLE, PurchaseLoad
 from tests.waiting import wait_until
 
@@ -46,9 +50,7 @@ REPLICA_PREFIX = "SERVE_REPLICA::paygrid#PaygridAPI#"
 
 @pytest.fixture
 async def hooks() -> AsyncIterator[Hooks]:
-    receiver = Hooks()
-    async with serving(receiver.handle) as url:
-        receiver.url = f"{url}/"
+    async with receiving_hooks() as receiver:
         yield receiver
 
 
