@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.keys.master import decode_master_key
+from engine.release import code_digest
 from schema.states import RuleAction
 
 # The audit trail (and resolved AML alerts) is kept at least 12 months before it is purged.
@@ -451,12 +452,14 @@ class Settings(BaseSettings):
         )
 
     def fingerprint(self) -> str:
-        """A digest of every value, secrets included (hashed, never shown): two processes with
-        the same fingerprint run with the same settings."""
+        """A digest of every value, secrets included (hashed, never shown), and of the code
+        (`engine.release`): two processes with the same fingerprint run the same release with
+        the same settings."""
         values = {
             name: value.get_secret_value() if isinstance(value, SecretStr) else value
             for name, value in self.model_dump().items()
         }
+        values["_code"] = code_digest()
         encoded = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()[:16]
 

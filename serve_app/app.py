@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 
+from actors import fleet
 from engine.config import Settings
 from engine.inflight.tracker import InFlight
 from engine.logs.setup import configure_logging
@@ -149,5 +150,8 @@ def build(settings: Settings) -> Application:
 def app_builder(args: dict[str, Any]) -> Application:
     """Serve config entry point: settings from the environment, overridden by `args`, with the
     counts left at 0 fitted to the cluster. Replica counts and autoscaling come from the config
-    file, not from here."""
-    return PaygridAPI.bind(fit(Settings(**args)))  # type: ignore[attr-defined,no-any-return]
+    file, not from here. Like `paygrid serve`, it first retires the running actors of another
+    release or other settings, so that `serve deploy` of a new release replaces them too."""
+    settings = fit(Settings(**args))
+    fleet.retire_stale(settings)
+    return PaygridAPI.bind(settings)  # type: ignore[attr-defined,no-any-return]

@@ -11,14 +11,12 @@ ordering in tests/conftest.py).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 import ray
-from aiohttp import web
 from ray.cluster_utils import Cluster
 from ray.exceptions import RayError
 
@@ -28,7 +26,12 @@ from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
 from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api
-from tests.local_server import serving
+from tests.load_checks import (
+    Hooks,
+    every_request_has_one_answer,
+    receiving_hooks,
+    records_agree,
+)
 from tests.purchase_load import PurchaseLoad
 from tests.ray_cluster import alive_nodes
 from tests.waiting import wait_until
@@ -38,23 +41,9 @@ pytestmark = pytest.mark.multinode
 CLIENTS = 8
 
 
-@dataclasses.dataclass
-class Hooks:
-    """A webhook receiver on 127.0.0.1 that records which event ids arrived."""
-
-    url: str = ""
-    ids: set[str] = dataclasses.field(default_factory=set)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.ids.add(request.headers["webhook-id"])
-        return web.Response(status=200)
-
-
 @pytest.fixture
 async def hooks() -> AsyncIterator[Hooks]:
-    receiver = Hooks()
-    async with serving(receiver.handle) as url:
-        receiver.url = f"{url}/"
+    async with receiving_hooks() as receiver:
         yield receiver
 
 
@@ -107,50 +96,6 @@ def _lose_a_worker(cluster: Cluster, placed: dict[str, str]) -> str:
     return victim
 
 
-async def _every_request_has_one_answer(load: PurchaseLoad) -> None:
-    for sent in load.sent:
-        if sent.status == 200:
-            assert sent.response is not None
-            replay = await load.final_answer(sent)
-            assert replay.json()["data"]["id"] == sent.response.json()["data"]["id"]
-        else:
-            final = await load.final_answer(sent)
-            assert final.status_code == 200, final.text
-
-
-async def _records_agree(db: asyncpg.Pool, load: PurchaseLoad, hooks: Hooks) -> None:
-    """One succeeded payment per key, the ledger equal to the payments, every event sent."""
-    keys = [s.key for s in load.sent]
-    rows = await db.fetch(
-        """SELECT t.id, t.status FROM idempotency_keys i
-           JOIN transactions t ON t.id = i.resource_id
-           WHERE i.idempotency_key = ANY($1::text[])""",
-        keys,
-    )
-    assert len(rows) == len(keys)
-    assert {r["status"] for r in rows} == {"succeeded"}
-    ledger, captured = await db.fetchrow(
-        """SELECT (SELECT coalesce(sum(amount), 0) FROM ledger_entries
-                   WHERE customer_id = ANY($1::uuid[]) AND account = 'captured'),
-                  (SELECT coalesce(sum(amount_captured), 0) FROM transactions
-                   WHERE customer_id = ANY($1::uuid[]) AND parent_id IS NULL)""",
-        load.customers,
-    )
-    assert ledger == captured
-    events = {
-        str(r["id"])
-        for r in await db.fetch(
-            "SELECT id FROM events WHERE object_id = ANY($1::uuid[])", [r["id"] for r in rows]
-        )
-    }
-    assert len(events) == len(rows)
-
-    async def delivered() -> bool:
-        return events <= hooks.ids
-
-    await wait_until(delivered, timeout_s=120, what="every event delivered at least once")
-
-
 async def test_node_loss_moves_actors_and_loses_nothing(
     cluster: Settings,
     ray_nodes: Cluster,
@@ -190,8 +135,8 @@ async def test_node_loss_moves_actors_and_loses_nothing(
             assert set(moved.values()) <= nodes - {victim}, moved  # back, on surviving nodes
             errors = [s.response for s in load.sent if s.response is not None and s.status == 500]
             assert not errors, [(r.headers, r.text) for r in errors]
-            await _every_request_has_one_answer(load)
-            await _records_agree(db, load, hooks)
+            await every_request_has_one_answer(load)
+            await records_agree(db, load, hooks)
         finally:
             # The receiver goes away with this test: later events must not queue for it.
             endpoint_id = endpoint.json()["data"]["id"]
