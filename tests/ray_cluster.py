@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -48,3 +49,10 @@ def alive_nodes() -> set[str]:
 def shut_down(cluster: Cluster) -> None:
     """Stop every process of a test cluster."""
     cluster.shutdown()  # type: ignore[no-untyped-call]
+
+
+def session_logs(cluster: Cluster) -> Path:
+    """The log folder of the cluster's session: every Ray process's logs, the workers' (API
+    replicas, actors) included. The nodes of a cluster on one machine share it."""
+    head: Any = cluster.head_node
+    return Path(head.get_session_dir_path()) / "logs"

@@ -104,6 +104,9 @@ class RefundPayment:
     # An id the caller derives deterministically (a credit invoice's refund of one payment):
     # a refund naming an id some row already has is refused (409 `refund_exists`).
     refund_id: UUID | None = None
+    # Set when the money went back outside paygrid (`POST /api/database/transactions/{id}/
+    # refunds`): the refund of a recorded payment is recorded too, never sent to a gateway.
+    settlement: ExternalSettlement | None = None
 
 
 Command = CreatePayment | CapturePayment | VoidPayment | RefundPayment

@@ -330,11 +330,15 @@ class PaymentRepository:
         amount: int,
         principal: Principal,
         metadata: dict[str, str] | None = None,
+        payment_method: dict[str, Any] | None = None,
     ) -> None:
+        """An operation row (`processing`) on `payment`; `payment_method` only for a refund
+        settled outside paygrid (its method and reference), which no card was used for."""
         await conn.execute(
             """INSERT INTO transactions (id, parent_id, transaction_type, status, amount, currency,
-                    customer_id, order_id, shard, gateway, metadata, api_key_id, correlation_id)
-               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+                    customer_id, order_id, shard, gateway, metadata, api_key_id, correlation_id,
+                    payment_method)
+               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
             operation_id,
             payment.id,
             kind.value,
@@ -347,6 +351,7 @@ class PaymentRepository:
             metadata or {},
             principal.api_key_id,
             principal.correlation_id,
+            payment_method,
         )
 
     async def finalize_operation(

@@ -70,6 +70,7 @@ KNOWN_REJECTED = {
     "POST /api/payments/refund",
     "POST /api/database/orders",
     "POST /api/database/transactions",
+    "POST /api/database/transactions/{transaction_id}/refunds",
     "PUT /api/subscriptions/{subscription_id}",
     # `pm_…` ids, e-mail syntax, `{}` updates, empty or unknown event types, metadata key
     # lengths, `to` before `from`, IP networks: constraints not yet in the document.
