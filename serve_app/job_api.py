@@ -41,7 +41,7 @@ def job_api_command(command: list[str]) -> list[str]:
 @contextmanager
 def job_api_only() -> Iterator[None]:
     """While active, a Ray dashboard started in this process (by `ray.init` or a
-    `ray.cluster_utils.Cluster` head) runs the job submission API and nothing else (but what it needs)."""
+    `ray.cluster_utils.Cluster` head) runs the job submission API and what it needs only."""
     original: Callable[..., Any] = services.start_ray_process
 
     def start(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
