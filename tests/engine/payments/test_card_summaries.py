@@ -133,7 +133,8 @@ async def test_migration_0023_strips_the_expiry_from_every_copy(fresh_dsn: str) 
         )
         assert await _rows_naming_an_expiry(conn)
 
-        assert await migrations.migrate(conn) == ["0023"]
+        # 0023 and whatever came after it (the later ones leave these rows alone).
+        assert (await migrations.migrate(conn))[0] == "0023"
 
         assert await _rows_naming_an_expiry(conn) == []
         kept = await conn.fetchval(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -260,7 +261,9 @@ async def test_a_card_payment_cannot_be_refunded_as_recorded(
     assert forbidden.status_code == 403, forbidden.text
 
 
-async def test_recorded_payments_are_told_apart_by_method(api: Api, admin: tuple[Api, str]) -> None:
+async def test_recorded_payments_are_told_apart_by_method(
+    api: Api, admin: tuple[Api, str], db: asyncpg.Pool
+) -> None:
     admin_api, _ = admin
     who = (await api.purchase(amount=100))["customer_id"]
     order = await order_for(admin_api, who, amount=300)
@@ -279,3 +282,11 @@ async def test_recorded_payments_are_told_apart_by_method(api: Api, admin: tuple
     assert by_method["card"] == [t["id"] for t in everything if t["id"] != cash["id"]]
     bad = await api.get(PATH, method="cheque")
     assert (bad.status_code, bad.json()["error"]["param"]) == (400, "method")
+    # The transaction_summary view says the same (one statement: one snapshot).
+    view, rows = await db.fetchrow(
+        """SELECT (SELECT sum(transaction_count) FROM transaction_summary
+                   WHERE method = 'cash' AND transaction_type = 'purchase'),
+                  (SELECT count(*) FROM transactions WHERE gateway = 'external'
+                     AND transaction_type = 'purchase' AND payment_method ->> 'type' = 'cash')"""
+    )
+    assert view == rows >= 1
