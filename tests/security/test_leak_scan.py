@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from engine.auth.keys import ApiKeyService, Scope
 from engine.ratelimit.limits import UNLIMITED
+from schema.cards import luhn_valid
 from tests.local_server import serving
 from tests.ray_cluster import session_logs
 from tests.security.leaks import Finding, Scanner
@@ -49,15 +50,7 @@ def new_pan(prefix: str, length: int = 16) -> str:
     """A Luhn-valid card number with `prefix`, random otherwise: real-looking, and used
     nowhere but in this run."""
     body = prefix + "".join(random.choice("0123456789") for _ in range(length - len(prefix) - 1))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body + str((10 - total % 10) % 10)
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
 def collected_span_texts() -> list[str]:
