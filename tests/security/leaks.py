@@ -23,10 +23,13 @@ import redis.asyncio as aioredis
 from schema.cards import luhn_valid
 
 # A run of digits standing alone (no letter or digit on either side, so a hex hash or an id
-# that happens to hold digits is not one), spaces or dashes allowed between groups. Card
-# numbers start with 2-6 (Mastercard 2-series, Amex 3, Visa 4, Mastercard 5, Discover 6):
-# timestamps in milliseconds or nanoseconds (1…) are not taken for one.
-_PAN = re.compile(r"(?<![0-9A-Za-z])[2-6](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])")
+# that happens to hold digits is not one; not the decimals of a number, like a metric's sum
+# 0.2343170000002306), spaces or dashes allowed between groups. Card numbers start with 2-6
+# (Mastercard 2-series, Amex 3, Visa 4, Mastercard 5, Discover 6): timestamps in milliseconds
+# or nanoseconds (1…) are not taken for one.
+_PAN = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9]\.)[2-6](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])(?!\.[0-9])"
+)
 _API_KEY = re.compile(r"pgk_[A-Za-z0-9_\-]{16,}")
 _WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{16,}")
 # A quote may come escaped (`\"cvc\": \"123\"`: JSON inside a JSON string, a logged body).

@@ -27,6 +27,7 @@ def test_planted_leaks_are_found_and_masked_in_the_report() -> None:
         "pan": f'{{"card": "{PAN}"}}',
         "spaced": f"card {PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]} declined",
         "other pan": "charged 4111111111111111 ok",
+        "end of a sentence": "the card was 4111111111111111.",
         "cvc json": f'{{"number": "****", "cvc": "{CVC}"}}',
         "cvc repr": f"CardDetails(cvc='{CVC}')",
         "cvc escaped": f'body={{\\"cvc\\": \\"{CVC}\\"}}',
@@ -44,6 +45,7 @@ def test_what_only_looks_like_a_card_number_is_not_a_leak() -> None:
     scanner = _scanner()
     clean = [
         "at 1764300000000 and 1764300000000000000 ns",  # timestamps
+        "duration_sum=0.2343170000002306 x=2413640000000000.5",  # decimals
         f"payment {uuid.uuid4()} hash {'4' * 12}af{'3' * 20}",  # ids, hex
         f"card ************{PAN[-4:]} brand visa last4 {PAN[-4:]}",  # masked
         f"order 4{PAN[1:-1]}{(int(PAN[-1]) + 1) % 10}",  # fails the Luhn check
