@@ -61,6 +61,10 @@ def start_ray(jobs_api_port: int | None = None) -> str | None:
     os.environ.setdefault("RAY_GCS_SERVER_PORT", str(local.free_port()))
     with job_api_only():
         ray.init(
+            # A Ray of its own, always: without this, ray.init joins the cluster that
+            # /tmp/ray/ray_current_cluster names (one `ray start` or a killed run left), and
+            # waits forever when that one is gone.
+            address="local",
             namespace="paygrid",
             include_dashboard=jobs_api_port is not None,
             dashboard_host="127.0.0.1",

@@ -38,7 +38,7 @@ SELECT gen_random_uuid(), ($1::uuid[])[1 + (g * 7) % cardinality($1::uuid[])], 0
        CASE WHEN kind = 4 THEN amount WHEN kind = 9 THEN amount / 4 ELSE 0 END,
        CASE WHEN recorded THEN 'external' ELSE 'sandbox' END,
        CASE WHEN recorded THEN jsonb_build_object(
-           'type', (ARRAY['cash', 'bank_transfer'])[1 + (g / 2) % 2], 'reference', NULL) END,
+           'type', (ARRAY['cash', 'bank_transfer'])[1 + (g / 36) % 2], 'reference', NULL) END,
        CASE WHEN kind IN (5, 6) THEN (ARRAY['generic_decline', 'insufficient_funds',
                                             'expired_card'])[1 + (g / 36) % 3] END,
        $2::timestamptz + ($3::bigint * g / $4) * interval '1 microsecond'
