@@ -271,12 +271,12 @@ class Settings(BaseSettings):
         "overdue sweep; its pool is sized to fit.",
     )
 
-    # Off by default: Ray's dashboard measured +226 MiB idle PSS (11 more processes), which
-    # takes `make run` past its 1.5 GiB idle budget (1.30 -> 1.51 GiB in the same run).
+    # On by default, the dashboard running its job module only (`serve_app/job_api.py`): the
+    # whole dashboard measured +226 MiB idle PSS (11 more processes), past the 1.5 GiB budget.
     jobs_api: bool = Field(
-        default=False,
-        description="`paygrid serve` runs Ray's dashboard on 127.0.0.1 for its job submission "
-        "API (`ray job submit`, the reports API).",
+        default=True,
+        description="`paygrid serve` runs Ray's dashboard on 127.0.0.1 with its job submission "
+        "API only (`ray job submit`, the reports API); false leaves it off.",
     )
     jobs_api_port: int = Field(
         default=0, ge=0, le=65535, description="The dashboard's port; 0 picks a free one."

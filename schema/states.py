@@ -30,6 +30,16 @@ class RecordedMethod(StrEnum):
     BANK_TRANSFER = "bank_transfer"
 
 
+class TransactionMethod(StrEnum):
+    """How a transaction's money moved: through a gateway with a card (saved or not), or
+    settled outside paygrid (`RecordedMethod`). The `method` of a transaction row and its
+    list filter; derived from the row's gateway and payment method, not a column."""
+
+    CARD = "card"
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+
+
 class PaymentStatus(StrEnum):
     """A payment (a root `transactions` row; enum `transaction_status`, migration 0001)."""
 

@@ -27,6 +27,7 @@ from engine.logs.setup import configure_logging
 from engine.runtime import local
 from engine.webhooks.secrets import seal_clear_secrets
 from serve_app.app import build, cluster_cpus, fit
+from serve_app.job_api import job_api_only
 from serve_app.tls import TlsFront
 
 log = logging.getLogger("paygrid")
@@ -56,17 +57,22 @@ async def prepare(settings: Settings) -> str | None:
 
 def start_ray(jobs_api_port: int | None = None) -> str | None:
     """A local Ray on an explicit free GCS port (its default, 6379, is Redis's). With
-    `jobs_api_port`, Ray's dashboard runs on 127.0.0.1 at that port for its job submission API
-    (`ray job submit`, the reports API); its URL is returned."""
+    `jobs_api_port`, Ray's dashboard runs on 127.0.0.1 at that port with its job submission
+    API only (`ray job submit`, the reports API; see `job_api`); its URL is returned."""
     os.environ.setdefault("RAY_GCS_SERVER_PORT", str(local.free_port()))
-    ray.init(
-        namespace="paygrid",
-        include_dashboard=jobs_api_port is not None,
-        dashboard_host="127.0.0.1",
-        dashboard_port=jobs_api_port,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    with job_api_only():
+        ray.init(
+            # A Ray of its own, always: without this, ray.init joins the cluster that
+            # /tmp/ray/ray_current_cluster names (one `ray start` or a killed run left), and
+            # waits forever when that one is gone.
+            address="local",
+            namespace="paygrid",
+            include_dashboard=jobs_api_port is not None,
+            dashboard_host="127.0.0.1",
+            dashboard_port=jobs_api_port,
+            log_to_driver=False,
+            configure_logging=False,
+        )
     return None if jobs_api_port is None else f"http://127.0.0.1:{jobs_api_port}"
 
 
@@ -157,8 +163,7 @@ def serve_forever(settings: Settings) -> int:
             )
         else:
             print(
-                "Ray job submission API off (PAYGRID_JOBS_API=1 starts it, about 230 MiB more); "
-                "the reports API answers 503 without it",
+                "Ray job submission API off (PAYGRID_JOBS_API=0); the reports API answers 503",
                 flush=True,
             )
         if admin_key:

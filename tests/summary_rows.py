@@ -20,10 +20,12 @@ RETURNING id
 """
 
 # kind = (g / 3) % 12 picks the outcome; g % 3 the currency, so every outcome meets every one.
+# Half of kind 1 (succeeded purchases) is recorded as settled outside paygrid, in cash or by
+# bank transfer, as `POST /api/database/transactions` records them.
 _PAYMENTS_SQL = """
 INSERT INTO transactions (id, customer_id, shard, transaction_type, status, amount, currency,
                           amount_capturable, amount_captured, amount_refunded, gateway,
-                          decline_code, created_at)
+                          payment_method, decline_code, created_at)
 SELECT gen_random_uuid(), ($1::uuid[])[1 + (g * 7) % cardinality($1::uuid[])], 0,
        CASE WHEN kind < 7 THEN 'purchase' ELSE 'authorize' END::transaction_type,
        (ARRAY['succeeded', 'succeeded', 'succeeded', 'succeeded', 'refunded', 'failed',
@@ -34,12 +36,15 @@ SELECT gen_random_uuid(), ($1::uuid[])[1 + (g * 7) % cardinality($1::uuid[])], 0
        CASE WHEN kind IN (0, 1, 2, 3, 4) THEN amount WHEN kind IN (8, 9) THEN amount / 2 + 1
             ELSE 0 END,
        CASE WHEN kind = 4 THEN amount WHEN kind = 9 THEN amount / 4 ELSE 0 END,
-       'sandbox',
+       CASE WHEN recorded THEN 'external' ELSE 'sandbox' END,
+       CASE WHEN recorded THEN jsonb_build_object(
+           'type', (ARRAY['cash', 'bank_transfer'])[1 + (g / 36) % 2], 'reference', NULL) END,
        CASE WHEN kind IN (5, 6) THEN (ARRAY['generic_decline', 'insufficient_funds',
                                             'expired_card'])[1 + (g / 36) % 3] END,
        $2::timestamptz + ($3::bigint * g / $4) * interval '1 microsecond'
 FROM generate_series(0, $4 - 1) AS g,
-     LATERAL (SELECT (g / 3) % 12 AS kind, 100 + (g::bigint * 7919) % 99900 AS amount) AS pattern
+     LATERAL (SELECT (g / 3) % 12 AS kind, 100 + (g::bigint * 7919) % 99900 AS amount) AS pattern,
+     LATERAL (SELECT kind = 1 AND g % 2 = 0 AS recorded) AS settled
 """
 
 

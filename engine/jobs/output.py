@@ -26,6 +26,7 @@ _SCHEMAS = {
             ("day", pa.date32()),
             ("currency", pa.string()),
             ("status", pa.string()),
+            ("method", pa.string()),
             ("count", pa.int64()),
             ("amount", pa.int64()),
             ("captured", pa.int64()),

@@ -40,7 +40,7 @@ class Totals:
         self.refunded_count += other.refunded_count
 
 
-DayKey = tuple[date, str, str]  # day (UTC), currency, status
+DayKey = tuple[date, str, str, str]  # day (UTC), currency, status, method
 
 
 @dataclass(slots=True)
@@ -68,6 +68,7 @@ class DayRow:
     day: date
     currency: str
     status: str
+    method: str
     count: int
     amount: int
     captured: int
@@ -123,11 +124,11 @@ def _rate(part: int, whole: int) -> float:
 def finish(partial: SummaryPartial, *, top: int = TOP_CUSTOMERS) -> Summary:
     """The summary of everything merged into `partial`."""
     days = [
-        DayRow(d, cur, st, t.count, t.amount, t.captured, t.refunded)
-        for (d, cur, st), t in sorted(partial.days.items())
+        DayRow(d, cur, st, method, t.count, t.amount, t.captured, t.refunded)
+        for (d, cur, st, method), t in sorted(partial.days.items())
     ]
     by_currency: dict[str, Totals] = {}
-    for (_, currency, _), totals in partial.days.items():
+    for (_, currency, _, _), totals in partial.days.items():
         by_currency.setdefault(currency, Totals()).add(totals)
     refunds = [
         RefundRow(
@@ -142,7 +143,7 @@ def finish(partial: SummaryPartial, *, top: int = TOP_CUSTOMERS) -> Summary:
         for cur, t in sorted(by_currency.items())
     ]
     # Payments still processing have no outcome yet: they are not in the denominator.
-    settled = sum(t.count for (_, _, st), t in partial.days.items() if st != "processing")
+    settled = sum(t.count for (_, _, st, _), t in partial.days.items() if st != "processing")
     declines = [
         DeclineRow(code, n, _rate(n, settled))
         for code, n in sorted(partial.declines.items(), key=lambda item: (-item[1], item[0]))

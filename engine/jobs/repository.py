@@ -1,7 +1,8 @@
 """SQL of the transaction summary: one bounded query per partition. Never commits (it only
 reads).
 
-One scan of the partition's slice feeds three grouping sets: (day, currency, status) totals,
+One scan of the partition's slice feeds three grouping sets: (day, currency, status, method)
+totals (method: `card`, or how a payment recorded as settled outside paygrid was paid),
 (currency, customer) captured volume, and failed payments by decline code. The slice is a
 `created_at` range over payments (`parent_id IS NULL`), which `idx_transactions_created`
 (migration 0001) serves, so a partition reads its own rows and no others.
@@ -15,13 +16,14 @@ from datetime import datetime
 import asyncpg
 
 from engine.jobs.partials import SummaryPartial, Totals
+from engine.records.repository import METHOD_SQL
 
 # GROUPING(day, customer_id, code): a bit is set for each column left out of the row's set.
 _BY_DAY, _BY_CUSTOMER, _BY_CODE = 0b011, 0b101, 0b110
 
-_PARTITION_SQL = """
+_PARTITION_SQL = f"""
 SELECT grouping(day, customer_id, code) AS grouping_set,
-       day, currency, status, customer_id, code,
+       day, currency, status, method, customer_id, code,
        count(*) AS n,
        sum(amount)::bigint AS amount,
        sum(amount_captured)::bigint AS captured,
@@ -32,13 +34,14 @@ FROM (
     SELECT (created_at AT TIME ZONE 'UTC')::date AS day,
            currency::text AS currency,
            status::text AS status,
+           {METHOD_SQL} AS method,
            customer_id, amount, amount_captured, amount_refunded,
            CASE WHEN status = 'failed'
                 THEN coalesce(decline_code, failure_code, 'unknown') END AS code
-    FROM transactions
+    FROM transactions t
     WHERE parent_id IS NULL AND created_at >= $1 AND created_at < $2
 ) AS payments
-GROUP BY GROUPING SETS ((day, currency, status), (currency, customer_id), (code))
+GROUP BY GROUPING SETS ((day, currency, status, method), (currency, customer_id), (code))
 """
 
 
@@ -50,7 +53,7 @@ async def read_partition(
     for row in await conn.fetch(_PARTITION_SQL, start, end):
         grouping_set = row["grouping_set"]
         if grouping_set == _BY_DAY:
-            partial.days[(row["day"], row["currency"], row["status"])] = Totals(
+            partial.days[(row["day"], row["currency"], row["status"], row["method"])] = Totals(
                 count=row["n"],
                 amount=row["amount"],
                 captured=row["captured"],

@@ -109,6 +109,9 @@ class RefundPayment:
     # back, so no gateway is called; the payment records the code and emits
     # `payment.returned` instead of `payment.refunded`.
     return_code: str | None = None
+    # Set when the money went back outside paygrid (`POST /api/database/transactions/{id}/
+    # refunds`): the refund of a recorded payment is recorded too, never sent to a gateway.
+    settlement: ExternalSettlement | None = None
 
 
 Command = CreatePayment | CapturePayment | VoidPayment | RefundPayment

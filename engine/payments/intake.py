@@ -39,7 +39,7 @@ from schema.api.payments import (
     VoidCreate,
     WalletCreate,
 )
-from schema.api.records import RecordedPaymentCreate
+from schema.api.records import RecordedPaymentCreate, RecordedRefundCreate
 
 _CUSTOMER_NAMESPACE = UUID("5b0e8d1c-4a57-4c47-9f0a-7d0f5d0c2a11")
 MAX_IDEMPOTENCY_KEY = 255
@@ -173,6 +173,23 @@ def record_payment(
         description=body.description,
         metadata=body.metadata,
         order_id=body.order_id,
+    )
+
+
+def record_refund(
+    body: RecordedRefundCreate, ctx: RequestContext, payment_id: UUID, customer_id: UUID
+) -> RefundPayment:
+    """The command recording money of a recorded payment given back outside paygrid: a refund
+    like any other (the refundable checks, the AML screening, idempotency), never sent to a
+    gateway."""
+    return RefundPayment(
+        ctx,
+        payment_id,
+        customer_id,
+        body.amount,
+        body.reason,
+        body.metadata,
+        settlement=ExternalSettlement(body.method, body.reference),
     )
 
 

@@ -192,12 +192,23 @@ class OperationSteps:
     async def _begin_refund(
         self, conn: asyncpg.Connection, command: RefundPayment, payment: Payment, op_id: UUID
     ) -> Started:
-        if payment.gateway == RECORDED_GATEWAY:
+        recorded = payment.gateway == RECORDED_GATEWAY
+        if recorded and command.settlement is None:
             # No gateway holds its money: giving it back is settled outside paygrid too.
             raise StateError(
                 f"payment {payment.id} was settled outside paygrid and cannot be refunded "
-                "through a gateway",
+                "through a gateway; record its refund with POST "
+                f"/api/database/transactions/{payment.id}/refunds",
                 code="payment_recorded_externally",
+                param="payment_id",
+            )
+        if not recorded and command.settlement is not None:
+            # A gateway holds this payment's money: a refund recorded here would never reach
+            # the card, and the books would say it had.
+            raise StateError(
+                f"payment {payment.id} was paid through {payment.gateway}; refund it with "
+                "POST /api/payments/refund",
+                code="payment_not_recorded",
                 param="payment_id",
             )
         if payment.status not in REFUNDABLE:
@@ -252,6 +263,7 @@ class OperationSteps:
             principal=command.ctx.principal,
             metadata=command.metadata,
             bank_check_at=await self._credit_settles(conn, command, payment, now),
+            payment_method=None if command.settlement is None else command.settlement.stored(),
         )
         await self._payments.insert_refund(
             conn,

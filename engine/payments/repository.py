@@ -356,14 +356,18 @@ class PaymentRepository:
         principal: Principal,
         metadata: dict[str, str] | None = None,
         bank_check_at: datetime | None = None,
+        payment_method: dict[str, Any] | None = None,
     ) -> None:
         """Write an operation `processing`; a refund of a bank debit names when it is
-        expected to settle (`bank_check_at`), before which recovery does not ask about it."""
+        expected to settle (`bank_check_at`), before which recovery does not ask about it;
+        `payment_method` only for a refund settled outside paygrid (its method and
+        reference), which no card was used for."""
         await conn.execute(
             """INSERT INTO transactions (id, parent_id, transaction_type, status, amount, currency,
                     customer_id, order_id, shard, gateway, metadata, api_key_id, correlation_id,
-                    bank_check_at)
-               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+                    bank_check_at, payment_method)
+               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                       $14)""",
             operation_id,
             payment.id,
             kind.value,
@@ -377,6 +381,7 @@ class PaymentRepository:
             principal.api_key_id,
             principal.correlation_id,
             bank_check_at,
+            payment_method,
         )
 
     async def finalize_operation(

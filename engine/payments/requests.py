@@ -15,7 +15,7 @@ from engine.payments.reads import PaymentReads
 from engine.payments.states import TransactionType
 from schema.api.payment_method_ids import SavedMethodRef
 from schema.api.payments import CaptureCreate, PaymentCreate, RefundCreate, VoidCreate
-from schema.api.records import RecordedPaymentCreate
+from schema.api.records import RecordedPaymentCreate, RecordedRefundCreate
 
 Executor = Callable[[Command], Awaitable[CommandResult]]
 # Opens a saved payment method (by id) for a charge of a customer (None: one created inline).
@@ -48,6 +48,14 @@ class PaymentRequests:
         """Record a payment settled outside paygrid (cash, bank transfer) against an order,
         through the customer's ledger shard like a purchase; no gateway is called."""
         return await self._execute(intake.record_payment(body, ctx, max_amount=self._max_amount))
+
+    async def record_refund(
+        self, payment_id: UUID, body: RecordedRefundCreate, ctx: RequestContext
+    ) -> CommandResult:
+        """Record a refund of a recorded payment, given back outside paygrid, through the
+        customer's ledger shard like any refund; no gateway is called."""
+        owner = await self._reads.owner_of(payment_id)
+        return await self._execute(intake.record_refund(body, ctx, payment_id, owner))
 
     async def capture(self, body: CaptureCreate, ctx: RequestContext) -> CommandResult:
         owner = await self._reads.owner_of(body.payment_id)

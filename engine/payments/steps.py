@@ -243,8 +243,10 @@ class PaymentSteps:
         """The one gateway call of a started command, at the payment's gateway, recorded on
         `started.attempts`; transport trouble comes back as a value."""
         command, payment = started.command, started.payment
-        if isinstance(command, CreatePayment) and isinstance(command.source, ExternalSettlement):
-            return settled_elsewhere()  # no gateway was involved: nothing to call or record
+        if payment.gateway == RECORDED_GATEWAY:
+            # A recorded payment, or the recorded refund of one (the only operation such a
+            # payment accepts): no gateway was involved, nothing to call or record.
+            return settled_elsewhere()
         if isinstance(command, RefundPayment) and command.return_code is not None:
             return settled_elsewhere()  # a bank return: the money went back already
         gateway = self._gateways.get(payment.gateway)

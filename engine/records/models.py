@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from engine.payments.commands import RECORDED_GATEWAY
 from engine.payments.models import Refund, method_public, refund_public
 from schema.api.records import AuditLogPublic, TransactionRecordPublic
-from schema.states import AuditAction, PaymentStatus, TransactionType
+from schema.states import AuditAction, PaymentStatus, TransactionMethod, TransactionType
 
 T = TypeVar("T")
 
@@ -49,6 +50,14 @@ class TransactionRecord:
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def method(self) -> TransactionMethod:
+        """`card` unless the row was settled outside paygrid (`repository.METHOD_SQL` says
+        the same in SQL)."""
+        if self.gateway == RECORDED_GATEWAY and self.payment_method is not None:
+            return TransactionMethod(self.payment_method["type"])
+        return TransactionMethod.CARD
+
     def public(self, refunds: list[Refund] | None = None) -> dict[str, Any]:
         """The API transaction object as JSON-ready values: brand, last4 and expiry of the
         card, never its BIN or number."""
@@ -56,6 +65,7 @@ class TransactionRecord:
             id=self.id,
             parent_id=self.parent_id,
             type=self.type,
+            method=self.method,
             status=self.status,
             amount=self.amount,
             amount_capturable=self.amount_capturable,

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.db.listing import NEWEST_FIRST, ListQuery, SortKey, split_page
+from engine.payments.commands import RECORDED_GATEWAY
 from engine.payments.models import Refund
 from engine.payments.repository import refund_of_row
 from engine.records.models import AuditEntry, TransactionRecord
@@ -33,6 +34,14 @@ _AUDIT_COLUMNS = """
     a.id, a.entity_type, a.entity_id, a.action, a.old_values, a.new_values, a.api_key_id,
     a.correlation_id, a.created_at
 """
+
+
+# A row's `method` (`TransactionRecord.method`): what a payment settled outside paygrid, or
+# its recorded refund, names as its payment method; `card` for everything a gateway moved.
+METHOD_SQL = (
+    f"(CASE WHEN t.gateway = '{RECORDED_GATEWAY}' AND t.payment_method IS NOT NULL "
+    "THEN t.payment_method ->> 'type' ELSE 'card' END)"
+)
 
 
 def _transaction(row: asyncpg.Record) -> TransactionRecord:
@@ -100,6 +109,7 @@ class RecordsRepository:
         key = TRANSACTION_SORTS[query.sort]
         sql = ListQuery("transactions", "t")
         sql.where("t.transaction_type = {}::transaction_type", query.type)
+        sql.where(f"{METHOD_SQL} = {{}}", query.method)
         sql.where("t.status = {}::transaction_status", query.status)
         sql.where("t.currency = {}", query.currency)
         sql.where("t.customer_id = {}", query.customer_id)

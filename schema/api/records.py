@@ -31,9 +31,15 @@ from schema.api.common import (
     PageLimit,
     StrictModel,
 )
-from schema.api.payments import MethodPublic, RefundPublic
+from schema.api.payments import MethodPublic, RefundPublic, RefundReason
 from schema.cards import luhn_valid
-from schema.states import AuditAction, PaymentStatus, RecordedMethod, TransactionType
+from schema.states import (
+    AuditAction,
+    PaymentStatus,
+    RecordedMethod,
+    TransactionMethod,
+    TransactionType,
+)
 
 MAX_AMOUNT = 2**63 - 1  # bigint
 
@@ -74,6 +80,7 @@ class TransactionQuery(TimeRange):
     """Filters, order and page of `GET /api/database/transactions`."""
 
     type: TransactionType | None = None
+    method: TransactionMethod | None = None
     status: PaymentStatus | None = None
     currency: Currency | None = None
     customer_id: UUID | None = None
@@ -114,6 +121,9 @@ class TransactionRecordPublic(BaseModel):
     object: Literal["transaction"] = "transaction"
     parent_id: UUID | None
     type: TransactionType
+    # `card` for everything a gateway moved; `cash` or `bank_transfer` for a payment settled
+    # outside paygrid and its recorded refunds (their `type` is `purchase` and `refund`).
+    method: TransactionMethod
     status: PaymentStatus
     amount: int
     amount_capturable: int
@@ -163,6 +173,18 @@ class RecordedPaymentCreate(StrictModel):
     order_id: UUID
     reference: SettlementReference | None = None
     description: Description | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class RecordedRefundCreate(StrictModel):
+    """Body of `POST /api/database/transactions/{id}/refunds`: money of a recorded payment given
+    back outside paygrid (cash, a bank transfer); no gateway is called. Without `amount`,
+    everything still refundable."""
+
+    method: RecordedMethod
+    amount: MinorUnits | None = None
+    reason: RefundReason | None = None
+    reference: SettlementReference | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 

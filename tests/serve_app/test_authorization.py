@@ -64,6 +64,7 @@ RULES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/api/database/transactions/{transaction_id}"): Scope.PAYMENTS_READ,
     ("GET", "/api/database/transactions"): Scope.PAYMENTS_READ,
     ("POST", "/api/database/transactions"): Scope.ADMIN,
+    ("POST", "/api/database/transactions/{transaction_id}/refunds"): Scope.ADMIN,
     ("GET", "/api/database/health"): Scope.ADMIN,
     ("GET", "/api/database/migrations"): Scope.ADMIN,
     ("GET", "/api/database/stats"): Scope.ADMIN,

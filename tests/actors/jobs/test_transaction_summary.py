@@ -24,13 +24,15 @@ from tests.waiting import wait_until
 
 PAYMENTS = 100_000
 
+# The method written out, not METHOD_SQL: the test checks the job's SQL, not itself.
 _DAILY_SQL = """
 SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency::text, status::text,
+       CASE WHEN gateway = 'external' THEN payment_method ->> 'type' ELSE 'card' END AS method,
        count(*) AS count, sum(amount)::bigint AS amount,
        sum(amount_captured)::bigint AS captured, sum(amount_refunded)::bigint AS refunded
 FROM transactions
 WHERE parent_id IS NULL AND created_at >= $1 AND created_at < $2 AND customer_id = ANY($3)
-GROUP BY 1, 2, 3
+GROUP BY 1, 2, 3, 4
 """
 
 _DECLINES_SQL = """
@@ -104,8 +106,9 @@ async def test_job_totals_equal_a_direct_aggregate(
     finally:
         await conn.close()
 
-    assert sum(row[3] for row in daily) == PAYMENTS
-    columns = ("day", "currency", "status", "count", "amount", "captured", "refunded")
+    assert sum(row[4] for row in daily) == PAYMENTS
+    assert {row[3] for row in daily} == {"card", "cash", "bank_transfer"}
+    columns = ("day", "currency", "status", "method", "count", "amount", "captured", "refunded")
     written = _rows(tmp_path / "daily.parquet", *columns)
     assert sorted(written - daily)[:3] == sorted(daily - written)[:3] == []
     assert _rows(tmp_path / "declines.parquet", "code", "count") == declines

@@ -69,7 +69,7 @@ def _partial(
 ) -> SummaryPartial:
     captured = amount if status == "succeeded" else 0
     part = SummaryPartial(
-        days={(day, "USD", status): Totals(1, amount, captured, 0, int(captured > 0), 0)},
+        days={(day, "USD", status, "card"): Totals(1, amount, captured, 0, int(captured > 0), 0)},
         declines=Counter({code: 1} if code else {}),
         volumes=Counter({("USD", customer): captured}),
         rows=1,

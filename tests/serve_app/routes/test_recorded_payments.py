@@ -10,10 +10,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from engine.auth.keys import ApiKeyService, Scope
+from engine.ratelimit.limits import UNLIMITED
 from tests.factories import Api
 from tests.serve_app.routes.receiver import Receiver, create_endpoint, until
 
@@ -22,8 +24,10 @@ PATH = "/api/database/transactions"
 
 @pytest.fixture(scope="module")
 async def admin(http: httpx.AsyncClient, keys: ApiKeyService) -> tuple[Api, str]:
-    """An admin key and its id."""
-    key, secret = await keys.create(name="recording-admin", scopes=frozenset({Scope.ADMIN}))
+    """An admin key and its id; unlimited, as these tests send more than admin routes' 10/s."""
+    key, secret = await keys.create(
+        name="recording-admin", scopes=frozenset({Scope.ADMIN}), rate_limit=UNLIMITED
+    )
     return Api(http, secret), str(key.id)
 
 
@@ -191,3 +195,98 @@ async def test_an_order_is_created_once_per_idempotency_key(
     assert (reused.status_code, reused.json()["error"]["type"]) == (422, "idempotency_error")
     listed = data(await admin_api.get("/api/database/orders", customer_id=who))
     assert [o["id"] for o in listed] == [first["id"]]
+
+
+async def test_a_recorded_payment_is_refunded_outside_paygrid_and_the_order_follows(
+    api: Api, admin: tuple[Api, str]
+) -> None:
+    admin_api, admin_key_id = admin
+    who = (await api.purchase(amount=100))["customer_id"]
+    order = await order_for(admin_api, who)
+    paid = data(await admin_api.post(PATH, recording(who, order["id"], method="bank_transfer")))
+    refunds = f"{PATH}/{paid['id']}/refunds"
+    through_gateway = await api.post("/api/payments/refund", {"payment_id": paid["id"]})
+    assert through_gateway.status_code == 422, through_gateway.text
+    assert through_gateway.json()["error"]["code"] == "payment_recorded_externally"
+    assert refunds in through_gateway.json()["error"]["message"]
+
+    body = {"method": "cash", "amount": 1500, "reason": "requested_by_customer", "reference": "r-9"}
+    key = str(uuid.uuid4())
+    part = data(await admin_api.post(refunds, body, key))
+    replay = await admin_api.post(refunds, body, key)
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert data(replay)["amount_refunded"] == 1500
+    assert (part["status"], part["amount_refunded"]) == ("succeeded", 1500)
+    assert [r["amount"] for r in part["refunds"]] == [1500]
+    detail = data(await admin_api.get(f"/api/database/orders/{order['id']}"))
+    assert detail["status"] == "partially_refunded"
+
+    rest = data(await admin_api.post(refunds, {"method": "bank_transfer"}))
+    assert (rest["status"], rest["amount_refunded"]) == ("refunded", 5000)
+    detail = data(await admin_api.get(f"/api/database/orders/{order['id']}"))
+    assert detail["status"] == "refunded"
+    again = await admin_api.post(refunds, {"method": "cash", "amount": 1})
+    assert (again.status_code, again.json()["error"]["code"]) == (422, "payment_already_refunded")
+
+    # The refunds are rows of their own, with their method; ledger and audit follow.
+    rows = data(await api.get(PATH, customer_id=who, type="refund"))
+    assert sorted((r["amount"], r["method"], r["payment_method"]["type"]) for r in rows) == [
+        (1500, "cash", "cash"),
+        (3500, "bank_transfer", "bank_transfer"),
+    ]
+    assert {r["parent_id"] for r in rows} == {paid["id"]}
+    assert next(r for r in rows if r["amount"] == 1500)["payment_method"]["reference"] == "r-9"
+    ledger = data(await api.get(f"/api/customers/{who}/ledger"))
+    assert (ledger["balances"][0]["captured"], ledger["balances"][0]["refunded"]) == (5100, 5000)
+    audited = data(
+        await admin_api.get("/api/audit-logs", entity_type="refunds", api_key_id=admin_key_id)
+    )
+    assert {a["entity_id"] for a in audited} >= {r["id"] for r in rows}
+
+
+async def test_a_card_payment_cannot_be_refunded_as_recorded(
+    api: Api, admin: tuple[Api, str]
+) -> None:
+    admin_api, _ = admin
+    paid = await api.purchase(amount=900)
+    refused = await admin_api.post(f"{PATH}/{paid['id']}/refunds", {"method": "cash"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "payment_not_recorded"
+    unknown = await admin_api.post(f"{PATH}/{uuid.uuid4()}/refunds", {"method": "cash"})
+    assert unknown.status_code == 404, unknown.text
+    for change, param in (({"method": "card"}, "method"), ({"amount": 0}, "amount")):
+        bad = await admin_api.post(f"{PATH}/{paid['id']}/refunds", {"method": "cash", **change})
+        assert (bad.status_code, bad.json()["error"]["param"]) == (400, param)
+    forbidden = await api.post(f"{PATH}/{paid['id']}/refunds", {"method": "cash"})
+    assert forbidden.status_code == 403, forbidden.text
+
+
+async def test_recorded_payments_are_told_apart_by_method(
+    api: Api, admin: tuple[Api, str], db: asyncpg.Pool
+) -> None:
+    admin_api, _ = admin
+    who = (await api.purchase(amount=100))["customer_id"]
+    order = await order_for(admin_api, who, amount=300)
+    cash = data(await admin_api.post(PATH, recording(who, order["id"], amount=300)))
+    everything = data(await api.get(PATH, customer_id=who))
+    assert sorted((t["type"], t["method"]) for t in everything) == [
+        ("purchase", "card"),
+        ("purchase", "cash"),
+    ]
+    by_method = {
+        method: [t["id"] for t in data(await api.get(PATH, customer_id=who, method=method))]
+        for method in ("card", "cash", "bank_transfer")
+    }
+    assert by_method["cash"] == [cash["id"]]
+    assert by_method["bank_transfer"] == []
+    assert by_method["card"] == [t["id"] for t in everything if t["id"] != cash["id"]]
+    bad = await api.get(PATH, method="cheque")
+    assert (bad.status_code, bad.json()["error"]["param"]) == (400, "method")
+    # The transaction_summary view says the same (one statement: one snapshot).
+    view, rows = await db.fetchrow(
+        """SELECT (SELECT sum(transaction_count) FROM transaction_summary
+                   WHERE method = 'cash' AND transaction_type = 'purchase'),
+                  (SELECT count(*) FROM transactions WHERE gateway = 'external'
+                     AND transaction_type = 'purchase' AND payment_method ->> 'type' = 'cash')"""
+    )
+    assert view == rows >= 1
