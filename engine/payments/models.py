@@ -24,6 +24,22 @@ from schema.states import RecordedMethod
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentWindow:
+    """Bounds on a payment list: created in [created_from, created_before) and, in one
+    currency, an amount in minor units within [amount_min, amount_max]. None: unbounded. An
+    amount bound means nothing without its currency, so the caller names both."""
+
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    currency: str | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+
+
+UNBOUNDED = PaymentWindow()
+
+
+@dataclass(frozen=True, slots=True)
 class Refund:
     id: UUID
     payment_id: UUID

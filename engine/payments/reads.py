@@ -12,7 +12,7 @@ from engine.db.database import Database
 from engine.errors import NotFound
 from engine.gateways.attempts import Attempt
 from engine.gateways.repository import AttemptRepository
-from engine.payments.models import Payment, Refund
+from engine.payments.models import UNBOUNDED, Payment, PaymentWindow, Refund
 from engine.payments.repository import PaymentRepository
 from engine.payments.states import PaymentStatus
 
@@ -76,8 +76,10 @@ class PaymentReads:
         starting_after: UUID | None = None,
         status: PaymentStatus | None = None,
         customer_id: UUID | None = None,
+        window: PaymentWindow = UNBOUNDED,
     ) -> PaymentPage:
-        """Newest first; the cursor is the id of the last payment of the previous page."""
+        """Newest first; the cursor is the id of the last payment of the previous page.
+        `window` bounds when they were created and, in one currency, their amount."""
         async with self._db.connection() as conn:
             found, more = await self._repository.page(
                 conn,
@@ -85,6 +87,7 @@ class PaymentReads:
                 starting_after=starting_after,
                 status=status,
                 customer_id=customer_id,
+                window=window,
             )
         return PaymentPage(found, more)
 

@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.errors import ConcurrentUpdate
-from engine.payments.models import Payment, ProcessingRow, Refund
+from engine.payments.models import UNBOUNDED, Payment, PaymentWindow, ProcessingRow, Refund
 from engine.payments.states import (
     OperationStatus,
     PaymentStatus,
@@ -476,6 +476,7 @@ class PaymentRepository:
         starting_after: UUID | None = None,
         status: PaymentStatus | None = None,
         customer_id: UUID | None = None,
+        window: PaymentWindow = UNBOUNDED,
     ) -> tuple[list[Payment], bool]:
         """Newest first; the cursor is the id of the last payment of the previous page."""
         rows = await conn.fetch(
@@ -485,12 +486,22 @@ class PaymentRepository:
                   AND ($3::uuid IS NULL OR customer_id = $3)
                   AND ($4::uuid IS NULL OR (created_at, id) < (
                         SELECT created_at, id FROM transactions WHERE id = $4))
+                  AND ($5::timestamptz IS NULL OR created_at >= $5)
+                  AND ($6::timestamptz IS NULL OR created_at < $6)
+                  AND ($7::text IS NULL OR currency = $7)
+                  AND ($8::bigint IS NULL OR amount >= $8)
+                  AND ($9::bigint IS NULL OR amount <= $9)
                 ORDER BY created_at DESC, id DESC
                 LIMIT $1""",
             limit + 1,
             status.value if status else None,
             customer_id,
             starting_after,
+            window.created_from,
+            window.created_before,
+            window.currency,
+            window.amount_min,
+            window.amount_max,
         )
         payments = [_payment(r) for r in rows[:limit]]
         return payments, len(rows) > limit

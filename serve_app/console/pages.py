@@ -4,13 +4,15 @@ pages.
 
 Errors reach the browser as pages, not as the API's JSON envelope: `ConsoleRoute` catches what
 the API's one handler would (paygrid errors, validation errors) for console routes only, and
-renders them with the same status codes; a missing, ended or revoked session shows the sign-in
+renders them with the same status codes (anything unexpected: 500, logged, the page naming the
+correlation id); a missing, ended or revoked session shows the sign-in
 form with 401.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,18 +33,21 @@ from engine.money import Money
 from serve_app.console.session import new_login_token, set_login_cookie
 from serve_app.deps import get_state
 from serve_app.errors import validation_body
+from serve_app.middleware import correlation_id
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# Every asset is ours: no inline script, no third-party origin, no framing.
+# Every asset is ours: no inline script, no third-party origin, no framing. `nosniff` and
+# `Cache-Control: no-store` come with every response of the app (serve_app/security.py), so
+# they are not repeated here.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
 }
 
 
@@ -163,5 +168,11 @@ class ConsoleRoute(APIRoute):
                 return error_page(exc.http_status, exc.message)
             except (RequestValidationError, ValidationError) as exc:
                 return error_page(400, _validation_message(exc))
+            except Exception:
+                # A list that cannot be read (the database away, a bug) is an error page
+                # too, with the id that finds its log line, never the API's JSON.
+                cid = correlation_id(request.scope)
+                log.exception("console error on %s %s", request.method, request.url.path)
+                return error_page(500, f"Something went wrong; the log has it under {cid}.")
 
         return guarded

@@ -79,7 +79,13 @@ def actions(payment: Payment) -> list[str]:
 async def payments(
     session: PaymentsReader, state: State, filters: Annotated[PaymentFilters, Query()]
 ) -> Response:
-    found = await state.payment_reads.page(limit=PAGE_SIZE, **filters.model_dump())
+    found = await state.payment_reads.page(
+        limit=PAGE_SIZE,
+        starting_after=filters.starting_after,
+        status=filters.status,
+        customer_id=filters.customer_id,
+        window=filters.window(),
+    )
     last = found.payments[-1].id if found.payments else None
     return page(
         session,

@@ -148,6 +148,9 @@ CONSOLE_ROUTES = {
     ("POST", "/console/subscriptions/{subscription_id}/pause"),
     ("POST", "/console/subscriptions/{subscription_id}/resume"),
     ("POST", "/console/webhooks/deliveries/{delivery_id}/replay"),
+    ("POST", "/console/webhooks/endpoints/{endpoint_id}/replay-dead"),
+    ("POST", "/console/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+    ("POST", "/console/webhooks/endpoints/{endpoint_id}/test"),
 }
 
 # A body no request model accepts (each forbids unknown fields), so the right key reaches

@@ -4,6 +4,7 @@ them, sign-out and revocation ending the session, and a refund form that cannot 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -99,6 +100,9 @@ async def test_a_read_only_key_sees_no_actions_and_posting_one_is_forbidden(
         f"/console/subscriptions/{some}/cancel",
         f"/console/alerts/{some}/resolve",
         f"/console/webhooks/deliveries/{some}/replay",
+        f"/console/webhooks/endpoints/{some}/replay-dead",
+        f"/console/webhooks/endpoints/{some}/rotate-secret",
+        f"/console/webhooks/endpoints/{some}/test",
         "/console/queues/webhooks/pause",
     ):
         refused = await console.post(
@@ -151,6 +155,35 @@ async def test_filters_and_a_bad_filter(api: Api, sign_in: SignIn) -> None:
     bad = await console.page("/console/payments", customer_id="not-a-uuid")
     assert bad.status_code == 400
     assert "customer_id" in bad.text
+
+    # By UTC day and by an amount typed in major units of a currency, exactly.
+    today = datetime.now(UTC).date()
+    mine_only = {"customer_id": payment["customer_id"]}
+    for shown, bounds in (
+        (True, {"created_from": str(today), "created_to": str(today)}),
+        (False, {"created_from": str(today + timedelta(days=1))}),
+        (False, {"created_to": str(today - timedelta(days=1))}),
+        (True, {"currency": "usd", "amount_min": "7", "amount_max": "7.00"}),
+        (False, {"currency": "USD", "amount_min": "7.01"}),
+        (False, {"currency": "USD", "amount_max": "6.99"}),
+        (False, {"currency": "EUR"}),
+    ):
+        listed = await console.page("/console/payments", **mine_only, **bounds)
+        assert listed.status_code == 200, listed.text
+        assert (payment["id"] in listed.text) is shown, bounds
+        if not shown:
+            assert "No payments match these filters." in listed.text
+    for named, bounds in (
+        ("amount_min", {"currency": "USD", "amount_min": "7.001"}),
+        ("amount_max", {"currency": "JPY", "amount_max": "abc"}),
+        ("currency", {"amount_min": "7"}),
+        ("currency", {"currency": "XYZ"}),
+        ("created_from", {"created_from": "2026-13-01"}),
+        ("created_to", {"created_from": str(today), "created_to": str(today - timedelta(1))}),
+    ):
+        refused = await console.page("/console/payments", **bounds)
+        assert refused.status_code == 400, bounds
+        assert named in refused.text, bounds
 
 
 @pytest.mark.parametrize("how", ["sign_out", "revoke"])

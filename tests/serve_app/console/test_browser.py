@@ -3,13 +3,14 @@ Playwright downloads). An operator signs in with an API key, looks at the overvi
 purchase made through the API by its customer's email, downloads the customer's export, refunds
 part of the purchase and sees the refund and its `payment.refunded` webhook attempt on the
 payment's timeline; resolves a compliance alert with a note; opens a subscription and its
-invoice and pauses it; replays a delivery that went dead against a refusing receiver; pauses
-and resumes the webhook queue; signs out, after which the old cookie opens nothing. A
-`payments:read` key sees no action buttons. Each page is saved as a screenshot under
-tests/artifacts/console/."""
+invoice and pauses it; replays a delivery that went dead against a refusing receiver, sends
+its endpoint a test event and rotates its secret; pauses and resumes the webhook queue; signs
+out, after which the old cookie opens nothing. A `payments:read` key sees no action buttons.
+Each page is saved as a screenshot under tests/artifacts/console/."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -230,6 +231,16 @@ async def test_an_operator_refunds_replays_pauses_and_signs_out(
         await page.goto(f"{base}/console/webhooks?status=succeeded")
         await expect(page.locator(f"#delivery-{delivery['id']}")).to_contain_text("succeeded")
         await _shot(page, "webhooks-replayed")
+
+        # A test event to the endpoint, then its secret rotated (shown once).
+        row = page.locator(f"#endpoint-{endpoint['id']}")
+        await row.get_by_role("button", name="Send test").click()
+        await expect(page.locator('[data-field="outcome"]')).to_have_text("delivered")
+        await _shot(page, "webhook-test")
+        await page.go_back()
+        await row.get_by_role("button", name="Rotate secret").click()
+        await expect(page.get_by_label("Signing secret")).to_have_value(re.compile("^whsec_"))
+        await _shot(page, "webhook-secret")
 
         # Pausing and resuming the webhook queue.
         await page.get_by_role("link", name="Queues").click()

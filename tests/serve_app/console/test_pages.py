@@ -1,6 +1,7 @@
-"""The console's customers, subscriptions and invoices, compliance alerts, overview and payment
-timeline over plain HTTP (the browser test visits them too): each through the same engine
-services as the API, with the same scopes, and the API's refusals (409) shown as error pages."""
+"""The console's customers, subscriptions and invoices, compliance alerts, overview, payment
+timeline and webhook endpoint actions over plain HTTP (the browser test visits most of them
+too): each through the same engine services as the API, with the same scopes, and the API's
+refusals (404, 409) shown as error pages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 import orjson
 
 from engine.auth.keys import ApiKeyService, Scope
+from engine.webhooks.signing import sign
 from tests.factories import Api, card
 from tests.serve_app.console.client import Console, csrf_token
 from tests.serve_app.console.conftest import SignIn
@@ -219,3 +221,82 @@ async def test_the_overview_charts_payments_and_traffic(api: Api, sign_in: SignI
     theirs = (await reader.page("/console/overview")).text
     assert theirs.count('<svg class="chart"') == 3
     assert "Requests per second" not in theirs
+
+
+async def test_webhooks_replay_every_dead_one_send_a_test_and_rotate_the_secret(
+    api: Api, sign_in: SignIn, receiver: Receiver
+) -> None:
+    path = "/console-endpoint"
+    receiver.default[path] = 503  # unavailable: each delivery retries until it goes dead
+    endpoint = await create_endpoint(api, receiver.base_url + path, ["payment.succeeded"])
+    eid = endpoint["id"]
+
+    async def deliveries(status: str) -> list[dict[str, Any]]:
+        found = await api.get("/api/webhooks/deliveries", endpoint_id=eid, status=status)
+        return list(found.json()["data"])
+
+    try:
+        await api.purchase(amount=800)
+        await api.purchase(amount=900)
+
+        async def two_dead() -> bool:
+            return len(await deliveries("dead")) >= 2
+
+        await until(two_dead, "both deliveries to the refusing endpoint to go dead")
+        receiver.default[path] = 200
+        console = await sign_in(frozenset({Scope.WEBHOOKS}))
+        listed = await console.page("/console/webhooks", endpoint_id=eid, status="dead")
+        assert listed.text.count('id="delivery-') >= 2
+        replayed = await _post_form(
+            console, "/console/webhooks", f"/console/webhooks/endpoints/{eid}/replay-dead"
+        )
+        assert replayed.status_code == 303
+        notice = re.search(
+            r"(\d+) dead deliveries are queued again",
+            (await console.page(replayed.headers["location"])).text,
+        )
+        assert notice is not None
+        assert int(notice.group(1)) >= 2
+
+        async def none_dead() -> bool:
+            return not await deliveries("dead") and len(await deliveries("succeeded")) >= 2
+
+        await until(none_dead, "every replayed delivery to succeed")
+        again = await _post_form(
+            console, "/console/webhooks", f"/console/webhooks/endpoints/{eid}/replay-dead"
+        )
+        assert "No dead delivery to replay" in (await console.page(again.headers["location"])).text
+
+        tested = await _post_form(
+            console, "/console/webhooks", f"/console/webhooks/endpoints/{eid}/test"
+        )
+        assert tested.status_code == 200, tested.text
+        assert 'data-field="outcome">delivered<' in tested.text
+        assert 'data-field="http_status">200<' in tested.text
+        assert receiver.at(path)[-1].payload["type"] == "webhook.test"
+
+        rotated = await _post_form(
+            console, "/console/webhooks", f"/console/webhooks/endpoints/{eid}/rotate-secret"
+        )
+        assert rotated.status_code == 200, rotated.text
+        shown = re.search(r'id="secret" class="mono" value="(whsec_[^"]+)"', rotated.text)
+        assert shown is not None
+        secret = shown.group(1)
+        assert rotated.headers["cache-control"] == "no-store"
+        after = (await console.page("/console/webhooks")).text
+        assert secret not in after
+        assert "previous secret signs until" in after
+        # The next delivery is signed with the new secret (and the old one, for the grace).
+        await _post_form(console, "/console/webhooks", f"/console/webhooks/endpoints/{eid}/test")
+        sent = receiver.at(path)[-1]
+        signed = sign(
+            secret, sent.headers["webhook-id"], int(sent.headers["webhook-timestamp"]), sent.body
+        )
+        assert signed in sent.headers["webhook-signature"].split()
+
+        unknown = f"/console/webhooks/endpoints/{uuid.uuid4()}"
+        for action in ("rotate-secret", "test"):
+            missing = await console.post(f"{unknown}/{action}", {"csrf_token": csrf_token(after)})
+            assert missing.status_code == 404, action
+    finally:
+        await api.http.delete(f"/api/webhooks/endpoints/{eid}", headers=api.headers())
