@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from engine.keys.master import decode_master_key
 from schema.states import RuleAction
 
+# Which span exporter a process uses (engine/tracing/setup.py says what each means).
+TracingMode = Literal["auto", "off", "otlp", "console", "memory"]
+
 # The audit trail (and resolved AML alerts) is kept at least 12 months before it is purged.
 MIN_AUDIT_RETENTION_DAYS = 365
 
@@ -264,6 +267,15 @@ class Settings(BaseSettings):
     )
     health_cache_s: float = Field(
         default=1.0, ge=0, le=60, description="How long one /health report is reused."
+    )
+
+    tracing: TracingMode = Field(
+        default="auto",
+        description="Span exporter (engine/tracing): auto is otlp when OTEL_EXPORTER_OTLP_ENDPOINT "
+        "is set, else off; memory keeps spans in Redis for tests and the request timeline.",
+    )
+    tracing_memory_ttl_s: int = Field(
+        default=3600, ge=10, le=7 * 86400, description="How long the memory store keeps a trace."
     )
 
     metrics_publish_s: float = Field(

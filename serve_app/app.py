@@ -17,6 +17,7 @@ from ray.serve import Application
 from engine.config import Settings
 from engine.logs.setup import configure_logging
 from engine.metrics.recorder import NO_METRICS, Metrics
+from engine.tracing.setup import configure_tracing, enabled, shutdown_tracing
 from serve_app import docs, errors
 from serve_app.console import router as console
 from serve_app.hardening import harden
@@ -45,6 +46,7 @@ from serve_app.routes import (
 )
 from serve_app.routes import metrics as metrics_routes
 from serve_app.state import open_state
+from serve_app.tracing import TracingMiddleware
 
 DEPLOYMENT_NAME = "PaygridAPI"
 
@@ -65,6 +67,8 @@ def create_app(settings: Settings, metrics: Metrics = NO_METRICS) -> FastAPI:
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    if enabled():
+        app.add_middleware(TracingMiddleware)
     for router in (
         health.router,
         metrics_routes.router,
@@ -107,6 +111,7 @@ class PaygridAPI:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
         process = f"api-{uuid.uuid4().hex[:12]}"
         configure_logging(component="api", process=process)
+        configure_tracing(settings, component="api", process=process)
         self._state = await open_state(settings, DEPLOYMENT_NAME, process=process)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -117,6 +122,7 @@ class PaygridAPI:
 
     async def __del__(self) -> None:
         await self._state.close()
+        shutdown_tracing()
 
 
 def cluster_cpus() -> int:
