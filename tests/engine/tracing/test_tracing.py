@@ -4,6 +4,9 @@ spans, against the session's real Redis and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +17,7 @@ from redis.asyncio import Redis
 from engine.batching import Coalescer
 from engine.config import Settings
 from engine.db.pool import create_pool
+from engine.logs.setup import configure_logging
 from engine.tracing import (
     configure_tracing,
     current_traceparent,
@@ -171,3 +175,25 @@ def test_statement_names() -> None:
 
 def test_spans_outside_a_trace_are_not_current() -> None:
     assert not trace.get_current_span().is_recording()
+
+
+@pytest.mark.usefixtures("traced")
+def test_log_lines_written_in_a_span_carry_its_ids() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    configure_logging(component="shard", process="ledger-shard-3", stream=stream)
+    try:
+        with tracer().start_as_current_span("logged") as span:
+            logging.getLogger("paygrid.test").warning("inside")
+        logging.getLogger("paygrid.test").warning("outside")
+    finally:
+        for handler in list(root.handlers):
+            if handler not in before[0]:
+                root.removeHandler(handler)
+        root.setLevel(before[1])
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    context = span.get_span_context()
+    assert inside["trace_id"] == f"{context.trace_id:032x}"
+    assert inside["span_id"] == f"{context.span_id:016x}"
+    assert "trace_id" not in outside
