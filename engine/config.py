@@ -274,6 +274,13 @@ class Settings(BaseSettings):
         description="Span exporter (engine/tracing): auto is otlp when OTEL_EXPORTER_OTLP_ENDPOINT "
         "is set, else off; memory keeps spans in Redis for tests and the request timeline.",
     )
+    tracing_sample_ratio: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of requests traced (parent-based: a caller's sampled flag wins) when "
+        "OTEL_TRACES_SAMPLER is not set; that variable and its _ARG win when set.",
+    )
     tracing_memory_ttl_s: int = Field(
         default=3600, ge=10, le=7 * 86400, description="How long the memory store keeps a trace."
     )

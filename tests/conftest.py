@@ -161,6 +161,7 @@ def settings(infra: dict[str, str]) -> Settings:
         # Every process traces into the shared in-memory store (tests/serve_app/test_tracing.py
         # reads whole traces there; the after-all scan checks what every test left in it).
         tracing="memory",
+        tracing_sample_ratio=1.0,
     )
 
 

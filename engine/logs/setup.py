@@ -3,8 +3,9 @@
 Each line: `timestamp` (UTC, ISO 8601), `level`, `message`, `logger`, `correlation_id` (the
 request's, where the line was written on its behalf), `component` (api, shard, dispatcher,
 scheduler, cli) and `process` (the replica or actor: `ledger-shard-0`, `api-…`), `trace_id` and
-`span_id` when written inside a traced span (engine/tracing), and `exception` when there is one. Ray sends an actor's stderr to its worker log files, so the
-actors' lines land there, in the same shape.
+`span_id` when written inside a traced span (engine/tracing), and `exception` when there is
+one. Ray sends an actor's stderr to its worker log files, so the actors' lines land there, in
+the same shape.
 """
 
 from __future__ import annotations

@@ -8,10 +8,13 @@
 - `memory`: the shared in-memory store in Redis (`engine.tracing.store`), for tests and the
   request timeline;
 - `off`: nothing.
-Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` as the SDK reads them
-(default `parentbased_always_on`: a request is traced when its caller's traceparent says
-sampled, or when it has none); `OTEL_TRACES_SAMPLER=always_off` or `OTEL_SDK_DISABLED=true`
-turns tracing off as `off` does.
+Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` as the SDK reads them when
+set; otherwise it is `parentbased_traceidratio` at `PAYGRID_TRACING_SAMPLE_RATIO` (0.1): a
+request whose caller sent a traceparent follows the caller's sampled flag, one without is traced
+one time in ten — what keeps tracing's cost on the purchase path under 10 % (README,
+Benchmarks). The ratio is a setting rather than the SDK's environment so that every process of
+the cluster samples alike. `OTEL_TRACES_SAMPLER=always_off` or `OTEL_SDK_DISABLED=true` turns
+tracing off as `off` does.
 
 Off means off: `enabled()` is False, the HTTP middleware and the SQL hook are not installed, and
 every other span site is one boolean check. The provider is this module's, not the SDK's global
@@ -32,6 +35,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, Sampler
 
 from engine.config import Settings, TracingMode
 from engine.tracing.scrubbing import ScrubbingExporter
@@ -76,6 +80,13 @@ def _exporter(mode: TracingMode, settings: Settings) -> SpanExporter:
     return OTLPSpanExporter()
 
 
+def _sampler(settings: Settings) -> Sampler | None:
+    # None: the SDK builds it from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None
+    return ParentBasedTraceIdRatio(settings.tracing_sample_ratio)
+
+
 def configure_tracing(settings: Settings, *, component: str, process: str) -> bool:
     """Set up this process's tracing from `settings.tracing` and the OTEL_* environment;
     `component` (api, shard, dispatcher, scheduler, cli) and `process` (its unique name) become
@@ -93,8 +104,7 @@ def configure_tracing(settings: Settings, *, component: str, process: str) -> bo
             "paygrid.component": component,
         }
     )
-    # sampler=None: the SDK builds it from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=_sampler(settings))
     delay = MEMORY_EXPORT_DELAY_MS if mode == "memory" else None
     provider.add_span_processor(
         BatchSpanProcessor(

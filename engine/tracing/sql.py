@@ -4,7 +4,8 @@ never by its text or parameters.
 The hook is asyncpg's query logger, added to each pooled connection when it opens and only
 while tracing is on: asyncpg times the statements of a connection that has a logger and calls
 it on the event loop's next turn, in a copy of the running task's context, so the span gets
-its parent (the batch or command span running the statement) for free. No repository changes,
+its parent (the batch or command span running the statement) for free. A statement run outside
+any recorded span is not traced. No repository changes,
 and nothing at all on connections opened while tracing is off.
 """
 
@@ -16,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from engine.tracing.setup import enabled, tracer
@@ -39,6 +41,10 @@ def statement_name(query: str) -> tuple[str, str, str | None]:
 
 
 def _record(record: Any) -> None:
+    # Only statements run for traced work: an unsampled request's (and background sweeps')
+    # cost one check, not a span.
+    if not trace.get_current_span().is_recording():
+        return
     name, operation, table = statement_name(record.query)
     end = time.time_ns()
     attributes: dict[str, str] = {"db.system.name": "postgresql", "db.operation.name": operation}

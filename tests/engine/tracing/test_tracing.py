@@ -40,7 +40,9 @@ CARD = "4000056655665556"
 def traced(settings: Settings) -> Iterator[None]:
     """Tracing on in this process, into the shared store, for one test."""
     configure_tracing(
-        settings.model_copy(update={"tracing": "memory"}), component="test", process="tests"
+        settings.model_copy(update={"tracing": "memory", "tracing_sample_ratio": 1.0}),
+        component="test",
+        process="tests",
     )
     yield
     shutdown_tracing()
