@@ -80,9 +80,24 @@ def _busy_s() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namespace, n: int) -> Run:
-    name = f"aml {'on' if aml else 'off'}"
-    deployment = settings.model_copy(update={"aml_enabled": aml, "sandbox_latency_ms": 0})
+@dataclass(frozen=True)
+class CpuRun:
+    """One run of the purchase load: its rate and CPU per purchase answered 200."""
+
+    rps: float
+    ok: int
+    errors: int
+    shard_ms: float
+    replica_ms: float
+    machine_ms: float
+
+
+def measure_cpu(
+    deployment: Settings, seeded: Seeded, name: str, args: argparse.Namespace, n: int
+) -> CpuRun:
+    """Serve `deployment` (sandbox 0 ms), warm it up, and measure one run at c=32: req/s and
+    ms of CPU per purchase of the shards, the replicas and the whole machine."""
+    deployment = deployment.model_copy(update={"sandbox_latency_ms": 0})
     load = workload.paygrid(seeded, 100 + n)
     with serving(deployment) as served:
         multiload.run(
@@ -108,13 +123,24 @@ def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namesp
         after = (_cpu_s(shards), _cpu_s(replicas), _busy_s())
     ok = max(1, result.requests - result.errors)
     shard, replica, machine = (1000 * (a - b) / ok for a, b in zip(after, before, strict=True))
-    run = Run(aml, result.rps, ok, result.errors, shard, replica, machine)
+    run = CpuRun(result.rps, ok, result.errors, shard, replica, machine)
     print(
         f"  {name}: {run.rps:,.0f} req/s, shard {shard:.3f} ms, replica {replica:.3f} ms, "
         f"machine {machine:.3f} ms CPU per purchase, errors {run.errors}",
         flush=True,
     )
     return run
+
+
+def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namespace, n: int) -> Run:
+    cpu = measure_cpu(
+        settings.model_copy(update={"aml_enabled": aml}),
+        seeded,
+        f"aml {'on' if aml else 'off'}",
+        args,
+        n,
+    )
+    return Run(aml, cpu.rps, cpu.ok, cpu.errors, cpu.shard_ms, cpu.replica_ms, cpu.machine_ms)
 
 
 def screening_us(settings: Settings, customers: int, purchases: int = 100_000) -> float:

@@ -61,7 +61,9 @@ class Coalescer(Generic[T, R]):
         futures: list[asyncio.Future[R]] = []
         context = None
         if self._span_name is not None and enabled():
-            context = trace.get_current_span().get_span_context()
+            # Only a recorded submitter's batch is traced: an unsampled one costs nothing more.
+            span = trace.get_current_span()
+            context = span.get_span_context() if span.is_recording() else None
         for item in items:
             future: asyncio.Future[R] = loop.create_future()
             self._pending.append((item, future, context))
@@ -77,7 +79,7 @@ class Coalescer(Generic[T, R]):
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             self._in_flight += 1
-            traced = self._span_name is not None and batch[0][2] is not None
+            traced = any(context is not None for _, _, context in batch)
             run = self._run_traced(batch) if traced else self._run(batch)
             task = asyncio.get_running_loop().create_task(run)
             self._tasks.add(task)

@@ -84,7 +84,7 @@ async def test_spans_reach_the_shared_store_scrubbed(redis: Redis) -> None:
         "scrubbed",
         attributes={
             "http.route": "/api/payments/purchase",
-            "paygrid.correlation_id": f"{cid} {CARD}",
+            "paygrid.correlation_id": f"{cid}:{CARD}",
             "card.number": CARD,
             "api.key": "pgk_live_secret",
         },
@@ -101,7 +101,7 @@ async def test_spans_reach_the_shared_store_scrubbed(redis: Redis) -> None:
     for secret in (CARD, "cvc: 123", "pgk_abcdef", "whsec_abcdef"):
         assert secret not in text
     assert "5556" in found.attributes["paygrid.correlation_id"]
-    assert await traces_for_correlation(redis, f"{cid} {'*' * 12}5556") == [trace_id]
+    assert await traces_for_correlation(redis, f"{cid}:{'*' * 12}5556") == [trace_id]
 
 
 @pytest.mark.usefixtures("traced")
