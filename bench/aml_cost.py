@@ -40,17 +40,6 @@ from engine.payments.states import TransactionType
 CONCURRENCY = 32
 
 
-@dataclass(frozen=True)
-class Run:
-    aml: bool
-    rps: float
-    ok: int
-    errors: int
-    shard_ms: float
-    replica_ms: float
-    machine_ms: float
-
-
 def _processes(marker: str) -> list[psutil.Process]:
     """This bench's own Ray workers named `marker` (the driver started Ray, so they descend
     from it; other people's clusters on the box are not counted)."""
@@ -90,6 +79,13 @@ class CpuRun:
     shard_ms: float
     replica_ms: float
     machine_ms: float
+
+
+@dataclass(frozen=True)
+class Run(CpuRun):
+    """A run with the rules on or off."""
+
+    aml: bool = True
 
 
 def measure_cpu(
@@ -140,7 +136,7 @@ def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namesp
         args,
         n,
     )
-    return Run(aml, cpu.rps, cpu.ok, cpu.errors, cpu.shard_ms, cpu.replica_ms, cpu.machine_ms)
+    return Run(**dataclasses.asdict(cpu), aml=aml)
 
 
 def screening_us(settings: Settings, customers: int, purchases: int = 100_000) -> float:
