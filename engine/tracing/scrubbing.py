@@ -11,6 +11,7 @@ templates, statement names and command types, never from input.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -53,9 +54,13 @@ ALLOWED_ATTRIBUTES = frozenset(
 )
 
 
+# Most values repeat (route templates, statement names, command types): scrubbed once each.
+_scrub_cached = lru_cache(maxsize=4096)(scrub)
+
+
 def _clean(value: AttributeValue) -> AttributeValue:
     if isinstance(value, str):
-        return scrub(value)
+        return _scrub_cached(value) if len(value) <= 200 else scrub(value)
     if isinstance(value, Sequence) and not isinstance(value, bytes):
         return [scrub(v) if isinstance(v, str) else v for v in value]
     return value

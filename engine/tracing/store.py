@@ -112,15 +112,19 @@ class RedisSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pipe = self._client.pipeline(transaction=False)
+        touched: set[str] = set()
         for span in spans:
             finished = FinishedSpan.of(span)
             key = _SPANS + finished.trace_id
             pipe.rpush(key, finished.to_json())
-            pipe.expire(key, self._ttl_s)
+            touched.add(key)
             correlation = finished.attributes.get("paygrid.correlation_id")
             if isinstance(correlation, str):
                 pipe.sadd(_CORRELATION + correlation, finished.trace_id)
-                pipe.expire(_CORRELATION + correlation, self._ttl_s)
+                touched.add(_CORRELATION + correlation)
+        # One expiry per key and batch, not per span.
+        for key in touched:
+            pipe.expire(key, self._ttl_s)
         try:
             pipe.execute()
         except redis.RedisError:
