@@ -275,7 +275,7 @@ class Settings(BaseSettings):
         "is set, else off; memory keeps spans in Redis for tests and the request timeline.",
     )
     tracing_sample_ratio: float = Field(
-        default=0.1,
+        default=0.01,
         ge=0,
         le=1,
         description="Share of requests traced (parent-based: a caller's sampled flag wins) when "

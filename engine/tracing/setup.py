@@ -9,12 +9,12 @@
   request timeline;
 - `off`: nothing.
 Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` as the SDK reads them when
-set; otherwise it is `parentbased_traceidratio` at `PAYGRID_TRACING_SAMPLE_RATIO` (0.1): a
+set; otherwise it is `parentbased_traceidratio` at `PAYGRID_TRACING_SAMPLE_RATIO` (0.01): a
 request whose caller sent a traceparent follows the caller's sampled flag, one without is traced
-one time in ten — what keeps tracing's cost on the purchase path under 10 % (README,
-Benchmarks). The ratio is a setting rather than the SDK's environment so that every process of
-the cluster samples alike. `OTEL_TRACES_SAMPLER=always_off` or `OTEL_SDK_DISABLED=true` turns
-tracing off as `off` does.
+one time in a hundred — what keeps tracing's cost on the purchase path under 10 % on two cores
+(README, Benchmarks: one in ten cost 30 %). The ratio is a setting rather than the SDK's
+environment so that every process of the cluster samples alike.
+`OTEL_TRACES_SAMPLER=always_off` or `OTEL_SDK_DISABLED=true` turns tracing off as `off` does.
 
 Off means off: `enabled()` is False, the HTTP middleware and the SQL hook are not installed, and
 every other span site is one boolean check. The provider is this module's, not the SDK's global
