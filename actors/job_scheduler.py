@@ -17,6 +17,7 @@ from actors.shard_calls import ShardCalls
 from engine.config import Settings
 from engine.logs.setup import configure_logging
 from engine.runtime.workers import start_scheduler
+from engine.tracing.setup import configure_tracing
 
 # Renewals wait for the one call out to their shard and then ride the next together, so the
 # scheduler pays one actor hop per batch instead of one per renewal. Measured (2,000 due, 2
@@ -30,6 +31,7 @@ class JobScheduler(QueueWorker):
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         configure_logging(component="scheduler", process=f"job-scheduler-{index}")
+        configure_tracing(settings, component="scheduler", process=f"job-scheduler-{index}")
         self._index = index
         self._fingerprint = settings.fingerprint()
         shards = ShardCalls(

@@ -27,6 +27,7 @@ from engine.errors import DatabaseUnavailable
 from engine.logs.setup import configure_logging
 from engine.payments.commands import Command, CommandResult
 from engine.runtime.shard import ShardRuntime, open_shard_runtime
+from engine.tracing.setup import configure_tracing
 
 log = logging.getLogger("paygrid.shard")
 
@@ -36,6 +37,7 @@ class LedgerShard:
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         configure_logging(component="shard", process=f"ledger-shard-{index}")
+        configure_tracing(settings, component="shard", process=f"ledger-shard-{index}")
         self._index = index
         self._gateways = settings.gateways
         self._fingerprint = settings.fingerprint()

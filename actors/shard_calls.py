@@ -18,14 +18,17 @@ from functools import partial
 from typing import Any, TypeVar
 
 import ray
+from opentelemetry.trace import SpanKind
 from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from actors.options import NAMESPACE
 from engine.batching import Coalescer
 from engine.errors import InternalError, PaygridError, UpstreamError
-from engine.payments.commands import Command, CommandResult
+from engine.payments.commands import Command, CommandResult, with_traceparent
 from engine.sharding import shard_of
+from engine.tracing.context import traceparent_of
+from engine.tracing.setup import enabled, tracer
 
 log = logging.getLogger("paygrid.shard_calls")
 
@@ -59,6 +62,22 @@ async def call_shard(
         raise UpstreamError(unavailable, code="shard_unavailable") from exc
 
 
+async def submit_traced(
+    batches: Coalescer[Command, CommandResult], index: int, command: Command
+) -> CommandResult:
+    """Submit `command` to shard `index`'s batches, in a client span whose context travels in
+    the command (the shard's span for it is that span's child) when tracing is on."""
+    if not enabled():
+        return await batches.submit(command)
+    with tracer().start_as_current_span(
+        "LedgerShard.execute",
+        kind=SpanKind.CLIENT,
+        attributes={"paygrid.shard": index, "paygrid.command": type(command).__name__},
+    ) as span:
+        traceparent = traceparent_of(span.get_span_context())
+        return await batches.submit(with_traceparent(command, traceparent))
+
+
 class ShardCalls:
     """Runs money commands on the shard that owns their customer, for an engine `Executor`.
 
@@ -82,7 +101,7 @@ class ShardCalls:
     async def execute(self, command: Command) -> CommandResult:
         """Run `command` on its customer's shard; a dead or missing shard is 503."""
         index = shard_of(command.customer_id, self._count)
-        return await self._batches[index].submit(command)
+        return await submit_traced(self._batches[index], index, command)
 
     def _handle(self, index: int) -> ActorHandle[Any]:
         handle = self._handles.get(index)

@@ -16,6 +16,7 @@ from actors.queue_worker import QueueWorker
 from engine.config import Settings
 from engine.logs.setup import configure_logging
 from engine.runtime.workers import start_dispatcher
+from engine.tracing.setup import configure_tracing
 
 
 @ray.remote
@@ -23,6 +24,7 @@ class WebhookDispatcher(QueueWorker):
     # Ray awaits an async __init__ before the first call (mypy expects a sync one).
     async def __init__(self, settings: Settings, index: int) -> None:  # type: ignore[misc]
         configure_logging(component="dispatcher", process=f"webhook-dispatcher-{index}")
+        configure_tracing(settings, component="dispatcher", process=f"webhook-dispatcher-{index}")
         self._index = index
         self._fingerprint = settings.fingerprint()
         self._runtime = await start_dispatcher(settings, f"webhook-dispatcher-{index}")

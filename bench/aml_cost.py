@@ -40,17 +40,6 @@ from engine.payments.states import TransactionType
 CONCURRENCY = 32
 
 
-@dataclass(frozen=True)
-class Run:
-    aml: bool
-    rps: float
-    ok: int
-    errors: int
-    shard_ms: float
-    replica_ms: float
-    machine_ms: float
-
-
 def _processes(marker: str) -> list[psutil.Process]:
     """This bench's own Ray workers named `marker` (the driver started Ray, so they descend
     from it; other people's clusters on the box are not counted)."""
@@ -80,9 +69,31 @@ def _busy_s() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namespace, n: int) -> Run:
-    name = f"aml {'on' if aml else 'off'}"
-    deployment = settings.model_copy(update={"aml_enabled": aml, "sandbox_latency_ms": 0})
+@dataclass(frozen=True)
+class CpuRun:
+    """One run of the purchase load: its rate and CPU per purchase answered 200."""
+
+    rps: float
+    ok: int
+    errors: int
+    shard_ms: float
+    replica_ms: float
+    machine_ms: float
+
+
+@dataclass(frozen=True)
+class Run(CpuRun):
+    """A run with the rules on or off."""
+
+    aml: bool = True
+
+
+def measure_cpu(
+    deployment: Settings, seeded: Seeded, name: str, args: argparse.Namespace, n: int
+) -> CpuRun:
+    """Serve `deployment` (sandbox 0 ms), warm it up, and measure one run at c=32: req/s and
+    ms of CPU per purchase of the shards, the replicas and the whole machine."""
+    deployment = deployment.model_copy(update={"sandbox_latency_ms": 0})
     load = workload.paygrid(seeded, 100 + n)
     with serving(deployment) as served:
         multiload.run(
@@ -108,13 +119,24 @@ def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namesp
         after = (_cpu_s(shards), _cpu_s(replicas), _busy_s())
     ok = max(1, result.requests - result.errors)
     shard, replica, machine = (1000 * (a - b) / ok for a, b in zip(after, before, strict=True))
-    run = Run(aml, result.rps, ok, result.errors, shard, replica, machine)
+    run = CpuRun(result.rps, ok, result.errors, shard, replica, machine)
     print(
         f"  {name}: {run.rps:,.0f} req/s, shard {shard:.3f} ms, replica {replica:.3f} ms, "
         f"machine {machine:.3f} ms CPU per purchase, errors {run.errors}",
         flush=True,
     )
     return run
+
+
+def measure(settings: Settings, seeded: Seeded, aml: bool, args: argparse.Namespace, n: int) -> Run:
+    cpu = measure_cpu(
+        settings.model_copy(update={"aml_enabled": aml}),
+        seeded,
+        f"aml {'on' if aml else 'off'}",
+        args,
+        n,
+    )
+    return Run(**dataclasses.asdict(cpu), aml=aml)
 
 
 def screening_us(settings: Settings, customers: int, purchases: int = 100_000) -> float:

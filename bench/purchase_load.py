@@ -19,6 +19,12 @@ with the circuit breakers off, then on again (PAIRS times), to show what the bre
     python -m bench.purchase_load [--duration 20] [--repeat 1] [--shards 1,2,8]
         [--gateways sandbox,authorizenet] [--breaker-cost [PAIRS]]
     python -m bench.purchase_load --scale [--duration 20]     # see bench.scaling
+    python -m bench.purchase_load --shards '' --tracing off,memory --phase 0   # tracing's cost
+
+`--tracing` measures the defaults once per tracing mode (`PAYGRID_TRACING`: off, memory,
+console, otlp), each row labelled with its mode, at the sampler the environment gives
+(`OTEL_TRACES_SAMPLER`; by default every request is traced). `--phase 0` keeps only the
+sandbox 0 ms phase, where a per-request cost shows.
 
 One embedded PostgreSQL and Redis, seeded once, serve every row. Traffic goes only to
 127.0.0.1; every run is bounded in time and request count.
@@ -72,6 +78,21 @@ def baselines(settings: Settings, seeded: Seeded, plan: Plan) -> dict[int, Summa
     fast = sorted({p.concurrency for p in PHASES if not p.sandbox_ms})
     load = workload.baseline(seeded, 2)
     return {c: measure.baseline(settings.database_dsn, 1, load, c, plan) for c in fast}
+
+
+def tracing_rows(
+    settings: Settings, seeded: Seeded, plan: Plan, modes: list[str], phases: tuple[Phase, ...]
+) -> list[Row]:
+    """The defaults deployed once per tracing mode, in every phase of `phases`."""
+    rows: list[Row] = []
+    for phase in phases:
+        for mode in modes:
+            base = settings.model_copy(update={"tracing": mode})
+            deployment = Deployment(None, None, phase.sandbox_ms)
+            load = workload.paygrid(seeded, 1)
+            measured = measure.paygrid(base, deployment, load, phase.concurrency, plan)
+            rows.append(Row(f"paygrid (defaults, tracing {mode})", phase, measured))
+    return rows
 
 
 def paygrid_rows(
@@ -159,11 +180,16 @@ def _versus(row: Row, rows: list[Row]) -> str:
 
 
 def render(
-    rows: list[Row], notes: list[str], references: dict[int, Summary], seeded: Seeded, plan: Plan
+    rows: list[Row],
+    notes: list[str],
+    references: dict[int, Summary],
+    seeded: Seeded,
+    plan: Plan,
+    phases: tuple[Phase, ...] = PHASES,
 ) -> str:
     """The purchase table, grouped by phase, each 0 ms group followed by its baseline."""
     table: list[list[str]] = []
-    for phase in PHASES:
+    for phase in phases:
         for row in (r for r in rows if r.phase == phase):
             replicas, shards = row.measured.counts
             cells = report.latency_cells(row.measured.summary)
@@ -272,6 +298,12 @@ def main() -> int:
         help="add the defaults at 0 ms with the circuit breakers off, then on again (PAIRS "
         "times, 1 if not given)",
     )
+    parser.add_argument(
+        "--tracing", default="", help="comma-separated PAYGRID_TRACING modes: the defaults per mode"
+    )
+    parser.add_argument(
+        "--phase", type=_ints, default=None, help="sandbox ms of the phases to run (0, 300)"
+    )
     parser.add_argument("--scale", action="store_true", help="the replicas x shards table")
     parser.add_argument("--scale-concurrency", type=int, default=scaling.CONCURRENCY)
     parser.add_argument("--scale-replicas", type=_ints, default=None, help="override the grid")
@@ -291,11 +323,17 @@ def main() -> int:
             grid = scaling.Grid(args.scale_concurrency, args.scale_replicas, args.scale_shards)
             save("purchase-scale", scaling.run(settings, seeded, plan, grid))
         else:
+            phases = tuple(p for p in PHASES if args.phase is None or p.sandbox_ms in args.phase)
             references = baselines(settings, seeded, plan)
-            rows, notes = paygrid_rows(
-                settings, seeded, plan, args.shards, args.gateways, args.breaker_cost
-            )
-            save("purchase", render(rows, notes, references, seeded, plan))
+            modes = [m for m in args.tracing.split(",") if m]
+            notes: list[str] = []
+            if modes:
+                rows = tracing_rows(settings, seeded, plan, modes, phases)
+            else:
+                rows, notes = paygrid_rows(
+                    settings, seeded, plan, args.shards, args.gateways, args.breaker_cost
+                )
+            save("purchase", render(rows, notes, references, seeded, plan, phases))
     return 0
 
 

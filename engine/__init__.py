@@ -54,6 +54,8 @@ PUBLIC_MODULES = frozenset(
         "engine.logs.context",
         "engine.logs.scrubber",
         "engine.logs.setup",
+        "engine.tracing.context",
+        "engine.tracing.setup",
         "engine.money",
         "engine.orders.models",
         "engine.orders.service",

@@ -4,6 +4,11 @@ No timer and no added latency when idle: a lone item goes out on the event loop'
 (so items submitted in the same turn, such as the commands of one actor call, travel
 together); under load, batches grow to match the rate. It amortizes per-call costs (a Ray actor
 hop, a transaction) without tuning.
+
+Traced (`span_name` given, tracing on): each item keeps the span current where it was
+submitted, and its batch runs in a span named `span_name` that links every one of them, child
+of the first, so a lone request's trace holds its batch whole and every other request reaches
+its batch through the link.
 """
 
 from __future__ import annotations
@@ -11,6 +16,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanContext
+
+from engine.tracing.setup import enabled, tracer
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,13 +37,16 @@ class Coalescer(Generic[T, R]):
         *,
         max_batch: int,
         max_in_flight: int = 1,
+        span_name: str | None = None,
     ) -> None:
         if max_batch < 1 or max_in_flight < 1:
             raise ValueError("max_batch and max_in_flight must be at least 1")
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
-        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        # Each item, its answer to be, and its submitter's span context when traced.
+        self._pending: list[tuple[T, asyncio.Future[R], SpanContext | None]] = []
+        self._span_name = span_name
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatch_scheduled = False
@@ -46,9 +59,14 @@ class Coalescer(Generic[T, R]):
         """Run `items` (possibly across batches) and return their results in order."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[R]] = []
+        context = None
+        if self._span_name is not None and enabled():
+            # Only a recorded submitter's batch is traced: an unsampled one costs nothing more.
+            span = trace.get_current_span()
+            context = span.get_span_context() if span.is_recording() else None
         for item in items:
             future: asyncio.Future[R] = loop.create_future()
-            self._pending.append((item, future))
+            self._pending.append((item, future, context))
             futures.append(future)
         if not self._dispatch_scheduled:
             self._dispatch_scheduled = True
@@ -61,23 +79,39 @@ class Coalescer(Generic[T, R]):
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._run(batch))
+            traced = any(context is not None for _, _, context in batch)
+            run = self._run_traced(batch) if traced else self._run(batch)
+            task = asyncio.get_running_loop().create_task(run)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _run_traced(
+        self, batch: list[tuple[T, asyncio.Future[R], SpanContext | None]]
+    ) -> None:
+        assert self._span_name is not None
+        valid = [c for _, _, c in batch if c is not None and c.is_valid]
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(valid[0])) if valid else None
+        with tracer().start_as_current_span(
+            self._span_name,
+            context=parent,
+            links=list({c.span_id: Link(c) for c in valid}.values()),
+            attributes={"paygrid.batch.size": len(batch)},
+        ):
+            await self._run(batch)
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R], SpanContext | None]]) -> None:
         try:
-            results = await self._run_batch([item for item, _ in batch])
+            results = await self._run_batch([item for item, _, _ in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"batch of {len(batch)} returned {len(results)} results")
         except BaseException as exc:
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
         else:
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
         finally:

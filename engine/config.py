@@ -19,6 +19,9 @@ from engine.keys.master import decode_master_key
 from engine.release import code_digest
 from schema.states import RuleAction
 
+# Which span exporter a process uses (engine/tracing/setup.py says what each means).
+TracingMode = Literal["auto", "off", "otlp", "console", "memory"]
+
 # The audit trail (and resolved AML alerts) is kept at least 12 months before it is purged.
 MIN_AUDIT_RETENTION_DAYS = 365
 
@@ -298,6 +301,22 @@ class Settings(BaseSettings):
     )
     health_cache_s: float = Field(
         default=1.0, ge=0, le=60, description="How long one /health report is reused."
+    )
+
+    tracing: TracingMode = Field(
+        default="auto",
+        description="Span exporter (engine/tracing): auto is otlp when OTEL_EXPORTER_OTLP_ENDPOINT "
+        "is set, else off; memory keeps spans in Redis for tests and the request timeline.",
+    )
+    tracing_sample_ratio: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Share of requests traced (parent-based: a caller's sampled flag wins) when "
+        "OTEL_TRACES_SAMPLER is not set; that variable and its _ARG win when set.",
+    )
+    tracing_memory_ttl_s: int = Field(
+        default=3600, ge=10, le=7 * 86400, description="How long the memory store keeps a trace."
     )
 
     metrics_publish_s: float = Field(

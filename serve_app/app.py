@@ -19,6 +19,7 @@ from engine.config import Settings
 from engine.inflight.tracker import InFlight
 from engine.logs.setup import configure_logging
 from engine.metrics.recorder import NO_METRICS, Metrics
+from engine.tracing.setup import configure_tracing, enabled, shutdown_tracing
 from serve_app import docs, errors, openapi
 from serve_app.console import router as console
 from serve_app.hardening import harden
@@ -48,6 +49,7 @@ from serve_app.routes import (
 )
 from serve_app.routes import metrics as metrics_routes
 from serve_app.state import open_state
+from serve_app.tracing import TracingMiddleware
 
 DEPLOYMENT_NAME = "PaygridAPI"
 
@@ -71,6 +73,8 @@ def create_app(
     harden(app, settings)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, inflight=inflight)
+    if enabled():
+        app.add_middleware(TracingMiddleware)
     for router in (
         health.router,
         metrics_routes.router,
@@ -114,6 +118,7 @@ class PaygridAPI:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
         process = f"api-{uuid.uuid4().hex[:12]}"
         configure_logging(component="api", process=process)
+        configure_tracing(settings, component="api", process=process)
         self._state = await open_state(settings, DEPLOYMENT_NAME, process=process)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -124,6 +129,7 @@ class PaygridAPI:
 
     async def __del__(self) -> None:
         await self._state.close()
+        shutdown_tracing()
 
 
 def cluster_cpus() -> int:

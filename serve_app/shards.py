@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from actors.fleet import Handle
-from actors.shard_calls import call_shard
+from actors.shard_calls import call_shard, submit_traced
 from engine.batching import Coalescer
 from engine.ledger.entries import Balance
 from engine.payments.commands import Command, CommandResult
@@ -60,7 +60,7 @@ class ShardRouter:
     async def execute(self, command: Command) -> CommandResult:
         """Run a money command on the shard that owns its customer."""
         index = shard_of(command.customer_id, self.count)
-        return await self._batches[index].submit(command)
+        return await submit_traced(self._batches[index], index, command)
 
     async def balances(self, customer_id: UUID) -> dict[str, Balance]:
         """The customer's balances per currency, from the shard's book."""

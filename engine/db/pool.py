@@ -6,12 +6,15 @@ import json
 
 import asyncpg
 
+from engine.tracing.sql import trace_statements
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+    trace_statements(conn)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

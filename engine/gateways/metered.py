@@ -1,6 +1,7 @@
 """A gateway wrapper that times every call: `paygrid_gateway_request_duration_seconds` by
 gateway, operation and result (approved, declined, not_found for a lookup, error when it
-raised). It changes nothing else: same results, same exceptions."""
+raised), and, while tracing is on, a client span per call with the same three attributes (never
+the request: it holds the card). It changes nothing else: same results, same exceptions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 from uuid import UUID
+
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from engine.gateways.base import (
     BankDebits,
@@ -22,6 +25,7 @@ from engine.gateways.base import (
 )
 from engine.metrics.catalogue import GATEWAY_DURATION
 from engine.metrics.recorder import Metrics
+from engine.tracing import enabled, tracer
 
 R = TypeVar("R", GatewayResult, GatewayResult | None)
 
@@ -64,6 +68,16 @@ class MeteredGateway:
         return await self._timed("lookup", self._inner.lookup(reference, hint))
 
     async def _timed(self, operation: str, call: Awaitable[R]) -> R:
+        if not enabled():
+            return await self._measured(operation, call, None)
+        with tracer().start_as_current_span(
+            f"gateway {self.name} {operation}",
+            kind=SpanKind.CLIENT,
+            attributes={"paygrid.gateway": self.name, "paygrid.gateway.operation": operation},
+        ) as span:
+            return await self._measured(operation, call, span)
+
+    async def _measured(self, operation: str, call: Awaitable[R], span: Span | None) -> R:
         started = time.perf_counter()
         result = "error"
         try:
@@ -76,3 +90,7 @@ class MeteredGateway:
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.observe(GATEWAY_DURATION, (self.name, operation, result), elapsed)
+            if span is not None:
+                span.set_attribute("paygrid.gateway.result", result)
+                if result == "error":
+                    span.set_status(Status(StatusCode.ERROR))

@@ -2,9 +2,10 @@
 
 Each line: `timestamp` (UTC, ISO 8601), `level`, `message`, `logger`, `correlation_id` (the
 request's, where the line was written on its behalf), `component` (api, shard, dispatcher,
-scheduler, cli) and `process` (the replica or actor: `ledger-shard-0`, `api-…`), and
-`exception` when there is one. Ray sends an actor's stderr to its worker log files, so the
-actors' lines land there, in the same shape.
+scheduler, cli) and `process` (the replica or actor: `ledger-shard-0`, `api-…`), `trace_id` and
+`span_id` when written inside a traced span (engine/tracing), and `exception` when there is
+one. Ray sends an actor's stderr to its worker log files, so the actors' lines land there, in
+the same shape.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 import orjson
+from opentelemetry import trace
 
 from engine.logs.context import current_correlation
 from engine.logs.scrubber import ScrubbingFilter, scrub
@@ -38,6 +40,10 @@ class JsonFormatter(logging.Formatter):
             "component": self._component,
             "process": self._process,
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            line["trace_id"] = f"{span.trace_id:032x}"
+            line["span_id"] = f"{span.span_id:016x}"
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         # Scrubbed whole, after serialization: whatever field a secret hid in is covered.

@@ -6,7 +6,7 @@ redacted (`CardDetails` never prints its number or CVC, `BankAccount` its accoun
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +31,9 @@ class RequestContext:
     correlation_id: str
     idempotency_key: str | None = None
     request_hash: bytes = b""
+    # The W3C traceparent of the span that sent the command to its shard (engine/tracing):
+    # the shard's span for the command is its child. None when untraced.
+    traceparent: str | None = None
 
     @property
     def principal(self) -> Principal:
@@ -115,6 +118,13 @@ class RefundPayment:
 
 
 Command = CreatePayment | CapturePayment | VoidPayment | RefundPayment
+
+
+def with_traceparent(command: Command, traceparent: str | None) -> Command:
+    """`command` carrying `traceparent` to its shard (itself when there is none)."""
+    if traceparent is None:
+        return command
+    return replace(command, ctx=replace(command.ctx, traceparent=traceparent))
 
 
 @dataclass(frozen=True, slots=True)

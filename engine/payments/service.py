@@ -34,6 +34,7 @@ from functools import partial
 from uuid import UUID
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
 from engine.batching import Coalescer
 from engine.cards import CardToken
@@ -76,6 +77,7 @@ from engine.payments.states import TransactionType
 from engine.payments.steps import PaymentSteps, settled_elsewhere
 from engine.sequencing import KeyedSequencer, Turn
 from engine.sharding import slot_of
+from engine.tracing import TraceOrigins, enabled, remote_parent, traceparent_of, tracer
 from schema.states import RecordedMethod
 
 log = logging.getLogger("paygrid.payments")
@@ -115,18 +117,27 @@ class PaymentService:
         max_batch: int = 64,
         stage_transactions: int = 1,
         clock: Callable[[], datetime] = _utcnow,
+        origins: TraceOrigins | None = None,
     ) -> None:
         self._db = db
+        # Where traced commands note their span, for the webhooks their events cause.
+        self._origins = origins
         self._steps = steps
         self._book = book
         self._ownership = ownership
         self._clock = clock
         self._turns: KeyedSequencer[UUID] = KeyedSequencer()
         self._begins: Coalescer[Command, Started | CommandResult] = Coalescer(
-            self._begin_batch, max_batch=max_batch, max_in_flight=stage_transactions
+            self._begin_batch,
+            max_batch=max_batch,
+            max_in_flight=stage_transactions,
+            span_name="ledger_shard.begin",
         )
         self._finals: Coalescer[Finalization, CommandResult] = Coalescer(
-            self._finalize_batch, max_batch=max_batch, max_in_flight=stage_transactions
+            self._finalize_batch,
+            max_batch=max_batch,
+            max_in_flight=stage_transactions,
+            span_name="ledger_shard.finalize",
         )
         # The first request of each idempotency key in flight: its hash and its answer to be.
         self._keys: dict[IdempotencyScope, tuple[bytes, asyncio.Future[CommandResult]]] = {}
@@ -236,7 +247,25 @@ class PaymentService:
         return replay_or_refuse(held_hash, request_hash, True, done.status_code, done.body)
 
     async def _answer(self, command: Command, turn: Turn[UUID]) -> CommandResult:
-        """The command's result; a failure becomes this command's error answer only."""
+        """The command's result; a failure becomes this command's error answer only. Traced,
+        in a span that is the child of the one that sent the command."""
+        if not enabled():
+            return await self._answer_untraced(command, turn)
+        with tracer().start_as_current_span(
+            f"LedgerShard {type(command).__name__}",
+            context=remote_parent(command.ctx.traceparent),
+            kind=SpanKind.SERVER,
+            attributes={
+                "paygrid.command": type(command).__name__,
+                "paygrid.correlation_id": command.ctx.correlation_id,
+            },
+        ) as span:
+            traceparent = traceparent_of(span.get_span_context())
+            if self._origins is not None and span.is_recording() and traceparent is not None:
+                self._origins.note(command.ctx.correlation_id, traceparent)
+            return await self._answer_untraced(command, turn)
+
+    async def _answer_untraced(self, command: Command, turn: Turn[UUID]) -> CommandResult:
         try:
             async with turn:
                 return await self._run(command)

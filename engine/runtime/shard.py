@@ -25,6 +25,7 @@ from engine.runtime.gateway import open_gateways
 from engine.runtime.metrics import ProcessMetrics, open_process_metrics
 from engine.sharding import slots_of
 from engine.shared_state import connect_redis
+from engine.tracing import TraceOrigins, enabled
 
 
 def _utcnow() -> datetime:
@@ -106,6 +107,7 @@ async def open_shard_runtime(
         max_batch=settings.shard_max_batch,
         stage_transactions=settings.shard_stage_transactions,
         clock=clock,
+        origins=TraceOrigins(redis) if enabled() else None,
     )
     await service.start()
     return ShardRuntime(

@@ -17,6 +17,7 @@ from engine.queueing.policy import RetryPolicy
 from engine.queueing.service import QueueService
 from engine.queueing.settings import webhook_queue_settings
 from engine.scheduler.queue import JOBS
+from engine.tracing import TraceOrigins
 from engine.webhooks.deliveries import DeliveryService
 from engine.webhooks.delivery import Deliverer
 from engine.webhooks.dispatcher import Dispatcher, open_dispatcher
@@ -42,9 +43,14 @@ class WebhookRuntime:
 
 
 def open_webhook_runtime(
-    settings: Settings, db: Database, *, metrics: Metrics = NO_METRICS
+    settings: Settings,
+    db: Database,
+    *,
+    metrics: Metrics = NO_METRICS,
+    origins: TraceOrigins | None = None,
 ) -> WebhookRuntime:
-    """Must run inside the event loop that will use it (aiohttp binds its session there)."""
+    """Must run inside the event loop that will use it (aiohttp binds its session there).
+    `origins`, when traced, links each webhook attempt to the request that caused its event."""
     # No pool limits: the dispatcher bounds concurrency per endpoint itself, and a request
     # waiting for a pooled connection would count against its receiver's timeout. Addresses
     # are checked again at connect time (DNS rebinding).
@@ -58,7 +64,7 @@ def open_webhook_runtime(
     secrets = WebhookSecrets(Keyring.from_settings(settings))
     dispatcher = open_dispatcher(
         db,
-        Deliverer(session, timeout_s=settings.webhook_timeout_s),
+        Deliverer(session, timeout_s=settings.webhook_timeout_s, origins=origins),
         secrets,
         queue,
         disable_after=timedelta(hours=settings.webhook_disable_after_h),

@@ -31,6 +31,7 @@ from engine.scheduler.queue import JOBS
 from engine.scheduler.service import Scheduler
 from engine.shared_state import connect_redis
 from engine.subscriptions.charging import Executor
+from engine.tracing import TraceOrigins, enabled
 from engine.webhooks.queue import DELIVERIES
 
 # A worker actor's own connections: claims, settles and the handler's reads.
@@ -105,7 +106,8 @@ async def start_dispatcher(settings: Settings, name: str) -> WorkerRuntime:
     """A webhook dispatcher, sending due deliveries from now on."""
     db = await _open_db(settings)
     redis, metrics = _metrics(settings, db, name, component="dispatcher")
-    webhooks = open_webhook_runtime(settings, db, metrics=metrics.registry)
+    origins = TraceOrigins(redis) if enabled() else None
+    webhooks = open_webhook_runtime(settings, db, metrics=metrics.registry, origins=origins)
     worker = webhooks.dispatcher
     poll_s = webhook_queue_settings(settings).poll_s
     tasks = _start(settings, worker, channel=DELIVERIES.channel, poll_s=poll_s, name=name)

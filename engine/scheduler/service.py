@@ -15,6 +15,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from engine.db.database import Database
 from engine.metrics.recorder import NO_METRICS, Metrics
@@ -26,6 +28,7 @@ from engine.queueing.worker import Done, Worker
 from engine.scheduler.handlers import Handler
 from engine.scheduler.queue import JOBS
 from engine.scheduler.repository import Job, JobRepository
+from engine.tracing import enabled, tracer
 
 log = logging.getLogger("paygrid.scheduler")
 
@@ -59,6 +62,22 @@ class Jobs:
         return await self._repository.jobs(conn, job_ids=[lease.id for lease in leases])
 
     async def run(self, item: Job) -> JobRun:
+        """Run the job; traced, each run is a trace of its own (its shard calls and SQL in it)."""
+        if not enabled():
+            return await self._run(item)
+        with tracer().start_as_current_span(
+            f"job {item.kind}",
+            context=Context(),
+            kind=SpanKind.CONSUMER,
+            attributes={"paygrid.job.id": str(item.id), "paygrid.job.kind": item.kind},
+        ) as span:
+            run = await self._run(item)
+            span.set_attribute("paygrid.job.outcome", run.outcome.value)
+            if run.outcome is not Outcome.SUCCEEDED:
+                span.set_status(Status(StatusCode.ERROR))
+            return run
+
+    async def _run(self, item: Job) -> JobRun:
         handler = self._handlers.get(item.kind)
         if handler is None:
             return JobRun(Outcome.FAILED, f"no handler for job kind '{item.kind}'")
