@@ -97,6 +97,7 @@ PUBLIC_MODULES = frozenset(
         "engine.test_clocks.service",
         "engine.timeline.models",
         "engine.timeline.service",
+        "engine.timeline.spans",
         "engine.webhooks.models",
         "engine.webhooks.secrets",
         "engine.webhooks.states",

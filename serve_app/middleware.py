@@ -2,10 +2,12 @@
 
 `X-Correlation-ID` is echoed when it is 1 to 128 visible ASCII characters; one that is merely
 unusable (too long, or with spaces) is replaced by a fresh id; one holding control or non-ASCII
-characters, which could forge log lines or headers downstream, is refused with 400
-`invalid_correlation_id`. Absent, one is minted. The id is returned on every response and is
-the current correlation (`engine.logs.context`) while the request runs, so every log line
-written on its behalf carries it. Plain ASGI: a header scan and a context-variable set."""
+characters, which could forge log lines or headers downstream, or holding what the log
+scrubber masks (a card number, a CVC, a key or a secret: the id is stored on every row the
+request writes, where nothing scrubs it), is refused with 400 `invalid_correlation_id`.
+Absent, one is minted. The id is returned on every response and is the current correlation
+(`engine.logs.context`) while the request runs, so every log line written on its behalf
+carries it. Plain ASGI: a header scan and a context-variable set."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import InvalidRequest
 from engine.logs.context import reset_correlation, set_correlation, valid_correlation_id
+from engine.logs.scrubber import scrub
 from serve_app import responses
 
 HEADER = "x-correlation-id"
@@ -25,6 +28,15 @@ _UNSAFE = re.compile(r"[^\x20-\x7e]")
 def correlation_id(scope: Scope) -> str:
     """The request's correlation id, as set by the middleware."""
     return str(scope.get("state", {}).get("correlation_id", ""))
+
+
+def _refusal(given: str) -> str | None:
+    """Why a given correlation id is refused outright, if it is."""
+    if _UNSAFE.search(given):
+        return "X-Correlation-ID may hold only visible ASCII characters"
+    if scrub(given) != given:
+        return "X-Correlation-ID must not hold a card number, a CVC, a key or a secret"
+    return None
 
 
 class CorrelationMiddleware:
@@ -38,7 +50,9 @@ class CorrelationMiddleware:
         given = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
         )
-        cid = given if given is not None and valid_correlation_id(given) else uuid.uuid4().hex
+        refused = None if given is None else _refusal(given)
+        usable = given is not None and not refused and valid_correlation_id(given)
+        cid = given if usable and given is not None else uuid.uuid4().hex
         scope.setdefault("state", {})["correlation_id"] = cid
         raw = cid.encode()
 
@@ -51,11 +65,9 @@ class CorrelationMiddleware:
 
         token = set_correlation(cid)
         try:
-            if given is not None and _UNSAFE.search(given):
+            if refused:
                 refusal = InvalidRequest(
-                    "X-Correlation-ID may hold only visible ASCII characters",
-                    code="invalid_correlation_id",
-                    param="X-Correlation-ID",
+                    refused, code="invalid_correlation_id", param="X-Correlation-ID"
                 )
                 answer = responses.error(refusal.to_dict(), refusal.http_status, cid)
                 await answer(scope, receive, send_with_id)

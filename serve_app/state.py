@@ -50,6 +50,7 @@ from engine.shared_state import connect_redis
 from engine.subscriptions.service import SubscriptionService
 from engine.test_clocks.service import TestClockService
 from engine.timeline.service import TimelineService
+from engine.timeline.spans import StoredSpans
 from serve_app.client_ip import ClientAddress
 from serve_app.health_checks import replica_checks
 from serve_app.report_jobs import RayReportJobs
@@ -211,5 +212,6 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
         breakers=breakers,
         inflight=inflight,
         inflight_registry=registry,
-        timeline=TimelineService(db),
+        # Spans join the timeline where this cluster keeps them (the in-memory store).
+        timeline=TimelineService(db, StoredSpans(redis) if settings.tracing == "memory" else None),
     )

@@ -38,11 +38,33 @@ _HEADER = re.compile(
 )
 
 
+def _masked(digits: str) -> str | None:
+    """`digits` masked to its last four if it is a card number, else None."""
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return None
+
+
 def _mask_pan(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group())
-    if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
-        return match.group()
-    return "*" * (len(digits) - 4) + digits[-4:]
+    text = match.group()
+    whole = _masked(re.sub(r"[ -]", "", text))
+    if whole is not None:
+        return whole
+    # Not one card number, but perhaps one beside another number ("… 13 4000056655665556"):
+    # every stretch of whole digit groups is a candidate, the longest first.
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", text)]
+    out, done, i = [], 0, 0
+    while i < len(groups):
+        for j in range(len(groups), i, -1):
+            start, end = groups[i][0], groups[j - 1][1]
+            masked = _masked(re.sub(r"[ -]", "", text[start:end]))
+            if masked is not None:
+                out += [text[done:start], masked]
+                done, i = end, j
+                break
+        else:
+            i += 1
+    return "".join(out) + text[done:]
 
 
 def scrub(text: str) -> str:

@@ -12,7 +12,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from tests.security.leaks import Scanner
-from tests.security.test_leak_scan import CVC, collected_span_texts, new_pan
+from tests.security.test_leak_scan import CVC, new_pan
 
 PAN = new_pan("4539")
 
@@ -54,7 +54,6 @@ def test_what_only_looks_like_a_card_number_is_not_a_leak() -> None:
     ]
     for text in clean:
         assert scanner.scan("clean", text) == [], text
-    assert collected_span_texts() == []
 
 
 def test_files_are_scanned(tmp_path: Path) -> None:

@@ -39,6 +39,15 @@ def test_card_numbers_are_masked_to_the_last_four(number: str) -> None:
     assert "*" * 8 in line
 
 
+@pytest.mark.parametrize("before", ["13 ", "7-", "12 34 ", "2026 11 28 "])
+def test_a_card_number_beside_another_number_is_masked(before: str) -> None:
+    # The run as a whole fails the Luhn check; the card number inside it must not escape.
+    line = scrub(f"id {before}{VISA} 5")
+    assert VISA not in line
+    # Masked with whatever Luhn-valid stretch around it was found first (never less).
+    assert "*" * 12 in line
+
+
 def test_luhn_invalid_short_and_long_runs_are_left_alone() -> None:
     assert not _luhn("4242424242424241")
     for text in ("4242424242424241", "424242424242", "42424242424242424242", "order 123456"):

@@ -140,6 +140,15 @@ async def test_timelines_of_a_purchase_and_its_refund(
 
     purchase = await _timeline(admin, bought)
     assert _of(purchase, "payment") == {payment["id"]}
+
+    # The session traces every request into the in-memory store: the request's spans, from
+    # the replica and the shard, join its timeline once their processes have exported them.
+    async def traced() -> bool:
+        spans = [e for e in await _timeline(admin, bought) if e["kind"] == "span"]
+        names = {e["detail"]["name"] for e in spans}
+        return {"POST /api/payments/purchase", "LedgerShard CreatePayment"} <= names
+
+    await wait_until(traced, timeout_s=30, what="the purchase's spans in its timeline")
     assert [e["detail"]["kind"] for e in purchase if e["kind"] == "gateway_attempt"] == ["charge"]
     refund = await _timeline(admin, refunded)
     [refund_id] = _of(refund, "refund")
