@@ -211,6 +211,13 @@ class Settings(BaseSettings):
     gateway_retry_jitter: float = Field(
         default=0.2, ge=0, lt=1, description="Each delay varies by up to this share, at random."
     )
+    gateway_retry_budget_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="Most time one gateway call spends waiting between its retries, all "
+        "together: the calls run while an API request or the recovery sweep waits for them.",
+    )
     sandbox_latency_ms: int = Field(default=2, ge=0, le=60_000)
     sandbox_timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of sandbox calls that time out (tests)."

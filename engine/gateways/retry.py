@@ -14,7 +14,10 @@ altogether: a charge that never reached its gateway goes to the next gateway of 
 once (failover), and its circuit must see the failure now, not after the backoff.
 
 The delays are the seed's policy by default (1 s, doubling, at most 5 min, 5 retries, ±20 % jitter,
-`PAYGRID_GATEWAY_RETRY_*`); jitter spreads the retries of calls that failed together.
+`PAYGRID_GATEWAY_RETRY_*`); jitter spreads the retries of calls that failed together. A call
+stops retrying once its next delay would take its waiting past `PAYGRID_GATEWAY_RETRY_BUDGET_S`
+(5 s): these calls run while an API request, or the shard's recovery sweep, waits for them, and
+the policy's later delays (8 s, 16 s, … 5 min) belong to queued work, not to a caller on the line.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ def gateway_retry_policy(settings: Settings) -> RetryPolicy:
 
 class RetryingGateway:
     """`inner`, its safe calls retried under `policy`. `deduplicates` names the operations
-    (`capture`, `void`, `refund`) that `inner` deduplicates by our reference."""
+    (`capture`, `void`, `refund`) that `inner` deduplicates by our reference; `budget_s`, if
+    given, bounds one call's waiting between retries, all together."""
 
     def __init__(
         self,
@@ -74,10 +78,12 @@ class RetryingGateway:
         policy: RetryPolicy,
         *,
         deduplicates: Collection[str] = (),
+        budget_s: float | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._inner = inner
         self._policy = policy
+        self._budget_s = budget_s
         self._deduplicates = frozenset(deduplicates) & {"capture", "void", "refund"}
         self._sleep = sleep
         self.name = inner.name
@@ -131,14 +137,16 @@ class RetryingGateway:
     ) -> R:
         """`call`'s answer; a `GatewayError` that `repeatable` accepts is retried after the
         policy's delay until the retries are spent, then raised."""
-        failures = 0
+        failures, waited = 0, 0.0
         while True:
             try:
                 return await call()
             except GatewayError as error:
                 failures += 1
                 delay = self._policy.delay_after(failures) if repeatable(error) else None
-                if delay is None:
+                if delay is None or (
+                    self._budget_s is not None and waited + delay > self._budget_s
+                ):
                     raise
                 log.warning(
                     "%s %s failed (%s); retry %d in %.1f s",
@@ -149,3 +157,4 @@ class RetryingGateway:
                     delay,
                 )
                 await self._sleep(delay)
+                waited += delay

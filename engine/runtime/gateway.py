@@ -22,6 +22,9 @@ async def open_gateways(
     # Each try is timed on its own; the retry wraps the meter.
     return built.wrapped(
         lambda gateway, capabilities: RetryingGateway(
-            MeteredGateway(gateway, metrics), policy, deduplicates=capabilities.deduplicates
+            MeteredGateway(gateway, metrics),
+            policy,
+            deduplicates=capabilities.deduplicates,
+            budget_s=settings.gateway_retry_budget_s,
         )
     )

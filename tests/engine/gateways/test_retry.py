@@ -82,10 +82,16 @@ class Sleeps:
 
 
 def _wrapped(
-    inner: Any, policy: RetryPolicy = NO_JITTER, deduplicates: tuple[str, ...] = ()
+    inner: Any,
+    policy: RetryPolicy = NO_JITTER,
+    deduplicates: tuple[str, ...] = (),
+    budget_s: float | None = None,
 ) -> tuple[RetryingGateway, Sleeps]:
     sleeps = Sleeps()
-    return RetryingGateway(inner, policy, deduplicates=deduplicates, sleep=sleeps), sleeps
+    gateway = RetryingGateway(
+        inner, policy, deduplicates=deduplicates, budget_s=budget_s, sleep=sleeps
+    )
+    return gateway, sleeps
 
 
 def _operation() -> OperationRequest:
@@ -186,6 +192,23 @@ async def test_charges_and_verifications_are_never_repeated(error: GatewayError)
         await gateway.verify(VerifyRequest(uuid4(), CardDetails("4111111111111111", 12, 2034)))
 
     assert (inner.calls, sleeps.delays) == (["charge", "verify"], [])
+
+
+async def test_a_call_stops_retrying_when_its_next_delay_would_pass_the_budget() -> None:
+    # The default budget (5 s) admits the 1 s and 2 s delays, not the 4 s after them: a caller
+    # on the line (an API request, the recovery sweep) waits seconds, not the policy's minutes.
+    assert Settings().gateway_retry_budget_s == 5
+    inner = Scripted([REFUSED] * 5)
+    gateway, sleeps = _wrapped(inner, deduplicates=("capture",), budget_s=5)
+
+    with pytest.raises(GatewayError):
+        await gateway.capture(_operation())
+
+    assert (inner.calls, sleeps.delays) == (["capture"] * 3, [1, 2])
+    lookups = Scripted([REFUSED] * 2)
+    gateway, sleeps = _wrapped(lookups, budget_s=5)
+    assert await gateway.lookup(uuid4()) == APPROVED
+    assert sleeps.delays == [1, 2]
 
 
 @dataclass
