@@ -94,6 +94,11 @@ def start_postgres(data_dir: Path, database: str = "paygrid") -> tuple[str, Call
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
                 await conn.execute(f'CREATE DATABASE "{database}"')
+            # A refused row is logged whole by default ("Failing row contains (…)", a DETAIL
+            # line): a check that turned away a secret or PII in clear would write it to the
+            # server's log. Terse errors keep the message and drop the row.
+            await conn.execute("ALTER SYSTEM SET log_error_verbosity = 'terse'")
+            await conn.execute("SELECT pg_reload_conf()")
         finally:
             await conn.close()
 
