@@ -158,7 +158,7 @@ def settings(infra: dict[str, str]) -> Settings:
         # Metrics reach Redis within a fifth of a second; every /health call probes afresh.
         metrics_publish_s=0.2,
         health_cache_s=0,
-        # Every process traces into the shared in-memory store (tests/serve_app/test_tracing.py
+        # Every process traces into the shared in-memory store (tests/serve_app/routes/test_spans.py
         # reads whole traces there; the after-all scan checks what every test left in it).
         tracing="memory",
         tracing_sample_ratio=1.0,
