@@ -1,10 +1,10 @@
 """The restore drill: traffic through the money path, the subscription billing and the webhook
 dispatcher, a backup, the database dropped and made again, a restore. Every row of every table
 comes back (payments, refunds, ledger entries, plans, subscriptions, invoices, events,
-idempotency answers, delivery states), the ledger equals the
-manifest, and a request repeated under an Idempotency-Key from before the backup replays its
-first answer without reaching the gateway. Neither the file nor the dump inside it holds a
-card number, PII or a signing secret in clear."""
+idempotency answers, delivery states), the ledger equals the manifest, and a request repeated
+under an Idempotency-Key from before the backup replays its first answer without reaching the
+gateway. Neither the file nor the dump inside it holds a card number, PII or a signing secret
+in clear."""
 
 from __future__ import annotations
 
