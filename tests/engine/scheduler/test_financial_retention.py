@@ -1,7 +1,7 @@
 """Financial retention of erased customers (issue 9): an erased customer whose whole history is
 older than the period (default 7 years, configurable, never under 5) is purged from every
-table; an erased one with a recent row, and a customer not erased however old, stay; a second
-run does nothing; the scheduler keeps the purge recurring."""
+table; an erased one with a recent row or an open AML alert, and a customer not erased however
+old, stay; a second run does nothing; the scheduler keeps the purge recurring."""
 
 from __future__ import annotations
 
@@ -164,15 +164,26 @@ async def test_an_erased_customer_past_the_period_goes_whole_and_no_other(billed
         assert await _counts(conn, kept) == before[kept]
 
 
-async def test_the_period_counts_and_is_never_under_five_years(billed: Billed) -> None:
+async def test_the_period_counts_is_never_under_five_years_and_open_alerts_hold(
+    billed: Billed,
+) -> None:
     customer = await _history(billed, erase=True)
+    await _backdate(billed.db, customer, 6)
     async with billed.db.connection() as conn:
-        await conn.execute(
-            """UPDATE compliance_alerts SET status = 'resolved', resolution_note = 'checked',
-                   resolved_at = now() WHERE customer_id = $1""",
+        alerts = await conn.fetchval(
+            "SELECT count(*) FROM compliance_alerts WHERE customer_id = $1 AND status = 'open'",
             customer,
         )
-    await _backdate(billed.db, customer, 6)
+    assert alerts >= 1  # the refund right after the purchase
+    # An open AML alert keeps the customer, however old.
+    await purge_erased_customers(billed.db, {"retention_years": 5})
+    async with billed.db.connection() as conn:
+        assert (await _counts(conn, customer))["customers"] == 1
+        await conn.execute(
+            """UPDATE compliance_alerts SET status = 'resolved', resolution_note = 'checked',
+                   resolved_at = created_at WHERE customer_id = $1""",
+            customer,
+        )
     # Seven years by default; a payload asking for less than five is held to five.
     await purge_erased_customers(billed.db, {"retention_years": 7})
     async with billed.db.connection() as conn:
