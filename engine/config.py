@@ -24,6 +24,8 @@ TracingMode = Literal["auto", "off", "otlp", "console", "memory"]
 
 # The audit trail (and resolved AML alerts) is kept at least 12 months before it is purged.
 MIN_AUDIT_RETENTION_DAYS = 365
+# Erased customers' pseudonymous financial rows are kept at least this long, whatever is asked.
+MIN_FINANCIAL_RETENTION_YEARS = 5
 
 
 class Settings(BaseSettings):
@@ -350,6 +352,14 @@ class Settings(BaseSettings):
         le=100 * 365,
         description="Audit entries, and AML alerts resolved, longer ago than this are purged "
         "daily; at least 365 (12 months).",
+    )
+    financial_retention_years: int = Field(
+        default=7,
+        ge=MIN_FINANCIAL_RETENTION_YEARS,
+        le=100,
+        description="An erased customer whose every financial row (payments, refunds, ledger "
+        "entries, orders, invoices, subscriptions, saved methods, events) is older than this "
+        "is purged whole, daily; at least 5 years.",
     )
 
     # AML monitoring in the ledger path (engine/compliance). Amount thresholds are in the

@@ -158,7 +158,7 @@ async def start_scheduler(settings: Settings, name: str, *, execute: Executor) -
         queue,
         {
             **RECURRING,
-            **retention_jobs(settings.audit_retention_days),
+            **retention_jobs(settings.audit_retention_days, settings.financial_retention_years),
             **billing.recurring(settings.subscription_sweep_interval_s),
             **backup_schedule,
         },

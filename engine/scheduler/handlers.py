@@ -3,9 +3,9 @@ bounded chunks, one statement per chunk, so no statement outlives its timeout.
 
 Retention: events and idempotency records as their own settings say; the audit trail, failed
 authentications and resolved AML alerts for `audit_retention_days` (at least a year, whatever a
-job asks). Nothing financial (orders, payments, refunds, ledger entries) is ever deleted here:
-those rows are kept, an erased customer's pseudonymously, for at least the financial retention
-period.
+job asks). Nothing financial (orders, payments, refunds, ledger entries) of a customer not
+erased is ever deleted here; an erased customer's, kept pseudonymously, go whole once all of
+them are older than `financial_retention_years` (engine/privacy/retention.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from engine.config import MIN_AUDIT_RETENTION_DAYS
 from engine.db.database import Database
 from engine.events.repository import EventRepository
 from engine.idempotency.repository import IdempotencyRepository
+from engine.privacy.retention import purge_expired_customers
 
 Handler = Callable[[Database, dict[str, Any]], Awaitable[None]]
 Recurring = dict[str, tuple[dict[str, Any], float]]
@@ -75,12 +76,19 @@ async def purge_resolved_alerts(db: Database, payload: dict[str, Any]) -> None:
     await _drain(db, lambda conn: alerts.purge_resolved(conn, older_than_days=days, limit=_CHUNK))
 
 
+async def purge_erased_customers(db: Database, payload: dict[str, Any]) -> None:
+    """Delete erased customers whose whole history is older than `retention_years` (at least
+    the minimum), each with its rows."""
+    await purge_expired_customers(db, years=int(payload["retention_years"]))
+
+
 HANDLERS: dict[str, Handler] = {
     "events.purge": purge_events,
     "idempotency.purge": purge_idempotency_keys,
     "audit.purge": purge_audit_logs,
     "auth_failures.purge": purge_auth_failures,
     "compliance_alerts.purge": purge_resolved_alerts,
+    "customers.retention_purge": purge_erased_customers,
 }
 
 # Jobs that keep themselves scheduled: kind → (payload, every_s).
@@ -90,12 +98,13 @@ RECURRING: Recurring = {
 }
 
 
-def retention_jobs(audit_retention_days: int) -> Recurring:
+def retention_jobs(audit_retention_days: int, financial_retention_years: int) -> Recurring:
     """The daily purges of the audit trail, failed authentications and resolved alerts past
-    `audit_retention_days`."""
+    `audit_retention_days`, and of erased customers past `financial_retention_years`."""
     payload = {"retention_days": audit_retention_days}
     return {
         "audit.purge": (payload, _DAY_S),
         "auth_failures.purge": (payload, _DAY_S),
         "compliance_alerts.purge": (payload, _DAY_S),
+        "customers.retention_purge": ({"retention_years": financial_retention_years}, _DAY_S),
     }

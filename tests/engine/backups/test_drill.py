@@ -1,9 +1,10 @@
-"""The restore drill: traffic through the money path and the webhook dispatcher, a backup, the
-database dropped and made again, a restore. Every row of every table comes back (payments,
-refunds, ledger entries, events, idempotency answers, delivery states), the ledger equals the
-manifest, and a request repeated under an Idempotency-Key from before the backup replays its
-first answer without reaching the gateway. Neither the file nor the dump inside it holds a
-card number, PII or a signing secret in clear."""
+"""The restore drill: traffic through the money path, the subscription billing and the webhook
+dispatcher, a backup, the database dropped and made again, a restore. Every row of every table
+comes back (payments, refunds, ledger entries, plans, subscriptions, invoices, events,
+idempotency answers, delivery states), the ledger equals the manifest, and a request repeated
+under an Idempotency-Key from before the backup replays its first answer without reaching the
+gateway. Neither the file nor the dump inside it holds a card number, PII or a signing secret
+in clear."""
 
 from __future__ import annotations
 
@@ -23,14 +24,17 @@ from tests.engine.backups.conftest import KEYS, Scratch, backups, every_row
 from tests.engine.payments.builders import VISA, Requests
 from tests.engine.payments.fakes import decline
 from tests.engine.payments.harness import Rig, engine_settings
+from tests.engine.subscriptions.harness import MONTHLY
+from tests.engine.subscriptions.harness import build as build_billing
 from tests.engine.webhooks.receiver import Answers
 
 HOLDER_EMAIL = "drill-holder@example.com"
 
 
 async def _traffic(db: Database, requests: Requests, answers: Answers) -> tuple[Rig, str]:
-    """Payments of every kind, a refund, a decline, webhook deliveries delivered and pending;
-    returns the rig and the endpoint's signing secret."""
+    """A plan, a subscription and its paid first invoice (on a saved card), payments of every
+    kind, a refund, a decline, webhook deliveries delivered and pending; returns the rig and
+    the endpoint's signing secret."""
     settings = engine_settings().model_copy(update={"webhook_allow_private": True})
     webhooks = open_webhook_runtime(settings, db)
     try:
@@ -41,6 +45,15 @@ async def _traffic(db: Database, requests: Requests, answers: Answers) -> tuple[
             metadata={},
             principal=Principal(None, "drill"),
         )
+        # Billed first: the rig's shard, built after, is the one holding the slots.
+        billed = await build_billing(db)
+        subscriber = await billed.customer()
+        plan = await billed.plan()
+        subscribed = await billed.subscribe(
+            subscriber, await billed.card(subscriber), plan_id=plan.id
+        )
+        assert subscribed.status_code == 201, subscribed.body
+        assert subscribed.body["latest_invoice"]["status"] == "paid"
         rig = await Rig.build(db, requests)
         bought = await rig.one(rig.requests.purchase(1500, email=HOLDER_EMAIL, key="drill-buy"))
         held = await rig.one(rig.requests.authorize(800, key="drill-hold"))
@@ -81,7 +94,10 @@ async def test_the_drill_brings_every_row_back(
     assert manifest.row_counts["transactions"] == len(before["transactions"])
     assert manifest.ledger_totals == await _ledger_totals(scratch.dsn)
     assert manifest.ledger_totals["JPY"]["captured"] == 700
-    assert manifest.ledger_totals["USD"]["captured"] == 1500 + 500 + 300
+    assert manifest.ledger_totals["USD"]["captured"] == 1500 + 500 + 300 + MONTHLY.amount
+    for table in ("plans", "subscriptions", "invoices", "payment_methods"):
+        assert before[table], table
+    assert any('"status": "paid"' in row for row in before["invoices"])
     restored = await open_database(scratch.dsn, min_size=1, max_size=4)
     try:
         again = await Rig.build(restored, requests)

@@ -103,9 +103,10 @@ def test_the_period_is_at_least_a_year_and_both_purges_recur() -> None:
     assert Settings().audit_retention_days == 400
     with pytest.raises(ValidationError, match="audit_retention_days"):
         Settings(audit_retention_days=364)
-    jobs = retention_jobs(Settings(audit_retention_days=730).audit_retention_days)
+    jobs = retention_jobs(Settings(audit_retention_days=730).audit_retention_days, 7)
     assert {kind: payload for kind, (payload, _) in jobs.items()} == {
         "audit.purge": {"retention_days": 730},
         "auth_failures.purge": {"retention_days": 730},
         "compliance_alerts.purge": {"retention_days": 730},
+        "customers.retention_purge": {"retention_years": 7},
     }
