@@ -4,6 +4,7 @@ database is empty. Never commits."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -11,6 +12,16 @@ from engine.errors import BackupError
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ACCOUNT = re.compile(r"[a-z_]{1,40}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationSettings:
+    """What a base backup needs of the server and of the connected role."""
+
+    wal_level: str
+    max_wal_senders: int
+    can_replicate: bool
+    user: str
 
 
 class BackupRepository:
@@ -53,6 +64,23 @@ class BackupRepository:
                 "the database has no paygrid schema (no schema_migrations): nothing to back up"
             ) from None
         return {r["version"]: r["checksum"] for r in rows}
+
+    async def wal_lsn(self, conn: asyncpg.Connection) -> str:
+        """The server's current WAL insert position (read in the manifest's snapshot)."""
+        return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text"))
+
+    async def replication_settings(self, conn: asyncpg.Connection) -> ReplicationSettings:
+        """The server's wal_level and max_wal_senders, and whether the role may replicate."""
+        row = await conn.fetchrow(
+            """SELECT current_setting('wal_level') AS wal_level,
+                      current_setting('max_wal_senders')::int AS max_wal_senders,
+                      (rolsuper OR rolreplication) AS can_replicate, current_user AS who
+               FROM pg_roles WHERE rolname = current_user"""
+        )
+        assert row is not None
+        return ReplicationSettings(
+            row["wal_level"], row["max_wal_senders"], row["can_replicate"], row["who"]
+        )
 
     async def server_version_num(self, conn: asyncpg.Connection) -> int:
         """The server's version as a number (150020 for 15.20)."""
