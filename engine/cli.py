@@ -188,8 +188,8 @@ async def _backups(settings: Settings, args: argparse.Namespace) -> None:
         for currency, accounts in manifest.ledger_totals.items()
     )
     print(
-        f"{verb} {args.out or args.verify}: {manifest.method} taken "
-        f"{manifest.created_at.isoformat()} (WAL {manifest.wal_lsn}), schema "
+        f"{verb} {args.out or args.verify}: taken {manifest.created_at.isoformat()} "
+        f"({manifest.method}, WAL {manifest.wal_lsn or 'unknown'}), schema "
         f"{manifest.schema_version}, {sum(manifest.row_counts.values())} rows in "
         f"{len(manifest.row_counts)} tables, ledger totals: {totals or 'none'}"
     )

@@ -66,8 +66,14 @@ class BackupRepository:
         return {r["version"]: r["checksum"] for r in rows}
 
     async def wal_lsn(self, conn: asyncpg.Connection) -> str:
-        """The server's current WAL insert position (read in the manifest's snapshot)."""
-        return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text"))
+        """The server's WAL position (read in the manifest's snapshot): where it writes, or on
+        a standby (which has none of its own) where its replay has reached."""
+        return str(
+            await conn.fetchval(
+                """SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                               ELSE pg_current_wal_lsn() END::text"""
+            )
+        )
 
     async def replication_settings(self, conn: asyncpg.Connection) -> ReplicationSettings:
         """The server's wal_level and max_wal_senders, and whether the role may replicate."""

