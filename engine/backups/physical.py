@@ -35,6 +35,7 @@ from engine.backups.tools import Tool
 from engine.errors import BackupError
 
 MANIFEST_NAME = "backup_manifest"
+_MANIFESTS_SINCE = 130000
 _WAL_DIR = "pg_wal/"
 _STDERR_CHARS = 2000
 # Runtime files of the server that was copied, at the top of its data directory, which a server
@@ -59,8 +60,17 @@ def command(tool: Tool, dsn: str) -> list[str]:
     ]
 
 
-def check_server(*, wal_level: str, max_wal_senders: int, can_replicate: bool, user: str) -> None:
-    """Refuse, before copying anything, a server whose settings forbid a base backup."""
+def check_server(
+    *, server_version_num: int, wal_level: str, max_wal_senders: int, can_replicate: bool, user: str
+) -> None:
+    """Refuse, before copying anything, a server whose version or settings forbid a base
+    backup."""
+    if server_version_num < _MANIFESTS_SINCE:
+        raise BackupError(
+            f"base backups need PostgreSQL 13 or newer (the first with backup manifests); this "
+            f"server is {server_version_num // 10000}: back up with --method dump",
+            code="backup_replication_refused",
+        )
     missing = []
     if wal_level == "minimal":
         missing.append("wal_level = replica (it is minimal) in postgresql.conf")

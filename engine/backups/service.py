@@ -9,6 +9,10 @@ A restore changes nothing unless it succeeds as a whole: the file is authenticat
 and its schema checked first; the target must be empty (or `force`); then pg_restore's script
 runs through psql in one transaction that ends with the manifest's counts and totals checked
 in the database, so a mismatch rolls everything back. Pending migrations run after.
+
+A base backup (`method="basebackup"`) copies the whole server with pg_basebackup after the
+manifest is read; it is restored as a data directory (`restore_directory`), checked against
+PostgreSQL's own backup manifest as it is written (physical.py says how far its counts hold).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import asyncpg
 
 from engine.backups import physical
 from engine.backups.envelope import CHUNK_BYTES, BackupKey, EnvelopeWriter, frames
-from engine.backups.manifest import BASEBACKUP, DUMP, Manifest, check_restorable
+from engine.backups.manifest import BASEBACKUP, DUMP, METHODS, Manifest, check_restorable
 from engine.backups.repository import BackupRepository, restore_check_sql
 from engine.backups.tools import Tool, find_tool, libpq_target
 from engine.db import migrations
@@ -72,13 +76,15 @@ class Backups:
     async def backup(self, out: Path, *, method: str = DUMP) -> Manifest:
         """Back the database up into the encrypted file `out`, with pg_dump (`dump`) or
         pg_basebackup (`basebackup`, the whole server); returns its manifest."""
+        if method not in METHODS:
+            raise BackupError(f"no backup method {method!r}: one of {', '.join(METHODS)}")
         partial = out.with_name(out.name + ".partial")
         conn = await _connect(self._dsn)
         try:
             server = await self._repository.server_version_num(conn)
             dsn, env = libpq_target(self._dsn)
             if method == BASEBACKUP:
-                await self._check_replication(conn)
+                await self._check_replication(conn, server)
                 tool = await self._tool("pg_basebackup", server // 10000, 0)
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     manifest = await self._manifest(conn, server, tool.major, method)
@@ -106,9 +112,10 @@ class Backups:
             await conn.close()
         return manifest
 
-    async def _check_replication(self, conn: asyncpg.Connection) -> None:
+    async def _check_replication(self, conn: asyncpg.Connection, server: int) -> None:
         found = await self._repository.replication_settings(conn)
         physical.check_server(
+            server_version_num=server,
             wal_level=found.wal_level,
             max_wal_senders=found.max_wal_senders,
             can_replicate=found.can_replicate,
