@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from engine.auth.keys import parse_scopes
 from engine.auth.models import Network
 from engine.backups.keys import backup_keys
+from engine.backups.manifest import DUMP, METHODS
 from engine.backups.service import Backups
 from engine.config import Settings
 from engine.customers.sealing import seal_clear_rows
@@ -50,8 +51,23 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     target = backup.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write a new backup to this file")
     target.add_argument("--verify", type=Path, help="authenticate a backup without restoring")
+    backup.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DUMP,
+        help="dump: pg_dump of paygrid's database (default); basebackup: pg_basebackup of the "
+        "whole server (needs replication access)",
+    )
     restore = sub.add_parser("restore", help="restore a backup into an empty database")
     restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--to-directory",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="extract a base backup into this new or empty directory, a data directory to "
+        "start PostgreSQL on",
+    )
     restore.add_argument(
         "--force", action="store_true", help="replace everything in a non-empty database"
     )
@@ -92,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     """Run a `migrate`, `keys`, `backup` or `restore` command; returns the exit status."""
     stop: Callable[[], None] = lambda: None  # noqa: E731 - nothing started
     try:
-        if getattr(args, "verify", None):
+        if getattr(args, "verify", None) or getattr(args, "to_directory", None):
             settings = with_kept_secrets(Settings())
         elif args.command in {"backup", "restore"}:
             settings, stop = _database(Settings())
@@ -142,6 +158,15 @@ async def _check(settings: Settings) -> int:
 
 async def _backups(settings: Settings, args: argparse.Namespace) -> None:
     backups = Backups(settings.database_dsn, backup_keys(settings), pg_bin=settings.backup_pg_bin)
+    if args.command == "restore" and args.to_directory is not None:
+        manifest = await backups.restore_directory(args.file, args.to_directory)
+        print(
+            f"extracted {args.file} (taken {manifest.created_at.isoformat()}, PostgreSQL "
+            f"{manifest.server_version_num // 10000}) into {args.to_directory}: start a "
+            f"PostgreSQL {manifest.server_version_num // 10000} on it as the data directory's "
+            "owner (pg_ctl -D DIR start); it recovers to the end of the copy"
+        )
+        return
     if args.command == "restore":
         report = await backups.restore(args.file, force=args.force)
         manifest = report.manifest
@@ -156,14 +181,15 @@ async def _backups(settings: Settings, args: argparse.Namespace) -> None:
         manifest = await asyncio.to_thread(backups.verify, args.verify)
         verb = "verified"
     else:
-        manifest = await backups.backup(args.out)
+        manifest = await backups.backup(args.out, method=args.method)
         verb = "wrote"
     totals = "; ".join(
         f"{currency} " + ", ".join(f"{a} {t}" for a, t in accounts.items())
         for currency, accounts in manifest.ledger_totals.items()
     )
     print(
-        f"{verb} {args.out or args.verify}: taken {manifest.created_at.isoformat()}, schema "
+        f"{verb} {args.out or args.verify}: taken {manifest.created_at.isoformat()} "
+        f"({manifest.method}, WAL {manifest.wal_lsn or 'unknown'}), schema "
         f"{manifest.schema_version}, {sum(manifest.row_counts.values())} rows in "
         f"{len(manifest.row_counts)} tables, ledger totals: {totals or 'none'}"
     )

@@ -1,6 +1,12 @@
 """What a backup holds, written into it (its first frame) and checked after a restore: when it
-was taken, the migrations applied, each table's row count and the ledger's totals per currency
-and account, all read in the snapshot the dump was taken from.
+was taken, how (`dump`: pg_dump of the database; `basebackup`: pg_basebackup of the whole
+server), the migrations applied, each table's row count and the ledger's totals per currency
+and account, and the WAL position of the snapshot they were read in.
+
+A dump is taken from that very snapshot, so its counts are exact. A base backup cannot be:
+PostgreSQL makes it consistent as of the end of the copy, which is after the snapshot, so the
+restored server holds the manifest's rows plus whatever committed while the copy ran (exactly
+the manifest's when nothing wrote meanwhile).
 
 `check_restorable` refuses, before anything is touched, a backup this release cannot run on:
 one with a migration it does not ship (a newer release's) or one whose applied migration
@@ -17,6 +23,9 @@ from engine.db.migrations import Migration
 from engine.errors import BackupError
 
 FORMAT = 1
+DUMP = "dump"
+BASEBACKUP = "basebackup"
+METHODS = (DUMP, BASEBACKUP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,8 @@ class Manifest:
     migrations: dict[str, str]
     row_counts: dict[str, int]
     ledger_totals: dict[str, dict[str, int]]
+    method: str = DUMP
+    wal_lsn: str = ""
 
     @property
     def schema_version(self) -> str:
@@ -44,6 +55,8 @@ class Manifest:
                 "migrations": self.migrations,
                 "row_counts": self.row_counts,
                 "ledger_totals": self.ledger_totals,
+                "method": self.method,
+                "wal_lsn": self.wal_lsn,
             },
             sort_keys=True,
         ).encode()
@@ -62,9 +75,18 @@ class Manifest:
                     str(c): {str(a): int(t) for a, t in accounts.items()}
                     for c, accounts in found["ledger_totals"].items()
                 },
+                # Backups made before base backups existed are dumps.
+                _method(found.get("method", DUMP)),
+                str(found.get("wal_lsn", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise BackupError("the backup's manifest is unreadable") from None
+
+
+def _method(raw: object) -> str:
+    if raw not in METHODS:
+        raise BackupError(f"the backup's method {raw!r} is not one this release reads")
+    return str(raw)
 
 
 def check_restorable(manifest: Manifest, shipped: list[Migration]) -> None:

@@ -4,6 +4,7 @@ database is empty. Never commits."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -11,6 +12,16 @@ from engine.errors import BackupError
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ACCOUNT = re.compile(r"[a-z_]{1,40}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationSettings:
+    """What a base backup needs of the server and of the connected role."""
+
+    wal_level: str
+    max_wal_senders: int
+    can_replicate: bool
+    user: str
 
 
 class BackupRepository:
@@ -53,6 +64,29 @@ class BackupRepository:
                 "the database has no paygrid schema (no schema_migrations): nothing to back up"
             ) from None
         return {r["version"]: r["checksum"] for r in rows}
+
+    async def wal_lsn(self, conn: asyncpg.Connection) -> str:
+        """The server's WAL position (read in the manifest's snapshot): where it writes, or on
+        a standby (which has none of its own) where its replay has reached."""
+        return str(
+            await conn.fetchval(
+                """SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                               ELSE pg_current_wal_lsn() END::text"""
+            )
+        )
+
+    async def replication_settings(self, conn: asyncpg.Connection) -> ReplicationSettings:
+        """The server's wal_level and max_wal_senders, and whether the role may replicate."""
+        row = await conn.fetchrow(
+            """SELECT current_setting('wal_level') AS wal_level,
+                      current_setting('max_wal_senders')::int AS max_wal_senders,
+                      (rolsuper OR rolreplication) AS can_replicate, current_user AS who
+               FROM pg_roles WHERE rolname = current_user"""
+        )
+        assert row is not None
+        return ReplicationSettings(
+            row["wal_level"], row["max_wal_senders"], row["can_replicate"], row["who"]
+        )
 
     async def server_version_num(self, conn: asyncpg.Connection) -> int:
         """The server's version as a number (150020 for 15.20)."""

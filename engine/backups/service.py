@@ -9,6 +9,10 @@ A restore changes nothing unless it succeeds as a whole: the file is authenticat
 and its schema checked first; the target must be empty (or `force`); then pg_restore's script
 runs through psql in one transaction that ends with the manifest's counts and totals checked
 in the database, so a mismatch rolls everything back. Pending migrations run after.
+
+A base backup (`method="basebackup"`) copies the whole server with pg_basebackup after the
+manifest is read; it is restored as a data directory (`restore_directory`), checked against
+PostgreSQL's own backup manifest as it is written (physical.py says how far its counts hold).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,14 +29,18 @@ from typing import BinaryIO
 
 import asyncpg
 
+from engine.backups import physical
 from engine.backups.envelope import CHUNK_BYTES, BackupKey, EnvelopeWriter, frames
-from engine.backups.manifest import Manifest, check_restorable
+from engine.backups.manifest import BASEBACKUP, DUMP, METHODS, Manifest, check_restorable
 from engine.backups.repository import BackupRepository, restore_check_sql
 from engine.backups.tools import Tool, find_tool, libpq_target
 from engine.db import migrations
 from engine.errors import BackupError
 
 _STDERR_CHARS = 2000
+
+# A tool's failure (its stderr, exit status) in words an operator can act on.
+Explain = Callable[[str, int | None], BackupError]
 
 
 def _utcnow() -> datetime:
@@ -64,36 +73,68 @@ class Backups:
         self._clock = clock
         self._repository = BackupRepository()
 
-    async def backup(self, out: Path) -> Manifest:
-        """Dump the database into the encrypted file `out`; returns its manifest."""
+    async def backup(self, out: Path, *, method: str = DUMP) -> Manifest:
+        """Back the database up into the encrypted file `out`, with pg_dump (`dump`) or
+        pg_basebackup (`basebackup`, the whole server); returns its manifest."""
+        if method not in METHODS:
+            raise BackupError(f"no backup method {method!r}: one of {', '.join(METHODS)}")
         partial = out.with_name(out.name + ".partial")
         conn = await _connect(self._dsn)
         try:
             server = await self._repository.server_version_num(conn)
-            pg_dump = await asyncio.to_thread(
-                find_tool, "pg_dump", server_major=server // 10000, explicit_dir=self._pg_bin
-            )
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                snapshot = await self._repository.export_snapshot(conn)
-                manifest = await self._manifest(conn, server, pg_dump.major)
-                dsn, env = libpq_target(self._dsn)
-                command = [
-                    str(pg_dump.path),
-                    "--format=custom",
-                    "--no-owner",
-                    "--no-privileges",
-                    f"--snapshot={snapshot}",
-                    f"--dbname={dsn}",
-                ]
-                # Owner-only from the first byte.
-                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(descriptor, "wb") as handle:
-                    await self._dump(command, env, handle, manifest)
+            dsn, env = libpq_target(self._dsn)
+            if method == BASEBACKUP:
+                await self._check_replication(conn, server)
+                tool = await self._tool("pg_basebackup", server // 10000, 0)
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    manifest = await self._manifest(conn, server, tool.major, method)
+                await self._write(
+                    partial, physical.command(tool, dsn), env, manifest, explain=physical.failure
+                )
+            else:
+                tool = await self._tool("pg_dump", server // 10000, 0)
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    snapshot = await self._repository.export_snapshot(conn)
+                    manifest = await self._manifest(conn, server, tool.major, method)
+                    command = [
+                        str(tool.path),
+                        "--format=custom",
+                        "--no-owner",
+                        "--no-privileges",
+                        f"--snapshot={snapshot}",
+                        f"--dbname={dsn}",
+                    ]
+                    # The transaction stays open while pg_dump reads its snapshot.
+                    await self._write(partial, command, env, manifest)
             partial.replace(out)
         finally:
             partial.unlink(missing_ok=True)
             await conn.close()
         return manifest
+
+    async def _check_replication(self, conn: asyncpg.Connection, server: int) -> None:
+        found = await self._repository.replication_settings(conn)
+        physical.check_server(
+            server_version_num=server,
+            wal_level=found.wal_level,
+            max_wal_senders=found.max_wal_senders,
+            can_replicate=found.can_replicate,
+            user=found.user,
+        )
+
+    async def _write(
+        self,
+        partial: Path,
+        command: list[str],
+        env: dict[str, str],
+        manifest: Manifest,
+        *,
+        explain: Explain | None = None,
+    ) -> None:
+        # Owner-only from the first byte.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            await self._dump(command, env, handle, manifest, explain)
 
     def verify(self, path: Path) -> Manifest:
         """Authenticate every byte of the backup at `path` (reading, never restoring); returns
@@ -101,14 +142,58 @@ class Backups:
         with path.open("rb") as handle:
             stream = frames(handle, self._keys)
             manifest = Manifest.decode(next(stream, b""))
+            if manifest.method == BASEBACKUP:
+                physical.walk(stream)
             for _ in stream:
                 pass
         return manifest
+
+    async def restore_directory(self, path: Path, target: Path) -> Manifest:
+        """Extract the base backup at `path` into `target` (new or empty), a data directory
+        for a PostgreSQL of the manifest's major version to start on; nothing is written
+        unless the whole file authenticates and matches its manifests, and a failure while
+        writing removes what was written."""
+        physical.check_target(target)
+        manifest = await asyncio.to_thread(self.verify, path)
+        if manifest.method != BASEBACKUP:
+            raise BackupError(
+                f"{path} is a pg_dump backup: restore it into a database (paygrid restore "
+                "FILE), not into a directory",
+                code="backup_wrong_method",
+            )
+        await asyncio.to_thread(self._extract, path, target)
+        return manifest
+
+    def _extract(self, path: Path, target: Path) -> None:
+        created = physical.prepare(target)
+        try:
+            with path.open("rb") as handle:
+                stream = frames(handle, self._keys)
+                next(stream)  # the manifest
+                physical.walk(stream, target)
+                for _ in stream:
+                    pass
+        except BaseException:
+            if created:
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                for child in target.iterdir():
+                    if child.is_dir():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+            raise
 
     async def restore(self, path: Path, *, force: bool = False) -> RestoreReport:
         """Restore the backup at `path` into the database (empty unless `force`), check it
         against its manifest and apply pending migrations."""
         manifest = await asyncio.to_thread(self.verify, path)
+        if manifest.method == BASEBACKUP:
+            raise BackupError(
+                f"{path} is a base backup of the whole server: restore it as a data directory "
+                "(paygrid restore --to-directory DIR FILE), then start PostgreSQL on it",
+                code="backup_wrong_method",
+            )
         check_restorable(manifest, migrations.load_migrations())
         conn = await _connect(self._dsn)
         try:
@@ -126,9 +211,13 @@ class Backups:
             await conn.close()
         return RestoreReport(manifest, migrated)
 
-    async def _manifest(self, conn: asyncpg.Connection, server: int, dump_major: int) -> Manifest:
+    async def _manifest(
+        self, conn: asyncpg.Connection, server: int, dump_major: int, method: str
+    ) -> Manifest:
         tables = await self._repository.tables(conn)
         return Manifest(
+            method=method,
+            wal_lsn=await self._repository.wal_lsn(conn),
             created_at=self._clock(),
             server_version_num=server,
             dump_major=dump_major,
@@ -138,7 +227,12 @@ class Backups:
         )
 
     async def _dump(
-        self, command: list[str], env: dict[str, str], handle: BinaryIO, manifest: Manifest
+        self,
+        command: list[str],
+        env: dict[str, str],
+        handle: BinaryIO,
+        manifest: Manifest,
+        explain: Explain | None,
     ) -> None:
         writer = EnvelopeWriter(handle, self._keys[0])
         await asyncio.to_thread(writer.write, manifest.encode())
@@ -146,7 +240,7 @@ class Backups:
             assert dump.stdout is not None
             while chunk := await dump.stdout.read(CHUNK_BYTES):
                 await asyncio.to_thread(writer.write, chunk)
-            await _succeeded(dump, "pg_dump", code="backup_failed")
+            await _succeeded(dump, Path(command[0]).name, code="backup_failed", explain=explain)
         await asyncio.to_thread(writer.finish)
         await asyncio.to_thread(os.fsync, handle.fileno())
 
@@ -268,10 +362,14 @@ async def _finished(feeding: asyncio.Task[None]) -> None:
         await feeding
 
 
-async def _succeeded(process: asyncio.subprocess.Process, name: str, *, code: str) -> None:
+async def _succeeded(
+    process: asyncio.subprocess.Process, name: str, *, code: str, explain: Explain | None = None
+) -> None:
     assert process.stderr is not None
     errors = (await process.stderr.read()).decode(errors="replace").strip()
     if await process.wait() != 0:
+        if explain is not None:
+            raise explain(errors, process.returncode)
         raise BackupError(
             f"{name} failed (exit {process.returncode}): {errors[-_STDERR_CHARS:]}", code=code
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,22 +16,10 @@ from ray.serve.schema import ServeDeploySchema
 from engine.config import Settings
 from engine.keys.keyring import Keyring
 from engine.keys.master import MasterKey, decode_master_key, new_master_key
+from tests.console import cli
 from tests.engine.rows import add_customer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the paygrid console script with exactly `env`."""
-    return subprocess.run(  # noqa: S603 - our own console script
-        [sys.executable, "-m", "serve_app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 def paygrid(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
