@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -89,10 +90,17 @@ class Run(CpuRun):
 
 
 def measure_cpu(
-    deployment: Settings, seeded: Seeded, name: str, args: argparse.Namespace, n: int
+    deployment: Settings,
+    seeded: Seeded,
+    name: str,
+    args: argparse.Namespace,
+    n: int,
+    probe: Callable[[str], None] | None = None,
 ) -> CpuRun:
     """Serve `deployment` (sandbox 0 ms), warm it up, and measure one run at c=32: req/s and
-    ms of CPU per purchase of the shards, the replicas and the whole machine."""
+    ms of CPU per purchase of the shards, the replicas and the whole machine. `probe`, when
+    given, is called with the API's URL between the warm-up and the run (to check what is
+    being measured)."""
     deployment = deployment.model_copy(update={"sandbox_latency_ms": 0})
     load = workload.paygrid(seeded, 100 + n)
     with serving(deployment) as served:
@@ -105,6 +113,8 @@ def measure_cpu(
             max_requests=args.max_requests,
             processes=args.processes,
         )
+        if probe is not None:
+            probe(served.url)
         shards, replicas = _processes("LedgerShard"), _processes("ServeReplica")
         before = (_cpu_s(shards), _cpu_s(replicas), _busy_s())
         result = multiload.run(
