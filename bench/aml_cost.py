@@ -19,9 +19,10 @@ import asyncio
 import dataclasses
 import os
 import random
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -80,6 +81,32 @@ class CpuRun:
     shard_ms: float
     replica_ms: float
     machine_ms: float
+
+
+def cpu_means(runs: Sequence[CpuRun]) -> dict[str, float]:
+    """Mean req/s and ms of CPU per purchase (replica, shard, machine) of `runs`; 0 for none."""
+    fields = {"rps": "rps", "replica": "replica_ms", "shard": "shard_ms", "machine": "machine_ms"}
+    return {
+        key: statistics.fmean(getattr(r, name) for r in runs) if runs else 0.0
+        for key, name in fields.items()
+    }
+
+
+CPU_HEADER = ("runs", "req/s", "per run", "replica CPU ms", "shard CPU ms", "machine CPU ms")
+"""The headers of `cpu_cells`."""
+
+
+def cpu_cells(runs: Sequence[CpuRun], means: Mapping[str, float]) -> list[str]:
+    """A table row's cells for one setting: runs, mean req/s, each run's req/s, then replica,
+    shard and machine CPU ms per purchase."""
+    return [
+        str(len(runs)),
+        report.rate(means["rps"]),
+        " / ".join(report.rate(r.rps) for r in runs),
+        f"{means['replica']:.3f}",
+        f"{means['shard']:.3f}",
+        f"{means['machine']:.3f}",
+    ]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import httpx
 from redis.asyncio import Redis
 
 from bench import report, workload
-from bench.aml_cost import CONCURRENCY, CpuRun, measure_cpu
+from bench.aml_cost import CONCURRENCY, CPU_HEADER, CpuRun, cpu_cells, cpu_means, measure_cpu
 from bench.stack import instance, save
 from bench.workload import Seeded
 from engine.config import Settings
@@ -154,39 +154,26 @@ async def limiter_alone(redis_url: str, calls: int) -> Micro:
 
 
 def _means(runs: Sequence[Run]) -> dict[str, float]:
-    means = {
-        "rps": statistics.fmean(r.rps for r in runs),
-        "replica": statistics.fmean(r.replica_ms for r in runs),
-        "shard": statistics.fmean(r.shard_ms for r in runs),
-        "machine": statistics.fmean(r.machine_ms for r in runs),
-        "calls": statistics.fmean(r.calls_per_request for r in runs),
-    }
+    means = cpu_means(runs)
     means["ratio"] = means["replica"] / means["shard"] if means["shard"] else 0.0
+    means["calls"] = statistics.fmean(r.calls_per_request for r in runs) if runs else 0.0
     return means
 
 
 def render(runs: Sequence[Run], args: argparse.Namespace, customers: int, micro: Micro) -> str:
     """The table: the limiter on and off (means of their runs), then on against off."""
-    means = {
-        limited: _means([r for r in runs if r.limited is limited]) for limited in (True, False)
-    }
-    rows = []
-    for limited in (True, False):
-        mine, m = [r for r in runs if r.limited is limited], means[limited]
-        rows.append(
-            [
-                "on" if limited else "off",
-                str(len(mine)),
-                report.rate(m["rps"]),
-                " / ".join(report.rate(r.rps) for r in mine),
-                f"{m['replica']:.3f}",
-                f"{m['shard']:.3f}",
-                f"{m['machine']:.3f}",
-                f"{m['ratio']:.3f}",
-                f"{m['calls']:.2f}",
-                str(sum(r.errors for r in mine)),
-            ]
-        )
+    split = {limited: [r for r in runs if r.limited is limited] for limited in (True, False)}
+    means = {limited: _means(mine) for limited, mine in split.items()}
+    rows = [
+        [
+            "on" if limited else "off",
+            *cpu_cells(mine, means[limited]),
+            f"{means[limited]['ratio']:.3f}",
+            f"{means[limited]['calls']:.2f}",
+            str(sum(r.errors for r in mine)),
+        ]
+        for limited, mine in split.items()
+    ]
     on, off = means[True], means[False]
 
     def cost(key: str) -> str:
@@ -218,12 +205,7 @@ def render(runs: Sequence[Run], args: argparse.Namespace, customers: int, micro:
     )
     header = [
         "limiter",
-        "runs",
-        "req/s",
-        "per run",
-        "replica CPU ms",
-        "shard CPU ms",
-        "machine CPU ms",
+        *CPU_HEADER,
         "replica ÷ shard",
         "script calls / request",
         "errors",
