@@ -42,13 +42,15 @@ test: lint typecheck pytest
 fuzz: install
 	PAYGRID_FUZZ_EXAMPLES=30 $(BIN)/pytest tests/serve_app/test_fuzz.py
 
-# Purchases per configuration, the AML rules' cost, webhook delivery, renewals of 10,000
-# subscriptions due at once, the transaction summary job over 1,000,000 payments, start-up and
-# idle footprint; results are printed and kept under bench/results/ (git-ignored).
+# Purchases per configuration, the AML rules' and the rate limiter's cost, webhook delivery,
+# renewals of 10,000 subscriptions due at once, the transaction summary job over 1,000,000
+# payments, start-up and idle footprint; results are printed and kept under bench/results/
+# (git-ignored).
 # BENCH_ARGS reach the purchase rows, e.g. `make bench BENCH_ARGS="--repeat 3"`.
 bench: install
 	$(BIN)/python -m bench.purchase_load $(BENCH_ARGS)
 	$(BIN)/python -m bench.aml_cost
+	$(BIN)/python -m bench.ratelimit_cost
 	$(BIN)/python -m bench.webhook_throughput
 	$(BIN)/python -m bench.renewals
 	$(BIN)/python -m bench.transaction_summary

@@ -19,8 +19,10 @@ import asyncio
 import dataclasses
 import os
 import random
+import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -81,6 +83,32 @@ class CpuRun:
     machine_ms: float
 
 
+def cpu_means(runs: Sequence[CpuRun]) -> dict[str, float]:
+    """Mean req/s and ms of CPU per purchase (replica, shard, machine) of `runs`; 0 for none."""
+    fields = {"rps": "rps", "replica": "replica_ms", "shard": "shard_ms", "machine": "machine_ms"}
+    return {
+        key: statistics.fmean(getattr(r, name) for r in runs) if runs else 0.0
+        for key, name in fields.items()
+    }
+
+
+CPU_HEADER = ("runs", "req/s", "per run", "replica CPU ms", "shard CPU ms", "machine CPU ms")
+"""The headers of `cpu_cells`."""
+
+
+def cpu_cells(runs: Sequence[CpuRun], means: Mapping[str, float]) -> list[str]:
+    """A table row's cells for one setting: runs, mean req/s, each run's req/s, then replica,
+    shard and machine CPU ms per purchase."""
+    return [
+        str(len(runs)),
+        report.rate(means["rps"]),
+        " / ".join(report.rate(r.rps) for r in runs),
+        f"{means['replica']:.3f}",
+        f"{means['shard']:.3f}",
+        f"{means['machine']:.3f}",
+    ]
+
+
 @dataclass(frozen=True)
 class Run(CpuRun):
     """A run with the rules on or off."""
@@ -89,10 +117,17 @@ class Run(CpuRun):
 
 
 def measure_cpu(
-    deployment: Settings, seeded: Seeded, name: str, args: argparse.Namespace, n: int
+    deployment: Settings,
+    seeded: Seeded,
+    name: str,
+    args: argparse.Namespace,
+    n: int,
+    probe: Callable[[str], None] | None = None,
 ) -> CpuRun:
     """Serve `deployment` (sandbox 0 ms), warm it up, and measure one run at c=32: req/s and
-    ms of CPU per purchase of the shards, the replicas and the whole machine."""
+    ms of CPU per purchase of the shards, the replicas and the whole machine. `probe`, when
+    given, is called with the API's URL between the warm-up and the run (to check what is
+    being measured)."""
     deployment = deployment.model_copy(update={"sandbox_latency_ms": 0})
     load = workload.paygrid(seeded, 100 + n)
     with serving(deployment) as served:
@@ -105,6 +140,8 @@ def measure_cpu(
             max_requests=args.max_requests,
             processes=args.processes,
         )
+        if probe is not None:
+            probe(served.url)
         shards, replicas = _processes("LedgerShard"), _processes("ServeReplica")
         before = (_cpu_s(shards), _cpu_s(replicas), _busy_s())
         result = multiload.run(

@@ -17,30 +17,15 @@ import os
 import sys
 
 from bench import report, workload
-from bench.aml_cost import CpuRun, measure_cpu
+from bench.aml_cost import CPU_HEADER, CpuRun, cpu_cells, cpu_means, measure_cpu
 from bench.stack import instance, save
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
 
 
 def render(runs: dict[str, list[CpuRun]], args: argparse.Namespace) -> str:
     rows = []
-    off = runs.get("off", [])
-    base = {
-        "rps": _mean([r.rps for r in off]),
-        "replica": _mean([r.replica_ms for r in off]),
-        "shard": _mean([r.shard_ms for r in off]),
-        "machine": _mean([r.machine_ms for r in off]),
-    }
+    base = cpu_means(runs.get("off", []))
     for mode, mine in runs.items():
-        means = {
-            "rps": _mean([r.rps for r in mine]),
-            "replica": _mean([r.replica_ms for r in mine]),
-            "shard": _mean([r.shard_ms for r in mine]),
-            "machine": _mean([r.machine_ms for r in mine]),
-        }
+        means = cpu_means(mine)
 
         def vs(key: str, means: dict[str, float] = means) -> str:
             return f"{means[key] / base[key]:.2f}" if base[key] else "-"
@@ -48,12 +33,7 @@ def render(runs: dict[str, list[CpuRun]], args: argparse.Namespace) -> str:
         rows.append(
             [
                 mode,
-                str(len(mine)),
-                report.rate(means["rps"]),
-                " / ".join(report.rate(r.rps) for r in mine),
-                f"{means['replica']:.3f}",
-                f"{means['shard']:.3f}",
-                f"{means['machine']:.3f}",
+                *cpu_cells(mine, means),
                 vs("rps"),
                 vs("machine"),
                 str(sum(r.errors for r in mine)),
@@ -70,12 +50,7 @@ def render(runs: dict[str, list[CpuRun]], args: argparse.Namespace) -> str:
     )
     header = [
         "tracing",
-        "runs",
-        "req/s",
-        "per run",
-        "replica CPU ms",
-        "shard CPU ms",
-        "machine CPU ms",
+        *CPU_HEADER,
         "req/s vs off",
         "machine CPU vs off",
         "errors",

@@ -1,6 +1,7 @@
 """The purchase workload: a seeded instance and the requests the load generator sends to it.
 
-`seed` migrates the instance once and adds a payments API key and `customers` customers;
+`seed` migrates the instance once and adds an unlimited payments API key and `customers`
+customers (`payments_key` makes more keys, with limits of their own);
 `Purchases` describes the requests (random customers, a fresh `Idempotency-Key` each, the same
 card) as a picklable value, so load processes spawned for one run can each build their own.
 """
@@ -25,7 +26,7 @@ from engine.db.database import Database
 from engine.db.pool import create_pool
 from engine.keys.keyring import Keyring
 from engine.principal import Principal
-from engine.ratelimit.limits import UNLIMITED
+from engine.ratelimit.limits import UNLIMITED, KeyRate
 
 CARD = {
     "type": "card",
@@ -71,17 +72,21 @@ async def seed(settings: Settings, customers: int) -> Seeded:
                 await CustomerRepository().insert_many(conn, customers=batch, sealed=sealed)
     finally:
         await pool.close()
+    # The benchmark measures the platform, not the limiter's refusals.
+    key = await payments_key(settings, UNLIMITED)
+    return Seeded(key, tuple(str(i) for i in ids))
+
+
+async def payments_key(settings: Settings, rate_limit: KeyRate) -> str:
+    """The secret of a new `payments:write` key with its own `rate_limit`."""
     pool = await create_pool(settings.database_dsn, min_size=1, max_size=1)
     try:
         _, key = await ApiKeyService(Database(pool), secret=settings.secret_bytes).create(
-            # The benchmark measures the platform, not the limiter's refusals.
-            name="bench",
-            scopes=frozenset({Scope.PAYMENTS_WRITE}),
-            rate_limit=UNLIMITED,
+            name="bench", scopes=frozenset({Scope.PAYMENTS_WRITE}), rate_limit=rate_limit
         )
     finally:
         await pool.close()
-    return Seeded(key, tuple(str(i) for i in ids))
+    return key
 
 
 @dataclass(frozen=True)
