@@ -102,3 +102,19 @@ async def test_unreachable_redis_is_no_decision() -> None:
         assert await RateLimiter(down).check(bucket(), Rate(1, 1, 1)) is None
     finally:
         await down.aclose()
+
+
+async def test_concurrent_checks_batch_and_survive_a_redis_that_lost_the_script(
+    redis: Redis,
+) -> None:
+    limiter = RateLimiter(redis)
+    name, rate = bucket(), Rate(1, 3600, 3)
+    first = await limiter.check(name, rate)
+    assert first is not None
+    assert first.allowed
+    # A restarted Redis has no scripts: the next batch (four checks made together) loads it
+    # and runs once, each check exactly once.
+    await redis.script_flush()
+    decisions = await asyncio.gather(*(limiter.check(name, rate) for _ in range(4)))
+    assert sorted(d.remaining for d in decisions if d is not None and d.allowed) == [0, 1]
+    assert sum(1 for d in decisions if d is not None and not d.allowed) == 2
