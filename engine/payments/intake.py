@@ -82,6 +82,12 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
+def _within(amount: int | None, max_amount: int) -> None:
+    # The deployment's bound, which the OpenAPI document states as every amount's maximum.
+    if amount is not None and amount > max_amount:
+        raise InvalidRequest(f"amount may be at most {max_amount}", param="amount")
+
+
 def create_payment(
     body: PaymentCreate,
     kind: TransactionType,
@@ -92,8 +98,7 @@ def create_payment(
 ) -> CreatePayment:
     """The command for a purchase or an authorization; `saved` is what the saved payment
     method the body names holds, opened by the caller."""
-    if body.amount > max_amount:
-        raise InvalidRequest(f"amount may be at most {max_amount}", param="amount")
+    _within(body.amount, max_amount)
     new_customer = None
     if body.customer is not None:
         if ctx.idempotency_key is not None:
@@ -162,8 +167,7 @@ def record_payment(
     """The command recording a payment settled outside paygrid against an order: a purchase
     whose source is the settlement, so it passes the order checks, the AML screening and the
     idempotency of any purchase, and never reaches a gateway."""
-    if body.amount > max_amount:
-        raise InvalidRequest(f"amount may be at most {max_amount}", param="amount")
+    _within(body.amount, max_amount)
     return CreatePayment(
         ctx=ctx,
         kind=TransactionType.PURCHASE,
@@ -193,7 +197,11 @@ def record_refund(
     )
 
 
-def capture(body: CaptureCreate, ctx: RequestContext, customer_id: UUID) -> CapturePayment:
+def capture(
+    body: CaptureCreate, ctx: RequestContext, customer_id: UUID, *, max_amount: int
+) -> CapturePayment:
+    """The command capturing an authorization, whole or (`amount`) in part."""
+    _within(body.amount, max_amount)
     return CapturePayment(ctx, body.payment_id, customer_id, body.amount)
 
 
@@ -201,5 +209,9 @@ def void(body: VoidCreate, ctx: RequestContext, customer_id: UUID) -> VoidPaymen
     return VoidPayment(ctx, body.payment_id, customer_id)
 
 
-def refund(body: RefundCreate, ctx: RequestContext, customer_id: UUID) -> RefundPayment:
+def refund(
+    body: RefundCreate, ctx: RequestContext, customer_id: UUID, *, max_amount: int
+) -> RefundPayment:
+    """The command refunding a payment, whole or (`amount`) in part."""
+    _within(body.amount, max_amount)
     return RefundPayment(ctx, body.payment_id, customer_id, body.amount, body.reason, body.metadata)

@@ -59,7 +59,7 @@ class PaymentRequests:
 
     async def capture(self, body: CaptureCreate, ctx: RequestContext) -> CommandResult:
         owner = await self._reads.owner_of(body.payment_id)
-        return await self._execute(intake.capture(body, ctx, owner))
+        return await self._execute(intake.capture(body, ctx, owner, max_amount=self._max_amount))
 
     async def void(self, body: VoidCreate, ctx: RequestContext) -> CommandResult:
         owner = await self._reads.owner_of(body.payment_id)
@@ -67,7 +67,7 @@ class PaymentRequests:
 
     async def refund(self, body: RefundCreate, ctx: RequestContext) -> CommandResult:
         owner = await self._reads.owner_of(body.payment_id)
-        return await self._execute(intake.refund(body, ctx, owner))
+        return await self._execute(intake.refund(body, ctx, owner, max_amount=self._max_amount))
 
     async def _create(
         self, body: PaymentCreate, kind: TransactionType, ctx: RequestContext

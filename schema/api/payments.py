@@ -216,13 +216,13 @@ class PaymentCreate(StrictModel):
 
 class CaptureCreate(StrictModel):
     payment_id: UUID
-    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    amount: MinorUnits | None = None
 
 
 class CaptureBody(StrictModel):
     """Capture body for the `/api/payments/{id}/capture` form."""
 
-    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    amount: MinorUnits | None = None
 
 
 class VoidCreate(StrictModel):
@@ -238,13 +238,13 @@ RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 
 class RefundCreate(StrictModel):
     payment_id: UUID
-    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    amount: MinorUnits | None = None
     reason: RefundReason | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
 class RefundBody(StrictModel):
-    amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    amount: MinorUnits | None = None
     reason: RefundReason | None = None
     metadata: Metadata = Field(default_factory=dict)
 

@@ -65,6 +65,9 @@ Url = Annotated[
 EventTypeName = Annotated[
     str, WithJsonSchema({"type": "string", "enum": sorted(EVENT_TYPES | {"*"})})
 ]
+# The `event_type` filter of the event and delivery lists: any spelling (an unknown type finds
+# nothing), bounded like every input.
+EventTypeFilter = Annotated[str, Field(max_length=64), NoNul]
 EnabledEvents = Annotated[
     list[EventTypeName],
     Field(json_schema_extra={"minItems": 1, "description": "Event types, or '*' for all."}),

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from engine.events.models import LoggedEvent
 from schema.api.common import ERROR_RESPONSES, Envelope, ListEnvelope, PageLimit
-from schema.api.webhooks import EventPublic
+from schema.api.webhooks import EventPublic, EventTypeFilter
 from serve_app import responses
 from serve_app.deps import CorrelationId, State, WebhooksKey
 
@@ -35,7 +35,7 @@ async def list_events(
     cid: CorrelationId,
     limit: Annotated[PageLimit, Query()] = 10,
     starting_after: UUID | None = None,
-    event_type: str | None = None,
+    event_type: Annotated[EventTypeFilter | None, Query()] = None,
     object_id: UUID | None = None,
 ) -> Response:
     found, more = await state.webhooks.events.page(

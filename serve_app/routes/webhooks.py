@@ -19,6 +19,7 @@ from schema.api.webhooks import (
     EndpointCreate,
     EndpointPublic,
     EndpointUpdate,
+    EventTypeFilter,
 )
 from serve_app import responses
 from serve_app.deps import CorrelationId, State, WebhooksKey
@@ -181,7 +182,7 @@ async def list_deliveries(
     limit: Annotated[PageLimit, Query()] = 10,
     starting_after: UUID | None = None,
     endpoint_id: UUID | None = None,
-    event_type: str | None = None,
+    event_type: Annotated[EventTypeFilter | None, Query()] = None,
     status: DeliveryStatus | None = None,
 ) -> Response:
     """Deliveries newest first, each with every attempt: time, status, latency, excerpt."""

@@ -12,16 +12,18 @@ tests/conftest.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from engine.config import Settings
 from engine.db import migrations
 from engine.db.database import Database, open_database
 from engine.db.pool import create_pool
+from engine.tracing import configure_tracing, shutdown_tracing
 from tests.engine.cleanup import empty_tables
 
 
@@ -133,3 +135,15 @@ async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def traced(settings: Settings) -> Iterator[None]:
+    """Tracing on in this process, into the shared in-memory store, for one test."""
+    configure_tracing(
+        settings.model_copy(update={"tracing": "memory", "tracing_sample_ratio": 1.0}),
+        component="test",
+        process="tests",
+    )
+    yield
+    shutdown_tracing()

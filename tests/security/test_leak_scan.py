@@ -1,5 +1,6 @@
 """Leak scan (issue 12): drive every payment flow with real-looking card numbers and a
-distinctive CVC, then look for them, and for any API key or webhook secret, everywhere this run
+distinctive CVC (and a bank debit from an account number made for this run, and a wallet
+payment), then look for them, and for any API key or webhook secret, everywhere this run
 could have put them: every text, JSON, array and binary column of every table, every log file of
 every process (Ray's session logs: the API replicas, every actor, Ray's own processes; the
 databases' logs), every Redis value, the event log as the API serves it, every webhook body the
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,20 +30,17 @@ from engine.ratelimit.limits import UNLIMITED
 from schema.cards import luhn_valid
 from tests.local_server import serving
 from tests.ray_cluster import session_logs
-from tests.security.leaks import Finding, Scanner
+from tests.security.leaks import RAY_CORE_LOGS, Finding, Scanner
 from tests.serve_app.routes.receiver import Receiver, until
+from tests.serve_app.routes.test_bank_debits import bank
 from tests.serve_app.routes.test_customers import customer_body
 from tests.waiting import wait_until
 
 CVC = "9731"
+WALLET_TOKEN = "wtok_mastercard"
 DECLINED = "4000000000000002"
 JAN_31_2027 = 1_801_396_800
 DAY = 86_400
-# Logs of Ray's own C++ processes (raylet, GCS) and their state dumps: no paygrid code runs
-# there, and their resource figures (memory in ten-thousandths of a byte: 2395530000000000)
-# are long numbers of which one in ten passes the Luhn check. They are searched for this run's
-# card numbers, CVC and secrets, not for every Luhn-valid number.
-RAY_CORE_LOGS = re.compile(r"^(raylet|gcs_server|debug_state)")
 
 
 def new_pan(prefix: str, length: int = 16) -> str:
@@ -143,6 +140,19 @@ async def _drive(api: Recorder, receiver: Receiver, scanner: Scanner) -> list[st
     paid = (await api.post("/api/payments/purchase", _pay(2000, _card(pan["refund"]))))["data"]
     await api.post("/api/payments/refund", {"payment_id": paid["id"], "amount": 500})
     payments += [held["id"], held_too["id"], paid["id"]]
+
+    # A debit from an account number made for this run (the sandbox settles any account but
+    # its documented failing ones), and a wallet payment with the sandbox's approving token.
+    account = "0007" + "".join(random.choice("0123456789") for _ in range(10))
+    scanner.secrets |= {account, WALLET_TOKEN}
+    debit = (
+        await api.post(
+            "/api/payments/purchase", _pay(1100, bank(account_number=account)), status=202
+        )
+    )["data"]
+    wallet = {"type": "wallet", "wallet": "apple_pay", "token": WALLET_TOKEN}
+    by_wallet = (await api.post("/api/payments/purchase", _pay(800, wallet)))["data"]
+    payments += [debit["id"], by_wallet["id"]]
 
     declined = await api.post("/api/payments/purchase", _pay(300, _card(DECLINED)), status=402)
     assert declined["error"]["decline_code"] == "generic_decline"

@@ -56,6 +56,28 @@ def test_what_only_looks_like_a_card_number_is_not_a_leak() -> None:
         assert scanner.scan("clean", text) == [], text
 
 
+def test_any_cvc_finds_every_cvc_beside_its_name() -> None:
+    scanner = Scanner(any_cvc=True)
+    for text in ('{"cvc": "123"}', "cvv=4567", "CardDetails(cvc='901')"):
+        assert scanner.scan("cvc", text), text
+    for text in ('{"cvc": "[REDACTED]"}', "cvc must be 3 or 4 digits", "amount 123"):
+        assert scanner.scan("clean", text) == [], text
+
+
+def test_a_span_id_is_not_a_card_number_a_card_beside_it_is() -> None:
+    span_id = new_pan("2377")  # all decimal and Luhn-valid, as a random span id may be
+    trace_id = uuid.uuid4().hex
+    scanner = Scanner()
+    for text in (
+        f'{{"trace_id":"{trace_id}","span_id":"{span_id}","parent_span_id":"{span_id}"}}',
+        f'"links":[["{trace_id}","{span_id}"]]',
+        f"traceparent=00-{trace_id}-{span_id}-01",
+        f'{{\\"span_id\\": \\"{span_id}\\"}}',
+    ):
+        assert scanner.scan("span", text) == [], text
+    assert scanner.scan("card", f'{{"span_id":"{span_id}","number":"{span_id}"}}')
+
+
 def test_files_are_scanned(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "worker-1.err").write_bytes(b"\x00\xff boom " + PAN.encode() + b"\n")

@@ -124,7 +124,9 @@ class Requests:
         if amount is not None:
             body["amount"] = amount
         ctx = self.context("/api/payments/capture", body, key)
-        return intake.capture(CaptureCreate.model_validate(body), ctx, _customer(payment))
+        return intake.capture(
+            CaptureCreate.model_validate(body), ctx, _customer(payment), max_amount=MAX_AMOUNT
+        )
 
     def void(self, payment: Mapping[str, Any], *, key: str | None = None) -> VoidPayment:
         body: dict[str, Any] = {"payment_id": str(payment["id"])}
@@ -145,7 +147,9 @@ class Requests:
         if reason is not None:
             body["reason"] = reason
         ctx = self.context("/api/payments/refund", body, key)
-        return intake.refund(RefundCreate.model_validate(body), ctx, _customer(payment))
+        return intake.refund(
+            RefundCreate.model_validate(body), ctx, _customer(payment), max_amount=MAX_AMOUNT
+        )
 
     def _create(
         self,

@@ -15,10 +15,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from engine.errors import InvalidRequest
 from engine.ledger.entries import Balance
 from engine.payments.commands import Command
 from tests.engine.payments import checks
-from tests.engine.payments.builders import MASTERCARD
+from tests.engine.payments.builders import MASTERCARD, MAX_AMOUNT, Requests
 from tests.engine.payments.fakes import DROP, TIMEOUT, decline
 from tests.engine.payments.harness import AUTHORIZATION_WINDOW_H, Rig
 
@@ -473,6 +474,16 @@ async def test_operation_on_an_unknown_payment_is_404(rig: Rig, operation: str) 
     assert rig.gateway.calls == []
     stored = await checks.stored_answer(rig.db, rig.requests.api_key_id, "ghost")
     assert (stored.response_status, stored.response_body) == (404, result.body)
+
+
+@pytest.mark.parametrize("operation", ["capture", "refund"])
+def test_an_amount_beyond_the_deployments_maximum_is_400(operation: str) -> None:
+    requests = Requests(uuid4())
+    payment = {"id": uuid4(), "customer_id": uuid4()}
+    with pytest.raises(InvalidRequest, match=f"at most {MAX_AMOUNT}") as refused:
+        getattr(requests, operation)(payment, MAX_AMOUNT + 1)
+    assert refused.value.param == "amount"
+    getattr(requests, operation)(payment, MAX_AMOUNT)
 
 
 @pytest.mark.parametrize("operation", ["capture", "void"])

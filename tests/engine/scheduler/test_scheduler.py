@@ -9,6 +9,9 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import pytest
+from opentelemetry import trace
+from redis.asyncio import Redis
 
 from engine.config import Settings
 from engine.db.database import Database
@@ -18,6 +21,7 @@ from engine.queueing.settings import QueueSettings, scheduler_queue_settings
 from engine.scheduler.handlers import Handler, purge_events, purge_idempotency_keys
 from engine.scheduler.repository import JobRepository
 from engine.scheduler.service import Scheduler, recurring_key
+from engine.tracing import flush_tracing, spans_for_trace
 from tests.engine.queueing.helpers import add_endpoint
 from tests.waiting import wait_until
 
@@ -104,6 +108,50 @@ async def test_an_unknown_kind_fails_at_once(pool: asyncpg.Pool) -> None:
     row = await _job(pool, job)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert row["last_error"] == "no handler for job kind 'test.unknown'"
+
+
+SECRET_PAYLOAD = {"api_key": "pgk_schedulerjobsecret", "card": "4000056655665556"}
+
+
+@pytest.mark.usefixtures("traced")
+async def test_a_job_run_is_a_span_with_its_attributes_and_no_secret(
+    pool: asyncpg.Pool, redis: Redis
+) -> None:
+    traces: list[str] = []
+
+    async def failing(db: Database, payload: dict[str, Any]) -> None:
+        traces.append(f"{trace.get_current_span().get_span_context().trace_id:032x}")
+        raise ValueError(f"refused {payload['card']} with {payload['api_key']}")
+
+    async def record(db: Database, payload: dict[str, Any]) -> None:
+        traces.append(f"{trace.get_current_span().get_span_context().trace_id:032x}")
+
+    scheduler = Scheduler(Database(pool), {"test.traced": record, "test.fails": failing}, QUICK)
+    ok = await _enqueue(pool, "test.traced", SECRET_PAYLOAD)
+    await _run_until(scheduler, pool, ok, "succeeded")
+    failed = await _enqueue(pool, "test.fails", SECRET_PAYLOAD)
+    await scheduler.worker.pump()
+    await scheduler.worker.drain()
+    assert await asyncio.to_thread(flush_tracing)
+    (ok_trace, failed_trace) = traces[:2]
+    assert ok_trace != failed_trace  # each run is a trace of its own
+    for trace_id, job, kind, outcome, status in (
+        (ok_trace, ok, "test.traced", "succeeded", "UNSET"),
+        (failed_trace, failed, "test.fails", "retry", "ERROR"),
+    ):
+        spans = await spans_for_trace(redis, trace_id)
+        (span,) = [s for s in spans if s.name == f"job {kind}"]
+        assert span.kind == "CONSUMER"
+        assert span.parent_span_id is None
+        assert span.status == status
+        assert span.attributes == {
+            "paygrid.job.id": str(job),
+            "paygrid.job.kind": kind,
+            "paygrid.job.outcome": outcome,
+        }
+        text = b"".join(s.to_json() for s in spans).decode()
+        for secret in SECRET_PAYLOAD.values():
+            assert secret not in text
 
 
 async def _recurring(pool: asyncpg.Pool, kind: str) -> list[asyncpg.Record]:

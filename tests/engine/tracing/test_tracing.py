@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
@@ -24,7 +23,6 @@ from engine.tracing import (
     enabled,
     flush_tracing,
     remote_parent,
-    shutdown_tracing,
     spans_for_trace,
     tracer,
     traces_for_correlation,
@@ -34,18 +32,6 @@ from engine.tracing.sql import statement_name
 from engine.tracing.store import FinishedSpan
 
 CARD = "4000056655665556"
-
-
-@pytest.fixture
-def traced(settings: Settings) -> Iterator[None]:
-    """Tracing on in this process, into the shared store, for one test."""
-    configure_tracing(
-        settings.model_copy(update={"tracing": "memory", "tracing_sample_ratio": 1.0}),
-        component="test",
-        process="tests",
-    )
-    yield
-    shutdown_tracing()
 
 
 async def _spans(redis: Redis, trace_id: str) -> list[FinishedSpan]:

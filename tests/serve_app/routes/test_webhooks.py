@@ -263,6 +263,16 @@ async def test_event_log_and_scopes(api: Api, keys: Any) -> None:
     assert denied.status_code == 403
 
 
+async def test_the_event_type_filters_are_bounded(api: Api) -> None:
+    for path in ("/api/events", "/api/webhooks/deliveries"):
+        refused = await api.get(path, event_type="payment." + "x" * 60)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == "event_type", refused.text
+        # Any spelling within the bound is a filter: an unknown type finds nothing.
+        found = await api.get(path, event_type="payment.no_such_type")
+        assert (found.status_code, found.json()["data"]) == (200, []), found.text
+
+
 async def test_updates_refuse_nulls_and_disabled_endpoints_cannot_be_tested(
     api: Api, receiver: Receiver, endpoints: list[str]
 ) -> None:
