@@ -255,6 +255,22 @@ async def spoil(keys: ApiKeyService, db: asyncpg.Pool, made: dict[str, str]) -> 
     await keys.rotate(UUID(made["rotated_out id"]), grace_s=0)
 
 
+async def scoped_keys(keys: ApiKeyService, name: str) -> tuple[dict[Scope, str], dict[Scope, str]]:
+    """Per scope, the secret of a key holding it and of one that does not (both unlimited)."""
+    right: dict[Scope, str] = {}
+    wrong: dict[Scope, str] = {}
+    for scope in Scope:
+        _, right[scope] = await keys.create(
+            name=f"{name} {scope}", scopes=frozenset({scope}), rate_limit=UNLIMITED
+        )
+        _, wrong[scope] = await keys.create(
+            name=f"{name} not {scope}",
+            scopes=frozenset({wrong_scope(scope)}),
+            rate_limit=UNLIMITED,
+        )
+    return right, wrong
+
+
 def concrete(path: str) -> str:
     """The path with a fresh id in each parameter."""
     return "/".join(str(uuid4()) if p.startswith("{") else p for p in path.split("/"))
@@ -264,15 +280,7 @@ async def test_every_route_for_every_caller(
     http: httpx.AsyncClient, keys: ApiKeyService, db: asyncpg.Pool
 ) -> None:
     failing = await callers(keys, db)
-    right: dict[Scope, str] = {}
-    wrong: dict[Scope, str] = {}
-    for scope in Scope:
-        _, right[scope] = await keys.create(
-            name=f"authz {scope}", scopes=frozenset({scope}), rate_limit=UNLIMITED
-        )
-        _, wrong[scope] = await keys.create(
-            name=f"authz not {scope}", scopes=frozenset({wrong_scope(scope)}), rate_limit=UNLIMITED
-        )
+    right, wrong = await scoped_keys(keys, "authz")
     semaphore = asyncio.Semaphore(16)
     mismatches: list[str] = []
 
@@ -390,17 +398,7 @@ async def test_every_console_route_for_every_caller(
 ) -> None:
     base = f"http://127.0.0.1:{cluster.port}"
     failing = await callers(keys, db, rate_limit=UNLIMITED, spoiled=False)
-    right: dict[Scope, str] = {}
-    wrong: dict[Scope, str] = {}
-    for scope in Scope:
-        _, right[scope] = await keys.create(
-            name=f"console authz {scope}", scopes=frozenset({scope}), rate_limit=UNLIMITED
-        )
-        _, wrong[scope] = await keys.create(
-            name=f"console authz not {scope}",
-            scopes=frozenset({wrong_scope(scope)}),
-            rate_limit=UNLIMITED,
-        )
+    right, wrong = await scoped_keys(keys, "console authz")
     semaphore = asyncio.Semaphore(8)
     probes: list[Probe] = []
     # Each: the route, the case, its probe and the address it calls from.
