@@ -395,13 +395,15 @@ async def test_failed_sign_ins_are_throttled_per_address(
     base = f"http://127.0.0.1:{cluster.port}"
     noisy, quiet = _address(), _address()
     async with httpx.AsyncClient(base_url=base, headers={"X-Forwarded-For": noisy}) as http:
-        token = login_token((await http.get("/console/sign-in")).text)
-        fields = {"api_key": "pgk_wrong", "login_token": token}
+        form = await http.get("/console/sign-in")
+        fields = {"api_key": "pgk_wrong", "login_token": login_token(form.text)}
+        # Each refusal's page sets a new login cookie: every post keeps this form's.
+        cookie = {"Cookie": form.headers["set-cookie"].split(";")[0]}
         throttled: httpx.Response | None = None
         # Bounded: the bucket holds 40 and refills 20/s, far below this many.
         for _ in range(40):
             answers = await asyncio.gather(
-                *(http.post("/console/sign-in", data=fields) for _ in range(16))
+                *(http.post("/console/sign-in", data=fields, headers=cookie) for _ in range(16))
             )
             assert {a.status_code for a in answers} <= {401, 429}
             throttled = next((a for a in answers if a.status_code == 429), None)
