@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from pydantic import WithJsonSchema
 
+from engine.auth.guard import Report
 from engine.auth.keys import ApiKey, Scope
 from engine.auth.models import Caller
 from engine.payments.commands import RequestContext
@@ -42,16 +43,30 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def admitted(request: Request, state: AppState, scope: Scope) -> ApiKey:
-    """The calling key, through the guard: authenticated, allowed `scope` from the client's
-    address, within its rate limit (the decision kept for the response's headers)."""
+def caller_of(request: Request, state: AppState) -> Caller:
+    """Who is calling, as the guard checks and audits it: the client's address (as far as
+    the trusted proxies vouch), the method, the path and the correlation id."""
+    raw = request.scope
+    return Caller(state.clients.of(raw), raw["method"], raw["path"], correlation_id(raw))
+
+
+def rate_limit_report(request: Request) -> Report:
+    """Where the guard's rate-limit decision goes: the request's state, from which the
+    security middleware writes the `X-RateLimit-*` headers (and `Retry-After` on a 429)."""
     raw = request.scope
 
     def report(decision: Decision) -> None:
         raw["state"][RATE_LIMIT_STATE] = decision
 
-    caller = Caller(state.clients.of(raw), raw["method"], raw["path"], correlation_id(raw))
-    return await state.access.guard.admit(_presented_key(request), scope, caller, report)
+    return report
+
+
+async def admitted(request: Request, state: AppState, scope: Scope) -> ApiKey:
+    """The calling key, through the guard: authenticated, allowed `scope` from the client's
+    address, within its rate limit (the decision kept for the response's headers)."""
+    return await state.access.guard.admit(
+        _presented_key(request), scope, caller_of(request, state), rate_limit_report(request)
+    )
 
 
 def scoped(scope: Scope) -> object:

@@ -158,7 +158,7 @@ async def open_state(settings: Settings, deployment: str, *, process: str) -> Ap
         keys=access.keys,
         access=access,
         clients=ClientAddress(settings.trusted_proxies),
-        console_sessions=SessionService(redis, access.keys, idle_s=settings.console_idle_s),
+        console_sessions=SessionService(redis, access.guard, idle_s=settings.console_idle_s),
         shards=shards,
         payments=PaymentRequests(
             execute=shards.execute,

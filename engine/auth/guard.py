@@ -20,7 +20,7 @@ from ipaddress import ip_address
 from typing import NoReturn
 
 from engine.auth.keys import ApiKeyService, authentication_failed
-from engine.auth.models import ApiKey, AuthFailure, Caller, Scope
+from engine.auth.models import ApiKey, AuthFailure, Caller, Scope, Verdict
 from engine.errors import PermissionDenied, RateLimited, UpstreamError
 from engine.ratelimit.limiter import Decision, RateLimiter
 from engine.ratelimit.limits import UNLIMITED, Profile, Rate, Tier
@@ -28,8 +28,9 @@ from engine.ratelimit.limits import UNLIMITED, Profile, Rate, Tier
 Report = Callable[[Decision], None]
 
 
-def tier_of(scope: Scope) -> Tier:
-    """The bucket a route draws from, by the scope it needs."""
+def tier_of(scope: Scope | None) -> Tier:
+    """The bucket a route draws from, by the scope it needs (None: any scope, as signing in
+    to the console needs)."""
     if scope is Scope.ADMIN:
         return Tier.ADMIN
     if scope is Scope.PAYMENTS_WRITE:
@@ -53,18 +54,39 @@ class AccessGuard:
         return self.profile.rate(tier)
 
     async def admit(
-        self, presented: str | None, scope: Scope, caller: Caller, report: Report
+        self, presented: str | None, scope: Scope | None, caller: Caller, report: Report
     ) -> ApiKey:
-        """The calling key, allowed `scope` from `caller.ip` with room in its bucket; else the
-        error to answer with. Every rate-limit decision goes to `report` (for the headers)."""
+        """The calling key, allowed `scope` (None: any) from `caller.ip` with room in its
+        bucket; else the error to answer with. Every rate-limit decision goes to `report` (for
+        the headers)."""
         verdict = await self.keys.identify(presented)
+        return await self._checked(verdict, presented, scope, caller, report)
+
+    async def readmit(
+        self, digest: bytes, scope: Scope | None, caller: Caller, report: Report
+    ) -> ApiKey:
+        """`admit` for the key whose keyed hash is `digest`, what a console session keeps
+        instead of the key: the same allow-list, audit, per-address limit, scope and bucket, so
+        a session is worth no more than its key presented on that request."""
+        verdict = await self.keys.identify_digest(digest)
+        return await self._checked(verdict, None, scope, caller, report)
+
+    async def _checked(
+        self,
+        verdict: Verdict,
+        presented: str | None,
+        scope: Scope | None,
+        caller: Caller,
+        report: Report,
+    ) -> ApiKey:
         key = verdict.key
         failure = verdict.failure
         if failure is None and key is not None and not key.admits(caller.ip):
             failure = AuthFailure.IP_NOT_ALLOWED
         if failure is not None or key is None:
             await self._refuse(failure or AuthFailure.UNKNOWN, key, presented, caller, report)
-        key.require(scope)
+        if scope is not None:
+            key.require(scope)
         tier = tier_of(scope)
         rate = self.rate_for(key, tier)
         if rate is None:

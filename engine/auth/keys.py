@@ -174,19 +174,15 @@ class ApiKeyService:
         """What `presented` is: a usable key, or the reason it is not."""
         if not presented:
             return Verdict(None, AuthFailure.MISSING)
-        return await self._identify_digest(self.digest(presented))
+        return await self.identify_digest(self.digest(presented))
 
     async def authenticate(self, presented: str | None) -> ApiKey:
         """The usable key behind `presented`, or AuthenticationFailed."""
         return _usable(await self.identify(presented))
 
-    async def authenticate_digest(self, digest: bytes) -> ApiKey:
-        """The usable key whose keyed hash is `digest` (what a console session keeps instead
-        of the key), or AuthenticationFailed: revocation, expiry and rotation apply as to the
-        key itself."""
-        return _usable(await self._identify_digest(digest))
-
-    async def _identify_digest(self, digest: bytes) -> Verdict:
+    async def identify_digest(self, digest: bytes) -> Verdict:
+        """What the key whose keyed hash is `digest` (what a console session keeps instead of
+        the key) is now: revocation, expiry and rotation apply as to the key itself."""
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > self._clock():
             return cached[1]

@@ -2,10 +2,15 @@
 
 The cookie holds only a random session id. Redis holds the session under a hash of that id (a
 copy of Redis yields no usable cookie), with the key's id, its scopes, the keyed hash of the key
-(never the key) and the session's CSRF token. Every request re-authenticates that hash through
-`ApiKeyService`, so a revoked or expired key ends its sessions within the key cache's TTL; a
-session idle longer than `idle_s` (by the injected clock) is deleted, and Redis expires it on
-its own after the same time. Losing Redis signs operators out and loses nothing else.
+(never the key) and the session's CSRF token.
+
+Signing in and every request after it go through the API's `AccessGuard` (the key's hash in
+place of the key): the key's IP allow-list against the client's address, failed attempts
+audited and limited per address, the route's scope and the key's own rate limit, exactly as
+an API request with the key. A key that is revoked, expires or is rotated out ends its
+sessions on their next request (within the key cache's TTL, which a change clears at once);
+a session idle longer than `idle_s` (by the injected clock) is deleted, and Redis expires it
+on its own after the same time. Losing Redis signs operators out and loses nothing else.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from dataclasses import dataclass
 import orjson
 from redis.asyncio import Redis
 
-from engine.auth.keys import ApiKey, ApiKeyService
+from engine.auth.guard import AccessGuard, Report
+from engine.auth.keys import ApiKey
+from engine.auth.models import Caller, Scope
 from engine.errors import AuthenticationFailed, PermissionDenied
 
 _PREFIX = "paygrid:console:session:"
@@ -45,13 +52,13 @@ class SessionService:
     def __init__(
         self,
         redis: Redis,
-        keys: ApiKeyService,
+        guard: AccessGuard,
         *,
         idle_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
-        self._keys = keys
+        self._guard = guard
         self._idle_s = idle_s
         self._clock = clock
 
@@ -59,16 +66,20 @@ class SessionService:
     def _redis_key(session_id: str) -> str:
         return _PREFIX + hashlib.sha256(session_id.encode()).hexdigest()
 
-    async def sign_in(self, presented: str) -> tuple[str, ConsoleSession]:
-        """A new session for the live key `presented`: its id (for the cookie) and the
-        session. AuthenticationFailed for a key that is not live."""
-        key = await self._keys.authenticate(presented)
+    async def sign_in(
+        self, presented: str, caller: Caller, report: Report
+    ) -> tuple[str, ConsoleSession]:
+        """A new session for the key `presented`, admitted by the guard for `caller` (any
+        scope): its id (for the cookie) and the session. The guard's error otherwise
+        (AuthenticationFailed, PermissionDenied `ip_not_allowed`, RateLimited), the failure
+        audited."""
+        key = await self._guard.admit(presented, None, caller, report)
         session_id = secrets.token_urlsafe(32)
         session = ConsoleSession(key, secrets.token_urlsafe(32))
         record = {
             "key_id": str(key.id),
             "scopes": sorted(key.scopes),
-            "key_hash": self._keys.digest(presented).hex(),
+            "key_hash": self._guard.keys.digest(presented).hex(),
             "csrf_token": session.csrf_token,
             "seen_at": self._clock(),
         }
@@ -77,10 +88,14 @@ class SessionService:
         )
         return session_id, session
 
-    async def resume(self, session_id: str | None) -> ConsoleSession:
-        """The session behind `session_id`, its idle timer restarted; AuthenticationFailed when
-        there is none, it sat idle too long, or its key is no longer live (the session is then
-        deleted)."""
+    async def resume(
+        self, session_id: str | None, scope: Scope | None, caller: Caller, report: Report
+    ) -> ConsoleSession:
+        """The session behind `session_id`, its key admitted by the guard for `scope` (None:
+        any) from `caller`, its idle timer restarted. AuthenticationFailed when there is no
+        session, it sat idle too long, or its key is no longer live (the session is then
+        deleted); the guard's other refusals (wrong address, scope, over the rate limit) leave
+        the session as it was."""
         if not session_id:
             raise AuthenticationFailed("sign in to use the console", code="no_session")
         name = self._redis_key(session_id)
@@ -94,7 +109,9 @@ class SessionService:
         try:
             if now - float(record["seen_at"]) > self._idle_s:
                 raise AuthenticationFailed("the console session was idle too long", code="idle")
-            key = await self._keys.authenticate_digest(bytes.fromhex(record["key_hash"]))
+            key = await self._guard.readmit(
+                bytes.fromhex(record["key_hash"]), scope, caller, report
+            )
         except AuthenticationFailed:
             await self._redis.delete(name)
             raise

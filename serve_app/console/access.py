@@ -15,7 +15,7 @@ from serve_app.console.session import (
     clear_login_cookie,
     set_cookie,
 )
-from serve_app.deps import State
+from serve_app.deps import State, caller_of, rate_limit_report
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -41,10 +41,13 @@ async def sign_in_form(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request, state: State, fields: Form) -> Response:
-    """A session for a live API key, once the form's login token and origin check out; the
-    key itself goes no further than this request."""
+    """A session for a live API key, once the form's login token and origin check out and
+    the API's guard admits the key from this address (a refusal audited and limited per
+    address as the API's are); the key itself goes no further than this request."""
     check_login_token(request, fields)
-    session_id, _ = await state.console_sessions.sign_in(fields.get("api_key", "").strip())
+    session_id, _ = await state.console_sessions.sign_in(
+        fields.get("api_key", "").strip(), caller_of(request, state), rate_limit_report(request)
+    )
     response = RedirectResponse("/console", status_code=303)
     secure = state.clients.over_tls(request.scope)
     set_cookie(response, session_id, secure=secure)

@@ -4,8 +4,8 @@ The cookie holds the random session id only: HttpOnly (no script reads it), Same
 other site's page sends it), Secure when the client came over TLS (directly or through a trusted
 proxy), scoped to `/console`. Every POST is refused (403) when the browser says it comes from
 another origin (`Origin`, or `Sec-Fetch-Site: cross-site`) and must carry the session's CSRF
-token, checked here before anything else runs; then the key's scope, exactly as the API checks
-it.
+token, checked here once the session's key has passed the API's guard (allow-list, scope, rate
+limit, exactly as an API request with the key).
 
 Signing in has no session yet, so its form carries a login token instead (double submit): the
 sign-in page sets it in its own short-lived Strict cookie and in a hidden field, and the POST
@@ -26,7 +26,7 @@ from starlette.responses import Response
 from engine.auth.keys import Scope
 from engine.auth.sessions import ConsoleSession
 from engine.errors import PermissionDenied
-from serve_app.deps import State
+from serve_app.deps import State, caller_of, rate_limit_report
 
 COOKIE = "paygrid_console"
 COOKIE_PATH = "/console"
@@ -51,16 +51,20 @@ Form = Annotated[dict[str, str], Depends(form_fields)]
 
 
 def signed(scope: Scope | None) -> Any:
-    """A dependency: the caller's live console session, its CSRF token checked on a POST, and
-    `scope` required of its key (None: any signed-in key)."""
+    """A dependency: the caller's live console session, its key through the API's guard for
+    `scope` (None: any signed-in key): allow-list, scope and rate limit; then its CSRF token
+    checked on a POST."""
 
     async def dependency(request: Request, state: State, fields: Form) -> ConsoleSession:
-        session = await state.console_sessions.resume(request.cookies.get(COOKIE))
+        session = await state.console_sessions.resume(
+            request.cookies.get(COOKIE),
+            scope,
+            caller_of(request, state),
+            rate_limit_report(request),
+        )
         if request.method == "POST":
             check_origin(request)
             session.check_csrf(fields.get("csrf_token"))
-        if scope is not None:
-            session.key.require(scope)
         return session
 
     return Depends(dependency)

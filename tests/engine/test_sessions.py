@@ -13,10 +13,14 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from engine.auth.guard import AccessGuard
 from engine.auth.keys import ApiKeyService, Scope
-from engine.auth.sessions import SessionService
+from engine.auth.models import Caller
+from engine.auth.sessions import ConsoleSession, SessionService
 from engine.db.database import Database
 from engine.errors import AuthenticationFailed, PermissionDenied
+from engine.ratelimit.limiter import Decision, RateLimiter
+from engine.ratelimit.limits import PROFILES
 
 IDLE_S = 600.0
 
@@ -48,7 +52,25 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sessions(redis: Redis, keys: ApiKeyService, clock: FakeClock) -> SessionService:
-    return SessionService(redis, keys, idle_s=IDLE_S, clock=clock)
+    guard = AccessGuard(keys, RateLimiter(redis), PROFILES["default"])
+    return SessionService(redis, guard, idle_s=IDLE_S, clock=clock)
+
+
+# The guard's own checks (allow-lists, audit, buckets) are tested in tests/engine/auth and,
+# through the console, in tests/serve_app/console/test_access.py.
+CALLER = Caller("192.0.2.1", "GET", "/console", "cid-sessions")
+
+
+def _ignore(_: Decision) -> None:
+    return None
+
+
+async def _sign_in(sessions: SessionService, secret: str) -> tuple[str, ConsoleSession]:
+    return await sessions.sign_in(secret, CALLER, _ignore)
+
+
+async def _resume(sessions: SessionService, session_id: str | None) -> ConsoleSession:
+    return await sessions.resume(session_id, None, CALLER, _ignore)
 
 
 def _stored(session_id: str) -> str:
@@ -59,14 +81,14 @@ async def test_a_session_holds_the_key_hash_not_the_key(
     sessions: SessionService, keys: ApiKeyService, redis: Redis
 ) -> None:
     key, secret = await keys.create(name="ops", scopes=frozenset({Scope.PAYMENTS_READ}))
-    session_id, session = await sessions.sign_in(secret)
+    session_id, session = await _sign_in(sessions, secret)
     assert session.key.id == key.id
     raw = await redis.get(_stored(session_id))
     assert raw is not None
     assert secret.encode() not in raw
     assert session_id.encode() not in raw
     assert 0 < await redis.pttl(_stored(session_id)) <= IDLE_S * 1000
-    resumed = await sessions.resume(session_id)
+    resumed = await _resume(sessions, session_id)
     assert resumed.key.id == key.id
     assert resumed.key.scopes == frozenset({Scope.PAYMENTS_READ})
     assert resumed.csrf_token == session.csrf_token
@@ -74,32 +96,32 @@ async def test_a_session_holds_the_key_hash_not_the_key(
 
 async def test_a_wrong_key_gets_no_session(sessions: SessionService) -> None:
     with pytest.raises(AuthenticationFailed):
-        await sessions.sign_in("pgk_not-a-key")
+        await _sign_in(sessions, "pgk_not-a-key")
 
 
 async def test_sign_out_ends_the_session(sessions: SessionService, keys: ApiKeyService) -> None:
     _, secret = await keys.create(name="ops", scopes=frozenset({Scope.ADMIN}))
-    session_id, _ = await sessions.sign_in(secret)
+    session_id, _ = await _sign_in(sessions, secret)
     await sessions.sign_out(session_id)
     with pytest.raises(AuthenticationFailed):
-        await sessions.resume(session_id)
+        await _resume(sessions, session_id)
     with pytest.raises(AuthenticationFailed):
-        await sessions.resume(None)
+        await _resume(sessions, None)
 
 
 async def test_idle_expiry_and_activity_keeps_it_alive(
     sessions: SessionService, keys: ApiKeyService, clock: FakeClock, redis: Redis
 ) -> None:
     _, secret = await keys.create(name="ops", scopes=frozenset({Scope.ADMIN}))
-    session_id, _ = await sessions.sign_in(secret)
+    session_id, _ = await _sign_in(sessions, secret)
     # Used just inside the idle time, twice: each use restarts it.
     clock.now += IDLE_S - 1
-    await sessions.resume(session_id)
+    await _resume(sessions, session_id)
     clock.now += IDLE_S - 1
-    await sessions.resume(session_id)
+    await _resume(sessions, session_id)
     clock.now += IDLE_S + 1
     with pytest.raises(AuthenticationFailed, match="idle"):
-        await sessions.resume(session_id)
+        await _resume(sessions, session_id)
     assert await redis.exists(_stored(session_id)) == 0
 
 
@@ -107,16 +129,16 @@ async def test_a_revoked_key_ends_its_sessions(
     sessions: SessionService, keys: ApiKeyService, redis: Redis
 ) -> None:
     key, secret = await keys.create(name="ops", scopes=frozenset({Scope.ADMIN}))
-    session_id, _ = await sessions.sign_in(secret)
+    session_id, _ = await _sign_in(sessions, secret)
     await keys.revoke(key.id)
     with pytest.raises(AuthenticationFailed):
-        await sessions.resume(session_id)
+        await _resume(sessions, session_id)
     assert await redis.exists(_stored(session_id)) == 0
 
 
 async def test_csrf_token_must_match(sessions: SessionService, keys: ApiKeyService) -> None:
     _, secret = await keys.create(name="ops", scopes=frozenset({Scope.ADMIN}))
-    _, session = await sessions.sign_in(secret)
+    _, session = await _sign_in(sessions, secret)
     session.check_csrf(session.csrf_token)
     for wrong in (None, "", session.csrf_token[:-1] + "x"):
         with pytest.raises(PermissionDenied):

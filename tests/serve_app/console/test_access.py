@@ -1,12 +1,20 @@
 """The console over plain HTTP: sign-in and its cookie, CSRF, scopes exactly as the API has
-them, sign-out and revocation ending the session, and a refund form that cannot refund twice."""
+them, sign-out, revocation, expiry and rotation ending the session, and a refund form that
+cannot refund twice. Sign-in and every page go through the API's guard: a key's allow-list, the
+audit and per-address limit of failed sign-ins, and the key's own rate limit.
+
+The tests' cluster trusts 127.0.0.1 as a proxy, so `X-Forwarded-For` names the client."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address, ip_network
 from typing import Any
+from uuid import uuid4
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -14,6 +22,7 @@ from redis.asyncio import Redis
 
 from engine.auth.keys import ApiKeyService, Scope
 from engine.config import Settings
+from engine.ratelimit.limits import parse_rate
 from tests.factories import Api
 from tests.serve_app.console.client import (
     COOKIE,
@@ -186,9 +195,9 @@ async def test_filters_and_a_bad_filter(api: Api, sign_in: SignIn) -> None:
         assert named in refused.text, bounds
 
 
-@pytest.mark.parametrize("how", ["sign_out", "revoke"])
+@pytest.mark.parametrize("how", ["sign_out", "revoke", "expire", "rotate"])
 async def test_the_cookie_stops_working_after_sign_out_or_revocation(
-    cluster: Settings, keys: ApiKeyService, how: str
+    cluster: Settings, keys: ApiKeyService, db: asyncpg.Pool, how: str
 ) -> None:
     key, secret = await keys.create(name="console-end", scopes=READ)
     console = await Console.signed_in(f"http://127.0.0.1:{cluster.port}", secret)
@@ -199,8 +208,15 @@ async def test_the_cookie_stops_working_after_sign_out_or_revocation(
         if how == "sign_out":
             out = await console.post("/console/sign-out", {"csrf_token": csrf_token(page.text)})
             assert out.status_code == 303
-        else:
+        elif how == "revoke":
             await keys.revoke(key.id)
+        elif how == "expire":
+            await db.execute(
+                "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                key.id,
+            )
+        else:
+            await keys.rotate(key.id, grace_s=0)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.port}") as other:
             replayed = await other.get(
                 "/console/payments", headers={"Cookie": f"{COOKIE}={cookie}"}
@@ -321,4 +337,101 @@ async def test_an_idle_session_ends(cluster: Settings, keys: ApiKeyService) -> N
         assert await redis.exists(name) == 0
     finally:
         await redis.aclose()
+        await console.close()
+
+
+def _address() -> str:
+    """A fresh client address: the per-address buckets live in the shared Redis."""
+    return str(ip_address(f"2001:db8:c0::{uuid4().hex[:4]}"))
+
+
+async def test_a_key_used_from_outside_its_allow_list_is_refused_and_audited(
+    cluster: Settings, keys: ApiKeyService, db: asyncpg.Pool
+) -> None:
+    key, secret = await keys.create(
+        name="console-fenced", scopes=READ, allowed_networks=(ip_network("192.0.2.0/24"),)
+    )
+    base = f"http://127.0.0.1:{cluster.port}"
+    address = _address()
+    outside = {"X-Forwarded-For": address}
+    async with httpx.AsyncClient(base_url=base, headers=outside) as http:
+        refused = await sign_in(http, secret)
+        assert refused.status_code == 403
+        assert "may not be used from this address" in refused.text
+        assert COOKIE + "=" not in refused.headers.get("set-cookie", "")
+        unknown = await sign_in(http, "pgk_unknownsecretvalue")
+        assert unknown.status_code == 401
+    rows = await db.fetch(
+        "SELECT reason, api_key_id, key_prefix, host(client_ip) AS ip, path FROM auth_failures "
+        "WHERE client_ip = $1::inet",
+        address,
+    )
+    found = {(r["reason"], r["api_key_id"], r["key_prefix"], r["ip"], r["path"]) for r in rows}
+    assert found == {
+        ("ip_not_allowed", key.id, None, address, "/console/sign-in"),
+        ("unknown", None, "pgk_unknow", address, "/console/sign-in"),
+    }
+    audited = await db.fetchval("SELECT string_agg(f::text, ' ') FROM auth_failures f")
+    assert secret not in audited
+    assert "pgk_unknownsecretvalue" not in audited
+
+    # Signed in from inside, the session is refused wherever the key would be.
+    async with httpx.AsyncClient(base_url=base, headers={"X-Forwarded-For": "192.0.2.9"}) as http:
+        assert (await sign_in(http, secret)).status_code == 303
+        assert (await http.get("/console/payments")).status_code == 200
+        elsewhere = await http.get("/console/payments", headers=outside)
+        assert elsewhere.status_code == 403
+        assert "may not be used from this address" in elsewhere.text
+        # The session itself goes on from inside.
+        assert (await http.get("/console/payments")).status_code == 200
+
+
+async def test_failed_sign_ins_are_throttled_per_address(
+    cluster: Settings, keys: ApiKeyService
+) -> None:
+    """Past the per-address bucket of failed authentications (the API's), one address gets
+    429 with Retry-After; another address is still answered, and signs in."""
+    _, secret = await keys.create(name="console-throttle", scopes=READ)
+    base = f"http://127.0.0.1:{cluster.port}"
+    noisy, quiet = _address(), _address()
+    async with httpx.AsyncClient(base_url=base, headers={"X-Forwarded-For": noisy}) as http:
+        form = await http.get("/console/sign-in")
+        fields = {"api_key": "pgk_wrong", "login_token": login_token(form.text)}
+        # Each refusal's page sets a new login cookie: every post keeps this form's.
+        cookie = {"Cookie": form.headers["set-cookie"].split(";")[0]}
+        throttled: httpx.Response | None = None
+        # Bounded: the bucket holds 40 and refills 20/s, far below this many.
+        for _ in range(40):
+            answers = await asyncio.gather(
+                *(http.post("/console/sign-in", data=fields, headers=cookie) for _ in range(16))
+            )
+            assert {a.status_code for a in answers} <= {401, 429}
+            throttled = next((a for a in answers if a.status_code == 429), None)
+            if throttled is not None:
+                break
+        assert throttled is not None, "failed sign-ins were never throttled"
+        assert int(throttled.headers["retry-after"]) >= 1
+        assert "too many failed authentications" in throttled.text
+    async with httpx.AsyncClient(base_url=base, headers={"X-Forwarded-For": quiet}) as http:
+        assert (await sign_in(http, "pgk_wrong")).status_code == 401
+        assert (await sign_in(http, secret)).status_code == 303
+
+
+async def test_the_keys_own_rate_limit_applies_to_the_console(
+    cluster: Settings, keys: ApiKeyService
+) -> None:
+    """Signing in and each page draw from the key's bucket, as its API requests do."""
+    _, secret = await keys.create(name="console-limited", scopes=READ, rate_limit=parse_rate("3/h"))
+    console = await Console.signed_in(f"http://127.0.0.1:{cluster.port}", secret)
+    try:
+        answers = [await console.page("/console/payments") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["1", "0", "0"]
+        throttled = answers[-1]
+        assert int(throttled.headers["retry-after"]) > 0
+        assert "over its rate limit" in throttled.text
+        assert "text/html" in throttled.headers["content-type"]
+        # Throttled, not signed out.
+        assert COOKIE in console.http.cookies
+    finally:
         await console.close()
