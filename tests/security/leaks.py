@@ -38,6 +38,13 @@ _SPAN_ID = re.compile(
     r"""(?:span_id\\?["']?\s*[:=]\s*\\?["']?|\[\\?"[0-9a-f]{32}\\?",\s*\\?"|"""
     r"""(?<![0-9a-f])[0-9a-f]{2}-[0-9a-f]{32}-)([0-9a-f]{16})(?![0-9a-f])"""
 )
+# A UUID (an id, an Idempotency-Key holding one) whose first groups happen to be all decimal
+# reads as a dashed run of digits, of which one in ten passes the Luhn check; UUIDs are
+# generated ids, and no card number is written in their 8-4-4-4-12 shape.
+_UUID = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+)
 _API_KEY = re.compile(r"pgk_[A-Za-z0-9_\-]{16,}")
 _WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{16,}")
 # A quote may come escaped (`\"cvc\": \"123\"`: JSON inside a JSON string, a logged body).
@@ -106,6 +113,7 @@ class Scanner:
         hits = []
         # Span ids blanked, the same length: the offsets of what is found stay the text's.
         text = _SPAN_ID.sub(lambda m: m.group()[:-16] + "#" * 16, text)
+        text = _UUID.sub(lambda m: "#" * len(m.group()), text)
         for match in _PAN.finditer(text):
             digits = re.sub(r"[ -]", "", match.group())
             if digits in self.pans:

@@ -78,6 +78,15 @@ def test_a_span_id_is_not_a_card_number_a_card_beside_it_is() -> None:
     assert scanner.scan("card", f'{{"span_id":"{span_id}","number":"{span_id}"}}')
 
 
+def test_a_uuid_is_not_a_card_number_a_card_beside_it_is() -> None:
+    digits = new_pan("4", length=16)  # a UUID whose first three groups are all decimal
+    id_ = f"{digits[:8]}-{digits[8:12]}-{digits[12:]}-9aab-b2568d138a63"
+    assert str(uuid.UUID(id_)) == id_
+    scanner = Scanner()
+    assert scanner.scan("key", f"crash-{id_}") == []
+    assert scanner.scan("card", f"crash-{id_} {digits}")
+
+
 def test_files_are_scanned(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "worker-1.err").write_bytes(b"\x00\xff boom " + PAN.encode() + b"\n")
