@@ -130,3 +130,18 @@ class BankDebits(Protocol):
     through `Gateway.refund` and settle asynchronously too."""
 
     async def debit(self, request: DebitRequest) -> GatewayResult: ...
+
+
+def debits_of(gateway: Gateway) -> BankDebits:
+    """`gateway` as a taker of bank debits; a `GatewayError` (nothing moved, so not
+    ambiguous) if it takes none."""
+    if not isinstance(gateway, BankDebits):
+        raise GatewayError(f"{gateway.name} takes no bank debits", ambiguous=False)
+    return gateway
+
+
+async def close_gateway(gateway: Gateway) -> None:
+    """Close what `gateway` holds open (an adapter's HTTP session), if it holds anything."""
+    close = getattr(gateway, "aclose", None)
+    if close is not None:
+        await close()

@@ -13,15 +13,15 @@ from uuid import UUID
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from engine.gateways.base import (
-    BankDebits,
     ChargeRequest,
     DebitRequest,
     Gateway,
-    GatewayError,
     GatewayResult,
     LookupHint,
     OperationRequest,
     VerifyRequest,
+    close_gateway,
+    debits_of,
 )
 from engine.metrics.catalogue import GATEWAY_DURATION
 from engine.metrics.recorder import Metrics
@@ -39,9 +39,7 @@ class MeteredGateway:
 
     async def aclose(self) -> None:
         """Close what the wrapped gateway holds open, if anything."""
-        close = getattr(self._inner, "aclose", None)
-        if close is not None:
-            await close()
+        await close_gateway(self._inner)
 
     async def charge(self, request: ChargeRequest) -> GatewayResult:
         return await self._timed("charge", self._inner.charge(request))
@@ -51,9 +49,7 @@ class MeteredGateway:
 
     async def debit(self, request: DebitRequest) -> GatewayResult:
         """The wrapped gateway's bank debit; refused before anything moves if it takes none."""
-        if not isinstance(self._inner, BankDebits):
-            raise GatewayError(f"{self.name} takes no bank debits", ambiguous=False)
-        return await self._timed("debit", self._inner.debit(request))
+        return await self._timed("debit", debits_of(self._inner).debit(request))
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
         return await self._timed("capture", self._inner.capture(request))

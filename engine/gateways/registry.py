@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from engine.config import Settings
 from engine.errors import InternalError
 from engine.gateways.authorizenet import AuthorizeNetSettings, open_authorizenet
-from engine.gateways.base import Gateway
+from engine.gateways.base import Gateway, close_gateway
 from engine.gateways.sandbox import SandboxGateway
 
 
@@ -169,9 +169,7 @@ class Gateways:
     async def aclose(self) -> None:
         """Close what the gateways hold open (an adapter's HTTP session)."""
         for gateway in self:
-            close = getattr(gateway, "aclose", None)
-            if close is not None:
-                await close()
+            await close_gateway(gateway)
 
     def capabilities(self, name: str) -> GatewayCapabilities:
         """What the configured gateway `name` takes."""

@@ -30,7 +30,6 @@ from uuid import UUID
 
 from engine.config import Settings
 from engine.gateways.base import (
-    BankDebits,
     ChargeRequest,
     DebitRequest,
     Gateway,
@@ -39,6 +38,8 @@ from engine.gateways.base import (
     LookupHint,
     OperationRequest,
     VerifyRequest,
+    close_gateway,
+    debits_of,
 )
 from engine.queueing.policy import RetryPolicy
 
@@ -91,9 +92,7 @@ class RetryingGateway:
 
     async def aclose(self) -> None:
         """Close what the wrapped gateway holds open, if anything."""
-        close = getattr(self._inner, "aclose", None)
-        if close is not None:
-            await close()
+        await close_gateway(self._inner)
 
     async def charge(self, request: ChargeRequest) -> GatewayResult:
         return await self._inner.charge(request)
@@ -104,9 +103,7 @@ class RetryingGateway:
     async def debit(self, request: DebitRequest) -> GatewayResult:
         """The wrapped gateway's bank debit, never repeated (it moves money); refused before
         anything moves if the gateway takes none."""
-        if not isinstance(self._inner, BankDebits):
-            raise GatewayError(f"{self.name} takes no bank debits", ambiguous=False)
-        return await self._inner.debit(request)
+        return await debits_of(self._inner).debit(request)
 
     async def capture(self, request: OperationRequest) -> GatewayResult:
         return await self._operation("capture", lambda: self._inner.capture(request))

@@ -31,13 +31,13 @@ from engine.errors import GatewayCircuitOpen, InvalidRequest, PaygridError
 from engine.events.outbox import Outbox
 from engine.gateways.attempts import GatewayRequestKind, attempt_of
 from engine.gateways.base import (
-    BankDebits,
     ChargeRequest,
     DebitRequest,
     GatewayError,
     GatewayResult,
     LookupHint,
     OperationRequest,
+    debits_of,
 )
 from engine.gateways.breaker import CircuitBreakers
 from engine.gateways.registry import Gateways
@@ -260,9 +260,9 @@ class PaymentSteps:
                 kind = GatewayRequestKind.CHARGE if capture else GatewayRequestKind.AUTHORIZE
                 assert not isinstance(source, ExternalSettlement)
                 if isinstance(source, BankAccount):
-                    if not isinstance(gateway, BankDebits):
-                        raise GatewayError(f"{gateway.name} takes no bank debits", False)
-                    outcome = await gateway.debit(DebitRequest(payment.id, money, source))
+                    outcome = await debits_of(gateway).debit(
+                        DebitRequest(payment.id, money, source)
+                    )
                 else:
                     outcome = await gateway.charge(
                         ChargeRequest(payment.id, money, source, capture=capture)
